@@ -1,0 +1,142 @@
+import { z } from 'zod';
+
+const NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const nameField = (what: string) =>
+  z.string().regex(NAME, `${what} must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit`);
+
+const armId = (provider: string, type: string) =>
+  z
+    .string()
+    .regex(
+      new RegExp(`^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/${provider}/${type}/[^/]+$`, 'i'),
+      `expected an Azure resource id like /subscriptions/<id>/resourceGroups/<rg>/providers/${provider}/${type}/<name>`,
+    );
+
+const port = z.int('port must be a whole number').min(1, 'port must be 1-65535').max(65535, 'port must be 1-65535');
+const positiveInt = (what: string) => z.int(`${what} must be a whole number`).positive(`${what} must be greater than 0`);
+const nonNegativeInt = (what: string) => z.int(`${what} must be a whole number`).nonnegative(`${what} must be 0 or more`);
+const absolutePath = (what: string) => z.string().startsWith('/', `${what} must be an absolute path`);
+const roleName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_$]{0,62}$/, 'must be a plain PostgreSQL role name (letters, digits, _ or $)');
+const secretName = z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a Key Vault secret name (1-127 letters, digits or -)');
+
+export const NodeSchema = z.strictObject({
+  name: nameField('node name'),
+  vmResourceId: armId('Microsoft.Compute', 'virtualMachines'),
+  host: z.string().min(1, 'host must be the private IP address or DNS name PostgreSQL listens on'),
+  port: port.default(5432),
+  /** Higher wins when candidates are equally current. */
+  priority: nonNegativeInt('priority').default(100),
+  /** Never promoted (e.g. a reporting replica in another region). */
+  noFailover: z.boolean().default(false),
+  /** NIC-based pools only: the NIC and IP configuration that carry this node's pool membership. */
+  nicResourceId: armId('Microsoft.Network', 'networkInterfaces').optional(),
+  ipConfigurationName: z.string().min(1).default('ipconfig1'),
+  /** Where this node's data directory differs from the cluster's postgres.dataDirectory. */
+  dataDirectory: absolutePath('dataDirectory').optional(),
+});
+
+export const LoadBalancerSchema = z.strictObject({
+  resourceId: armId('Microsoft.Network', 'loadBalancers'),
+  writePool: z.string().min(1, 'writePool must name the backend pool behind the write frontend'),
+  readPool: z.string().min(1, 'readPool must name the backend pool behind the read frontend'),
+  membership: z.enum(['nic', 'ip'], 'membership must be "nic" (NIC-based pools) or "ip" (IP-based pools)'),
+  /** IP-based pools only: the virtual network the addresses live in. */
+  virtualNetworkId: armId('Microsoft.Network', 'virtualNetworks').optional(),
+});
+
+export const PostgresSchema = z.strictObject({
+  database: z.string().min(1).default('postgres'),
+  adminUser: roleName.default('postgres'),
+  adminPasswordSecret: secretName,
+  replicationUser: roleName.default('replicator'),
+  replicationPasswordSecret: secretName,
+  /** Roles whose sessions are ended and whose logins are paused while the primary is drained. */
+  applicationRoles: z.array(roleName).default([]),
+  dataDirectory: absolutePath('dataDirectory').default('/var/lib/postgresql/15/main'),
+  binDirectory: absolutePath('binDirectory').default('/usr/lib/postgresql/15/bin'),
+  serviceName: z.string().min(1).default('postgresql@15-main'),
+  sslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+  /** Key Vault secret holding the PEM CA bundle; required for verify-ca and verify-full. */
+  sslRootCertSecret: secretName.optional(),
+});
+
+export const HealthPolicySchema = z.strictObject({
+  probeTimeoutMs: positiveInt('probeTimeoutMs').default(3000),
+  /** Consecutive failed checks before the primary may be declared dead. */
+  failureThreshold: positiveInt('failureThreshold').default(3),
+  /** The primary must have been failing for at least this long as well (S6). */
+  graceSeconds: nonNegativeInt('graceSeconds').default(30),
+});
+
+export const PolicySchema = z.strictObject({
+  /** A switchover candidate further behind than this is refused before anything changes. */
+  maxLagBytesForSwitchover: nonNegativeInt('maxLagBytesForSwitchover').default(16 * 1024 * 1024),
+  /** S7: an unplanned failover never loses more than this unless the operator accepts loss. */
+  maxLagBytesForFailover: nonNegativeInt('maxLagBytesForFailover').default(1024 * 1024),
+  catchupTimeoutSeconds: positiveInt('catchupTimeoutSeconds').default(60),
+  switchoverTimeoutSeconds: positiveInt('switchoverTimeoutSeconds').default(600),
+  promoteMethod: z.enum(['runCommand', 'sql'], 'promoteMethod must be "runCommand" or "sql"').default('runCommand'),
+  autoFailover: z.boolean().default(true),
+  fenceByPowerOff: z.boolean().default(false),
+  health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
+});
+
+export const ClusterSchema = z
+  .strictObject({
+    name: nameField('cluster name'),
+    nodes: z.array(NodeSchema).min(2, 'a cluster needs at least 2 nodes (one primary and one standby)'),
+    loadBalancer: LoadBalancerSchema,
+    postgres: PostgresSchema,
+    policy: PolicySchema.default(PolicySchema.parse({})),
+  })
+  .superRefine((cluster, ctx) => {
+    const seenNames = new Map<string, number>();
+    const seenEndpoints = new Map<string, number>();
+    cluster.nodes.forEach((node, index) => {
+      const sameName = seenNames.get(node.name);
+      if (sameName !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', index, 'name'], message: `duplicate node name "${node.name}" (also nodes[${sameName}]); node names must be unique` });
+      } else seenNames.set(node.name, index);
+      const endpoint = `${node.host}:${node.port}`;
+      const sameEndpoint = seenEndpoints.get(endpoint);
+      if (sameEndpoint !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', index, 'host'], message: `${endpoint} is also nodes[${sameEndpoint}]; every node needs its own host and port` });
+      } else seenEndpoints.set(endpoint, index);
+      if (cluster.loadBalancer.membership === 'nic' && !node.nicResourceId) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', index, 'nicResourceId'], message: 'required when loadBalancer.membership is "nic": the NIC whose IP configuration joins the pools' });
+      }
+    });
+    if (cluster.nodes.length >= 2 && cluster.nodes.every((node) => node.noFailover)) {
+      ctx.addIssue({ code: 'custom', path: ['nodes'], message: 'every node has noFailover: true, so no standby could ever be promoted; clear it on at least one node' });
+    }
+    if (cluster.loadBalancer.membership === 'ip' && !cluster.loadBalancer.virtualNetworkId) {
+      ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'virtualNetworkId'], message: 'required when loadBalancer.membership is "ip": the virtual network of the backend addresses' });
+    }
+    if (cluster.loadBalancer.writePool === cluster.loadBalancer.readPool) {
+      ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'readPool'], message: 'readPool must differ from writePool, or standbys would receive writes' });
+    }
+    if ((cluster.postgres.sslMode === 'verify-ca' || cluster.postgres.sslMode === 'verify-full') && !cluster.postgres.sslRootCertSecret) {
+      ctx.addIssue({ code: 'custom', path: ['postgres', 'sslRootCertSecret'], message: `required when sslMode is ${cluster.postgres.sslMode}: the Key Vault secret with the CA certificate` });
+    }
+  });
+
+export const ConfigSchema = z
+  .strictObject({
+    clusters: z.array(ClusterSchema).min(1, 'list at least one cluster'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Set<string>();
+    config.clusters.forEach((cluster, index) => {
+      if (seen.has(cluster.name)) {
+        ctx.addIssue({ code: 'custom', path: ['clusters', index, 'name'], message: `duplicate cluster name "${cluster.name}"; cluster names must be unique` });
+      }
+      seen.add(cluster.name);
+    });
+  });
+
+export type NodeConfig = z.infer<typeof NodeSchema>;
+export type LoadBalancerConfig = z.infer<typeof LoadBalancerSchema>;
+export type PostgresConfig = z.infer<typeof PostgresSchema>;
+export type PolicyConfig = z.infer<typeof PolicySchema>;
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
+export type FailoverConfig = z.infer<typeof ConfigSchema>;
