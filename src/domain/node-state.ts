@@ -1,0 +1,53 @@
+import { Lsn } from './lsn';
+
+/** A row of pg_stat_replication, as the primary sees one standby. */
+export interface ReplicationConnection {
+  applicationName: string;
+  clientAddr: string | null;
+  state: string;
+  sentLsn: Lsn | null;
+  writeLsn: Lsn | null;
+  flushLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  syncState: string;
+}
+
+/** pg_stat_wal_receiver, as a standby sees its upstream. */
+export interface WalReceiverState {
+  status: string;
+  senderHost: string | null;
+  senderPort: number | null;
+  flushedLsn: Lsn | null;
+  receivedTimeline: number | null;
+  lastMessageAt: string | null;
+}
+
+interface NodeIdentity {
+  name: string;
+  host: string;
+  port: number;
+}
+
+export interface UnreachableNode extends NodeIdentity {
+  reachable: false;
+  role: 'unknown';
+  error: string;
+}
+
+export interface ReachableNode extends NodeIdentity {
+  reachable: true;
+  role: 'primary' | 'standby';
+  serverVersion: string;
+  timeline: number;
+  /** Primary: pg_current_wal_lsn(). Standby: the replayed position. */
+  currentLsn: Lsn | null;
+  receivedLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  replication: ReplicationConnection[];
+  walReceiver: WalReceiverState | null;
+}
+
+export type NodeInspection = ReachableNode | UnreachableNode;
+
+export const isStreaming = (node: NodeInspection): boolean =>
+  node.reachable && node.role === 'standby' && node.walReceiver?.status === 'streaming';

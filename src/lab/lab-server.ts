@@ -1,0 +1,140 @@
+import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, CommandFailedError } from '../util/exec';
+import { LabNodeLayout } from './layout';
+import { OsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
+
+export interface LabCredentials {
+  admin: { user: string; password: string };
+  replication: { user: string; password: string };
+  app: { user: string; password: string; database: string };
+}
+
+/** Settings every lab node shares; per-node ones live in node.conf so a cloned standby can replace them. */
+const COMMON_SETTINGS = `
+# --- pg-failover lab ---
+include_if_exists = 'node.conf'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_log_hints = on
+hot_standby = on
+hot_standby_feedback = on
+wal_keep_size = '256MB'
+wal_receiver_status_interval = 1s
+wal_sender_timeout = 10s
+shared_buffers = 32MB
+max_connections = 60
+password_encryption = 'scram-sha-256'
+log_line_prefix = '%m [%p] %q%u@%d '
+log_connections = off
+`;
+
+function hbaRules(replicationUser: string): string {
+  return [
+    'local all all peer map=lab',
+    `host replication ${replicationUser} 127.0.0.0/8 scram-sha-256`,
+    'host all all 127.0.0.0/8 scram-sha-256',
+    '',
+  ].join('\n');
+}
+
+/** Operating-system users allowed to act as the postgres superuser over the local socket (as on a Debian VM). */
+function identMap(owner: OsOwner): string {
+  return [...new Set(['postgres', owner.user])].map((user) => `lab ${user} postgres`).join('\n') + '\n';
+}
+
+function nodeSettings(node: LabNodeLayout): string {
+  return [
+    `listen_addresses = '${node.host}'`,
+    `port = ${node.port}`,
+    `unix_socket_directories = '${node.socketDir}'`,
+    `cluster_name = '${node.name}'`,
+    '',
+  ].join('\n');
+}
+
+/** Controls one lab PostgreSQL server through the real server binaries. */
+export class LabServer {
+  constructor(
+    readonly node: LabNodeLayout,
+    private readonly binDir: string,
+    private readonly owner: OsOwner,
+  ) {}
+
+  private tool(name: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
+    return run(join(this.binDir, name), args, { asUser: this.owner.user, env, timeoutMs: 180_000 });
+  }
+
+  private prepareDirs(): void {
+    makeOwnedDir(this.node.dir, this.owner, 0o755);
+    makeOwnedDir(this.node.socketDir, this.owner, 0o755);
+  }
+
+  writePassFile(credentials: LabCredentials): void {
+    writeOwnedFile(this.node.passFile, `*:*:*:${credentials.replication.user}:${credentials.replication.password}\n`, this.owner);
+  }
+
+  async initPrimary(credentials: LabCredentials): Promise<void> {
+    this.prepareDirs();
+    const pwFile = join(this.node.dir, 'initdb-password');
+    writeOwnedFile(pwFile, `${credentials.admin.password}\n`, this.owner);
+    try {
+      await this.tool('initdb', ['-D', this.node.dataDir, '-U', credentials.admin.user, `--pwfile=${pwFile}`, '--auth-local=peer', '--auth-host=scram-sha-256', '-E', 'UTF8', '--locale=C']);
+    } finally {
+      rmSync(pwFile, { force: true });
+    }
+    appendFileSync(join(this.node.dataDir, 'postgresql.conf'), COMMON_SETTINGS);
+    writeOwnedFile(join(this.node.dataDir, 'pg_hba.conf'), hbaRules(credentials.replication.user), this.owner);
+    writeOwnedFile(join(this.node.dataDir, 'pg_ident.conf'), identMap(this.owner), this.owner);
+    writeOwnedFile(join(this.node.dataDir, 'node.conf'), nodeSettings(this.node), this.owner);
+    this.writePassFile(credentials);
+  }
+
+  /** A standby cloned from `upstream` with pg_basebackup, set to stream from it. */
+  async cloneStandby(upstream: LabNodeLayout, credentials: LabCredentials): Promise<void> {
+    this.prepareDirs();
+    this.writePassFile(credentials);
+    await this.tool(
+      'pg_basebackup',
+      ['-h', upstream.host, '-p', String(upstream.port), '-U', credentials.replication.user, '-D', this.node.dataDir, '-X', 'stream', '-c', 'fast', '--no-password'],
+      { PGPASSFILE: this.node.passFile },
+    );
+    writeOwnedFile(join(this.node.dataDir, 'node.conf'), nodeSettings(this.node), this.owner);
+    const conninfo = `host=${upstream.host} port=${upstream.port} user=${credentials.replication.user} passfile=${this.node.passFile} application_name=${this.node.name} connect_timeout=2`;
+    appendFileSync(join(this.node.dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\n`);
+    writeOwnedFile(join(this.node.dataDir, 'standby.signal'), '', this.owner);
+  }
+
+  hasData(): boolean {
+    return existsSync(join(this.node.dataDir, 'PG_VERSION'));
+  }
+
+  async isRunning(): Promise<boolean> {
+    if (!this.hasData()) return false;
+    try {
+      await this.tool('pg_ctl', ['-D', this.node.dataDir, 'status']);
+      return true;
+    } catch (error) {
+      if (error instanceof CommandFailedError && error.exitCode === 3) return false;
+      throw error;
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.tool('pg_ctl', ['-D', this.node.dataDir, '-l', this.node.logFile, '-w', '-t', '120', 'start']);
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    if (!(await this.isRunning())) return;
+    await this.tool('pg_ctl', ['-D', this.node.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
+  }
+
+  /** The postmaster's pid, when a postmaster.pid file exists. */
+  postmasterPid(): number | undefined {
+    const pidFile = join(this.node.dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return undefined;
+    const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+}
