@@ -1,8 +1,9 @@
-/** Unit tests run in parallel; tests against real PostgreSQL (test/integration) share the
- *  machine's two cores, so they run one file at a time through the single-worker project. */
-const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }];
+/** Unit tests are pure; integration tests run real PostgreSQL. Each integration file brings up its
+ *  own lab on its own loopback block (127.<block>.x), so files never share servers or ports. */
+const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   testTimeout: 120000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     {
       displayName: 'unit',
