@@ -31,8 +31,15 @@ export const NodeSchema = z.strictObject({
   /** NIC-based pools only: the NIC and IP configuration that carry this node's pool membership. */
   nicResourceId: armId('Microsoft.Network', 'networkInterfaces').optional(),
   ipConfigurationName: z.string().min(1).default('ipconfig1'),
-  /** Where this node's data directory differs from the cluster's postgres.dataDirectory. */
-  dataDirectory: absolutePath('dataDirectory').optional(),
+  /** Where this node's files differ from the cluster's postgres settings (same field names). */
+  overrides: z
+    .strictObject({
+      dataDirectory: absolutePath('dataDirectory').optional(),
+      socketDirectory: absolutePath('socketDirectory').optional(),
+      passFile: absolutePath('passFile').optional(),
+      logFile: absolutePath('logFile').optional(),
+    })
+    .default({}),
 });
 
 export const LoadBalancerSchema = z.strictObject({
@@ -54,7 +61,16 @@ export const PostgresSchema = z.strictObject({
   applicationRoles: z.array(roleName).default([]),
   dataDirectory: absolutePath('dataDirectory').default('/var/lib/postgresql/15/main'),
   binDirectory: absolutePath('binDirectory').default('/usr/lib/postgresql/15/bin'),
+  /** How the VM scripts start and stop the server: its systemd unit, or pg_ctl on the data directory. */
+  control: z.enum(['systemd', 'pg_ctl'], 'control must be "systemd" or "pg_ctl"').default('systemd'),
   serviceName: z.string().min(1).default('postgresql@15-main'),
+  /** The OS account that owns the data directory and runs the server. */
+  osUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a Linux user name').default('postgres'),
+  socketDirectory: absolutePath('socketDirectory').default('/var/run/postgresql'),
+  /** Where the VM scripts keep the replication password (0600, owned by osUser). */
+  passFile: absolutePath('passFile').default('/var/lib/postgresql/.pgpass-failover'),
+  /** pg_ctl control only: the server log. */
+  logFile: absolutePath('logFile').optional(),
   sslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
   /** Key Vault secret holding the PEM CA bundle; required for verify-ca and verify-full. */
   sslRootCertSecret: secretName.optional(),
