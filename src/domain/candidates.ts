@@ -1,0 +1,36 @@
+import { NodeConfig } from '../config/schema';
+import { compareLsn, Lsn } from './lsn';
+import { ReachableNode } from './node-state';
+
+export interface RankedCandidate {
+  name: string;
+  receivedLsn: Lsn | null;
+  replayLsn: Lsn | null;
+  priority: number;
+}
+
+/** A standby's furthest known WAL: received if it reports one, else replayed. */
+export const furthestLsn = (node: Pick<RankedCandidate, 'receivedLsn' | 'replayLsn'>): Lsn | null => node.receivedLsn ?? node.replayLsn;
+
+function byPosition(a: Lsn | null, b: Lsn | null): number {
+  if (a === b) return 0;
+  if (a === null) return 1;
+  if (b === null) return -1;
+  return compareLsn(b, a);
+}
+
+/**
+ * Orders promotable standbys best first: most WAL received, then most replayed (less to apply
+ * before it can serve), then the operator's priority, then name so the order is total.
+ * noFailover nodes are never candidates.
+ */
+export function rankCandidates(standbys: ReachableNode[], nodes: NodeConfig[]): RankedCandidate[] {
+  const configOf = new Map(nodes.map((n) => [n.name, n]));
+  return standbys
+    .filter((s) => s.role === 'standby' && configOf.has(s.name) && !configOf.get(s.name)!.noFailover)
+    .map((s) => ({ name: s.name, receivedLsn: s.receivedLsn, replayLsn: s.replayLsn, priority: configOf.get(s.name)!.priority }))
+    .sort(
+      (a, b) =>
+        byPosition(furthestLsn(a), furthestLsn(b)) || byPosition(a.replayLsn, b.replayLsn) || b.priority - a.priority || a.name.localeCompare(b.name),
+    );
+}

@@ -1,0 +1,31 @@
+import { NodeInspection, ReachableNode } from './node-state';
+
+/** Pool membership by node name, as the load balancer reports it. */
+export interface PoolView {
+  write: string[];
+  read: string[];
+}
+
+/** One look at the whole cluster: every node and the load balancer's pools. */
+export interface ClusterView {
+  cluster: string;
+  nodes: NodeInspection[];
+  pools: PoolView;
+}
+
+export const primariesOf = (view: ClusterView): ReachableNode[] =>
+  view.nodes.filter((n): n is ReachableNode => n.reachable && n.role === 'primary');
+
+export const standbysOf = (view: ClusterView): ReachableNode[] =>
+  view.nodes.filter((n): n is ReachableNode => n.reachable && n.role === 'standby');
+
+export const nodeNamed = (view: ClusterView, name: string): NodeInspection | undefined => view.nodes.find((n) => n.name === name);
+
+/** Does `standby` stream from `primary`, as both of them see it? */
+export function streamsFrom(standby: NodeInspection, primary: NodeInspection): boolean {
+  if (!standby.reachable || standby.role !== 'standby' || !primary.reachable) return false;
+  const receiver = standby.walReceiver;
+  const fromHost = receiver?.status === 'streaming' && receiver.senderHost === primary.host && (receiver.senderPort ?? primary.port) === primary.port;
+  const seenByPrimary = primary.replication.some((r) => r.applicationName === standby.name && r.state === 'streaming');
+  return fromHost || seenByPrimary;
+}
