@@ -1,6 +1,10 @@
 /**
  * The Functions app entry point (package.json "main"): importing this module registers every
- * function — HTTP and timer triggers, orchestrations and activities — with @azure/functions and
+ * function — HTTP triggers, orchestrations and activities — with @azure/functions and
  * durable-functions, in Azure and under the local runtime alike.
  */
-export {};
+import '../activities';
+import '../orchestrations/cluster-operation';
+import '../orchestrations/switchover';
+import './functions/switchover-http';
+import './functions/cluster-http';

@@ -90,6 +90,8 @@ export const PolicySchema = z.strictObject({
   /** S7: an unplanned failover never loses more than this unless the operator accepts loss. */
   maxLagBytesForFailover: nonNegativeInt('maxLagBytesForFailover').default(1024 * 1024),
   catchupTimeoutSeconds: positiveInt('catchupTimeoutSeconds').default(60),
+  /** How often a waiting orchestration looks again (a durable timer between looks). */
+  pollIntervalMs: positiveInt('pollIntervalMs').default(1000),
   switchoverTimeoutSeconds: positiveInt('switchoverTimeoutSeconds').default(600),
   promoteMethod: z.enum(['runCommand', 'sql'], 'promoteMethod must be "runCommand" or "sql"').default('runCommand'),
   autoFailover: z.boolean().default(true),

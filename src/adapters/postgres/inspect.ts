@@ -5,8 +5,14 @@ import { PgEndpoint, PgTimeouts, withClient } from './connect';
 
 const lsnOrNull = (value: string | null): Lsn | null => (value ? normalizeLsn(value) : null);
 
-async function readPrimaryState(client: Client) {
+/** A primary's write position and timeline (the first 8 hex digits of the current WAL segment's name). */
+export async function readCurrentWal(client: Client): Promise<{ timeline: number; currentLsn: Lsn }> {
   const { rows } = await client.query<{ lsn: string; walfile: string }>('SELECT pg_current_wal_lsn()::text AS lsn, pg_walfile_name(pg_current_wal_lsn()) AS walfile');
+  return { timeline: parseInt(rows[0].walfile.slice(0, 8), 16), currentLsn: normalizeLsn(rows[0].lsn) };
+}
+
+async function readPrimaryState(client: Client) {
+  const wal = await readCurrentWal(client);
   const replication = await client.query<{
     application_name: string;
     client_addr: string | null;
@@ -20,9 +26,7 @@ async function readPrimaryState(client: Client) {
     'SELECT application_name, client_addr::text, state, sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text, sync_state FROM pg_stat_replication ORDER BY application_name',
   );
   return {
-    // The timeline of the WAL being written is the first 8 hex digits of its segment name.
-    timeline: parseInt(rows[0].walfile.slice(0, 8), 16),
-    currentLsn: normalizeLsn(rows[0].lsn),
+    ...wal,
     replication: replication.rows.map(
       (r): ReplicationConnection => ({
         applicationName: r.application_name,

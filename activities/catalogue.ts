@@ -1,0 +1,48 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { ClusterView } from '../src/domain/cluster-view';
+import type { Lsn } from '../src/domain/lsn';
+import type { PoolRole } from '../src/ports/load-balancer';
+
+/** Every activity an orchestration may call: its input and what it returns. */
+export interface Activities {
+  inspectCluster: [{ cluster: string }, ClusterView];
+  drainPrimary: [{ cluster: string; node: string }, { pausedRoles: string[]; endedSessions: number }];
+  resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] }, { resumedRoles: string[] }];
+  stopPostgres: [{ cluster: string; node: string }, { checkpointLsn: Lsn; timeline: number }];
+  startPostgres: [{ cluster: string; node: string }, { alreadyRunning: boolean }];
+  readReceivedLsn: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; streaming: boolean }];
+  promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
+  setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];
+  followPrimary: [{ cluster: string; node: string; primary: string }, { streaming: boolean }];
+  rejoinAsStandby: [{ cluster: string; node: string; primary: string }, { method: 'follow' | 'pg_rewind' | 'pg_basebackup' }];
+}
+
+export type ActivityName = keyof Activities;
+export type InputOf<K extends ActivityName> = Activities[K][0];
+export type OutputOf<K extends ActivityName> = Activities[K][1];
+
+/**
+ * Activities are idempotent, so a transient failure (a dropped connection, a busy VM) is retried
+ * a few times before the orchestration sees it.
+ */
+const TRANSIENT_RETRY = (() => {
+  const retry = new df.RetryOptions(2000, 3);
+  retry.backoffCoefficient = 2;
+  return retry;
+})();
+
+/** The task for one activity call, for running several at once with Task.all. */
+export function activityTask<K extends ActivityName>(context: OrchestrationContext, name: K, input: InputOf<K>): Task {
+  return context.df.callActivityWithRetry(name, TRANSIENT_RETRY, input);
+}
+
+/** Calls one activity; `yield*` it to get the typed result. */
+export function* callActivity<K extends ActivityName>(context: OrchestrationContext, name: K, input: InputOf<K>): Generator<Task, OutputOf<K>, unknown> {
+  return (yield activityTask(context, name, input)) as OutputOf<K>;
+}
+
+/** Registers the implementation of one catalogued activity with the Functions runtime. */
+export function registerActivity<K extends ActivityName>(name: K, implementation: (input: InputOf<K>) => Promise<OutputOf<K>>): void {
+  df.app.activity(name, { handler: (input: unknown) => implementation(input as InputOf<K>) });
+}

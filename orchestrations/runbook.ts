@@ -1,0 +1,64 @@
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { OperationOutcome, OperationReport } from '../src/domain/operation';
+import { finishStep, startStep } from '../src/domain/timeline';
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Records an operation's steps as it runs them: each step's start, duration and result go into
+ * the custom status, so a caller sees the live step and, at the end, the whole timeline.
+ */
+export class Runbook {
+  private report: OperationReport;
+
+  constructor(
+    private readonly context: OrchestrationContext,
+    start: Pick<OperationReport, 'operationId' | 'kind' | 'cluster'>,
+  ) {
+    this.report = { ...start, outcome: 'running', problems: [], steps: [] };
+    this.publish();
+  }
+
+  /** Runs one step; a failure is recorded and rethrown for the orchestration to decide. */
+  *step<T>(name: string, work: Generator<Task, T, unknown>, summary?: (result: T) => unknown): Generator<Task, T, unknown> {
+    this.update({ currentStep: name, steps: startStep(this.report.steps, name, this.context.df.currentUtcDateTime) });
+    try {
+      const result = yield* work;
+      this.update({ steps: finishStep(this.report.steps, this.context.df.currentUtcDateTime, 'ok', summary ? summary(result) : undefined) });
+      return result;
+    } catch (error) {
+      this.update({ steps: finishStep(this.report.steps, this.context.df.currentUtcDateTime, 'failed', { error: messageOf(error) }) });
+      throw error;
+    }
+  }
+
+  /** Runs a step whose failure must not stop the rest (after the point of no return): it becomes a reported problem. */
+  *bestEffort<T>(name: string, work: Generator<Task, T, unknown>, summary?: (result: T) => unknown): Generator<Task, T | undefined, unknown> {
+    try {
+      return yield* this.step(name, work, summary);
+    } catch (error) {
+      this.problem(`${name}: ${messageOf(error)}`);
+      return undefined;
+    }
+  }
+
+  problem(text: string): void {
+    this.update({ problems: [...this.report.problems, text] });
+  }
+
+  update(fields: Partial<OperationReport>): void {
+    this.report = { ...this.report, ...fields };
+    this.publish();
+  }
+
+  finish(outcome: Exclude<OperationOutcome, 'running'>, reason?: string): OperationReport {
+    this.update({ outcome, currentStep: undefined, ...(reason ? { reason } : {}) });
+    return this.report;
+  }
+
+  private publish(): void {
+    this.context.df.setCustomStatus(this.report);
+  }
+}
+
+export { messageOf };

@@ -1,0 +1,131 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { callActivity } from '../activities/catalogue';
+import { ClusterView, nodeNamed, streamsFrom } from '../src/domain/cluster-view';
+import { Lsn } from '../src/domain/lsn';
+import { OperationInput, OperationReport } from '../src/domain/operation';
+import { hasCaughtUp, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
+import { addMilliseconds } from '../src/domain/time';
+import { messageOf, Runbook } from './runbook';
+
+export const SWITCHOVER = 'switchover';
+
+export interface SwitchoverInput extends SwitchoverRequest {
+  /** Overrides policy.catchupTimeoutSeconds for this switchover. */
+  timeoutSeconds?: number;
+}
+
+/** An undo for a change made before promotion; run in reverse order on a clean abort (S3). */
+type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
+
+/** Step 4: poll the candidate's received WAL position with durable timers until it holds the checkpoint. */
+function* waitForCatchUp(context: OrchestrationContext, cluster: string, candidate: string, checkpointLsn: Lsn, timeoutMs: number, pollMs: number): Generator<Task, Lsn, unknown> {
+  const deadline = addMilliseconds(context.df.currentUtcDateTime, timeoutMs);
+  for (;;) {
+    const { receivedLsn } = yield* callActivity(context, 'readReceivedLsn', { cluster, node: candidate });
+    if (receivedLsn && hasCaughtUp(receivedLsn, checkpointLsn)) return receivedLsn;
+    if (context.df.currentUtcDateTime >= deadline) {
+      throw new Error(`${candidate} received WAL up to ${receivedLsn ?? 'nothing'} but not past the shutdown checkpoint ${checkpointLsn} within ${timeoutMs / 1000} s`);
+    }
+    yield context.df.createTimer(addMilliseconds(context.df.currentUtcDateTime, pollMs));
+  }
+}
+
+/** After any operation: every reachable node streams from the new primary and the pools match the roles (S4). */
+export function convergenceProblems(view: ClusterView, newPrimary: string): string[] {
+  const primary = nodeNamed(view, newPrimary);
+  if (!primary?.reachable || primary.role !== 'primary') return [`${newPrimary} is not a reachable primary at the end`];
+  const problems: string[] = [];
+  for (const node of view.nodes) {
+    if (node.name === newPrimary) continue;
+    if (!node.reachable) problems.push(`${node.name} is unreachable`);
+    else if (!streamsFrom(node, primary)) problems.push(`${node.name} is ${node.role === 'primary' ? 'also a primary' : `not streaming from ${newPrimary}`}`);
+  }
+  if (view.pools.write.join() !== newPrimary) problems.push(`write pool is [${view.pools.write.join(', ')}], expected [${newPrimary}]`);
+  return problems;
+}
+
+function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
+  const { operationId, cluster: config, request } = context.df.getInput() as OperationInput<SwitchoverInput>;
+  const cluster = config.name;
+  const runbook = new Runbook(context, { operationId, kind: 'switchover', cluster });
+
+  // 1. Inspect, choose the candidate; any doubt refuses before anything changes.
+  const view = yield* runbook.step('inspect cluster', callActivity(context, 'inspectCluster', { cluster }));
+  const outcome = planSwitchover(config, view, request);
+  if (!outcome.ok) return runbook.finish('refused', outcome.refusal.reason);
+  const plan: SwitchoverPlan = outcome.plan;
+  const { oldPrimary, candidate } = plan;
+  runbook.update({ oldPrimary, newPrimary: candidate });
+
+  const undo: Undo[] = [];
+  let pausedRoles: string[] = [];
+  try {
+    // 2. Drain: checkpoint while still serving, pause application logins, end their sessions.
+    const drained = yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary }));
+    pausedRoles = drained.pausedRoles;
+    undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles }) });
+
+    // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes.
+    undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary }) });
+    const stopped = yield* runbook.step('stop primary', callActivity(context, 'stopPostgres', { cluster, node: oldPrimary }), (r) => r);
+
+    // 4. Wait until the candidate holds every committed byte.
+    const timeoutMs = (request.timeoutSeconds ?? config.policy.catchupTimeoutSeconds) * 1000;
+    yield* runbook.step('wait for candidate', waitForCatchUp(context, cluster, candidate, stopped.checkpointLsn, timeoutMs, config.policy.pollIntervalMs), (lsn) => ({ receivedLsn: lsn, checkpointLsn: stopped.checkpointLsn }));
+  } catch (error) {
+    return yield* abort(runbook, undo, `aborted before promotion: ${messageOf(error)}`);
+  }
+
+  // 5. Promote. A failed promote may still have promoted: look before deciding.
+  try {
+    yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
+  } catch (error) {
+    const after = yield* callActivity(context, 'inspectCluster', { cluster });
+    const promoted = nodeNamed(after, candidate);
+    if (!(promoted?.reachable && promoted.role === 'primary')) return yield* abort(runbook, undo, `promotion of ${candidate} failed: ${messageOf(error)}`);
+    runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
+  }
+
+  // Past the point of no return: roll forward only, and report what could not be finished.
+  if (pausedRoles.length) {
+    yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles }));
+  }
+  // 6. Repoint the load balancer: old primary out of both pools, new primary into the write pool.
+  yield* runbook.bestEffort('repoint load balancer', repoint(context, cluster, oldPrimary, candidate));
+  // 7. Other standbys follow the new primary.
+  for (const follower of plan.followers) {
+    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate }));
+  }
+  // 8. The old primary comes back as a standby, cheapest safe way first, then serves reads.
+  const rejoined = yield* runbook.bestEffort(`rejoin ${oldPrimary}`, callActivity(context, 'rejoinAsStandby', { cluster, node: oldPrimary, primary: candidate }), (r) => r);
+  if (rejoined) {
+    runbook.update({ rejoinMethod: rejoined.method });
+    yield* runbook.bestEffort(`${oldPrimary} into read pool`, callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'read' }));
+  }
+
+  const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
+  if (final) convergenceProblems(final, candidate).forEach((p) => runbook.problem(p));
+  return runbook.finish('completed');
+}
+
+function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: string, newPrimary: string): Generator<Task, void, unknown> {
+  yield* callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' });
+  yield* callActivity(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' });
+}
+
+/** S3: undo every change in reverse; the old primary serves again and the pools were never touched. */
+function* abort(runbook: Runbook, undo: Undo[], reason: string): Generator<Task, OperationReport, unknown> {
+  const failures: string[] = [];
+  for (const step of [...undo].reverse()) {
+    try {
+      yield* runbook.step(`undo: ${step.name}`, step.run());
+    } catch (error) {
+      failures.push(`${step.name}: ${messageOf(error)}`);
+    }
+  }
+  if (failures.length) return runbook.finish('failed', `${reason}; the rollback did not complete (${failures.join('; ')}): the old primary needs an operator`);
+  return runbook.finish('aborted', reason);
+}
+
+df.app.orchestration(SWITCHOVER, switchover);

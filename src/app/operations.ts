@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { CLUSTER_OPERATION, OperationInput, OperationKind, OperationReport, operationGateId } from '../domain/operation';
+
+export type StartResult = { started: true; operationId: string } | { started: false; running: { operationId: string; kind: OperationKind } };
+
+const ACTIVE = new Set(['Running', 'Pending', 'ContinuedAsNew', 'Suspended']);
+const isActive = (status: DurableOrchestrationStatus | undefined) => !!status && ACTIVE.has(String(status.runtimeStatus));
+
+export function newOperationId(cluster: string, kind: OperationKind, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${cluster}-${kind}-${stamp}-${randomBytes(3).toString('hex')}`;
+}
+
+async function statusOf(client: DurableClient, instanceId: string): Promise<DurableOrchestrationStatus | undefined> {
+  try {
+    return await client.getStatus(instanceId, { showInput: true });
+  } catch {
+    return undefined; // the SDK throws for an instance id it has never seen
+  }
+}
+
+async function runningOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: OperationKind } | undefined> {
+  const gate = await statusOf(client, operationGateId(cluster));
+  if (!isActive(gate)) return undefined;
+  const { operationId, kind } = gate!.input as OperationInput<unknown>;
+  return { operationId, kind };
+}
+
+/**
+ * Starts an operation through the cluster's single-flight gate (S5). The host refuses a second
+ * instance under a running gate id, so of two racing triggers exactly one starts; the other is
+ * told which operation is running.
+ */
+export async function startOperation<Request>(client: DurableClient, input: OperationInput<Request>): Promise<StartResult> {
+  const cluster = input.cluster.name;
+  const running = await runningOperation(client, cluster);
+  if (running) return { started: false, running };
+  try {
+    await client.startNew(CLUSTER_OPERATION, { instanceId: operationGateId(cluster), input });
+    return { started: true, operationId: input.operationId };
+  } catch (error) {
+    const winner = await runningOperation(client, cluster);
+    if (winner) return { started: false, running: winner };
+    throw error;
+  }
+}
+
+/** An operation's live progress or final report; undefined when this cluster never had it. */
+export async function readOperation(client: DurableClient, cluster: string, operationId: string): Promise<OperationReport | undefined> {
+  if (!operationId.startsWith(`${cluster}-`)) return undefined;
+  const status = await statusOf(client, operationId);
+  if (!status) {
+    // Started but not yet scheduled by its gate: it exists, it just has not begun.
+    const running = await runningOperation(client, cluster);
+    return running?.operationId === operationId ? { operationId, kind: running.kind, cluster, outcome: 'running', currentStep: 'queued', problems: [], steps: [] } : undefined;
+  }
+  const runtime = String(status.runtimeStatus);
+  const progress = status.customStatus as OperationReport | undefined;
+  if (runtime === 'Completed') return status.output as OperationReport;
+  if (runtime === 'Failed' || runtime === 'Terminated') {
+    const base = progress ?? { operationId, kind: (status.input as OperationInput<unknown>).kind, cluster, problems: [], steps: [] };
+    return { ...base, outcome: 'failed', currentStep: undefined, reason: `the orchestration ${runtime.toLowerCase()}: ${String(status.output ?? 'no detail')}` };
+  }
+  return progress ?? { operationId, kind: (status.input as OperationInput<unknown>).kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
+}

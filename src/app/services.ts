@@ -1,0 +1,75 @@
+import { loadConfigFromEnvironment } from '../config/load';
+import { ClusterConfig, FailoverConfig, NodeConfig } from '../config/schema';
+import { InvalidInputError } from '../domain/errors';
+import { createAzureClients, readAzureSettings, AzureClients } from '../adapters/azure';
+import { createAzurePorts, AzurePorts } from '../adapters/azure';
+import { PgEndpoint } from '../adapters/postgres/connect';
+
+/** A cluster name or node name the request named does not exist (HTTP 404). */
+export class UnknownResourceError extends InvalidInputError {}
+
+/** Everything an activity needs for one cluster: its configuration and its Azure-backed ports. */
+export interface ClusterServices extends AzurePorts {
+  config: ClusterConfig;
+  node(name: string): NodeConfig;
+  /** The admin connection to one node; the password comes from Key Vault. */
+  adminEndpoint(node: string): Promise<PgEndpoint>;
+}
+
+let configuration: FailoverConfig | undefined;
+let clients: AzureClients | undefined;
+const perCluster = new Map<string, ClusterServices>();
+
+/** The clusters this app manages, read once per process from the app settings. */
+export function appConfig(): FailoverConfig {
+  configuration ??= loadConfigFromEnvironment();
+  return configuration;
+}
+
+export function clusterConfig(name: string): ClusterConfig {
+  const cluster = appConfig().clusters.find((c) => c.name === name);
+  if (!cluster) throw new UnknownResourceError(`no cluster named "${name}"; configured: ${appConfig().clusters.map((c) => c.name).join(', ')}`, { cluster: name });
+  return cluster;
+}
+
+export function nodeConfig(cluster: ClusterConfig, name: string): NodeConfig {
+  const node = cluster.nodes.find((n) => n.name === name);
+  if (!node) throw new UnknownResourceError(`cluster ${cluster.name} has no node "${name}"; its nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`, { cluster: cluster.name, node: name });
+  return node;
+}
+
+export function clusterServices(name: string): ClusterServices {
+  const existing = perCluster.get(name);
+  if (existing) return existing;
+  const config = clusterConfig(name);
+  clients ??= createAzureClients(readAzureSettings());
+  const ports = createAzurePorts(clients, config);
+  const services: ClusterServices = {
+    ...ports,
+    config,
+    node: (node) => nodeConfig(config, node),
+    async adminEndpoint(nodeName) {
+      const node = nodeConfig(config, nodeName);
+      const password = await ports.secrets.get(config.postgres.adminPasswordSecret);
+      const rootCert = config.postgres.sslRootCertSecret ? await ports.secrets.get(config.postgres.sslRootCertSecret) : undefined;
+      return {
+        host: node.host,
+        port: node.port,
+        user: config.postgres.adminUser,
+        password: password.reveal(),
+        database: config.postgres.database,
+        sslMode: config.postgres.sslMode,
+        ...(rootCert ? { sslRootCert: rootCert.reveal() } : {}),
+      };
+    },
+  };
+  perCluster.set(name, services);
+  return services;
+}
+
+/** Forget what was read from the settings (the local runtime re-reads them when it is reconfigured). */
+export function resetServices(): void {
+  configuration = undefined;
+  clients = undefined;
+  perCluster.clear();
+}

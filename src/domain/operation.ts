@@ -1,0 +1,39 @@
+import type { ClusterConfig } from '../config/schema';
+import type { StepRecord } from './timeline';
+
+export type OperationKind = 'switchover' | 'failover';
+
+/** What a trigger hands an operation orchestration. */
+export interface OperationInput<Request> {
+  operationId: string;
+  kind: OperationKind;
+  /** The configuration as it was when the operation started; an orchestration never reads settings itself. */
+  cluster: ClusterConfig;
+  request: Request;
+  requestedBy: string;
+}
+
+export type OperationOutcome = 'running' | 'completed' | 'aborted' | 'refused' | 'failed';
+
+/** Live progress (custom status) while running; the final report (output) afterwards. */
+export interface OperationReport {
+  operationId: string;
+  kind: OperationKind;
+  cluster: string;
+  outcome: OperationOutcome;
+  /** Why it was refused, aborted or failed. */
+  reason?: string;
+  oldPrimary?: string;
+  newPrimary?: string;
+  rejoinMethod?: string;
+  /** What could not be finished after the point of no return (roll forward only). */
+  problems: string[];
+  currentStep?: string;
+  steps: StepRecord[];
+}
+
+/** The orchestration that admits one operation per cluster at a time. */
+export const CLUSTER_OPERATION = 'clusterOperation';
+
+/** The one instance id per cluster that makes operations single-flight (S5). */
+export const operationGateId = (cluster: string): string => `cluster-operation-${cluster}`;

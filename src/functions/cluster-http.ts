@@ -1,0 +1,28 @@
+import * as df from 'durable-functions';
+import { app, HttpRequest, HttpResponseInit } from '@azure/functions';
+import { clusterConfig } from '../app/services';
+import { inspectCluster } from '../app/inspection';
+import { readOperation } from '../app/operations';
+import { json, problemResponse } from '../http/problem';
+import { handleErrors } from '../http/common';
+
+/** GET /api/clusters/{cluster} — roles, WAL positions, lag and pool membership of every node. */
+export async function clusterTopologyHandler(request: HttpRequest): Promise<HttpResponseInit> {
+  return handleErrors(async () => {
+    const cluster = clusterConfig(request.params.cluster);
+    return json(200, await inspectCluster(cluster.name));
+  });
+}
+
+/** GET /api/clusters/{cluster}/operations/{operationId} — live progress, then the final timeline. */
+export async function operationStatusHandler(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
+  return handleErrors(async () => {
+    const cluster = clusterConfig(request.params.cluster);
+    const report = await readOperation(client, cluster.name, request.params.operationId);
+    if (!report) return problemResponse({ status: 404, title: 'Not found', detail: `cluster ${cluster.name} has no operation ${request.params.operationId}` });
+    return json(200, report);
+  });
+}
+
+app.http('clusterTopology', { route: 'clusters/{cluster}', methods: ['GET'], authLevel: 'function', handler: clusterTopologyHandler });
+df.app.client.http('operationStatus', { route: 'clusters/{cluster}/operations/{operationId}', methods: ['GET'], authLevel: 'function', handler: operationStatusHandler });

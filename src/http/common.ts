@@ -1,0 +1,21 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { ConfigError, InvalidInputError } from '../domain/errors';
+import { UnknownResourceError } from '../app/services';
+import { problemResponse } from './problem';
+
+export function operationLinks(request: HttpRequest, cluster: string, operationId: string): { statusUrl: string } {
+  const origin = new URL(request.url).origin;
+  return { statusUrl: `${origin}/api/clusters/${encodeURIComponent(cluster)}/operations/${encodeURIComponent(operationId)}` };
+}
+
+/** Maps typed errors to problem responses: unknown names → 404, bad input → 400, a bad app configuration or anything else → 500. */
+export async function handleErrors(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ConfigError) return problemResponse({ status: 500, title: 'The app is misconfigured', detail: error.message });
+    if (error instanceof UnknownResourceError) return problemResponse({ status: 404, title: 'Not found', detail: error.message });
+    if (error instanceof InvalidInputError) return problemResponse({ status: 400, title: 'Invalid request', detail: error.message });
+    return problemResponse({ status: 500, title: 'Internal error', detail: (error as Error).message });
+  }
+}
