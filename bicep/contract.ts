@@ -1,0 +1,66 @@
+/**
+ * What the deployment (main.bicep) promises the app: the app settings it sets and the Azure
+ * roles it grants the app's identity. test/unit/bicep checks the compiled templates against this
+ * list, so a setting the code starts to read (or a role it starts to need) is added here and the
+ * tests then demand it from the templates.
+ */
+
+/** App settings the deployment sets on the Function App (the code and the Functions host read them). */
+export const DEPLOYED_APP_SETTINGS = {
+  /** The cluster configuration JSON (src/config/load.ts CONFIG_SETTING). */
+  config: 'PG_FAILOVER_CONFIG',
+  /** https://<vault>.vault.azure.net/ holding the admin and replication passwords. */
+  keyVaultUrl: 'KEY_VAULT_URL',
+  /** Client id of the user-assigned identity; DefaultAzureCredential picks it up. */
+  azureClientId: 'AZURE_CLIENT_ID',
+  /** Durable Functions task hub (host.json: %TASK_HUB_NAME%). */
+  taskHubName: 'TASK_HUB_NAME',
+  /** Identity-based host storage: account name, credential type, identity client id. */
+  storageAccountName: 'AzureWebJobsStorage__accountName',
+  storageCredential: 'AzureWebJobsStorage__credential',
+  storageClientId: 'AzureWebJobsStorage__clientId',
+  appInsightsConnectionString: 'APPLICATIONINSIGHTS_CONNECTION_STRING',
+  /** ClientId=<id>;Authorization=AAD — telemetry sent with the identity (local auth is off). */
+  appInsightsAuthentication: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+} as const;
+
+/**
+ * Settings the deployment must NOT set: Flex Consumption takes the runtime from
+ * functionAppConfig and rejects FUNCTIONS_WORKER_RUNTIME / FUNCTIONS_EXTENSION_VERSION; the
+ * others are key-based connections or belong to other plans.
+ */
+export const FORBIDDEN_APP_SETTINGS = [
+  'FUNCTIONS_WORKER_RUNTIME',
+  'FUNCTIONS_EXTENSION_VERSION',
+  'WEBSITE_RUN_FROM_PACKAGE',
+  'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+  'WEBSITE_CONTENTSHARE',
+  'AzureWebJobsStorage',
+  'APPINSIGHTS_INSTRUMENTATIONKEY',
+] as const;
+
+/** Built-in role definition ids (checked against Azure's built-in roles reference). */
+export const ROLE_DEFINITION_IDS = {
+  virtualMachineContributor: '9980e02c-c2be-4d73-94e8-173b1dc7cf3c',
+  networkContributor: '4d97b98b-1d4f-4787-a291-c67834d212e7',
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+} as const;
+
+/** Module of main.bicep → the roles it grants and the resource type it grants them on. */
+export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> = {
+  vmRoles: { scope: 'Microsoft.Compute/virtualMachines', roles: [ROLE_DEFINITION_IDS.virtualMachineContributor] },
+  nicRoles: { scope: 'Microsoft.Network/networkInterfaces', roles: [ROLE_DEFINITION_IDS.networkContributor] },
+  loadBalancerRoles: { scope: 'Microsoft.Network/loadBalancers', roles: [ROLE_DEFINITION_IDS.networkContributor] },
+  subnetRoles: { scope: 'Microsoft.Network/virtualNetworks/subnets', roles: [ROLE_DEFINITION_IDS.networkContributor] },
+  virtualNetworkRoles: { scope: 'Microsoft.Network/virtualNetworks', roles: [ROLE_DEFINITION_IDS.networkContributor] },
+  keyVault: { scope: 'Microsoft.KeyVault/vaults', roles: [ROLE_DEFINITION_IDS.keyVaultSecretsUser] },
+  storage: {
+    scope: 'Microsoft.Storage/storageAccounts',
+    roles: [ROLE_DEFINITION_IDS.storageBlobDataOwner, ROLE_DEFINITION_IDS.storageQueueDataContributor, ROLE_DEFINITION_IDS.storageTableDataContributor].sort(),
+  },
+  monitoring: { scope: 'Microsoft.Insights/components', roles: [ROLE_DEFINITION_IDS.monitoringMetricsPublisher] },
+};

@@ -1,0 +1,329 @@
+// azure-pg-failover: the Function App that keeps a self-managed PostgreSQL cluster writable,
+// deployed into one resource group:
+//   - a user-assigned managed identity the app runs as (and nothing else: no keys, no passwords);
+//   - a storage account reached by identity only (host, Durable Functions task hub, deployment
+//     package); Application Insights on Log Analytics (Entra ID ingestion);
+//   - Key Vault (RBAC) for the admin and replication passwords, seeded by operators afterwards;
+//   - the Flex Consumption (FC1) Function App, Node 20, VNet-integrated so it reaches the VMs;
+//   - least-privilege roles derived from the cluster configuration: Virtual Machine Contributor
+//     on each cluster VM, Network Contributor on each load balancer, NIC and database subnet
+//     (each assigned at that resource, in its own resource group), data roles on the storage
+//     account, Key Vault Secrets User on the vault;
+//   - optionally (deploySampleCluster) a 3-node PostgreSQL 15 cluster to try it on.
+import { FailoverConfig, Tags, sampleClusterLayout } from 'types.bicep'
+
+metadata description = 'azure-pg-failover: Functions app (Flex Consumption) keeping a PostgreSQL cluster on Azure VMs writable.'
+
+targetScope = 'resourceGroup'
+
+@description('Region of every resource (Flex Consumption must be available there).')
+param location string = resourceGroup().location
+
+@description('Prefix of resource names: 3-11 lower-case letters, digits or "-", starting with a letter.')
+@minLength(3)
+@maxLength(11)
+param namePrefix string = 'pgfo'
+
+@description('Tags for every resource.')
+param tags Tags = {}
+
+@description('The cluster configuration (format: src/config/schema.ts), given to the app as PG_FAILOVER_CONFIG. Role assignments are derived from it: its VMs, load balancers and NICs (and virtual networks for IP-based pools). Holds Key Vault secret NAMES, never passwords.')
+param clusterConfig FailoverConfig = { clusters: [] }
+
+@description('Subnet for the app\'s VNet integration, delegated to Microsoft.App/environments, in (or peered with) the database network. Not needed when deploySampleCluster is true.')
+param functionsSubnetId string = ''
+
+@description('Subnets the cluster NICs are in (NIC-based pools): moving a NIC between pools sends its IP configuration, and ARM checks subnets/join/action there, so the app gets Network Contributor on each of these subnets.')
+param databaseSubnetIds string[] = []
+
+@description('Durable Functions task hub name (letters and digits, 3-45).')
+@minLength(3)
+@maxLength(45)
+param taskHubName string = 'pgfailover'
+
+@description('Flex Consumption: maximum instance count (40-1000).')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption: memory per instance.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Key Vault purge protection (cannot be undone). Turn off only for throw-away trials.')
+param keyVaultPurgeProtection bool = true
+
+@description('Log Analytics retention in days.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Also deploy a 3-node PostgreSQL 15 sample cluster (and its network) and add it to the configuration.')
+param deploySampleCluster bool = false
+
+@description('Sample cluster: its name in the configuration (and the HTTP routes).')
+param sampleClusterName string = 'sample'
+
+@description('Sample cluster: virtual network address space.')
+param sampleVirtualNetworkPrefix string = '10.50.0.0/16'
+
+@description('Sample cluster: database subnet (VMs at .10-.12, write frontend .100, read frontend .101).')
+param sampleDatabaseSubnetPrefix string = '10.50.1.0/24'
+
+@description('Sample cluster: Functions integration subnet.')
+param sampleFunctionsSubnetPrefix string = '10.50.2.0/24'
+
+@description('Sample cluster: VM size.')
+param sampleVmSize string = 'Standard_D2s_v5'
+
+@description('Sample cluster: availability zones for the three VMs; [] puts them in an availability set instead.')
+param sampleZones string[] = ['1', '2', '3']
+
+@description('Sample cluster: VM admin user name (SSH key only).')
+param sampleAdminUsername string = 'pgadmin'
+
+@description('Sample cluster: SSH public key of the admin user (required when deploySampleCluster is true).')
+param sampleSshPublicKey string = ''
+
+@description('Sample cluster: password of the "postgres" role (required when deploySampleCluster is true). Seed the same value into Key Vault as pg-admin-password.')
+@secure()
+param samplePostgresAdminPassword string = ''
+
+@description('Sample cluster: password of the replication role (required when deploySampleCluster is true). Seed the same value into Key Vault as pg-replication-password.')
+@secure()
+param sampleReplicationPassword string = ''
+
+var unique = uniqueString(resourceGroup().id, namePrefix)
+var names = {
+  identity: '${namePrefix}-identity'
+  storage: take('${toLower(replace(namePrefix, '-', ''))}st${unique}', 24)
+  keyVault: take('${namePrefix}-kv-${unique}', 24)
+  workspace: '${namePrefix}-logs'
+  appInsights: '${namePrefix}-appi'
+  plan: '${namePrefix}-plan'
+  functionApp: '${namePrefix}-func-${unique}'
+  deploymentContainer: 'app-package'
+}
+
+// ---- The sample cluster's entry in the configuration (same names as the module creates) ----
+var sampleLayout = sampleClusterLayout(namePrefix, sampleDatabaseSubnetPrefix)
+var sampleReplicationUser = 'replicator'
+var sampleCluster = {
+  name: sampleClusterName
+  nodes: map(sampleLayout.nodes, node => {
+    name: node.name
+    vmResourceId: resourceId('Microsoft.Compute/virtualMachines', node.vmName)
+    host: node.address
+    port: 5432
+    nicResourceId: resourceId('Microsoft.Network/networkInterfaces', node.nicName)
+    ipConfigurationName: 'ipconfig1'
+  })
+  loadBalancer: {
+    resourceId: resourceId('Microsoft.Network/loadBalancers', sampleLayout.loadBalancerName)
+    writePool: sampleLayout.writePool
+    readPool: sampleLayout.readPool
+    membership: 'nic'
+  }
+  postgres: {
+    adminUser: 'postgres'
+    adminPasswordSecret: 'pg-admin-password'
+    replicationUser: sampleReplicationUser
+    replicationPasswordSecret: 'pg-replication-password'
+  }
+}
+var sampleDatabaseSubnetId = resourceId(
+  'Microsoft.Network/virtualNetworks/subnets',
+  sampleLayout.virtualNetworkName,
+  sampleLayout.databaseSubnetName
+)
+var sampleFunctionsSubnetId = resourceId(
+  'Microsoft.Network/virtualNetworks/subnets',
+  sampleLayout.virtualNetworkName,
+  sampleLayout.functionsSubnetName
+)
+
+var effectiveConfig = {
+  clusters: concat(clusterConfig.clusters, deploySampleCluster ? [sampleCluster] : [])
+}
+
+// ---- Role scopes, derived from the configuration (union(x, []) removes duplicates) ----
+var allNodes = flatten(map(effectiveConfig.clusters, cluster => cluster.nodes))
+var vmIds = union(map(allNodes, node => node.vmResourceId), [])
+var nicIds = union(map(filter(allNodes, node => !empty(node.?nicResourceId ?? '')), node => node.nicResourceId!), [])
+var loadBalancerIds = union(map(effectiveConfig.clusters, cluster => cluster.loadBalancer.resourceId), [])
+var ipPoolVirtualNetworkIds = union(
+  map(
+    filter(
+      effectiveConfig.clusters,
+      cluster => cluster.loadBalancer.membership == 'ip' && !empty(cluster.loadBalancer.?virtualNetworkId ?? '')
+    ),
+    cluster => cluster.loadBalancer.virtualNetworkId!
+  ),
+  []
+)
+var subnetIds = union(databaseSubnetIds, deploySampleCluster ? [sampleDatabaseSubnetId] : [])
+
+// Below, split(id, '/') of an ARM id gives [2] the subscription, [4] the resource group and
+// [8] the resource name (for a subnet: [8] its virtual network, [10] the subnet).
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
+  name: names.identity
+  location: location
+  tags: tags
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'pgfo-monitoring'
+  params: {
+    location: location
+    workspaceName: names.workspace
+    appInsightsName: names.appInsights
+    principalId: identity.properties.principalId
+    identityId: identity.id
+    retentionInDays: logRetentionDays
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'pgfo-storage'
+  params: {
+    location: location
+    name: names.storage
+    deploymentContainerName: names.deploymentContainer
+    principalId: identity.properties.principalId
+    identityId: identity.id
+    tags: tags
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = {
+  name: 'pgfo-key-vault'
+  params: {
+    location: location
+    name: names.keyVault
+    principalId: identity.properties.principalId
+    identityId: identity.id
+    enablePurgeProtection: keyVaultPurgeProtection
+    tags: tags
+  }
+}
+
+module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
+  name: 'pgfo-sample-cluster'
+  params: {
+    location: location
+    layout: sampleLayout
+    virtualNetworkPrefix: sampleVirtualNetworkPrefix
+    databaseSubnetPrefix: sampleDatabaseSubnetPrefix
+    functionsSubnetPrefix: sampleFunctionsSubnetPrefix
+    vmSize: sampleVmSize
+    zones: sampleZones
+    adminUsername: sampleAdminUsername
+    sshPublicKey: sampleSshPublicKey
+    replicationUser: sampleReplicationUser
+    postgresAdminPassword: samplePostgresAdminPassword
+    replicationPassword: sampleReplicationPassword
+    tags: tags
+  }
+}
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'pgfo-function-app'
+  params: {
+    location: location
+    name: names.functionApp
+    planName: names.plan
+    identityId: identity.id
+    identityClientId: identity.properties.clientId
+    subnetId: deploySampleCluster ? sampleFunctionsSubnetId : functionsSubnetId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    keyVaultUri: keyVault.outputs.uri
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    clusterConfigJson: string(effectiveConfig)
+    taskHubName: taskHubName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    tags: tags
+  }
+  dependsOn: [sample]
+}
+
+// ---- Least-privilege roles on the cluster's own resources, each in its resource group ----
+module vmRoles 'modules/rbac-vm.bicep' = [
+  for (vmId, i) in vmIds: {
+    name: take('pgfo-rbac-vm-${i}-${uniqueString(vmId)}', 64)
+    scope: resourceGroup(split(vmId, '/')[2], split(vmId, '/')[4])
+    params: {
+      vmName: last(split(vmId, '/'))
+      principalId: identity.properties.principalId
+      identityId: identity.id
+    }
+    dependsOn: [sample]
+  }
+]
+
+module nicRoles 'modules/rbac-nic.bicep' = [
+  for (nicId, i) in nicIds: {
+    name: take('pgfo-rbac-nic-${i}-${uniqueString(nicId)}', 64)
+    scope: resourceGroup(split(nicId, '/')[2], split(nicId, '/')[4])
+    params: {
+      nicName: last(split(nicId, '/'))
+      principalId: identity.properties.principalId
+      identityId: identity.id
+    }
+    dependsOn: [sample]
+  }
+]
+
+module loadBalancerRoles 'modules/rbac-load-balancer.bicep' = [
+  for (loadBalancerId, i) in loadBalancerIds: {
+    name: take('pgfo-rbac-lb-${i}-${uniqueString(loadBalancerId)}', 64)
+    scope: resourceGroup(split(loadBalancerId, '/')[2], split(loadBalancerId, '/')[4])
+    params: {
+      loadBalancerName: last(split(loadBalancerId, '/'))
+      principalId: identity.properties.principalId
+      identityId: identity.id
+    }
+    dependsOn: [sample]
+  }
+]
+
+module subnetRoles 'modules/rbac-subnet.bicep' = [
+  for (subnetId, i) in subnetIds: {
+    name: take('pgfo-rbac-subnet-${i}-${uniqueString(subnetId)}', 64)
+    scope: resourceGroup(split(subnetId, '/')[2], split(subnetId, '/')[4])
+    params: {
+      virtualNetworkName: split(subnetId, '/')[8]
+      subnetName: split(subnetId, '/')[10]
+      principalId: identity.properties.principalId
+      identityId: identity.id
+    }
+    dependsOn: [sample]
+  }
+]
+
+module virtualNetworkRoles 'modules/rbac-vnet.bicep' = [
+  for (virtualNetworkId, i) in ipPoolVirtualNetworkIds: {
+    name: take('pgfo-rbac-vnet-${i}-${uniqueString(virtualNetworkId)}', 64)
+    scope: resourceGroup(split(virtualNetworkId, '/')[2], split(virtualNetworkId, '/')[4])
+    params: {
+      virtualNetworkName: last(split(virtualNetworkId, '/'))
+      principalId: identity.properties.principalId
+      identityId: identity.id
+    }
+  }
+]
+
+output functionAppName string = functionApp.outputs.name
+output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
+output keyVaultName string = keyVault.outputs.name
+output keyVaultUri string = keyVault.outputs.uri
+output storageAccountName string = storage.outputs.name
+output identityClientId string = identity.properties.clientId
+output identityPrincipalId string = identity.properties.principalId
+@description('The configuration the app was given (no secrets: resource ids and secret names). After a first deployment with the sample cluster, pass this as clusterConfig and set deploySampleCluster=false.')
+output clusterConfig FailoverConfig = effectiveConfig
+@description('The subnet the app is integrated with (pass it as functionsSubnetId on later deployments).')
+output functionsSubnetId string = deploySampleCluster ? sampleFunctionsSubnetId : functionsSubnetId

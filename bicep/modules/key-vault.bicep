@@ -1,0 +1,57 @@
+// Key Vault (RBAC authorization) for the PostgreSQL admin and replication passwords. The template
+// creates no secret: operators seed them after deployment (see bicep/README.md). The function
+// identity may only read secrets (Key Vault Secrets User), scoped to this vault.
+import { Tags } from '../types.bicep'
+
+metadata description = 'Key Vault for the azure-pg-failover secrets.'
+
+@description('Azure region.')
+param location string
+
+@description('Key Vault name (3-24 letters, digits and "-", starting with a letter).')
+@minLength(3)
+@maxLength(24)
+param name string
+
+@description('Principal (object) id of the function app\'s user-assigned identity.')
+param principalId string
+
+@description('Resource id of that identity (names the assignment: known before deployment, unlike the principal id).')
+param identityId string
+
+@description('Purge protection cannot be switched off again; turn it off only for throw-away trials.')
+param enablePurgeProtection bool = true
+
+param tags Tags = {}
+
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: enablePurgeProtection ? true : null
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, identityId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'pg-failover: read the PostgreSQL admin and replication passwords'
+  }
+}
+
+output name string = vault.name
+output id string = vault.id
+output uri string = vault.properties.vaultUri

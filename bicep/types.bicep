@@ -1,0 +1,160 @@
+// The cluster configuration, typed as in src/config/schema.ts (the app validates it again with
+// zod at start-up; these types make `az deployment` reject a misspelt or missing field first).
+// Fields with a default in the schema are optional here. @sealed() = the schema's strictObject.
+metadata description = 'Types shared by the azure-pg-failover templates.'
+
+@export()
+@sealed()
+@description('One PostgreSQL server (an Azure VM).')
+type NodeConfig = {
+  @description('Node name: 1-63 lower-case letters, digits or "-".')
+  name: string
+  @description('/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/virtualMachines/<name>')
+  vmResourceId: string
+  @description('Private IP address or DNS name PostgreSQL listens on.')
+  host: string
+  port: int?
+  @description('Higher wins when candidates are equally current.')
+  priority: int?
+  @description('Never promoted (e.g. a reporting replica in another region).')
+  noFailover: bool?
+  @description('NIC-based pools only: /subscriptions/.../providers/Microsoft.Network/networkInterfaces/<name>')
+  nicResourceId: string?
+  ipConfigurationName: string?
+  dataDirectory: string?
+}
+
+@export()
+@sealed()
+type LoadBalancerConfig = {
+  @description('/subscriptions/.../providers/Microsoft.Network/loadBalancers/<name> (the internal load balancer)')
+  resourceId: string
+  @description('Backend pool behind the write frontend.')
+  writePool: string
+  @description('Backend pool behind the read frontend.')
+  readPool: string
+  membership: 'nic' | 'ip'
+  @description('IP-based pools only: the virtual network of the backend addresses.')
+  virtualNetworkId: string?
+}
+
+@export()
+@sealed()
+type PostgresConfig = {
+  database: string?
+  adminUser: string?
+  @description('Name of the Key Vault secret holding the admin password (the value is seeded after deployment).')
+  adminPasswordSecret: string
+  replicationUser: string?
+  @description('Name of the Key Vault secret holding the replication password.')
+  replicationPasswordSecret: string
+  applicationRoles: string[]?
+  dataDirectory: string?
+  binDirectory: string?
+  serviceName: string?
+  sslMode: ('disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full')?
+  sslRootCertSecret: string?
+}
+
+@export()
+@sealed()
+type HealthPolicyConfig = {
+  probeTimeoutMs: int?
+  failureThreshold: int?
+  graceSeconds: int?
+}
+
+@export()
+@sealed()
+type PolicyConfig = {
+  maxLagBytesForSwitchover: int?
+  maxLagBytesForFailover: int?
+  catchupTimeoutSeconds: int?
+  switchoverTimeoutSeconds: int?
+  promoteMethod: ('runCommand' | 'sql')?
+  autoFailover: bool?
+  fenceByPowerOff: bool?
+  health: HealthPolicyConfig?
+}
+
+@export()
+@sealed()
+type ClusterConfig = {
+  @description('Cluster name: 1-63 lower-case letters, digits or "-"; used in the HTTP routes.')
+  name: string
+  @minLength(2)
+  nodes: NodeConfig[]
+  loadBalancer: LoadBalancerConfig
+  postgres: PostgresConfig
+  policy: PolicyConfig?
+}
+
+@export()
+@sealed()
+@description('The whole configuration, as the app reads it from PG_FAILOVER_CONFIG.')
+type FailoverConfig = {
+  clusters: ClusterConfig[]
+}
+
+@export()
+@description('Resource tags.')
+type Tags = {
+  *: string
+}
+
+@export()
+@sealed()
+type SampleNode = {
+  @description('Node name in the cluster configuration.')
+  name: string
+  vmName: string
+  nicName: string
+  @description('Static private address of the node.')
+  address: string
+}
+
+@export()
+@sealed()
+type SampleLayout = {
+  virtualNetworkName: string
+  databaseSubnetName: string
+  functionsSubnetName: string
+  networkSecurityGroupName: string
+  natGatewayName: string
+  natPublicIpName: string
+  availabilitySetName: string
+  loadBalancerName: string
+  writeFrontendName: string
+  readFrontendName: string
+  writeFrontendAddress: string
+  readFrontendAddress: string
+  writePool: string
+  readPool: string
+  nodes: SampleNode[]
+}
+
+@export()
+@description('Names and addresses of the sample cluster, shared by main.bicep (cluster configuration and role scopes) and modules/sample-cluster.bicep (the resources), so both always agree. Node 1 starts as the primary.')
+func sampleClusterLayout(prefix string, databaseSubnetPrefix string) SampleLayout => {
+  virtualNetworkName: '${prefix}-pg-vnet'
+  databaseSubnetName: 'pg-db'
+  functionsSubnetName: 'pg-functions'
+  networkSecurityGroupName: '${prefix}-pg-db-nsg'
+  natGatewayName: '${prefix}-pg-nat'
+  natPublicIpName: '${prefix}-pg-nat-ip'
+  availabilitySetName: '${prefix}-pg-avset'
+  loadBalancerName: '${prefix}-pg-ilb'
+  writeFrontendName: 'pg-write-frontend'
+  readFrontendName: 'pg-read-frontend'
+  // cidrHost index 0 is the subnet's first address (.1); Azure keeps .1-.3 for itself.
+  writeFrontendAddress: cidrHost(databaseSubnetPrefix, 99)
+  readFrontendAddress: cidrHost(databaseSubnetPrefix, 100)
+  writePool: 'pg-write'
+  readPool: 'pg-read'
+  nodes: map(range(1, 3), n => {
+    name: 'pg${n}'
+    vmName: '${prefix}-pg${n}'
+    nicName: '${prefix}-pg${n}-nic'
+    address: cidrHost(databaseSubnetPrefix, 8 + n)
+  })
+}
