@@ -1,0 +1,40 @@
+import type { ClusterConfig } from '../../config/schema';
+import type { Fencing } from '../../ports/fencing';
+import type { LoadBalancerPools } from '../../ports/load-balancer';
+import type { SecretStore } from '../../ports/secrets';
+import type { VmCommands } from '../../ports/vm-commands';
+import { type AzureClients, createAzureClients } from './clients';
+import { AzureFencing } from './fencing';
+import { KeyVaultSecretStore } from './key-vault-secrets';
+import { AzureLoadBalancerPools } from './load-balancer';
+import type { AzureAdapterOptions } from './options';
+import { readAzureSettings } from './settings';
+import { AzureVmCommands } from './vm-commands';
+
+export interface AzurePorts {
+  vmCommands: VmCommands;
+  loadBalancer: LoadBalancerPools;
+  secrets: SecretStore;
+  fencing: Fencing;
+}
+
+/** Every Azure-backed port for one cluster. Key Vault is touched only when a secret is first read. */
+export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, options: AzureAdapterOptions = {}): AzurePorts {
+  const withCluster = { pollIntervalMs: clients.settings.pollIntervalMs, ...options, cluster: cluster.name };
+  let secretStore: KeyVaultSecretStore | undefined;
+  return {
+    vmCommands: new AzureVmCommands(clients, withCluster),
+    loadBalancer: new AzureLoadBalancerPools(clients, cluster.loadBalancer, cluster.nodes, withCluster),
+    secrets: { get: (name) => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster)).get(name) },
+    fencing: new AzureFencing(clients, withCluster),
+  };
+}
+
+/** Production wiring: settings from the environment, clients, ports. */
+export function createAzurePortsFromEnvironment(cluster: ClusterConfig, env: NodeJS.ProcessEnv = process.env, options: AzureAdapterOptions = {}): AzurePorts {
+  return createAzurePorts(createAzureClients(readAzureSettings(env)), cluster, options);
+}
+
+export { createAzureClients, type AzureClients } from './clients';
+export { readAzureSettings, type AzureSettings, AZURE_SETTING_NAMES } from './settings';
+export type { AzureAdapterOptions } from './options';

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import type { ComputeManagementClient, VirtualMachineRunCommand } from '@azure/arm-compute';
+import type { PlainParameters, SecretParameters, ShellScript } from '../../ports/vm-commands';
+import { withBackoff } from './backoff';
+import type { ResolvedAdapterOptions } from './options';
+import { isRunCommandBusy } from './rest-errors';
+import type { ResourceId } from './resource-id';
+
+export interface ManagedCommandResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+  /** Succeeded, Failed, TimedOut, Canceled (or Unknown) as Azure reports it. */
+  executionState: string;
+  runCommandName: string;
+}
+
+const RUNNING_STATES = new Set(['pending', 'running']);
+
+/**
+ * PUT .../virtualMachines/{vm}/runCommands/{name} (the managed Run Command resource), then read
+ * its instance view for exit code and output, then delete it (a VM keeps at most 25).
+ * Secrets go ONLY in protectedParameters, which Azure never returns on GET. The name is unique
+ * per call because an identical PUT under an existing name does not run the script again —
+ * which also makes our own retry of the PUT (after a 409 or a lost response) safe: the same
+ * name never runs twice.
+ */
+export async function runManagedCommand(
+  compute: ComputeManagementClient,
+  vm: ResourceId,
+  location: string,
+  script: ShellScript,
+  parameters: PlainParameters,
+  secrets: SecretParameters,
+  timeoutSeconds: number | undefined,
+  options: ResolvedAdapterOptions,
+): Promise<ManagedCommandResult> {
+  const runCommandName = uniqueRunCommandName(script.name);
+  const body: VirtualMachineRunCommand = {
+    location,
+    source: { script: script.text },
+    parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
+    protectedParameters: Object.entries(secrets).map(([name, secret]) => ({ name, value: secret.reveal() })),
+    // Wait for the script inside the PUT's long-running operation, and report a failing script
+    // through the instance view (exit code) rather than as a failed deployment.
+    asyncExecution: false,
+    treatFailureAsDeploymentFailure: false,
+    ...(timeoutSeconds === undefined ? {} : { timeoutInSeconds: timeoutSeconds }),
+  };
+  try {
+    await withBackoff(
+      async () => await compute.virtualMachineRunCommands.createOrUpdate(vm.resourceGroup, vm.name, runCommandName, body, { updateIntervalInMs: options.pollIntervalMs }),
+      isRunCommandBusy,
+      options.busyRetry,
+      options.clock,
+      (_error, attempt, delayMs) => options.log.info('vm-command.busy-retry', { vm: vm.name, script: script.name, via: 'managed', attempt, delayMs }),
+    );
+    const view = await waitForTerminalState(compute, vm, runCommandName, timeoutSeconds, options);
+    return {
+      stdout: view.output ?? '',
+      stderr: view.error ?? '',
+      exitCode: view.exitCode,
+      executionState: view.executionState ?? 'Unknown',
+      runCommandName,
+    };
+  } finally {
+    await deleteQuietly(compute, vm, runCommandName, options);
+  }
+}
+
+/**
+ * With asyncExecution false the PUT normally completes after the script, but the instance view
+ * is the authority: poll it until the execution state is terminal.
+ */
+async function waitForTerminalState(compute: ComputeManagementClient, vm: ResourceId, name: string, timeoutSeconds: number | undefined, options: ResolvedAdapterOptions) {
+  const deadline = options.clock.now() + ((timeoutSeconds ?? 90 * 60) + 300) * 1000;
+  for (;;) {
+    const runCommand = await compute.virtualMachineRunCommands.getByVirtualMachine(vm.resourceGroup, vm.name, name, { expand: 'instanceView' });
+    const view = runCommand.instanceView ?? {};
+    const state = (view.executionState ?? 'Unknown').toLowerCase();
+    if (!RUNNING_STATES.has(state)) return view;
+    if (options.clock.now() > deadline) return { ...view, executionState: 'TimedOut' };
+    await options.clock.sleep(options.pollIntervalMs);
+  }
+}
+
+async function deleteQuietly(compute: ComputeManagementClient, vm: ResourceId, name: string, options: ResolvedAdapterOptions): Promise<void> {
+  try {
+    await compute.virtualMachineRunCommands.delete(vm.resourceGroup, vm.name, name, { updateIntervalInMs: options.pollIntervalMs });
+  } catch (error) {
+    // A leftover run command costs one of the VM's 25 slots, not correctness; say so and move on.
+    options.log.warn('vm-command.cleanup-failed', { vm: vm.name, runCommand: name, error: (error as Error).message });
+  }
+}
+
+/** Run command names: letters, digits, '-', '_' and '.', at most 80 characters here. */
+export function uniqueRunCommandName(scriptName: string, now: number = Date.now()): string {
+  const safe = scriptName.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 48) || 'script';
+  return `pgfo-${safe}-${now.toString(36)}-${randomBytes(4).toString('hex')}`;
+}

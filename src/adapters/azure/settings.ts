@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { ConfigError } from '../../domain/errors';
+
+/**
+ * How the app reaches Azure. Production and local mode differ only in these values: local mode
+ * points ARM_ENDPOINT and KEY_VAULT_URL at the local Azure emulator and trusts its CA.
+ */
+export interface AzureSettings {
+  /** ARM_ENDPOINT; default https://management.azure.com. */
+  armEndpoint: string;
+  /** KEY_VAULT_URL, e.g. https://my-vault.vault.azure.net. */
+  keyVaultUrl: string | undefined;
+  /** AZURE_CLIENT_ID: the user-assigned managed identity to use (system-assigned when unset). */
+  managedIdentityClientId: string | undefined;
+  /** PG_FAILOVER_LOCAL_CA_FILE: set only in local mode; the emulator's CA certificate (PEM). */
+  localCaFile: string | undefined;
+  /** PG_FAILOVER_AZURE_POLL_INTERVAL_MS: how often long-running operations are polled when Azure sends no Retry-After. */
+  pollIntervalMs: number;
+}
+
+export const AZURE_SETTING_NAMES = {
+  armEndpoint: 'ARM_ENDPOINT',
+  keyVaultUrl: 'KEY_VAULT_URL',
+  managedIdentityClientId: 'AZURE_CLIENT_ID',
+  localCaFile: 'PG_FAILOVER_LOCAL_CA_FILE',
+  pollIntervalMs: 'PG_FAILOVER_AZURE_POLL_INTERVAL_MS',
+} as const;
+
+export const DEFAULT_ARM_ENDPOINT = 'https://management.azure.com';
+
+const httpsUrl = (setting: string) =>
+  z
+    .string()
+    .refine((value) => URL.canParse(value) && new URL(value).protocol === 'https:', `${setting} must be an https:// URL (the Azure SDKs send tokens over HTTPS only)`)
+    .transform((value) => value.replace(/\/+$/, ''));
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value && value.trim() ? value.trim() : undefined));
+
+const SettingsSchema = z
+  .object({
+    [AZURE_SETTING_NAMES.armEndpoint]: optionalText.pipe(httpsUrl(AZURE_SETTING_NAMES.armEndpoint).optional()),
+    [AZURE_SETTING_NAMES.keyVaultUrl]: optionalText.pipe(httpsUrl(AZURE_SETTING_NAMES.keyVaultUrl).optional()),
+    [AZURE_SETTING_NAMES.managedIdentityClientId]: optionalText,
+    [AZURE_SETTING_NAMES.localCaFile]: optionalText.pipe(z.string().startsWith('/', `${AZURE_SETTING_NAMES.localCaFile} must be an absolute path`).optional()),
+    [AZURE_SETTING_NAMES.pollIntervalMs]: optionalText.pipe(
+      z
+        .string()
+        .regex(/^\d{1,5}$/, `${AZURE_SETTING_NAMES.pollIntervalMs} must be a whole number of milliseconds (1-60000)`)
+        .transform(Number)
+        .refine((ms) => ms >= 1 && ms <= 60_000, `${AZURE_SETTING_NAMES.pollIntervalMs} must be 1-60000 milliseconds`)
+        .optional(),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    const local = env[AZURE_SETTING_NAMES.localCaFile];
+    const arm = env[AZURE_SETTING_NAMES.armEndpoint];
+    if (local && (!arm || arm === DEFAULT_ARM_ENDPOINT)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [AZURE_SETTING_NAMES.armEndpoint],
+        message: `${AZURE_SETTING_NAMES.localCaFile} selects local mode, which needs ${AZURE_SETTING_NAMES.armEndpoint} pointing at the local Azure emulator, not at Azure`,
+      });
+    }
+  });
+
+/** Reads the Azure settings from app settings / environment variables; all problems are reported at once. */
+export function readAzureSettings(env: NodeJS.ProcessEnv = process.env): AzureSettings {
+  const parsed = SettingsSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError('the Azure app settings', parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })));
+  }
+  const values = parsed.data;
+  return {
+    armEndpoint: values[AZURE_SETTING_NAMES.armEndpoint] ?? DEFAULT_ARM_ENDPOINT,
+    keyVaultUrl: values[AZURE_SETTING_NAMES.keyVaultUrl],
+    managedIdentityClientId: values[AZURE_SETTING_NAMES.managedIdentityClientId],
+    localCaFile: values[AZURE_SETTING_NAMES.localCaFile],
+    pollIntervalMs: values[AZURE_SETTING_NAMES.pollIntervalMs] ?? 1000,
+  };
+}

@@ -1,0 +1,144 @@
+import { FailoverError, InvalidInputError } from '../../domain/errors';
+import { parseScriptResult } from '../../domain/script-result';
+import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmScriptFailedError } from '../../ports/errors';
+import type { PlainParameters, SecretParameters, VmCommandOutcome, VmCommandRequest, VmCommands, VmCommandWithSecretsRequest, VmRef } from '../../ports/vm-commands';
+import { runActionCommand } from './action-run-command';
+import type { AzureClients } from './clients';
+import { runManagedCommand } from './managed-run-command';
+import { type AzureAdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from './options';
+import { azureErrorInfo, isRunCommandBusy } from './rest-errors';
+import { parseResourceId, type ResourceId } from './resource-id';
+
+const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Action Run Command turns parameters into lines it prepends to the script
+ * (`export NAME=value ...` and `set -- value ...`, per the extension's maintainer in
+ * Azure/azure-cli#10400); whether it quotes values is not documented, so only values that mean
+ * the same quoted or not are sent that way. Anything else must use the managed API, whose
+ * handler sets environment variables directly (Azure/run-command-handler-linux, internal/exec).
+ */
+const ACTION_SAFE_VALUE = /^[A-Za-z0-9_.,:/=@%+-]*$/;
+
+export class AzureVmCommands implements VmCommands {
+  private readonly options: ResolvedAdapterOptions;
+  private readonly locations = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly clients: Pick<AzureClients, 'compute'>,
+    options: AzureAdapterOptions = {},
+  ) {
+    this.options = resolveAdapterOptions(options);
+  }
+
+  async run(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome> {
+    const via = request.via ?? 'action';
+    const parameters = request.parameters ?? {};
+    this.checkNames(vm, request.script.name, Object.keys(parameters));
+    if (via === 'action') this.checkActionValues(vm, request.script.name, parameters);
+    return this.execute(vm, request, parameters, {}, via);
+  }
+
+  async runWithSecrets(vm: VmRef, request: VmCommandWithSecretsRequest): Promise<VmCommandOutcome> {
+    const parameters = request.parameters ?? {};
+    this.checkNames(vm, request.script.name, [...Object.keys(parameters), ...Object.keys(request.secrets)]);
+    this.refuseExposedSecrets(vm, request.script.name, request.script.text, parameters, request.secrets);
+    return this.execute(vm, request, parameters, request.secrets, 'managed');
+  }
+
+  private async execute(vm: VmRef, request: VmCommandRequest, parameters: PlainParameters, secrets: SecretParameters, via: 'action' | 'managed'): Promise<VmCommandOutcome> {
+    const id = parseResourceId(vm.vmResourceId, 'Microsoft.Compute/virtualMachines');
+    const compute = this.clients.compute(id.subscriptionId);
+    const started = this.options.clock.now();
+    // Names only: plain values are not secret, but logs are not the place for script inputs.
+    this.options.log.info('vm-command.start', { vm: vm.name, script: request.script.name, via, parameters: Object.keys(parameters), secrets: Object.keys(secrets) });
+    let streams: { stdout: string; stderr: string; exitCode: number | undefined; executionState?: string };
+    try {
+      if (via === 'action') {
+        streams = { ...(await runActionCommand(compute, id, request.script, parameters, this.options)), exitCode: undefined };
+      } else {
+        const location = await this.locationOf(id);
+        streams = await runManagedCommand(compute, id, location, request.script, parameters, secrets, request.timeoutSeconds, this.options);
+      }
+    } catch (error) {
+      throw this.wrap(error, vm, request.script.name, via);
+    }
+    const outcome = this.judge(vm, request.script.name, streams, via);
+    this.options.log.info('vm-command.done', { vm: vm.name, script: request.script.name, via, ok: true, durationMs: this.options.clock.now() - started });
+    return outcome;
+  }
+
+  /** A script succeeded only if its last line says ok:true and (where known) it exited 0. */
+  private judge(vm: VmRef, script: string, streams: { stdout: string; stderr: string; exitCode: number | undefined; executionState?: string }, via: 'action' | 'managed'): VmCommandOutcome {
+    const parsed = parseScriptResult(streams.stdout);
+    const details = { vm: vm.name, script, stdoutTail: streams.stdout, stderrTail: streams.stderr, exitCode: streams.exitCode };
+    const fail = (why: string, result?: VmCommandOutcome['result']) => {
+      this.options.log.warn('vm-command.failed', { vm: vm.name, script, via, why, exitCode: streams.exitCode });
+      return new VmScriptFailedError(`Script ${script} failed on ${vm.name}: ${why}`, { ...details, result }, this.context());
+    };
+    if (streams.executionState && streams.executionState.toLowerCase() === 'timedout') throw fail('it timed out');
+    if (parsed.kind === 'missing') throw fail('it printed no PGFO_RESULT line (it stopped before the end, or its output was lost)');
+    if (parsed.kind === 'malformed') throw fail(parsed.reason);
+    if (!parsed.result.ok) throw fail(`it reported ok:false${typeof parsed.result.error === 'string' ? ` (${parsed.result.error})` : ''}`, parsed.result);
+    if (streams.exitCode !== undefined && streams.exitCode !== 0) throw fail(`it reported ok:true but exited with code ${streams.exitCode}`, parsed.result);
+    return { result: parsed.result, stdoutTail: streams.stdout, stderrTail: streams.stderr, exitCode: streams.exitCode, via };
+  }
+
+  /** SDK errors become typed errors that say which VM and script, keeping Azure's own message. */
+  private wrap(error: unknown, vm: VmRef, script: string, via: 'action' | 'managed'): Error {
+    if (error instanceof FailoverError) return error;
+    const info = azureErrorInfo(error);
+    const context = this.context({ node: vm.name, step: script });
+    this.options.log.warn('vm-command.error', { vm: vm.name, script, via, status: info.statusCode, code: info.code });
+    if (isRunCommandBusy(error)) return new VmCommandBusyError(`Script ${script} did not run on ${vm.name}: another Run Command kept the VM busy past our wait (${info.message})`, context, { cause: error });
+    return new VmCommandError(`Script ${script} on ${vm.name} (${via} Run Command) failed: ${info.statusCode ?? 'no response'} ${info.code ?? ''} ${info.message}`.replace(/\s+/g, ' '), context, { cause: error });
+  }
+
+  private locationOf(id: ResourceId): Promise<string> {
+    const key = `${id.subscriptionId}/${id.resourceGroup}/${id.name}`.toLowerCase();
+    let location = this.locations.get(key);
+    if (!location) {
+      location = this.clients
+        .compute(id.subscriptionId)
+        .virtualMachines.get(id.resourceGroup, id.name)
+        .then((vm) => vm.location);
+      location.catch(() => this.locations.delete(key));
+      this.locations.set(key, location);
+    }
+    return location;
+  }
+
+  private checkNames(vm: VmRef, script: string, names: string[]): void {
+    const bad = names.filter((name) => !SHELL_NAME.test(name));
+    if (bad.length) throw new InvalidInputError(`Script ${script} on ${vm.name}: parameter names ${bad.map((n) => `"${n}"`).join(', ')} are not shell variable names (letters, digits, _)`, this.context({ node: vm.name, step: script }));
+    const duplicates = names.filter((name, index) => names.indexOf(name) !== index);
+    if (duplicates.length) throw new InvalidInputError(`Script ${script} on ${vm.name}: ${duplicates.join(', ')} given both as a parameter and as a secret`, this.context({ node: vm.name, step: script }));
+  }
+
+  private checkActionValues(vm: VmRef, script: string, parameters: PlainParameters): void {
+    const unsafe = Object.entries(parameters).filter(([, value]) => !ACTION_SAFE_VALUE.test(value)).map(([name]) => name);
+    if (unsafe.length) {
+      throw new InvalidInputError(
+        `Script ${script} on ${vm.name}: the values of ${unsafe.join(', ')} contain spaces or shell characters that action Run Command may not pass intact; send them with via: 'managed'`,
+        this.context({ node: vm.name, step: script }),
+      );
+    }
+  }
+
+  /** Defence in depth behind the types: a secret's value must not ride along in visible places. */
+  private refuseExposedSecrets(vm: VmRef, script: string, text: string, parameters: PlainParameters, secrets: SecretParameters): void {
+    for (const [secretName, secret] of Object.entries(secrets)) {
+      const inText = secret.appearsIn(text);
+      const inParameter = Object.entries(parameters).find(([, value]) => secret.appearsIn(value));
+      if (inText || inParameter) {
+        throw new SecretExposureRefusedError(
+          `Script ${script} on ${vm.name}: the value of secret ${secretName} also appears in ${inText ? 'the script text' : `plain parameter ${inParameter?.[0]}`}, which Azure shows to anyone who can read the VM; nothing was sent`,
+          this.context({ node: vm.name, step: script }),
+        );
+      }
+    }
+  }
+
+  private context(extra: Record<string, string> = {}) {
+    return { ...(this.options.cluster ? { cluster: this.options.cluster } : {}), ...extra };
+  }
+}

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createEmulatorCertificate } from './certificate';
+import { computeRoutes } from './compute-routes';
+import type { EmulatorCore } from './core';
+import { PoolChangeNotifier, poolsSnapshot } from './data-plane';
+import { createBashExecutor, type GuestExecutor } from './guest-executor';
+import { keyVaultRoutes } from './key-vault-routes';
+import { describeLatency, type LatencyOption, type LatencyProfile, resolveLatency } from './latency';
+import { networkRoutes } from './network-routes';
+import { operationRoutes } from './operation-routes';
+import { AsyncOperations } from './operations';
+import { emptyRecord, type EmulatorRecord, type PoolsSnapshot } from './record';
+import { createRequestHandler } from './router';
+import { EmulatorState, key, type VmPowerState } from './state';
+import { Timers } from './timers';
+import { type EmulatorWorld, validateWorld } from './world';
+
+export interface AzureEmulatorOptions {
+  world: EmulatorWorld;
+  /** Default 'zero'. */
+  latency?: LatencyOption;
+  /** Loopback address to listen on; default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Runs Run Command scripts; default: bash on this machine. */
+  executor?: GuestExecutor;
+  /** Called when a load balancer's routed membership changes (once at start, then after each completed pool/NIC update). */
+  onPoolsChanged?: (snapshot: PoolsSnapshot) => void;
+  /** Called on every VM power state change (e.g. to stop the lab node of a VM that was powered off). */
+  onPowerStateChanged?: (vm: string, state: VmPowerState) => void;
+  /** Receives a few lines at start: where the emulator listens and its latency assumptions (for the demo to print). */
+  announce?: (line: string) => void;
+}
+
+/** Test and lab controls that real Azure does not have. */
+export interface EmulatorControl {
+  /** The next write (PUT) to this NIC or backend pool first sees its etag change, as if another client wrote in between: a stale If-Match gets 412. */
+  bumpEtagBeforeNextWrite(resourceId: string): void;
+  setPowerState(vmName: string, state: 'running' | 'stopped' | 'deallocated'): void;
+  setSecret(name: string, value: string): void;
+  /** Routed membership of every load balancer now. */
+  pools(): PoolsSnapshot[];
+  /** VM power state now. */
+  powerState(vmName: string): VmPowerState;
+  /** Keeps every operation in progress (each emulated delay waits) until release() is called. */
+  holdOperations(): () => void;
+}
+
+export interface AzureEmulator {
+  /** ARM endpoint for ARM_ENDPOINT, e.g. https://127.0.0.1:40123 */
+  endpoint: string;
+  /** Key Vault URL for KEY_VAULT_URL (same listener, /secrets paths). */
+  keyVaultUrl: string;
+  /** PEM of the CA that signed the emulator's certificate, for PG_FAILOVER_LOCAL_CA_FILE. */
+  caFile: string;
+  latency: LatencyProfile;
+  record: EmulatorRecord;
+  control: EmulatorControl;
+  stop(): Promise<void>;
+}
+
+/**
+ * A local stand-in for the slice of Azure the app uses, spoken to by the real SDK clients over
+ * HTTPS. See README.md beside this file for what it models and what it assumes.
+ */
+export async function startAzureEmulator(options: AzureEmulatorOptions): Promise<AzureEmulator> {
+  validateWorld(options.world);
+  const host = options.host ?? '127.0.0.1';
+  const certificate = await createEmulatorCertificate(host);
+  const state = new EmulatorState(options.world);
+  const record = emptyRecord();
+  let endpoint = '';
+  const timers = new Timers();
+  const notify = options.onPoolsChanged ?? (() => undefined);
+  const core: EmulatorCore = {
+    state,
+    operations: new AsyncOperations(() => endpoint),
+    timers,
+    latency: resolveLatency(options.latency),
+    record,
+    executor: options.executor ?? createBashExecutor(),
+    pools: new PoolChangeNotifier(state, (snapshot) => {
+      record.poolChanges.push(snapshot);
+      notify(snapshot);
+    }),
+    fingerprintKey: randomBytes(32),
+    endpoint: () => endpoint,
+    powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
+  };
+  const arm = [...operationRoutes(core), ...computeRoutes(core), ...networkRoutes(core)];
+  const server = createServer({ cert: certificate.certPem, key: certificate.keyPem }, createRequestHandler(core, arm, keyVaultRoutes(core)));
+  await listen(server, host, options.port ?? 0);
+  const address = server.address() as AddressInfo;
+  endpoint = `https://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  core.pools.check();
+  if (options.announce) {
+    options.announce(`local Azure listening on ${endpoint} (ARM and Key Vault; trust ${certificate.caFile})`);
+    for (const line of describeLatency(core.latency)) options.announce(`  latency assumption: ${line}`);
+  }
+
+  const vmNamed = (name: string) => {
+    const vm = state.findVmByName(name);
+    if (!vm) throw new Error(`the emulator has no VM named ${name}`);
+    return vm;
+  };
+  return {
+    endpoint,
+    keyVaultUrl: endpoint,
+    caFile: certificate.caFile,
+    latency: core.latency,
+    record,
+    control: {
+      bumpEtagBeforeNextWrite(resourceId) {
+        const target = state.nics.get(key(resourceId)) ?? state.findPool(resourceId)?.pool;
+        if (!target) throw new Error(`the emulator has no NIC or backend pool ${resourceId}`);
+        target.bumpEtagBeforeNextWrite = true;
+      },
+      setPowerState(vmName, powerState) {
+        const vm = vmNamed(vmName);
+        vm.powerState = powerState;
+        record.powerChanges.push({ vm: vm.name, state: powerState });
+        core.powerChanged(vm.name, powerState);
+      },
+      setSecret(name, value) {
+        state.addSecretVersion(name, value, undefined, undefined);
+      },
+      pools: () => [...state.loadBalancers.values()].map((lb) => poolsSnapshot(state, lb)),
+      powerState: (vmName) => vmNamed(vmName).powerState,
+      holdOperations: () => timers.hold(),
+    },
+    async stop() {
+      timers.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(certificate.dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export { createBashExecutor, type GuestExecutor, type GuestResult, type GuestRunOptions, type GuestVm } from './guest-executor';
+export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, type LatencyProfile } from './latency';
+export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
+export type { VmPowerState } from './state';
+export { worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';

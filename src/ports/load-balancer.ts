@@ -1,0 +1,30 @@
+import type { NodeConfig } from '../config/schema';
+
+/** Which frontend a node serves: the write pool (primary), the read pool (standbys) or neither. */
+export type PoolRole = 'write' | 'read' | 'none';
+
+/** What the adapter needs to know about a node to find it in the pools. */
+export type PoolMember = Pick<NodeConfig, 'name' | 'host' | 'nicResourceId' | 'ipConfigurationName'>;
+
+export interface PoolMembership {
+  /** Node names in the write pool, sorted. */
+  write: string[];
+  /** Node names in the read pool, sorted. */
+  read: string[];
+  /** Pool entries that are none of the cluster's nodes (an S4 finding: the pools do not match the roles). */
+  unknown: { pool: 'write' | 'read'; member: string }[];
+}
+
+export interface SetRoleResult {
+  /** False when the node already had that role (nothing was written). */
+  changed: boolean;
+}
+
+/**
+ * The internal load balancer's two backend pools. setRole is idempotent and returns only after
+ * Azure has accepted the change and a fresh read shows it.
+ */
+export interface LoadBalancerPools {
+  setRole(node: PoolMember, role: PoolRole): Promise<SetRoleResult>;
+  readPools(): Promise<PoolMembership>;
+}
