@@ -1,0 +1,164 @@
+import type { ActionJson, OrchestratorStateJson } from './actions';
+import { describeDivergence, findDivergence } from './determinism';
+import { replayActions, type ScheduledCall } from './host-replay';
+import { EventType, completedTaskIds, history, type HistoryEvent } from './history-events';
+import type { InboxMessage, InstanceState, RuntimeStatus } from './instance-state';
+import { MAXIMUM_SHORT_TIMER_MS, orchestrationBinding, type OrchestrationBinding } from './orchestration-binding';
+
+/**
+ * One orchestration episode, split around the (asynchronous) orchestrator invocation:
+ * prepareEpisode turns inbox messages into the new history events and the trigger value;
+ * completeEpisode takes what the orchestrator returned, checks determinism (against the previous
+ * episode's actions and against the history, as DurableTask.Core does) and decides the history
+ * appended, the new status and the work to dispatch. Neither touches disk, timers or user code.
+ */
+export interface PreparedEpisode {
+  now: string;
+  consumed: InboxMessage[];
+  /** Full history handed to the orchestrator: past events (IsPlayed) + this episode's new events. */
+  history: HistoryEvent[];
+  binding: OrchestrationBinding;
+}
+
+export type OrchestratorOutcome = { state: OrchestratorStateJson; error?: string } | { state?: OrchestratorStateJson; error: string };
+
+export interface EpisodeCommit {
+  history: HistoryEvent[];
+  runtimeStatus: RuntimeStatus;
+  output: string | null;
+  customStatus: string | null;
+  lastActions: ActionJson[];
+  newCalls: ScheduledCall[];
+  continueAsNewInput?: string | null;
+  failure?: string;
+  warnings: string[];
+}
+
+/** Returns undefined when no message adds anything to the history (stale or duplicate deliveries). */
+export function prepareEpisode(state: InstanceState, inbox: readonly InboxMessage[], now: string): PreparedEpisode | undefined {
+  const past = state.history.map((e) => ({ ...e, IsPlayed: true }));
+  const scheduledIds = new Set(past.filter((e) => isScheduling(e)).map((e) => e.EventId));
+  const done = completedTaskIds(past);
+  const events: HistoryEvent[] = [];
+  for (const message of inbox) {
+    const event = message.event;
+    if (event.EventType === EventType.ExecutionStarted) {
+      if (past.length === 0 && !events.some((e) => e.EventType === EventType.ExecutionStarted)) events.push(event);
+      continue;
+    }
+    if (event.EventType === EventType.EventRaised) {
+      events.push(event);
+      continue;
+    }
+    const id = event.EventType === EventType.TimerFired ? event.TimerId : event.TaskScheduledId;
+    const belongsHere = message.executionId === state.executionId && id !== undefined && scheduledIds.has(id);
+    if (belongsHere && !done.has(id)) {
+      done.add(id);
+      events.push(event);
+    }
+  }
+  const startsExecution = events.some((e) => e.EventType === EventType.ExecutionStarted);
+  if (events.length === 0 || (past.length === 0 && !startsExecution)) return undefined;
+  const full = [...past, history.orchestratorStarted(now), ...events];
+  return {
+    now,
+    consumed: [...inbox],
+    history: full,
+    binding: orchestrationBinding({
+      history: full,
+      inputJson: state.input,
+      instanceId: state.instanceId,
+      isReplaying: past.length > 0,
+      parentInstanceId: state.parent?.instanceId,
+    }),
+  };
+}
+
+export function completeEpisode(
+  state: InstanceState,
+  prepared: PreparedEpisode,
+  outcome: OrchestratorOutcome,
+  functions: { activityNames: readonly string[]; orchestratorNames: readonly string[] },
+): EpisodeCommit {
+  const now = prepared.now;
+  const orchestratorState = outcome.state;
+  const actions = orchestratorState ? orchestratorState.actions.flat(1) : [];
+  const customStatus =
+    orchestratorState?.customStatus !== undefined ? JSON.stringify(orchestratorState.customStatus) : state.customStatus;
+  let failure: string | undefined;
+  let newCalls: ScheduledCall[] = [];
+  let continueAsNewInput: string | null | undefined;
+  const warnings: string[] = [];
+
+  const divergence = orchestratorState ? findDivergence(state.lastActions, actions) : undefined;
+  if (divergence) {
+    failure = describeDivergence(state.instanceId, state.name, divergence);
+  } else if (orchestratorState) {
+    const replay = replayActions(prepared.history, orchestratorState.actions, {
+      instanceId: state.instanceId,
+      parentInstanceId: state.parent?.instanceId,
+      executionId: state.executionId,
+      schemaVersion: orchestratorState.schemaVersion ?? 0,
+      maximumShortTimerMs: MAXIMUM_SHORT_TIMER_MS,
+      ...functions,
+    });
+    warnings.push(...replay.warnings);
+    newCalls = replay.newCalls;
+    continueAsNewInput = replay.continueAsNew?.input;
+    if (replay.failure) {
+      failure = replay.failure.nonDeterministic
+        ? replay.failure.message
+        : `Orchestrator function '${state.name}' failed: ${replay.failure.message}`;
+    }
+  }
+  if (!failure && outcome.error !== undefined) {
+    failure = `Orchestrator function '${state.name}' failed: ${orchestratorState?.error ?? outcome.error}`;
+  }
+
+  const appended = newCalls.map((call) => schedulingEvent(now, call));
+  let runtimeStatus: RuntimeStatus = 'Running';
+  let output = state.output;
+  if (failure) {
+    runtimeStatus = 'Failed';
+    output = JSON.stringify(failure);
+    appended.push(history.executionCompleted(now, 'Failed', output));
+  } else if (orchestratorState?.isDone && continueAsNewInput !== undefined) {
+    runtimeStatus = 'ContinuedAsNew';
+    appended.push(history.continueAsNew(now, continueAsNewInput));
+  } else if (orchestratorState?.isDone) {
+    runtimeStatus = 'Completed';
+    output = orchestratorState.output === undefined ? null : JSON.stringify(orchestratorState.output);
+    appended.push(history.executionCompleted(now, 'Completed', output));
+  }
+  appended.push(history.orchestratorCompleted(now));
+  return {
+    history: [...prepared.history, ...appended],
+    runtimeStatus,
+    output,
+    customStatus,
+    lastActions: actions,
+    newCalls,
+    continueAsNewInput: runtimeStatus === 'ContinuedAsNew' ? continueAsNewInput : undefined,
+    failure,
+    warnings,
+  };
+}
+
+function isScheduling(e: HistoryEvent): boolean {
+  return (
+    e.EventType === EventType.TaskScheduled ||
+    e.EventType === EventType.TimerCreated ||
+    e.EventType === EventType.SubOrchestrationInstanceCreated
+  );
+}
+
+function schedulingEvent(now: string, call: ScheduledCall): HistoryEvent {
+  switch (call.kind) {
+    case 'activity':
+      return history.taskScheduled(now, call.id, call.name ?? '', call.input ?? null);
+    case 'timer':
+      return history.timerCreated(now, call.id, call.fireAt ?? now);
+    case 'subOrchestration':
+      return history.subOrchestrationCreated(now, call.id, call.name ?? '', call.instanceId ?? '', call.input ?? null);
+  }
+}
