@@ -1,0 +1,168 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab } from '../../../src/lab/lab';
+import { labOsOwner, makeOwnedDir } from '../../../src/lab/os-owner';
+import { run } from '../../../src/util/exec';
+import { ClusterConfig } from '../../../src/config/schema';
+import { inspectVm, promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
+import { waitFor } from '../../../src/util/wait';
+import { testLabOptions } from '../../support/lab';
+import { controldata, labCluster, labNode, labSecrets, runOk, runVmScript, sql } from './support';
+
+/** inspect, stop-clean and start against a real lab; how every script fails. */
+describe('VM scripts: inspect, stop-clean, start, and failures', () => {
+  const options = testLabOptions('31.1');
+  let lab: Lab;
+  let cluster: ClusterConfig;
+
+  beforeAll(async () => {
+    lab = await Lab.up(options);
+    cluster = labCluster(lab);
+  });
+
+  afterAll(async () => {
+    await Lab.down(options);
+  });
+
+  it('inspect tells a running primary from a running standby', async () => {
+    const { result: primary } = await runOk(inspectVm(cluster, labNode(cluster, 'pg1')));
+    expect(primary).toMatchObject({ ok: true, script: 'inspect', node: 'pg1', running: true, serviceActive: null, clusterState: 'in production', timeline: 1, standbySignal: false, walLogHints: true, pgVersion: '15' });
+    const { result: standby } = await runOk(inspectVm(cluster, labNode(cluster, 'pg2')));
+    expect(standby).toMatchObject({ running: true, clusterState: 'in archive recovery', timeline: 1, standbySignal: true });
+    expect(standby.systemIdentifier).toBe(primary.systemIdentifier);
+  });
+
+  it('stop-clean stops the primary and reports the shutdown checkpoint pg_controldata agrees with; it is idempotent', async () => {
+    const first = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1')));
+    const control = controldata(lab, 'pg1');
+    expect(control['Database cluster state']).toBe('shut down');
+    expect(first.result).toMatchObject({
+      alreadyStopped: false,
+      clusterState: 'shut down',
+      checkpointLsn: control['Latest checkpoint location'],
+      redoLsn: control["Latest checkpoint's REDO location"],
+      timeline: Number(control["Latest checkpoint's TimeLineID"]),
+    });
+    // A shutdown checkpoint is its own REDO point.
+    expect(first.result.redoLsn).toBe(first.result.checkpointLsn);
+    expect(await lab.server('pg1').isRunning()).toBe(false);
+
+    const again = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1')));
+    expect(again.result).toMatchObject({ alreadyStopped: true, checkpointLsn: first.result.checkpointLsn, timeline: first.result.timeline });
+
+    const { result: stopped } = await runOk(inspectVm(cluster, labNode(cluster, 'pg1')));
+    expect(stopped).toMatchObject({ running: false, clusterState: 'shut down', checkpointLsn: first.result.checkpointLsn });
+  });
+
+  it('start brings the stopped primary back, accepting writes; a second start only confirms', async () => {
+    const { result } = await runOk(startServer(cluster, labNode(cluster, 'pg1')));
+    expect(result).toMatchObject({ alreadyRunning: false, role: 'primary' });
+    await sql(lab, 'pg1', 'CREATE TABLE IF NOT EXISTS basic_probe (id int)');
+    await sql(lab, 'pg1', 'INSERT INTO basic_probe VALUES (1)');
+    const { result: again } = await runOk(startServer(cluster, labNode(cluster, 'pg1')));
+    expect(again).toMatchObject({ alreadyRunning: true, role: 'primary' });
+    await lab.waitUntilHealthy();
+  });
+
+  it('stop-clean refuses a standby without stopping it', async () => {
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg3')));
+    expect(run.result).toMatchObject({ ok: false, script: 'stop-clean', node: 'pg3', step: 'check' });
+    expect(String(run.result.error)).toMatch(/is a standby .*nothing was changed/);
+    expect(await lab.server('pg3').isRunning()).toBe(true);
+  });
+
+  it('start brings a stopped standby back as a standby', async () => {
+    await lab.server('pg3').stop('fast');
+    const { result } = await runOk(startServer(cluster, labNode(cluster, 'pg3')));
+    expect(result).toMatchObject({ alreadyRunning: false, role: 'standby' });
+    await lab.waitUntilHealthy();
+  });
+
+  it('stop-clean reports a crashed primary (no shutdown checkpoint) as ok:false', async () => {
+    await lab.server('pg1').stop('immediate');
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1')));
+    expect(run.result).toMatchObject({ ok: false, step: 'controldata', clusterState: 'in production' });
+    expect(String(run.result.error)).toMatch(/did not shut down cleanly/);
+    await runOk(startServer(cluster, labNode(cluster, 'pg1')));
+    await lab.waitUntilHealthy();
+  });
+
+  it('a wrong data directory fails validation with ok:false naming the parameter, as the last line', async () => {
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1')), { override: { PGFO_DATA_DIR: '/nonexistent/data' } });
+    expect(run.result).toMatchObject({ ok: false, script: 'stop-clean', node: 'pg1', step: 'validate' });
+    expect(String(run.result.error)).toContain('PGFO_DATA_DIR=/nonexistent/data is not a PostgreSQL data directory');
+    expect(run.exitCode).toBe(1);
+    expect(run.stdout.trim().split('\n').pop()).toMatch(/^PGFO_RESULT \{"ok":false/);
+    expect(await lab.server('pg1').isRunning()).toBe(true);
+  });
+
+  it('a missing or malformed parameter is named in the error', async () => {
+    const missing = await runVmScript(inspectVm(cluster, labNode(cluster, 'pg1')), { override: { PGFO_BIN_DIR: undefined } });
+    expect(missing.result).toMatchObject({ ok: false, step: 'validate', error: 'missing parameter PGFO_BIN_DIR (an environment variable)' });
+    const badPort = await runVmScript(inspectVm(cluster, labNode(cluster, 'pg1')), { override: { PGFO_PORT: '5432; rm -rf /' } });
+    expect(badPort.result).toMatchObject({ ok: false, step: 'validate' });
+    expect(String(badPort.result.error)).toContain('parameter PGFO_PORT must be a port number');
+  });
+
+  it('a failing PostgreSQL program is reported with its step and its own error message', async () => {
+    const run = await runVmScript(promote(cluster, labNode(cluster, 'pg2')), { override: { PGFO_ADMIN_USER: 'nosuchrole' } });
+    expect(run.result).toMatchObject({ ok: false, script: 'promote', step: 'check' });
+    expect(String(run.result.error)).toMatch(/^psql exited with 2: .*nosuchrole/);
+    const status = await lab.status();
+    expect(status.nodes.find((n) => n.name === 'pg2')?.role).toBe('standby');
+  });
+
+  it('rejoin refuses to replace the data directory of another database system', async () => {
+    const owner = labOsOwner();
+    const foreign = join(options.stateDir!, 'foreign');
+    makeOwnedDir(foreign, owner, 0o755);
+    await run(join(lab.manifest.binDir, 'initdb'), ['-D', join(foreign, 'data'), '-U', 'postgres', '--auth=trust'], { asUser: owner.user, timeoutMs: 180_000 });
+    const run1 = await runVmScript(rejoinAsStandby(cluster, labNode(cluster, 'pg3'), labNode(cluster, 'pg1'), labSecrets(lab)), { override: { PGFO_DATA_DIR: join(foreign, 'data') } });
+    expect(run1.result).toMatchObject({ ok: false, script: 'rejoin', step: 'controldata' });
+    expect(String(run1.result.error)).toMatch(/belongs to another database system .*refusing to replace it/);
+    expect(existsSync(join(foreign, 'data.pgfo-conf'))).toBe(false);
+    expect(existsSync(join(foreign, 'data', 'standby.signal'))).toBe(false);
+  });
+
+  it('with systemd control, drives the server through its unit (a systemctl stand-in here: the lab has no systemd)', async () => {
+    const pg1 = lab.server('pg1').node;
+    const shimDir = join(options.stateDir!, 'systemd-shim');
+    mkdirSync(shimDir, { recursive: true });
+    const pgCtl = `runuser -u ${labOsOwner().user} -- ${join(lab.manifest.binDir, 'pg_ctl')} -D ${pg1.dataDir}`;
+    writeFileSync(
+      join(shimDir, 'systemctl'),
+      [
+        '#!/bin/bash',
+        `echo "systemctl $*" >> ${join(shimDir, 'calls.log')}`,
+        'case "$1 ${@: -1}" in',
+        `  "start postgresql@15-pg1") ${pgCtl} -l ${pg1.logFile} -w start >/dev/null ;;`,
+        `  "stop postgresql@15-pg1") ${pgCtl} -m fast -w stop >/dev/null ;;`,
+        `  "is-active postgresql@15-pg1") ${pgCtl} status >/dev/null ;;`,
+        '  *) echo "unexpected: $*" >&2; exit 2 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const systemd = { ...cluster, postgres: { ...cluster.postgres, control: 'systemd' as const, serviceName: 'postgresql@15-pg1' } };
+    const path = { PATH: `${shimDir}:${process.env.PATH}` };
+    const node = labNode(systemd, 'pg1');
+
+    const { result: stopped } = await runOk(stopCleanly(systemd, node), { override: path });
+    expect(stopped).toMatchObject({ alreadyStopped: false, checkpointLsn: controldata(lab, 'pg1')['Latest checkpoint location'] });
+    expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: false, serviceActive: false, clusterState: 'shut down' });
+    expect((await runOk(startServer(systemd, node), { override: path })).result).toMatchObject({ alreadyRunning: false, role: 'primary' });
+    expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: true, serviceActive: true });
+    expect(readFileSync(join(shimDir, 'calls.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
+      'systemctl stop postgresql@15-pg1',
+      'systemctl is-active --quiet postgresql@15-pg1',
+      'systemctl start postgresql@15-pg1',
+      'systemctl is-active --quiet postgresql@15-pg1',
+    ]);
+    await lab.waitUntilHealthy();
+  });
+
+  it('leaves the lab healthy', async () => {
+    await waitFor('a healthy lab', () => lab.waitUntilHealthy(), { timeoutMs: 60_000 });
+  });
+});
