@@ -1,11 +1,13 @@
 import { Command } from 'commander';
 import { FailoverError } from '../domain/errors';
 import { labCommand } from './lab-command';
+import { switchoverCommand } from './switchover-command';
 
 export function program(): Command {
   return new Command('pg-failover')
     .description('Keeps a PostgreSQL cluster on Azure VMs writable through switchovers and failovers')
-    .addCommand(labCommand());
+    .addCommand(labCommand())
+    .addCommand(switchoverCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

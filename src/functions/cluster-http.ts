@@ -24,5 +24,5 @@ export async function operationStatusHandler(request: HttpRequest, client: df.Du
   });
 }
 
-app.http('clusterTopology', { route: 'clusters/{cluster}', methods: ['GET'], authLevel: 'function', handler: clusterTopologyHandler });
-df.app.client.http('operationStatus', { route: 'clusters/{cluster}/operations/{operationId}', methods: ['GET'], authLevel: 'function', handler: operationStatusHandler });
+app.http('getClusterTopology', { route: 'clusters/{cluster}', methods: ['GET'], authLevel: 'function', handler: clusterTopologyHandler });
+df.app.client.http('getOperationStatus', { route: 'clusters/{cluster}/operations/{operationId}', methods: ['GET'], authLevel: 'function', handler: operationStatusHandler });

@@ -49,7 +49,7 @@ export async function switchoverHandler(request: HttpRequest, client: df.Durable
   });
 }
 
-df.app.client.http('switchover', {
+df.app.client.http('startSwitchover', {
   route: 'clusters/{cluster}/switchover',
   methods: ['POST'],
   authLevel: 'function',

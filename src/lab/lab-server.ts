@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, CommandFailedError } from '../util/exec';
+import { waitFor } from '../util/wait';
 import { LabNodeLayout } from './layout';
 import { OsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
 
@@ -122,12 +123,29 @@ export class LabServer {
   }
 
   async start(): Promise<void> {
-    await this.tool('pg_ctl', ['-D', this.node.dataDir, '-l', this.node.logFile, '-w', '-t', '120', 'start']);
+    try {
+      await this.tool('pg_ctl', ['-D', this.node.dataDir, '-l', this.node.logFile, '-w', '-t', '120', 'start']);
+    } catch (error) {
+      const log = existsSync(this.node.logFile) ? readFileSync(this.node.logFile, 'utf8').trim().split('\n').slice(-4).join('\n') : '(no log)';
+      throw new Error(`${this.node.name} did not start: ${(error as Error).message}\nlast lines of ${this.node.logFile}:\n${log}`);
+    }
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     if (!(await this.isRunning())) return;
     await this.tool('pg_ctl', ['-D', this.node.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
+  }
+
+  /** What a VM losing power does to PostgreSQL: the postmaster dies at once, without a shutdown. */
+  async kill(): Promise<void> {
+    const pid = this.postmasterPid();
+    if (!pid) return;
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      return; // already gone
+    }
+    await waitFor(`${this.node.name} to stop after SIGKILL`, async () => !(await this.isRunning()), { timeoutMs: 30_000, intervalMs: 50 });
   }
 
   /** The postmaster's pid, when a postmaster.pid file exists. */

@@ -1,0 +1,88 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Lab } from '../lab/lab';
+import { LabOptions } from '../lab/layout';
+import { ClusterConfig } from '../config/schema';
+import { CONFIG_FILE_SETTING } from '../config/load';
+import { AZURE_SETTING_NAMES } from '../adapters/azure';
+import { AzureEmulator, LatencyOption } from './azure-emulator';
+import { LocalRuntime } from './runtime';
+import { labClusterConfig } from './lab-cluster';
+import { startLabAzure } from './lab-azure';
+
+export interface LocalStackOptions {
+  /** Where the runtime keeps instances and the generated configuration. */
+  stateDir: string;
+  lab?: Partial<LabOptions>;
+  latency?: LatencyOption;
+  /** Listen for the app's HTTP routes here (default: do not listen; use runtime.invokeHttp or the client). */
+  listen?: { host: string; port: number };
+  functionKey?: string;
+  /** Overrides of the lab cluster's policy (e.g. shorter timeouts in tests). */
+  policy?: Record<string, unknown>;
+  scheduleTimers?: boolean;
+  announce?: (line: string) => void;
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  lab: Lab;
+  azure: AzureEmulator;
+  runtime: LocalRuntime;
+  cluster: ClusterConfig;
+  /** The app's base URL when listening. */
+  origin: string | undefined;
+  stop(options?: { keepLab?: boolean }): Promise<void>;
+}
+
+const appModule = () => join(__dirname, '..', `index${__filename.endsWith('.ts') ? '.ts' : '.js'}`);
+
+/**
+ * Local mode (design.md §6): the lab, the local Azure emulator playing its Azure, and the local
+ * Functions runtime running the app's real registrations against both. The app is configured
+ * exactly as in Azure, through app settings; only their values point here.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const lab = await Lab.up(options.lab ?? {});
+  const config = labClusterConfig(lab, options.policy);
+  const [cluster] = config.clusters;
+  mkdirSync(options.stateDir, { recursive: true });
+  const configFile = join(options.stateDir, 'clusters.json');
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+
+  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce });
+  Object.assign(process.env, {
+    [CONFIG_FILE_SETTING]: configFile,
+    [AZURE_SETTING_NAMES.armEndpoint]: azure.endpoint,
+    [AZURE_SETTING_NAMES.keyVaultUrl]: azure.keyVaultUrl,
+    [AZURE_SETTING_NAMES.localCaFile]: azure.caFile,
+    [AZURE_SETTING_NAMES.pollIntervalMs]: '100',
+  });
+
+  let runtime: LocalRuntime;
+  try {
+    runtime = await LocalRuntime.start({
+      stateDir: join(options.stateDir, 'runtime'),
+      appModule: appModule(),
+      scheduleTimers: options.scheduleTimers ?? false,
+      ...(options.functionKey ? { functionKey: options.functionKey } : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
+  } catch (error) {
+    await azure.stop();
+    throw error;
+  }
+  const origin = options.listen ? await runtime.http.listen(options.listen.port, options.listen.host) : undefined;
+  return {
+    lab,
+    azure,
+    runtime,
+    cluster,
+    origin,
+    async stop({ keepLab = false } = {}) {
+      await runtime.stop();
+      await azure.stop();
+      if (!keepLab) await Lab.down(lab.manifest.options);
+    },
+  };
+}
