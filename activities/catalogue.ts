@@ -14,7 +14,7 @@ export interface Activities {
   readReceivedLsn: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; streaming: boolean }];
   promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
   setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];
-  followPrimary: [{ cluster: string; node: string; primary: string }, { streaming: boolean }];
+  followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
   rejoinAsStandby: [{ cluster: string; node: string; primary: string }, { method: 'follow' | 'pg_rewind' | 'pg_basebackup' }];
 }
 
