@@ -1,7 +1,7 @@
 import { Lab } from '../lab/lab';
 import { PoolRole } from '../ports/load-balancer';
 import { ClusterConfig } from '../config/schema';
-import { AzureEmulator, LatencyOption, PoolsSnapshot, startAzureEmulator, worldFromCluster } from './azure-emulator';
+import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, worldFromCluster } from './azure-emulator';
 import { labSecrets } from './lab-cluster';
 
 /**
@@ -9,7 +9,7 @@ import { labSecrets } from './lab-cluster';
  * the real scripts on this machine with the node's paths as parameters), its load balancer pools
  * drive the lab's TCP load balancer, and powering a VM off kills that node's PostgreSQL.
  */
-export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: { latency?: LatencyOption; announce?: (line: string) => void } = {}): Promise<AzureEmulator> {
+export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor } = {}): Promise<AzureEmulator> {
   const pools = await lab.ilb().pools();
   const roles: Record<string, PoolRole> = Object.fromEntries(
     cluster.nodes.map((node) => [node.name, pools.writePool.includes(node.name) ? 'write' : pools.readPool.includes(node.name) ? 'read' : 'none']),
@@ -37,5 +37,6 @@ export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: {
       if (state === 'running') void lab.server(vm).start();
     },
     ...(options.announce ? { announce: options.announce } : {}),
+    ...(options.executor ? { executor: options.executor } : {}),
   });
 }

@@ -5,7 +5,7 @@ import { LabOptions } from '../lab/layout';
 import { ClusterConfig } from '../config/schema';
 import { CONFIG_FILE_SETTING } from '../config/load';
 import { AZURE_SETTING_NAMES } from '../adapters/azure';
-import { AzureEmulator, LatencyOption } from './azure-emulator';
+import { AzureEmulator, GuestExecutor, LatencyOption } from './azure-emulator';
 import { LocalRuntime } from './runtime';
 import { labClusterConfig } from './lab-cluster';
 import { startLabAzure } from './lab-azure';
@@ -23,6 +23,8 @@ export interface LocalStackOptions {
   scheduleTimers?: boolean;
   announce?: (line: string) => void;
   log?: (line: string) => void;
+  /** Runs the VMs' Run Command scripts (default: bash on this machine, as root like Azure's agent). */
+  executor?: GuestExecutor;
 }
 
 export interface LocalStack {
@@ -50,7 +52,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce });
+  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor });
   Object.assign(process.env, {
     [CONFIG_FILE_SETTING]: configFile,
     [AZURE_SETTING_NAMES.armEndpoint]: azure.endpoint,

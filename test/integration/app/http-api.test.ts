@@ -1,5 +1,6 @@
 import { LocalStack } from '../../../src/local/stack';
 import { api, startTestStack } from '../../support/stack';
+import { waitForOperation } from '../../support/operations';
 
 describe('HTTP API against the lab through local Azure and the local runtime', () => {
   let stack: LocalStack;
@@ -62,5 +63,19 @@ describe('HTTP API against the lab through local Azure and the local runtime', (
     const { status, body } = await api(stack, 'POST', 'clusters/lab/switchover', { dryRun: true, target: 'pg1' });
     expect(status).toBe(409);
     expect(body).toMatchObject({ code: 'target-not-standby' });
+  });
+
+  it('starts one operation for two concurrent requests; the other gets 409 naming it (S5)', async () => {
+    const answers = await Promise.all([api(stack, 'POST', 'clusters/lab/switchover', {}), api(stack, 'POST', 'clusters/lab/switchover', {})]);
+    expect(answers.map((a) => a.status).sort()).toEqual([202, 409]);
+    const started = answers.find((a) => a.status === 202)!.body;
+    const refused = answers.find((a) => a.status === 409)!.body;
+    expect(refused).toMatchObject({ status: 409, title: 'An operation is already running on this cluster', operationId: started.operationId });
+    expect(String(refused.statusUrl)).toMatch(new RegExp(`/api/clusters/lab/operations/${String(started.operationId)}$`));
+    const report = await waitForOperation(stack, String(started.operationId));
+    expect(report.outcome).toBe('completed');
+    // Once it finished, the next request is admitted again.
+    const dryRun = await api(stack, 'POST', 'clusters/lab/switchover', { dryRun: true });
+    expect(dryRun.status).toBe(200);
   });
 });

@@ -1,0 +1,94 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { LocalStack } from '../../../src/local/stack';
+import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { withClient } from '../../../src/adapters/postgres/connect';
+import { startTestStack } from '../../support/stack';
+import { switchoverAndWait } from '../../support/operations';
+import { FaultyGuest } from '../../support/faults';
+
+/**
+ * S3: a failure or timeout before promotion rolls back — the old primary serves again, the load
+ * balancer is as before and no standby was promoted — while a client keeps writing.
+ */
+describe('clean abort of a planned switchover', () => {
+  const guest = new FaultyGuest();
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack('20.4', { executor: guest.executor });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  afterEach(() => guest.repairAll());
+
+  async function abortUnderLoad(body: Record<string, unknown>) {
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+    const report = await switchoverAndWait(stack, body);
+    // The application gets back in: logins resumed, the old primary writable through the same frontend.
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    return { report, writes };
+  }
+
+  async function expectAsBefore(writes: Awaited<ReturnType<WriteLoad['stop']>>) {
+    const status = await stack.lab.waitUntilHealthy();
+    expect(status.nodes.map((n) => [n.name, n.role, n.timeline])).toEqual([
+      ['pg1', 'primary', 1],
+      ['pg2', 'standby', 1],
+      ['pg3', 'standby', 1],
+    ]);
+    expect(status.ilb).toMatchObject({ writePool: ['pg1'], readPool: ['pg2', 'pg3'] });
+    expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    expect(new Set(writes.acknowledged.map((c) => c.server))).toEqual(new Set([stack.lab.layout.nodes[0].host]));
+  }
+
+  it('rolls back when stopping the primary fails', async () => {
+    guest.breakScript('pg1', 'stop-clean');
+    const { report, writes } = await abortUnderLoad({ target: 'pg2' });
+    expect(report.outcome).toBe('aborted');
+    expect(report.reason).toMatch(/aborted before promotion: .*stop-clean/);
+    expect(report.steps.map((s) => [s.name, s.result])).toEqual([
+      ['inspect cluster', 'ok'],
+      ['drain primary', 'ok'],
+      ['stop primary', 'failed'],
+      ['undo: restart old primary', 'ok'],
+      ['undo: resume application logins', 'ok'],
+    ]);
+    await expectAsBefore(writes);
+  });
+
+  it('rolls back when promotion fails and the candidate was not promoted', async () => {
+    guest.breakScript('pg2', 'promote');
+    const { report, writes } = await abortUnderLoad({ target: 'pg2' });
+    expect(report.outcome).toBe('aborted');
+    expect(report.reason).toMatch(/promotion of pg2 failed/);
+    expect(report.steps.filter((s) => s.name.startsWith('undo:')).every((s) => s.result === 'ok')).toBe(true);
+    await expectAsBefore(writes);
+  });
+
+  it('rolls back when the candidate stops receiving WAL and the catch-up times out', async () => {
+    const receiverPid = await withClient(stack.lab.adminEndpoint('pg3'), async (client) => (await client.query<{ pid: number }>('SELECT pid FROM pg_stat_wal_receiver')).rows[0].pid);
+    execFileSync('kill', ['-STOP', String(receiverPid)]);
+    try {
+      const { report, writes } = await abortUnderLoad({ target: 'pg3', timeoutSeconds: 2 });
+      expect(report.outcome).toBe('aborted');
+      expect(report.reason).toMatch(/pg3 received WAL up to .* but not past the shutdown checkpoint .* within 2 s/);
+      execFileSync('kill', ['-CONT', String(receiverPid)]);
+      await expectAsBefore(writes);
+    } finally {
+      spawnSync('kill', ['-CONT', String(receiverPid)]); // in case an assertion failed first; it may have exited since
+    }
+  });
+
+  it('failed every run of a broken script, retries included', () => {
+    const runs = (script: string) => guest.failures.filter((f) => f.script === script).length;
+    expect(runs('stop-clean')).toBe(3);
+    expect(runs('promote')).toBe(3);
+  });
+});
