@@ -6,7 +6,8 @@ import { ClusterConfig } from '../config/schema';
 import { CONFIG_FILE_SETTING } from '../config/load';
 import { AZURE_SETTING_NAMES } from '../adapters/azure';
 import { AzureEmulator, GuestExecutor, LatencyOption } from './azure-emulator';
-import { LocalRuntime } from './runtime';
+import { applyLocalSettings, LocalRuntime, readHostJson } from './runtime';
+import { packageRoot } from '../vm-scripts/catalogue';
 import { labClusterConfig } from './lab-cluster';
 import { startLabAzure } from './lab-azure';
 
@@ -61,9 +62,14 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [AZURE_SETTING_NAMES.pollIntervalMs]: '100',
   });
 
+  // As `func start` does: local.settings.json fills in the settings not set above, host.json names the hub and route prefix.
+  applyLocalSettings(packageRoot());
+  const host = readHostJson(packageRoot());
   let runtime: LocalRuntime;
   try {
     runtime = await LocalRuntime.start({
+      routePrefix: host.routePrefix,
+      ...(host.hubName ? { taskHubName: host.hubName } : {}),
       stateDir: join(options.stateDir, 'runtime'),
       appModule: appModule(),
       scheduleTimers: options.scheduleTimers ?? false,
