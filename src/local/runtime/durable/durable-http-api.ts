@@ -99,15 +99,20 @@ async function route(context: ApiContext, request: ApiRequest): Promise<ApiRespo
   }
 }
 
-async function startOrchestration(context: ApiContext, request: ApiRequest, name: string, instanceId: string | undefined): Promise<ApiResponse> {
-  let input: string | null = null;
-  if (request.body.trim() !== '') {
-    try {
-      input = JSON.stringify(JSON.parse(request.body));
-    } catch (error) {
-      return errorResponse(400, 'Invalid JSON content', error as Error);
-    }
+/** A request body as the host keeps it: normalised JSON text, or null when empty. */
+function jsonInput(request: ApiRequest): { input: string | null } | { error: ApiResponse } {
+  if (request.body.trim() === '') return { input: null };
+  try {
+    return { input: JSON.stringify(JSON.parse(request.body)) };
+  } catch (error) {
+    return { error: errorResponse(400, 'Invalid JSON content', error as Error) };
   }
+}
+
+async function startOrchestration(context: ApiContext, request: ApiRequest, name: string, instanceId: string | undefined): Promise<ApiResponse> {
+  const parsed = jsonInput(request);
+  if ('error' in parsed) return parsed.error;
+  const input = parsed.input;
   const id = context.engine.startNew(name, instanceId, input);
   const timeoutSeconds = Number(request.query.get('timeout'));
   const intervalSeconds = Number(request.query.get('pollingInterval'));
@@ -165,14 +170,9 @@ function raiseEvent(context: ApiContext, request: ApiRequest, instanceId: string
   if (['Failed', 'Canceled', 'Terminated', 'Completed'].includes(state.runtimeStatus)) return empty(410);
   const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (mediaType !== 'application/json') return errorResponse(400, 'Only application/json request content is supported');
-  let input: string | null = null;
-  if (request.body.trim() !== '') {
-    try {
-      input = JSON.stringify(JSON.parse(request.body));
-    } catch (error) {
-      return errorResponse(400, 'Invalid JSON content', error as Error);
-    }
-  }
+  const parsed = jsonInput(request);
+  if ('error' in parsed) return parsed.error;
+  const input = parsed.input;
   return operationResult(context.engine.raiseEvent(instanceId, eventName, input));
 }
 
