@@ -387,18 +387,27 @@ repoint_running_standby() {
 # timeout; leaves the receiver's last state in WR_STATUS WR_HOST WR_PORT WR_TLI WR_LSN.
 WR_STATUS='' WR_HOST='' WR_PORT='' WR_TLI='' WR_LSN=''
 wait_streaming() {
-  local deadline=$((SECONDS + PGFO_WAIT_SECONDS)) row
+  local deadline=$((SECONDS + PGFO_WAIT_SECONDS)) row upstream_tli=''
   while :; do
     row=$(local_sql -F ' ' -c 'SELECT status, sender_host, sender_port, received_tli, flushed_lsn FROM pg_stat_wal_receiver' 2>/dev/null) || row=''
     tool_error >/dev/null
     read -r WR_STATUS WR_HOST WR_PORT WR_TLI WR_LSN <<<"$row" || true
-    if [[ $WR_STATUS == streaming && $WR_HOST == "$PGFO_PRIMARY_HOST" && $WR_PORT == "$PGFO_PRIMARY_PORT" ]]; then
+    # A standby first streams the old timeline up to the fork point, then switches: it follows
+    # only once it receives the primary's own timeline.
+    [[ -n $upstream_tli ]] || upstream_tli=$(upstream_timeline)
+    if [[ $WR_STATUS == streaming && $WR_HOST == "$PGFO_PRIMARY_HOST" && $WR_PORT == "$PGFO_PRIMARY_PORT" && -n $upstream_tli && $WR_TLI == "$upstream_tli" ]]; then
       note "streaming from $WR_HOST:$WR_PORT on timeline $WR_TLI"
       return 0
     fi
     ((SECONDS < deadline)) || return 1
     sleep 0.5
   done
+}
+
+# upstream_timeline: the primary's current timeline (IDENTIFY_SYSTEM over a replication connection,
+# with the same role and passfile the standby uses); empty while it cannot be reached.
+upstream_timeline() {
+  as_os_user "$PGFO_BIN_DIR/psql" -X -A -t -F ' ' -d "$(standby_conninfo) replication=true" -c 'IDENTIFY_SYSTEM' 2>/dev/null | awk '{print $2}' || true
 }
 
 streaming_fields() {
