@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { callActivity } from '../activities/catalogue';
+import { activityTask, callActivity } from '../activities/catalogue';
 import { ClusterView, nodeNamed, streamsFrom } from '../src/domain/cluster-view';
 import { Lsn } from '../src/domain/lsn';
 import { OperationInput, OperationReport } from '../src/domain/operation';
@@ -109,9 +109,15 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
   return runbook.finish('completed');
 }
 
+/**
+ * The old primary is already stopped (step 3), so both pool changes go at once: the write pool
+ * never holds two writable nodes, and writes resume after one pool update instead of two.
+ */
 function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: string, newPrimary: string): Generator<Task, void, unknown> {
-  yield* callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' });
-  yield* callActivity(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' });
+  yield context.df.Task.all([
+    activityTask(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' }),
+    activityTask(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' }),
+  ]);
 }
 
 /** S3: undo every change in reverse; the old primary serves again and the pools were never touched. */

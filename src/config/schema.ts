@@ -93,7 +93,8 @@ export const PolicySchema = z.strictObject({
   /** How often a waiting orchestration looks again (a durable timer between looks). */
   pollIntervalMs: positiveInt('pollIntervalMs').default(1000),
   switchoverTimeoutSeconds: positiveInt('switchoverTimeoutSeconds').default(600),
-  promoteMethod: z.enum(['runCommand', 'sql'], 'promoteMethod must be "runCommand" or "sql"').default('runCommand'),
+  /** "sql": pg_promote() over SQL (falls back to Run Command when SQL cannot reach the node); "runCommand": always over Run Command. */
+  promoteMethod: z.enum(['runCommand', 'sql'], 'promoteMethod must be "runCommand" or "sql"').default('sql'),
   autoFailover: z.boolean().default(true),
   fenceByPowerOff: z.boolean().default(false),
   health: HealthPolicySchema.default(HealthPolicySchema.parse({})),

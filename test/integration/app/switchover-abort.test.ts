@@ -15,7 +15,8 @@ describe('clean abort of a planned switchover', () => {
   let stack: LocalStack;
 
   beforeAll(async () => {
-    stack = await startTestStack('20.4', { executor: guest.executor });
+    // Promotion over Run Command, so that a broken VM agent can make it fail.
+    stack = await startTestStack('20.4', { executor: guest.executor, policy: { catchupTimeoutSeconds: 30, promoteMethod: 'runCommand' } });
   });
 
   afterAll(async () => {
