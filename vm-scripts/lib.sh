@@ -323,8 +323,11 @@ start_server() {
 
 # A fast shutdown ends the sessions, writes the shutdown checkpoint and, before exiting, sends
 # all WAL (the checkpoint included) to the connected standbys.
+# While the VM itself shuts down, systemd's own stop job for the service waits for the agent's
+# shutdown hook, which waits for this switchover: `systemctl stop` would join that job and
+# deadlock, so then the server is stopped with pg_ctl directly (systemd sees its main process end).
 stop_server() {
-  if [[ $PGFO_CONTROL == systemd ]]; then
+  if [[ $PGFO_CONTROL == systemd && $(systemctl is-system-running 2>/dev/null || true) != stopping ]]; then
     run_cmd systemctl stop "$PGFO_SERVICE" >&2
   else
     run_pg pg_ctl stop -D "$PGFO_DATA_DIR" -m fast -w -t "$PGFO_WAIT_SECONDS" >&2

@@ -138,6 +138,7 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
         `  "start postgresql@15-pg1") ${pgCtl} -l ${pg1.logFile} -w start >/dev/null ;;`,
         `  "stop postgresql@15-pg1") ${pgCtl} -m fast -w stop >/dev/null ;;`,
         `  "is-active postgresql@15-pg1") ${pgCtl} status >/dev/null ;;`,
+        `  "is-system-running is-system-running") cat ${join(shimDir, 'system-state')} 2>/dev/null || echo running ;;`,
         '  *) echo "unexpected: $*" >&2; exit 2 ;;',
         'esac',
         '',
@@ -154,11 +155,20 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect((await runOk(startServer(systemd, node), { override: path })).result).toMatchObject({ alreadyRunning: false, role: 'primary' });
     expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: true, serviceActive: true });
     expect(readFileSync(join(shimDir, 'calls.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
+      'systemctl is-system-running',
       'systemctl stop postgresql@15-pg1',
       'systemctl is-active --quiet postgresql@15-pg1',
       'systemctl start postgresql@15-pg1',
       'systemctl is-active --quiet postgresql@15-pg1',
     ]);
+
+    // While the VM shuts down, systemd's stop job waits for our shutdown hook: stop with pg_ctl, not through the unit.
+    writeFileSync(join(shimDir, 'system-state'), 'stopping\n');
+    writeFileSync(join(shimDir, 'calls.log'), '');
+    const { result: duringShutdown } = await runOk(stopCleanly(systemd, node), { override: path });
+    expect(duringShutdown).toMatchObject({ alreadyStopped: false, clusterState: 'shut down' });
+    expect(readFileSync(join(shimDir, 'calls.log'), 'utf8')).not.toMatch(/systemctl stop/);
+    expect((await runOk(startServer(systemd, node), { override: path })).result).toMatchObject({ role: 'primary' });
     await lab.waitUntilHealthy();
   });
 
