@@ -16,6 +16,11 @@ export interface Activities {
   setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];
   followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
   rejoinAsStandby: [{ cluster: string; node: string; primary: string }, { method: 'follow' | 'pg_rewind' | 'pg_basebackup' }];
+  fenceVm: [{ cluster: string; node: string }, { powerState: string }];
+  inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
+  startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
+  startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
+  readHealthState: [{ cluster: string }, { state: import('../src/domain/health').HealthState | null; operation: { operationId: string; kind: string } | null }];
 }
 
 export type ActivityName = keyof Activities;

@@ -9,3 +9,8 @@ import './promote-standby';
 import './set-pool-role';
 import './follow-primary';
 import './rejoin-as-standby';
+import './fence-vm';
+import './inspect-vm';
+import './start-failover';
+import './start-rejoin';
+import './read-health-state';

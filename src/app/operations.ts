@@ -64,3 +64,8 @@ export async function readOperation(client: DurableClient, cluster: string, oper
   }
   return progress ?? { operationId, kind: (status.input as OperationInput<unknown>).kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
 }
+
+/** The operation the cluster's single-flight gate is running now, if any (whoever started it). */
+export function currentOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: OperationKind } | undefined> {
+  return runningOperation(client, cluster);
+}

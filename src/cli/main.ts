@@ -2,12 +2,16 @@ import { Command } from 'commander';
 import { FailoverError } from '../domain/errors';
 import { labCommand } from './lab-command';
 import { switchoverCommand } from './switchover-command';
+import { failoverCommand } from './failover-command';
+import { maintenanceCommand } from './maintenance-command';
 
 export function program(): Command {
   return new Command('pg-failover')
     .description('Keeps a PostgreSQL cluster on Azure VMs writable through switchovers and failovers')
     .addCommand(labCommand())
-    .addCommand(switchoverCommand());
+    .addCommand(switchoverCommand())
+    .addCommand(failoverCommand())
+    .addCommand(maintenanceCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

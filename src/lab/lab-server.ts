@@ -92,6 +92,12 @@ export class LabServer {
     this.writePassFile(credentials);
   }
 
+  /** Synchronous replication: synchronous_standby_names in postgresql.conf (kept through rejoins), applied by a reload. */
+  async setSynchronousStandbyNames(names: string): Promise<void> {
+    appendFileSync(join(this.node.dataDir, 'postgresql.conf'), `synchronous_standby_names = '${names.replace(/'/g, "''")}'\n`);
+    if (await this.isRunning()) await this.tool('pg_ctl', ['-D', this.node.dataDir, 'reload']);
+  }
+
   /** A standby cloned from `upstream` with pg_basebackup, set to stream from it. */
   async cloneStandby(upstream: LabNodeLayout, credentials: LabCredentials): Promise<void> {
     this.prepareDirs();

@@ -148,6 +148,9 @@ export class Lab {
       await standby.cloneStandby(primary.node, this.manifest.credentials);
       await standby.start();
     }
+    // Only once the standbys stream (a synchronous commit waits for one); every node, for when it is the primary.
+    const synchronous = this.manifest.options.synchronousStandbyNames;
+    if (synchronous) for (const server of [primary, ...standbys]) await server.setSynchronousStandbyNames(synchronous);
     await this.startLoadBalancer({ writePool: [primary.node.name], readPool: standbys.map((s) => s.node.name) });
     writeFileSync(this.layout.manifestFile, JSON.stringify(this.manifest, null, 2), { mode: 0o600 });
     await this.waitUntilHealthy();

@@ -11,6 +11,12 @@ export interface LabOptions {
   addressBlock: string;
   port: number;
   nodeNames: string[];
+  /**
+   * Synchronous replication: the primary's synchronous_standby_names, e.g. "ANY 1 (pg1, pg2, pg3)"
+   * (a commit is acknowledged once one standby has flushed it, so a failover to the standby with
+   * the most WAL loses nothing). Unset: asynchronous replication.
+   */
+  synchronousStandbyNames?: string;
 }
 
 export interface LabNodeLayout {

@@ -156,3 +156,9 @@ export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, t
 export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
 export type { VmPowerState } from './state';
 export { worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
+export {
+  startScheduledEventsEmulator,
+  type ScheduledEventsEmulator,
+  type ScheduledEventsEmulatorOptions,
+  type ScheduleEventOptions,
+} from './scheduled-events';

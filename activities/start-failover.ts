@@ -1,0 +1,16 @@
+import { registerClientActivity } from './durable-client-activity';
+import { clusterConfig } from '../src/app/services';
+import { newOperationId, startOperation } from '../src/app/operations';
+import type { FailoverRequest } from '../src/domain/failover';
+
+/**
+ * The health check's automatic failover, started through the cluster's single-flight gate (S5)
+ * like every other operation; if one already runs, that one is reported instead.
+ */
+registerClientActivity('startAutomaticFailover', async ({ cluster, reason, requestedBy }, client) => {
+  const config = clusterConfig(cluster);
+  const operationId = newOperationId(cluster, 'failover');
+  const request: FailoverRequest = { reason, requireDeadPrimary: true };
+  const started = await startOperation(client, { operationId, kind: 'failover', cluster: config, request, requestedBy });
+  return started.started ? { started: true, operationId, kind: 'failover' } : { started: false, ...started.running };
+});

@@ -1,0 +1,215 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { activityTask, callActivity, OutputOf } from '../activities/catalogue';
+import type { ClusterConfig } from '../src/config/schema';
+import { rankCandidates } from '../src/domain/candidates';
+import { ClusterView, nodeNamed, standbysOf } from '../src/domain/cluster-view';
+import { chooseFailoverCandidate, FailoverChoice, FailoverRequest, identifyOldPrimary, lossReference } from '../src/domain/failover';
+import { Lsn } from '../src/domain/lsn';
+import { OperationInput, OperationReport } from '../src/domain/operation';
+import { hasCaughtUp } from '../src/domain/switchover-plan';
+import { addMilliseconds } from '../src/domain/time';
+import { messageOf, Runbook } from './runbook';
+import { convergenceProblems } from './switchover';
+
+export type { FailoverRequest } from '../src/domain/failover';
+
+export const FAILOVER = 'failover';
+
+/** An undo for a change made before promotion; run in reverse order when the failover stops there (S3). */
+type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
+
+/** A decision taken without I/O, recorded as a runbook step like the others. */
+// eslint-disable-next-line require-yield
+const value = function* <T>(result: T): Generator<Task, T, unknown> {
+  return result;
+};
+
+/**
+ * Unplanned failover (design.md §5), started through the single-flight gate like a switchover
+ * (S5) — by the health check, the HTTP API, or any other trigger:
+ *  1. inspect, with the health check's last known primary position; identify the old primary;
+ *  2. fence it: out of both pools (no new session reaches it: S2); if it still answers as a
+ *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
+ *     best standby a bounded time to receive that WAL;
+ *  3. re-inspect, rank standbys by received LSN, then replayed LSN, then priority, and refuse a
+ *     candidate further behind the last known primary position than maxLagBytesForFailover unless
+ *     the request accepts data loss (S7) — a refusal undoes the fence: nothing was promoted;
+ *  4. with policy.fenceByPowerOff, power the old primary's VM off — only once the failover is
+ *     certain to go on, as it cannot be undone — and choose again on positions that can no
+ *     longer move;
+ *  5. promote, repoint the write pool, make the other standbys follow;
+ *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
+ *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
+ */
+function* failover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
+  const { operationId, cluster: config, request } = context.df.getInput() as OperationInput<FailoverRequest>;
+  const cluster = config.name;
+  const runbook = new Runbook(context, { operationId, kind: 'failover', cluster });
+
+  // 1. Inspect; refusing here changes nothing.
+  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({
+    reason: request.reason,
+    writePool: v.pools.write,
+    nodes: v.nodes.map((n) => `${n.name}: ${n.reachable ? n.role : 'unreachable'}`),
+    lastKnownPrimary: h.state?.primary ?? null,
+  }));
+  const known = health.state?.primary ?? null;
+  const identified = identifyOldPrimary(config, view, known, request);
+  if (!identified.ok) return runbook.finish('refused', identified.refusal.reason);
+  const start = identified.value;
+  const old = start.oldPrimary;
+  runbook.update({ oldPrimary: old });
+
+  const undo: Undo[] = [];
+  let shutdownCheckpointLsn: Lsn | null = null;
+  let choice: FailoverChoice;
+  try {
+    // 2. Fence: from here on the old primary takes no new session through the load balancer.
+    yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none' }));
+    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write' }) });
+    if (start.oldPrimaryWritable) {
+      undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
+      const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old }), (r) => r);
+      shutdownCheckpointLsn = stopped.checkpointLsn;
+      const timeoutMs = config.policy.catchupTimeoutSeconds * 1000;
+      yield* runbook.step('wait for the standbys', waitForWal(context, config, old, stopped.checkpointLsn, request.target, timeoutMs), (r) => r);
+    }
+
+    // 3. Choose the candidate on a fresh look, within the loss bound (S7).
+    const decide = function* (): Generator<Task, ReturnType<typeof chooseFailoverCandidate>, unknown> {
+      const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster }), (v) =>
+        v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
+      );
+      const oldNow = nodeNamed(after, old);
+      const reference = lossReference(
+        old,
+        known,
+        { currentLsn: oldNow?.reachable && oldNow.role === 'primary' ? oldNow.currentLsn : null, shutdownCheckpointLsn },
+        standbysOf(after).filter((s) => s.name !== old),
+      );
+      return chooseFailoverCandidate(config, after, start, reference, request);
+    };
+    let chosen = yield* decide();
+    if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', chosen.refusal.reason);
+
+    // 4. Certain to go on: power the old primary off when the policy asks (a clean stop already
+    // fenced it), then choose again on positions that can no longer move.
+    if (config.policy.fenceByPowerOff && !shutdownCheckpointLsn) {
+      yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old }), (r) => r);
+      chosen = yield* decide();
+      if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+    }
+    choice = yield* runbook.step('choose candidate', value(chosen.value), (c) => ({
+      candidate: c.candidate,
+      candidateLsn: c.candidateLsn,
+      reference: c.reference,
+      lossBytes: c.lossBytes,
+      maxLagBytesForFailover: c.bound,
+      dataLossAccepted: c.dataLossAccepted,
+      alreadyPrimary: c.alreadyPrimary,
+    }));
+    runbook.update({ newPrimary: choice.candidate });
+    if (choice.dataLossAccepted) {
+      runbook.problem(`data loss accepted: ${choice.candidate} is ${choice.lossBytes ?? 'an unknown number of'} bytes behind ${choice.reference ? `${choice.reference.source} (${choice.reference.lsn})` : `${old}'s unknown last position`}`);
+    }
+  } catch (error) {
+    return yield* stopBeforePromotion(runbook, undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
+  }
+
+  // 5. Promote. A failed promote may still have promoted: look before deciding.
+  const candidate = choice.candidate;
+  if (!choice.alreadyPrimary) {
+    try {
+      yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
+    } catch (error) {
+      const look = yield* callActivity(context, 'inspectCluster', { cluster });
+      const promoted = nodeNamed(look, candidate);
+      if (!(promoted?.reachable && promoted.role === 'primary')) return yield* stopBeforePromotion(runbook, undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
+      runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
+    }
+  }
+
+  // Past the point of no return: roll forward only, and report what could not be finished.
+  yield* runbook.bestEffort('repoint load balancer', callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write' }));
+  for (const follower of choice.followers) {
+    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate }));
+  }
+  for (const node of choice.unreachable) {
+    const outcome = yield* runbook.bestEffort(`rejoin ${node}`, rejoinIfPossible(context, cluster, node, candidate), (r) => r);
+    if (outcome && !outcome.rejoined) runbook.problem(`${node} is not streaming from ${candidate}: ${outcome.why}`);
+  }
+
+  // 6. The old primary: now if it can be, else when it returns (the health check).
+  const rejoined = yield* runbook.bestEffort(`rejoin ${old}`, rejoinIfPossible(context, cluster, old, candidate, !!shutdownCheckpointLsn), (r) => r);
+  if (rejoined?.rejoined) runbook.update({ rejoinMethod: rejoined.method });
+  else if (rejoined) runbook.problem(`${old} stays fenced out of the pools: ${rejoined.why}; the health check rejoins it when it returns`);
+
+  const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
+  if (final) convergenceProblems(final, candidate).forEach((p) => runbook.problem(p));
+  return runbook.finish('completed');
+}
+
+function* inspectWithHealth(context: OrchestrationContext, cluster: string): Generator<Task, [ClusterView, OutputOf<'readHealthState'>], unknown> {
+  return (yield context.df.Task.all([activityTask(context, 'inspectCluster', { cluster }), activityTask(context, 'readHealthState', { cluster })])) as [ClusterView, OutputOf<'readHealthState'>];
+}
+
+/** After a clean stop: poll (durable timers) until the best standby, or the target, received the shutdown checkpoint, or time runs out. */
+function* waitForWal(context: OrchestrationContext, config: ClusterConfig, old: string, checkpointLsn: Lsn, target: string | undefined, timeoutMs: number): Generator<Task, unknown, unknown> {
+  const cluster = config.name;
+  const deadline = addMilliseconds(context.df.currentUtcDateTime, timeoutMs);
+  for (;;) {
+    const view = yield* callActivity(context, 'inspectCluster', { cluster });
+    const standbys = standbysOf(view).filter((s) => s.name !== old && (!target || s.name === target));
+    const caughtUp = standbys.find((s) => hasCaughtUp(s.receivedLsn, checkpointLsn));
+    if (caughtUp) return { caughtUp: caughtUp.name, receivedLsn: caughtUp.receivedLsn, checkpointLsn };
+    if (context.df.currentUtcDateTime >= deadline) {
+      const best = rankCandidates(standbys, config.nodes).at(0);
+      return { caughtUp: null, checkpointLsn, best: best ? { node: best.name, receivedLsn: best.receivedLsn } : null, note: `no standby received the shutdown checkpoint within ${timeoutMs / 1000} s` };
+    }
+    yield context.df.createTimer(addMilliseconds(context.df.currentUtcDateTime, config.policy.pollIntervalMs));
+  }
+}
+
+type RejoinOutcome = { rejoined: true; method: string } | { rejoined: false; why: string };
+
+/**
+ * Rejoin a node to the new primary when that is possible now: it was stopped cleanly, or it
+ * answers (a writable one is stopped first), or its VM runs without a postmaster (a crash: rejoin
+ * recovers it first). A node whose VM is off, or whose postmaster runs but does not answer
+ * (frozen, cut off), is left for the health check.
+ */
+function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node: string, primary: string, stoppedCleanly = false): Generator<Task, RejoinOutcome, unknown> {
+  if (!stoppedCleanly) {
+    const view = yield* callActivity(context, 'inspectCluster', { cluster });
+    const current = nodeNamed(view, node);
+    if (current?.reachable && current.role === 'primary') {
+      yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'none' });
+      yield* callActivity(context, 'stopPostgres', { cluster, node });
+    } else if (!current?.reachable) {
+      const vm = yield* callActivity(context, 'inspectVm', { cluster, node });
+      if (vm.powerState !== 'running') return { rejoined: false, why: `its VM is ${vm.powerState}` };
+      if (vm.serverRunning === true) return { rejoined: false, why: 'PostgreSQL runs on it but does not answer (frozen or cut off)' };
+      if (vm.serverRunning === null) return { rejoined: false, why: `its VM could not be asked: ${vm.detail ?? 'no detail'}` };
+    }
+  }
+  const rejoined = yield* callActivity(context, 'rejoinAsStandby', { cluster, node, primary });
+  yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'read' });
+  return { rejoined: true, method: rejoined.method };
+}
+
+/** Before promotion nothing is lost by stopping: undo every change in reverse (S3). */
+function* stopBeforePromotion(runbook: Runbook, undo: Undo[], outcome: 'refused' | 'aborted', reason: string): Generator<Task, OperationReport, unknown> {
+  const failures: string[] = [];
+  for (const step of [...undo].reverse()) {
+    try {
+      yield* runbook.step(`undo: ${step.name}`, step.run());
+    } catch (error) {
+      failures.push(`${step.name}: ${messageOf(error)}`);
+    }
+  }
+  if (failures.length) return runbook.finish('failed', `${reason}; the undo did not complete (${failures.join('; ')}): the old primary needs an operator`);
+  return runbook.finish(outcome, reason);
+}
+
+df.app.orchestration(FAILOVER, failover);

@@ -1,0 +1,511 @@
+import type { ClusterConfig } from '../config/schema';
+import { ClusterView, nodeNamed, streamsFrom } from './cluster-view';
+import { bytesBetween, Lsn } from './lsn';
+import { isStreaming, NodeInspection, ReachableNode } from './node-state';
+
+/**
+ * The timer health check's decisions (design.md §5, S2, S6): pure functions from the durable
+ * state and one observation of the cluster to a verdict, the next state and at most one action.
+ * No I/O and no clock: every time comes from the observation, so the cluster monitor
+ * orchestration can replay them.
+ */
+
+/** The primary as the last healthy check saw it: the reference for the loss bound (S7). */
+export interface KnownPrimary {
+  name: string;
+  lsn: Lsn | null;
+  timeline: number | null;
+  at: string;
+}
+
+/** A former primary (or fenced second writer) that must come back as a standby of the current primary. */
+export interface PendingRejoin {
+  node: string;
+  /** The primary it should stream from. */
+  primary: string;
+  since: string;
+  attempts: number;
+  lastAttemptAt: string | null;
+}
+
+export interface MaintenanceState {
+  enabled: boolean;
+  changedAt: string | null;
+  changedBy: string | null;
+  reason: string | null;
+}
+
+export type HealthVerdictKind =
+  | 'healthy'
+  | 'degraded'
+  | 'operation-running'
+  | 'primary-failing'
+  | 'unreachable-but-streaming'
+  | 'primary-dead'
+  | 'split-brain'
+  | 'no-primary';
+
+export type HealthAction =
+  | { kind: 'failover'; reason: string }
+  /** Out of both pools and stopped (or powered off): a writable node that is not the write pool's primary. */
+  | { kind: 'fence'; node: string; reason: string }
+  | { kind: 'rejoin'; node: string; primary: string; reason: string }
+  | { kind: 'read-pool'; node: string; reason: string };
+
+/** What one check concluded, as the monitor publishes it. */
+export interface CheckRecord {
+  at: string;
+  verdict: HealthVerdictKind;
+  summary: string;
+  findings: string[];
+  action: HealthAction | null;
+  /** The action the verdict called for but that was not taken, and why. */
+  suppressed: { action: HealthAction; because: string } | null;
+}
+
+export interface ActionRecord {
+  kind: HealthAction['kind'];
+  node?: string;
+  at: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Everything that must outlive one timer run (design.md §5), held by the cluster monitor. */
+export interface HealthState {
+  cluster: string;
+  maintenance: MaintenanceState;
+  /** Consecutive checks that could not reach the write pool's primary. */
+  consecutiveFailures: number;
+  /** When (observation time) the current run of failures began. */
+  failingSince: string | null;
+  /** Updated on every check that finds the write pool's primary healthy. */
+  primary: KnownPrimary | null;
+  pendingRejoin: PendingRejoin[];
+  /** The failingSince of the outage an automatic failover was already started for (one attempt per outage). */
+  autoFailoverFor: string | null;
+  lastOperation: { operationId: string; kind: string; startedAt: string; reason: string; started: boolean } | null;
+  lastAction: ActionRecord | null;
+  /** When the monitor last finished an action; observations begun before it are stale. */
+  actedAt: string | null;
+  /** Observations received, of which `staleObservations` were begun before the last action and ignored. */
+  observations: number;
+  staleObservations: number;
+  lastCheck: CheckRecord | null;
+  /** The id of the last maintenance request applied (the HTTP trigger waits for it). */
+  lastRequestId: string | null;
+}
+
+/** One look at the cluster by the timer trigger. */
+export interface HealthObservation {
+  /** When the probe began (ISO 8601). */
+  startedAt: string;
+  view: ClusterView;
+  /** The operation running through the cluster's single-flight gate, if any. */
+  operation: { operationId: string; kind: string } | null;
+  /** Nodes a rejoin is already running for. */
+  rejoining: string[];
+  /** VM power state ("running", "stopped", "deallocated", ...) of the nodes the app could not reach. */
+  powerStates: Record<string, string>;
+}
+
+export interface HealthAssessment {
+  check: CheckRecord;
+  /** The state after this observation (before any action's outcome is recorded). */
+  state: HealthState;
+}
+
+export type HealthPolicyInput = Pick<ClusterConfig, 'nodes' | 'policy'>;
+
+/** After a rejoin attempt that did not bring the node back, wait this long (doubling, capped) before the next. */
+export const REJOIN_RETRY_MS = 60_000;
+export const REJOIN_RETRY_MAX_MS = 15 * 60_000;
+
+export function initialHealthState(cluster: string): HealthState {
+  return {
+    cluster,
+    maintenance: { enabled: false, changedAt: null, changedBy: null, reason: null },
+    consecutiveFailures: 0,
+    failingSince: null,
+    primary: null,
+    pendingRejoin: [],
+    autoFailoverFor: null,
+    lastOperation: null,
+    lastAction: null,
+    actedAt: null,
+    observations: 0,
+    staleObservations: 0,
+    lastCheck: null,
+    lastRequestId: null,
+  };
+}
+
+const ms = (iso: string) => Date.parse(iso);
+const seconds = (millis: number) => Math.round(millis / 100) / 10;
+
+/** An observation begun before the monitor's last action finished describes a cluster that no longer exists. */
+export function isStale(state: HealthState, observation: HealthObservation): boolean {
+  return state.actedAt !== null && ms(observation.startedAt) < ms(state.actedAt);
+}
+
+export function rejoinRetryDelayMs(attempts: number): number {
+  if (attempts <= 0) return 0;
+  return Math.min(REJOIN_RETRY_MS * 2 ** (attempts - 1), REJOIN_RETRY_MAX_MS);
+}
+
+function rejoinDue(pending: PendingRejoin, at: string): boolean {
+  if (pending.lastAttemptAt === null) return true;
+  return ms(at) - ms(pending.lastAttemptAt) >= rejoinRetryDelayMs(pending.attempts);
+}
+
+const describeNode = (node: NodeInspection | undefined) => (!node ? 'missing' : node.reachable ? node.role : `unreachable (${node.error})`);
+
+/**
+ * Folds one observation into the state and decides. In order of precedence:
+ * an operation running → watch only; a second writable node beside the write pool's primary →
+ * fence it (S2) before anything else; the write pool's primary healthy → update the last known
+ * primary and LSN, rejoin former primaries, report broken or lagging replication; the primary
+ * unreachable → count, and fail over only after `failureThreshold` checks AND `graceSeconds` AND
+ * when no reachable standby still streams (S6). Maintenance, autoFailover off, or an automatic
+ * failover already started for this outage suppress the action; the verdict is still reported.
+ */
+export function healthVerdict(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation): HealthAssessment {
+  const at = observation.startedAt;
+  const base: HealthState = { ...state, observations: state.observations + 1 };
+  const decided = decide(policy, base, observation);
+  const check: CheckRecord = { at, ...decided.check, suppressed: null };
+  if (check.action) {
+    const because = suppression(policy, decided.state, check.action);
+    if (because) {
+      check.suppressed = { action: check.action, because };
+      check.action = null;
+    }
+  }
+  return { check, state: { ...decided.state, lastCheck: check } };
+}
+
+function suppression(policy: HealthPolicyInput, state: HealthState, action: HealthAction): string | null {
+  if (state.maintenance.enabled) return `maintenance mode is on${state.maintenance.changedBy ? ` (set by ${state.maintenance.changedBy}${state.maintenance.reason ? `: ${state.maintenance.reason}` : ''})` : ''}: the health check reports but never acts`;
+  if (action.kind !== 'failover') return null;
+  if (!policy.policy.autoFailover) return 'policy.autoFailover is off: fail over manually (POST .../failover)';
+  if (state.autoFailoverFor !== null && state.autoFailoverFor === state.failingSince) {
+    const op = state.lastOperation;
+    return `an automatic failover was already started for this outage${op ? ` (${op.operationId})` : ''}; it is not repeated — see its report, or fail over manually`;
+  }
+  return null;
+}
+
+type Decision = { check: Omit<CheckRecord, 'at' | 'suppressed'>; state: HealthState };
+
+function decide(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation): Decision {
+  const { view } = observation;
+
+  if (observation.operation) {
+    const { kind, operationId } = observation.operation;
+    return {
+      check: { verdict: 'operation-running', summary: `${kind} ${operationId} is running: the health check only watches`, findings: [], action: null },
+      // The count stands still: a failover refused for this outage is not started again after it.
+      state,
+    };
+  }
+
+  const writePool = view.pools.write;
+  if (writePool.length > 1) return severalInWritePool(state, view);
+  const expectedName = writePool.length === 1 ? writePool[0] : (state.primary?.name ?? null);
+  if (expectedName === null) {
+    return {
+      check: { verdict: 'no-primary', summary: 'the write pool is empty and no primary has been seen yet: nothing to watch', findings: reachableSummary(view), action: null },
+      state,
+    };
+  }
+  const expected = nodeNamed(view, expectedName);
+  if (!expected) {
+    return {
+      check: { verdict: 'no-primary', summary: `the write pool holds ${expectedName}, which is not a node of this cluster: an operator must repair the pools`, findings: reachableSummary(view), action: null },
+      state,
+    };
+  }
+  const strays = view.nodes.filter((n): n is ReachableNode => n.name !== expectedName && n.reachable && n.role === 'primary');
+
+  if (expected.reachable && expected.role === 'primary') return healthyPrimary(policy, state, observation, expected, strays);
+
+  if (expected.reachable && expected.role === 'standby') {
+    return {
+      check: {
+        verdict: 'no-primary',
+        summary: `the write pool holds ${expectedName}, which is a standby: writes through the load balancer fail (S4); an operator must repair the pools`,
+        findings: [...strays.map((s) => `${s.name} is writable but not in the write pool`)],
+        action: null,
+      },
+      state,
+    };
+  }
+  return failingPrimary(policy, state, observation, expectedName, expected, strays);
+}
+
+function severalInWritePool(state: HealthState, view: ClusterView): Decision {
+  const members = view.pools.write.map((name) => nodeNamed(view, name));
+  const writable = members.filter((n): n is ReachableNode => !!n && n.reachable && n.role === 'primary');
+  const trusted = state.primary?.name;
+  const summary = `the write pool holds ${view.pools.write.join(', ')}${writable.length > 1 ? `, and ${writable.map((n) => n.name).join(' and ')} are all writable (S2)` : ''}`;
+  const intruder = writable.length > 1 && trusted && writable.some((n) => n.name === trusted) ? writable.find((n) => n.name !== trusted) : undefined;
+  return {
+    check: {
+      verdict: writable.length > 1 ? 'split-brain' : 'degraded',
+      summary,
+      findings: members.map((n, i) => `${view.pools.write[i]} in the write pool is ${describeNode(n)}`),
+      action: intruder ? { kind: 'fence', node: intruder.name, reason: `${intruder.name} is writable in the write pool beside ${trusted}, the last known primary` } : null,
+    },
+    state,
+  };
+}
+
+function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation, primary: ReachableNode, strays: ReachableNode[]): Decision {
+  const { view } = observation;
+  const at = observation.startedAt;
+  const bound = policy.policy.maxLagBytesForFailover;
+  let pending = state.pendingRejoin.filter((p) => p.node !== primary.name);
+  // A primary change (a failover or switchover) leaves the former primary to come back as a standby.
+  if (state.primary && state.primary.name !== primary.name && !pending.some((p) => p.node === state.primary!.name)) {
+    pending = [...pending, { node: state.primary.name, primary: primary.name, since: at, attempts: 0, lastAttemptAt: null }];
+  }
+  for (const stray of strays) {
+    if (!pending.some((p) => p.node === stray.name)) pending = [...pending, { node: stray.name, primary: primary.name, since: at, attempts: 0, lastAttemptAt: null }];
+  }
+  pending = pending.map((p) => (p.primary === primary.name ? p : { ...p, primary: primary.name, attempts: 0, lastAttemptAt: null }));
+
+  const findings: string[] = [];
+  let action: HealthAction | null = null;
+  const propose = (candidate: HealthAction) => {
+    action ??= candidate;
+  };
+
+  // S2 first: a second writable node is fenced before anything else is considered.
+  for (const stray of strays) {
+    findings.push(`${stray.name} is writable (timeline ${stray.timeline}) but is not in the write pool: a second primary`);
+    propose({ kind: 'fence', node: stray.name, reason: `${stray.name} is writable beside ${primary.name}, the write pool's primary: fence it, then rejoin it as a standby` });
+  }
+
+  const settled: string[] = [];
+  for (const entry of pending) {
+    const node = nodeNamed(view, entry.node);
+    if (!node) {
+      settled.push(entry.node); // no longer a node of this cluster
+      continue;
+    }
+    if (strays.some((s) => s.name === entry.node)) continue;
+    if (node.reachable && streamsFrom(node, primary)) {
+      if (!view.pools.read.includes(node.name)) propose({ kind: 'read-pool', node: node.name, reason: `${node.name} streams from ${primary.name} again: serve reads` });
+      else settled.push(node.name);
+      continue;
+    }
+    if (observation.rejoining.includes(node.name)) {
+      findings.push(`${node.name} is being rejoined as a standby of ${primary.name}`);
+      continue;
+    }
+    const power = observation.powerStates[node.name];
+    if (!node.reachable && power !== undefined && power !== 'running') {
+      findings.push(`${node.name} (former primary) waits to be rejoined: its VM is ${power}`);
+      continue;
+    }
+    if (!rejoinDue(entry, observation.startedAt)) {
+      findings.push(`${node.name} (former primary) is not streaming yet; the next rejoin attempt is due ${seconds(rejoinRetryDelayMs(entry.attempts) - (ms(at) - ms(entry.lastAttemptAt!)))} s from now`);
+      continue;
+    }
+    propose({
+      kind: 'rejoin',
+      node: node.name,
+      primary: primary.name,
+      reason: `${node.name} (former primary) is ${describeNode(node)} and does not stream from ${primary.name}: rejoin it (follow, else pg_rewind, else pg_basebackup)`,
+    });
+  }
+  pending = pending.filter((p) => !settled.includes(p.node));
+
+  for (const node of view.nodes) {
+    if (node.name === primary.name || strays.some((s) => s.name === node.name) || pending.some((p) => p.node === node.name)) continue;
+    if (!node.reachable) {
+      findings.push(`${node.name} is unreachable: ${node.error}`);
+      continue;
+    }
+    if (!streamsFrom(node, primary)) {
+      findings.push(`${node.name} does not stream from ${primary.name} (WAL receiver: ${node.walReceiver?.status ?? 'none'})`);
+      continue;
+    }
+    const position = node.receivedLsn ?? node.replayLsn;
+    if (primary.currentLsn && position) {
+      const lag = bytesBetween(position, primary.currentLsn);
+      if (lag > bound) findings.push(`${node.name} is ${lag} bytes behind ${primary.name}, more than maxLagBytesForFailover (${bound}): a failover to it now would be refused`);
+    }
+    if (!view.pools.read.includes(node.name)) findings.push(`${node.name} streams but is not in the read pool`);
+  }
+  if (view.pools.read.includes(primary.name)) findings.push(`${primary.name} (the primary) is also in the read pool`);
+
+  const next: HealthState = {
+    ...state,
+    consecutiveFailures: 0,
+    failingSince: null,
+    autoFailoverFor: null,
+    primary: { name: primary.name, lsn: primary.currentLsn, timeline: primary.timeline, at },
+    pendingRejoin: pending,
+  };
+  const verdict: HealthVerdictKind = strays.length ? 'split-brain' : findings.length ? 'degraded' : 'healthy';
+  const summary = strays.length
+    ? `${strays.map((s) => s.name).join(', ')} writable beside ${primary.name} (S2)`
+    : `${primary.name} is primary at ${primary.currentLsn ?? '?'} (timeline ${primary.timeline})${findings.length ? `; ${findings.length} finding(s)` : ', every standby streams from it'}`;
+  return { check: { verdict, summary, findings, action }, state: next };
+}
+
+function failingPrimary(
+  policy: HealthPolicyInput,
+  state: HealthState,
+  observation: HealthObservation,
+  expectedName: string,
+  expected: NodeInspection,
+  strays: ReachableNode[],
+): Decision {
+  const { view } = observation;
+  const at = observation.startedAt;
+  const { failureThreshold, graceSeconds } = policy.policy.health;
+  const failures = state.consecutiveFailures + 1;
+  const failingSince = state.failingSince ?? at;
+  const failingMs = ms(at) - ms(failingSince);
+  const next: HealthState = { ...state, consecutiveFailures: failures, failingSince };
+  const why = describeNode(expected);
+  const since = `${failures} check(s) over ${seconds(failingMs)} s`;
+
+  if (strays.length) {
+    return {
+      check: {
+        verdict: 'split-brain',
+        summary: `${expectedName} (write pool) is ${why} while ${strays.map((s) => s.name).join(', ')} is writable: an interrupted failover? Roll forward with a manual failover to ${strays[0].name}`,
+        findings: strays.map((s) => `${s.name} is writable (timeline ${s.timeline}) but not in the write pool`),
+        action: null,
+      },
+      state: next,
+    };
+  }
+
+  const standbys = view.nodes.filter((n): n is ReachableNode => n.name !== expectedName && n.reachable && n.role === 'standby');
+  const streaming = standbys.filter(isStreaming);
+  if (streaming.length) {
+    return {
+      check: {
+        verdict: 'unreachable-but-streaming',
+        summary: `${expectedName} does not answer the app (${expected.reachable ? expected.role : expected.error}) but ${streaming.map((s) => s.name).join(', ')} still stream${streaming.length === 1 ? 's' : ''} from it: no failover (S6)`,
+        findings: [`${expectedName} unreachable for ${since}`],
+        action: null,
+      },
+      state: next,
+    };
+  }
+
+  const countMet = failures >= failureThreshold;
+  const graceMet = failingMs >= graceSeconds * 1000;
+  if (!countMet || !graceMet) {
+    const waiting = [!countMet ? `${failureThreshold - failures} more failed check(s)` : null, !graceMet ? `${seconds(graceSeconds * 1000 - failingMs)} s more of grace` : null].filter(Boolean).join(' and ');
+    return {
+      check: {
+        verdict: 'primary-failing',
+        summary: `${expectedName} is ${why} for ${since} and no standby streams from it; failover after ${waiting}`,
+        findings: standbys.length ? [] : ['no standby is reachable either'],
+        action: null,
+      },
+      state: next,
+    };
+  }
+
+  const configOf = new Map(policy.nodes.map((n) => [n.name, n]));
+  const candidates = standbys.filter((s) => !configOf.get(s.name)?.noFailover);
+  const deadSummary = `${expectedName} is ${why} for ${since} (threshold ${failureThreshold} checks, grace ${graceSeconds} s) and no reachable standby streams from it`;
+  if (candidates.length === 0) {
+    return {
+      check: { verdict: 'primary-dead', summary: `${deadSummary}; but no promotable standby is reachable: nothing to fail over to`, findings: reachableSummary(view), action: null },
+      state: next,
+    };
+  }
+  return {
+    check: {
+      verdict: 'primary-dead',
+      summary: deadSummary,
+      findings: [`promotable: ${candidates.map((c) => c.name).join(', ')}`],
+      action: { kind: 'failover', reason: `health check: ${deadSummary}` },
+    },
+    state: next,
+  };
+}
+
+function reachableSummary(view: ClusterView): string[] {
+  return view.nodes.map((n) => `${n.name} is ${describeNode(n)}`);
+}
+
+// ------------------------------------------------------------------------- recording outcomes
+
+export function setMaintenance(state: HealthState, change: { enabled: boolean; at: string; by: string; reason?: string | null; requestId?: string | null }): HealthState {
+  return {
+    ...state,
+    maintenance: { enabled: change.enabled, changedAt: change.at, changedBy: change.by, reason: change.reason ?? null },
+    lastRequestId: change.requestId ?? state.lastRequestId,
+  };
+}
+
+export function recordStale(state: HealthState): HealthState {
+  return { ...state, observations: state.observations + 1, staleObservations: state.staleObservations + 1 };
+}
+
+/** After the monitor acted: what it did, when it finished (later observations only count), and what follows from it. */
+export function recordAction(
+  state: HealthState,
+  action: HealthAction,
+  outcome: { at: string; ok: boolean; detail: string; operation?: { operationId: string; started: boolean } },
+): HealthState {
+  const record: ActionRecord = { kind: action.kind, ...('node' in action ? { node: action.node } : {}), at: outcome.at, ok: outcome.ok, detail: outcome.detail };
+  let next: HealthState = { ...state, lastAction: record, actedAt: outcome.at };
+  switch (action.kind) {
+    case 'failover':
+      next = {
+        ...next,
+        autoFailoverFor: state.failingSince,
+        ...(outcome.operation ? { lastOperation: { operationId: outcome.operation.operationId, kind: 'failover', startedAt: outcome.at, reason: action.reason, started: outcome.operation.started } } : {}),
+      };
+      break;
+    case 'rejoin':
+      next = { ...next, pendingRejoin: state.pendingRejoin.map((p) => (p.node === action.node ? { ...p, attempts: p.attempts + 1, lastAttemptAt: outcome.at } : p)) };
+      break;
+    case 'read-pool':
+      if (outcome.ok) next = { ...next, pendingRejoin: state.pendingRejoin.filter((p) => p.node !== action.node) };
+      break;
+    case 'fence':
+      break;
+  }
+  return next;
+}
+
+// ------------------------------------------------------------------------- the monitor's names
+
+/** The eternal orchestration that holds a cluster's HealthState (one instance per cluster). */
+export const CLUSTER_MONITOR = 'clusterMonitor';
+export const monitorInstanceId = (cluster: string): string => `cluster-monitor-${cluster}`;
+/** The one external event name the monitor waits for (one waiter at a time: no event is lost to a stale waiter). */
+export const MONITOR_EVENT = 'monitor';
+
+/** Brings a returning former primary back as a standby (one instance per node at a time). */
+export const REJOIN_NODE = 'rejoinReturningNode';
+export const rejoinInstanceId = (cluster: string, node: string): string => `cluster-rejoin-${cluster}-${node}`;
+
+export type MonitorEvent =
+  | { type: 'observation'; observation: HealthObservation; config: ClusterConfig }
+  | { type: 'maintenance'; enabled: boolean; by: string; reason: string | null; requestId: string };
+
+export interface MonitorInput {
+  cluster: string;
+  state: HealthState;
+}
+
+/** What the rejoin orchestration is given. */
+export interface RejoinInput {
+  cluster: ClusterConfig;
+  node: string;
+  /** The primary it should stream from (the orchestration re-checks which node that is). */
+  primary: string;
+  reason: string;
+}

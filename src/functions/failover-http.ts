@@ -1,0 +1,52 @@
+import * as df from 'durable-functions';
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { z } from 'zod';
+import { clusterConfig, nodeConfig } from '../app/services';
+import { newOperationId, startOperation } from '../app/operations';
+import type { FailoverRequest } from '../domain/failover';
+import { invalidBody, json, problemResponse, readJsonBody } from '../http/problem';
+import { handleErrors, operationLinks } from '../http/common';
+
+const FailoverBody = z.strictObject({
+  target: z.string('target must be the name of a standby node').min(1, 'target must be the name of a standby node').optional(),
+  acceptDataLoss: z.boolean('acceptDataLoss must be true or false').optional(),
+  reason: z.string('reason must be text').min(1, 'reason must not be empty').max(500, 'reason must be at most 500 characters').optional(),
+});
+
+/**
+ * POST /api/clusters/{cluster}/failover {"target"?, "acceptDataLoss"?, "reason"?} — a manual
+ * unplanned failover: fence the primary, promote the best standby (or the target) within the loss
+ * bound (S7) unless acceptDataLoss. 202 with the operation id; 409 while another operation runs.
+ */
+export async function failoverHandler(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
+  return handleErrors(async () => {
+    const cluster = clusterConfig(request.params.cluster);
+    const read = await readJsonBody(request);
+    if (!read.ok) return read.response;
+    const parsed = FailoverBody.safeParse(read.body);
+    if (!parsed.success) return invalidBody(parsed.error, 'target, acceptDataLoss, reason');
+    const { target, acceptDataLoss, reason } = parsed.data;
+    if (target) nodeConfig(cluster, target);
+
+    const operationId = newOperationId(cluster.name, 'failover');
+    const failover: FailoverRequest = {
+      reason: reason ?? 'manual failover requested through the API',
+      ...(target ? { target } : {}),
+      ...(acceptDataLoss ? { acceptDataLoss } : {}),
+    };
+    const started = await startOperation(client, { operationId, kind: 'failover', cluster, request: failover, requestedBy: 'http' });
+    if (!started.started) {
+      return problemResponse({
+        status: 409,
+        title: 'An operation is already running on this cluster',
+        detail: `${started.running.kind} ${started.running.operationId} is running on cluster ${cluster.name}; wait for it to finish`,
+        operationId: started.running.operationId,
+        ...operationLinks(request, cluster.name, started.running.operationId),
+      });
+    }
+    const links = operationLinks(request, cluster.name, operationId);
+    return { ...json(202, { operationId, ...links }), headers: { location: links.statusUrl } };
+  });
+}
+
+df.app.client.http('startFailover', { route: 'clusters/{cluster}/failover', methods: ['POST'], authLevel: 'function', handler: failoverHandler });

@@ -1,0 +1,69 @@
+import * as df from 'durable-functions';
+import type { InvocationContext, Timer } from '@azure/functions';
+import type { ClusterConfig } from '../config/schema';
+import { appConfig, clusterServices } from '../app/services';
+import { inspectCluster } from '../app/inspection';
+import type { HealthObservation } from '../domain/health';
+import { gateOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
+
+export const HEALTH_CHECK = 'healthCheck';
+export const HEALTH_CHECK_SCHEDULE_SETTING = 'HEALTH_CHECK_SCHEDULE';
+/** Every 10 seconds (NCRONTAB with seconds). */
+export const DEFAULT_HEALTH_CHECK_SCHEDULE = '*/10 * * * * *';
+
+/**
+ * The app setting HEALTH_CHECK_SCHEDULE when it is set (as a %...% binding expression, which the
+ * host resolves), else every 10 s: the host refuses a %...% expression whose setting is missing,
+ * so the expression is used only when the setting exists (app settings are the worker's
+ * environment when it indexes the functions).
+ */
+export function healthCheckSchedule(env: NodeJS.ProcessEnv = process.env): string {
+  return env[HEALTH_CHECK_SCHEDULE_SETTING]?.trim() ? `%${HEALTH_CHECK_SCHEDULE_SETTING}%` : DEFAULT_HEALTH_CHECK_SCHEDULE;
+}
+
+/**
+ * One look at a cluster: every node probed in parallel with policy.health.probeTimeoutMs (an
+ * unreachable node is an answer, not an error), the pools, the operation running through the
+ * gate, the rejoins running, and the VM power state of every node the app could not reach.
+ */
+export async function observeCluster(client: df.DurableClient, cluster: ClusterConfig): Promise<HealthObservation> {
+  const startedAt = new Date().toISOString();
+  const services = clusterServices(cluster.name);
+  const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), gateOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
+  const powerStates = Object.fromEntries(
+    await Promise.all(
+      view.nodes
+        .filter((node) => !node.reachable)
+        .map(async (node) => [node.name, await services.fencing.powerState(services.node(node.name)).catch(() => 'unknown')] as const),
+    ),
+  );
+  return { startedAt, view, operation, rejoining, powerStates };
+}
+
+/**
+ * The timer health check: observes every cluster in parallel and hands each observation to the
+ * cluster's monitor, which records it in the durable state, decides with healthVerdict and acts.
+ * A cluster that cannot be observed (Azure unreachable) does not hold up the others.
+ */
+export async function healthCheckHandler(_timer: Timer, client: df.DurableClient, context: InvocationContext): Promise<void> {
+  const clusters = appConfig().clusters;
+  const results = await Promise.allSettled(
+    clusters.map(async (cluster) => {
+      const observation = await observeCluster(client, cluster);
+      await sendToMonitor(client, cluster.name, { type: 'observation', observation, config: cluster });
+      return observation;
+    }),
+  );
+  const failures: string[] = [];
+  results.forEach((result, index) => {
+    const name = clusters[index].name;
+    if (result.status === 'rejected') failures.push(`${name}: ${(result.reason as Error)?.message ?? String(result.reason)}`);
+    else {
+      const { view } = result.value;
+      context.log(`health check ${name}: write pool [${view.pools.write.join(', ')}]; ${view.nodes.map((n) => `${n.name} ${n.reachable ? n.role : 'unreachable'}`).join(', ')}`);
+    }
+  });
+  if (failures.length) throw new Error(`the health check could not observe ${failures.join('; ')}`);
+}
+
+df.app.client.timer(HEALTH_CHECK, { schedule: healthCheckSchedule(), handler: healthCheckHandler });

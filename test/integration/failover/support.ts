@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withClient } from '../../../src/adapters/postgres/connect';
+import { inspectNode } from '../../../src/adapters/postgres/inspect';
+import { HealthState, monitorInstanceId, rejoinInstanceId } from '../../../src/domain/health';
+import { isStreaming, NodeInspection } from '../../../src/domain/node-state';
+import { OperationReport, operationGateId } from '../../../src/domain/operation';
+import { Lab } from '../../../src/lab/lab';
+import { LocalStack, startLocalStack } from '../../../src/local/stack';
+import { AcknowledgedCommit } from '../../../src/load/write-load';
+import { waitFor } from '../../../src/util/wait';
+import type { RejoinReport } from '../../../orchestrations/cluster-monitor-rejoin';
+import { testLabOptions } from '../../support/lab';
+import { TEST_FUNCTION_KEY } from '../../support/stack';
+import { waitForOperation } from '../../support/operations';
+
+export { api } from '../../support/stack';
+export { waitForOperation };
+
+/**
+ * Chaos tests of the health check and unplanned failover: the lab, local Azure and the local
+ * runtime, with health checks driven one at a time (runtime.invokeTimer('healthCheck')) so the
+ * number of checks to a failover is exact, and every wait a wait on a condition.
+ */
+export async function startFailoverStack(block: string, options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string } = {}): Promise<LocalStack> {
+  const lab = { ...testLabOptions(block), ...(options.synchronousStandbyNames ? { synchronousStandbyNames: options.synchronousStandbyNames } : {}) };
+  return startLocalStack({
+    stateDir: mkdtempSync(join(tmpdir(), 'pgfo-stack-')),
+    lab,
+    listen: { host: `127.${block}.1`, port: 7071 },
+    functionKey: TEST_FUNCTION_KEY,
+    policy: { catchupTimeoutSeconds: 30, ...options.policy },
+    log: () => undefined,
+  }).catch(async (error) => {
+    await Lab.down(lab);
+    throw error;
+  });
+}
+
+/** The cluster monitor's published state (its custom status). */
+export function healthState(stack: LocalStack): HealthState | undefined {
+  const instance = stack.runtime.getInstance(monitorInstanceId(stack.cluster.name));
+  return instance?.customStatus ? (JSON.parse(instance.customStatus) as HealthState) : undefined;
+}
+
+/** One health check: fire the timer, then wait until the monitor has taken its observation in (and acted on it). */
+export async function check(stack: LocalStack): Promise<HealthState> {
+  const before = healthState(stack)?.observations ?? 0;
+  await stack.runtime.invokeTimer('healthCheck');
+  const instance = await stack.runtime.waitForInstance(monitorInstanceId(stack.cluster.name), {
+    timeoutMs: 120_000,
+    until: (state) => !!state?.customStatus && (JSON.parse(state.customStatus) as HealthState).observations > before,
+  });
+  return JSON.parse(instance.customStatus!) as HealthState;
+}
+
+/** Checks until `done` holds for the monitor's state; returns every check's state. Fails after `maxChecks`. */
+export async function checkUntil(stack: LocalStack, done: (state: HealthState) => boolean, maxChecks: number): Promise<HealthState[]> {
+  const states: HealthState[] = [];
+  while (states.length < maxChecks) {
+    const state = await check(stack);
+    states.push(state);
+    if (done(state)) return states;
+  }
+  throw new Error(`not done after ${maxChecks} checks; verdicts: ${states.map((s) => s.lastCheck?.verdict).join(', ')}; last: ${JSON.stringify(states.at(-1)?.lastCheck)}`);
+}
+
+export const operationStarted = (stack: LocalStack): boolean => stack.runtime.getInstance(operationGateId(stack.cluster.name)) !== undefined;
+
+/** The failover the health check started: waits for it to end and returns its report. */
+export async function automaticFailoverReport(stack: LocalStack, state: HealthState): Promise<OperationReport> {
+  const operationId = state.lastOperation?.operationId;
+  if (!operationId || !state.lastOperation?.started) throw new Error(`the health check did not start a failover: ${JSON.stringify(state.lastAction)}`);
+  return waitForOperation(stack, operationId);
+}
+
+/** Waits for the rejoin the health check started for `node`, and returns its report. */
+export async function rejoinReport(stack: LocalStack, node: string): Promise<RejoinReport> {
+  const instance = await stack.runtime.waitForInstance(rejoinInstanceId(stack.cluster.name, node), { timeoutMs: 300_000 });
+  if (instance.runtimeStatus !== 'Completed') throw new Error(`rejoin of ${node} ${instance.runtimeStatus}: ${instance.output}`);
+  return JSON.parse(instance.output!) as RejoinReport;
+}
+
+export const inspect = (stack: LocalStack, node: string): Promise<NodeInspection> =>
+  inspectNode(node, stack.lab.adminEndpoint(node), { connectTimeoutMs: 1000, statementTimeoutMs: 2000 });
+
+/** Until none of `nodes` reports a streaming WAL receiver (they noticed their primary is gone). */
+export async function waitUntilNotStreaming(stack: LocalStack, nodes: string[]): Promise<void> {
+  await waitFor(`${nodes.join(', ')} to stop streaming`, async () => (await Promise.all(nodes.map((n) => inspect(stack, n)))).every((n) => n.reachable && !isStreaming(n)), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+  });
+}
+
+/** Until `node` answers as a writable primary. */
+export async function waitUntilPrimary(stack: LocalStack, node: string): Promise<void> {
+  await waitFor(`${node} to answer as a primary`, async () => {
+    const n = await inspect(stack, node);
+    return n.reachable && n.role === 'primary';
+  }, { timeoutMs: 60_000, intervalMs: 100 });
+}
+
+/** Runs SQL as the admin role on one node. */
+export async function sql(stack: LocalStack, node: string, text: string): Promise<void> {
+  await withClient(stack.lab.adminEndpoint(node), async (client) => {
+    await client.query(text);
+  });
+}
+
+/** The postmaster and all its children (backends, WAL senders, background processes). */
+function serverProcesses(stack: LocalStack, node: string): number[] {
+  const postmaster = stack.lab.server(node).postmasterPid();
+  if (!postmaster) throw new Error(`${node} has no postmaster`);
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', String(postmaster)], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => pid > 0);
+  return [postmaster, ...children];
+}
+
+/** Freezes a node's PostgreSQL (SIGSTOP to the postmaster, then every child): a VM that hangs. Returns a thaw function. */
+export function freeze(stack: LocalStack, node: string): () => void {
+  const pids = serverProcesses(stack, node);
+  for (const pid of pids) process.kill(pid, 'SIGSTOP');
+  return () => {
+    for (const pid of [...pids].reverse()) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+  };
+}
+
+/** Rewrites a node's pg_hba.conf and reloads it (SIGHUP), returning the function that puts the old one back. */
+export function editHba(stack: LocalStack, node: string, edit: (rules: string) => string): () => void {
+  const file = join(stack.lab.server(node).node.dataDir, 'pg_hba.conf');
+  const original = readFileSync(file, 'utf8');
+  const reload = () => process.kill(stack.lab.server(node).postmasterPid()!, 'SIGHUP');
+  writeFileSync(file, edit(original));
+  reload();
+  return () => {
+    writeFileSync(file, original);
+    reload();
+  };
+}
+
+/** Acknowledged commits split at the first one the new primary took (S2: none from anywhere else after it). */
+export function splitAtNewPrimary(acknowledged: AcknowledgedCommit[], newPrimaryHost: string) {
+  const first = acknowledged.findIndex((c) => c.server === newPrimaryHost);
+  return { before: first < 0 ? acknowledged : acknowledged.slice(0, first), after: first < 0 ? [] : acknowledged.slice(first) };
+}
+
+/** How many checks, and which verdicts, a run of checks went through. */
+export const verdicts = (states: HealthState[]) => states.map((s) => s.lastCheck?.verdict);
+
+/** How long an operation ran: from its first step's start to its last step's end. */
+export function operationMs(report: OperationReport): number {
+  const first = report.steps[0];
+  const last = report.steps[report.steps.length - 1];
+  return Date.parse(last.startedAt) + (last.durationMs ?? 0) - Date.parse(first.startedAt);
+}
