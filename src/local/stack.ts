@@ -10,6 +10,7 @@ import { applyLocalSettings, LocalRuntime, readHostJson } from './runtime';
 import { packageRoot } from '../vm-scripts/catalogue';
 import { labClusterConfig } from './lab-cluster';
 import { startLabAzure } from './lab-azure';
+import { resetServices } from '../app/services';
 
 export interface LocalStackOptions {
   /** Where the runtime keeps instances and the generated configuration. */
@@ -61,6 +62,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [AZURE_SETTING_NAMES.localCaFile]: azure.caFile,
     [AZURE_SETTING_NAMES.pollIntervalMs]: '100',
   });
+  // The app reads its settings once per process; a new stack brings new values.
+  resetServices();
 
   // As `func start` does: local.settings.json fills in the settings not set above, host.json names the hub and route prefix.
   applyLocalSettings(packageRoot());

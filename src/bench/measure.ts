@@ -1,0 +1,78 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PgEndpoint } from '../adapters/postgres/connect';
+import { findLostCommits, WriteLoad, WriteLoadReport } from '../load/write-load';
+
+export interface LoadSettings {
+  /** Acknowledged commits before the operation starts, and again after it ended, before the load stops. */
+  commitsAround: number;
+  /** How long the load may take to get those commits after the operation (bounds every wait). */
+  recoveryTimeoutMs: number;
+}
+
+export interface Measurement<T> {
+  result: T;
+  startedAt: number;
+  endedAt: number;
+  writes: WriteLoadReport;
+  lost: number[] | null;
+  lostCheckError?: string;
+  commitsElsewhereAfterNewPrimary: number;
+  finalServer: string | null;
+}
+
+/**
+ * Runs `operation` while the write load (src/load/write-load.ts, the same client for every tool)
+ * writes through `endpoint`, then counts lost commits row by row through the same endpoint.
+ * The load always stops, also when the operation throws.
+ */
+export async function measureUnderLoad<T>(endpoint: PgEndpoint, settings: LoadSettings, operation: () => Promise<T>): Promise<Measurement<T>> {
+  const load = new WriteLoad(endpoint);
+  await load.prepare();
+  load.start();
+  let stopped: WriteLoadReport | undefined;
+  try {
+    await load.waitForCommits(settings.commitsAround, 60_000);
+    const startedAt = performance.now();
+    const result = await operation();
+    const endedAt = performance.now();
+    await load.waitForCommits(settings.commitsAround, settings.recoveryTimeoutMs);
+    stopped = await load.stop();
+    const writes = stopped;
+    const { lost, error } = await countLost(endpoint, writes);
+    const finalServer = writes.acknowledged.at(-1)?.server ?? null;
+    const firstOnFinal = writes.acknowledged.findIndex((c) => c.server === finalServer);
+    const elsewhere = firstOnFinal < 0 ? 0 : writes.acknowledged.slice(firstOnFinal).filter((c) => c.server !== finalServer).length;
+    return { result, startedAt, endedAt, writes, lost, ...(error ? { lostCheckError: error } : {}), commitsElsewhereAfterNewPrimary: elsewhere, finalServer };
+  } finally {
+    if (!stopped) await load.stop();
+  }
+}
+
+/** Lost commits, asking a few times (the endpoint may still be settling); null if it cannot be checked. */
+async function countLost(endpoint: PgEndpoint, writes: WriteLoadReport): Promise<{ lost: number[] | null; error?: string }> {
+  let lastError = '';
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      return { lost: await findLostCommits(endpoint, writes.acknowledged) };
+    } catch (error) {
+      lastError = (error as Error).message;
+      await sleep(500);
+    }
+  }
+  return { lost: null, error: lastError };
+}
+
+/** The outage gap relative to the operation's start. */
+export function outageWindow(writes: WriteLoadReport, startedAt: number): { fromMs: number; toMs: number } | null {
+  if (writes.outageFrom === null || writes.outageTo === null) return null;
+  return { fromMs: Math.round(writes.outageFrom - startedAt), toMs: Math.round(writes.outageTo - startedAt) };
+}
+
+/** Node names in a step name replaced by the role they play in this run, so steps line up across runs. */
+export function stepRole(name: string, roles: { old: string | null; new: string | null; nodes: string[] }): string {
+  return roles.nodes.reduce((text, node) => {
+    const role = node === roles.old ? '<old>' : node === roles.new ? '<new>' : '<other>';
+    return text.replace(new RegExp(`\\b${node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`, 'g'), role);
+  }, name);
+}

@@ -1,0 +1,70 @@
+import { LatencyName, PromoteMethod } from './ours';
+
+/** What to run, from the command line. */
+export interface BenchOptions {
+  /** Our zero-latency switchovers per promotion path, and Patroni's switchovers. */
+  runs: number;
+  /** Our realistic-latency switchovers per promotion path (each takes a minute or two). */
+  realisticRuns: number;
+  /** Patroni's kill -9 failovers (Patroni only; ours is not built yet). */
+  failoverRuns: number;
+  methods: PromoteMethod[];
+  profiles: LatencyName[];
+  ours: boolean;
+  peer: boolean;
+  install: boolean;
+  json: boolean;
+  /** Acknowledged commits before and after each operation. */
+  commits: number;
+  blocks: { ours: string; peer: string };
+}
+
+export const DEFAULTS = { runs: 5, realisticRuns: 1, failoverRuns: 1, commits: 200 } as const;
+export const QUICK = { runs: 1, realisticRuns: 0, failoverRuns: 0 } as const;
+
+export interface RawFlags {
+  runs?: string;
+  realisticRuns?: string;
+  failoverRuns?: string;
+  methods?: string;
+  profiles?: string;
+  quick?: boolean;
+  ours?: boolean;
+  peer?: boolean;
+  install?: boolean;
+  json?: boolean;
+  commits?: string;
+}
+
+function count(flag: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > 1000) throw new Error(`${flag} must be a whole number ${min}-1000, not "${value}"`);
+  return n;
+}
+
+function list<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((item) => !allowed.includes(item as T));
+  if (items.length === 0 || bad.length) throw new Error(`${flag} takes a comma-separated list of ${allowed.join(', ')}; got "${value}"`);
+  return [...new Set(items as T[])];
+}
+
+/** Flags to options: --quick lowers every count that was not given explicitly. */
+export function resolveOptions(flags: RawFlags): BenchOptions {
+  const base = flags.quick ? QUICK : DEFAULTS;
+  return {
+    runs: count('--runs', flags.runs, base.runs, 1),
+    realisticRuns: count('--realistic-runs', flags.realisticRuns, base.realisticRuns),
+    failoverRuns: count('--failover-runs', flags.failoverRuns, base.failoverRuns),
+    methods: list('--methods', flags.methods, ['sql', 'runCommand'] as const),
+    profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
+    ours: flags.ours !== false,
+    peer: flags.peer !== false,
+    install: flags.install !== false,
+    json: flags.json === true,
+    commits: count('--commits', flags.commits, DEFAULTS.commits, 1),
+    blocks: { ours: '60.1', peer: '60.2' },
+  };
+}

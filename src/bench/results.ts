@@ -1,0 +1,87 @@
+import { median, max, ratio, Summary, summarize } from './stats';
+import { OperationKind, PendingScenario, RunResult, Scenario, Tool } from './scenario';
+
+export interface StepSummary {
+  name: string;
+  n: number;
+  median: number | null;
+  max: number | null;
+}
+
+export interface ScenarioResult {
+  id: string;
+  tool: Tool;
+  kind: OperationKind;
+  label: string;
+  variant: Record<string, string>;
+  environment: string;
+  /** measured: every run done; partial: some runs, then an error; unavailable: the tool could not be installed or started; failed: no run succeeded. */
+  status: 'measured' | 'partial' | 'unavailable' | 'failed';
+  reason?: string;
+  plannedRuns: number;
+  runs: RunResult[];
+  summary: {
+    writeOutageMs: Summary;
+    totalDurationMs: Summary;
+    lostCommits: { total: number | null; maxPerRun: number | null };
+    steps: StepSummary[];
+  };
+}
+
+export interface Comparison {
+  kind: OperationKind;
+  ours: string;
+  peer: string;
+  /** ours / peer of the median write outage, and of the max; null when either was not measured. */
+  outageMedianRatio: number | null;
+  outageMaxRatio: number | null;
+  totalDurationMedianRatio: number | null;
+}
+
+const completed = (runs: RunResult[]) => runs.filter((r) => r.outcome === 'completed');
+
+/** Statistics over a scenario's completed runs; steps are aggregated by (role-normalised) name in first-seen order. */
+export function scenarioResult(scenario: Scenario | PendingScenario, environment: string, runs: RunResult[], status: ScenarioResult['status'], reason?: string): ScenarioResult {
+  const done = completed(runs);
+  const stepNames = [...new Set(done.flatMap((r) => r.steps.map((s) => s.name)))];
+  const lost = done.map((r) => r.lostCommits).filter((n): n is number => n !== null);
+  return {
+    id: scenario.id,
+    tool: scenario.tool,
+    kind: scenario.kind,
+    label: scenario.label,
+    variant: 'variant' in scenario ? scenario.variant : {},
+    environment,
+    status,
+    ...(reason ? { reason } : {}),
+    plannedRuns: 'runs' in scenario ? scenario.runs : 0,
+    runs,
+    summary: {
+      writeOutageMs: summarize(done.map((r) => r.writeOutageMs)),
+      totalDurationMs: summarize(done.map((r) => r.totalDurationMs)),
+      lostCommits: { total: lost.length ? lost.reduce((a, b) => a + b, 0) : null, maxPerRun: max(lost) },
+      steps: stepNames.map((name) => {
+        const durations = done.flatMap((r) => r.steps.filter((s) => s.name === name).map((s) => s.durationMs)).filter((d): d is number => d !== null);
+        return { name, n: durations.length, median: median(durations), max: max(durations) };
+      }),
+    },
+  };
+}
+
+/** Every one of our scenarios against the peer's scenario of the same kind, measured in the same run. */
+export function compare(results: ScenarioResult[]): Comparison[] {
+  const comparisons: Comparison[] = [];
+  for (const ours of results.filter((r) => r.tool === 'ours')) {
+    const peer = results.find((r) => r.tool === 'patroni' && r.kind === ours.kind);
+    if (!peer) continue;
+    comparisons.push({
+      kind: ours.kind,
+      ours: ours.id,
+      peer: peer.id,
+      outageMedianRatio: ratio(ours.summary.writeOutageMs.median, peer.summary.writeOutageMs.median),
+      outageMaxRatio: ratio(ours.summary.writeOutageMs.max, peer.summary.writeOutageMs.max),
+      totalDurationMedianRatio: ratio(ours.summary.totalDurationMs.median, peer.summary.totalDurationMs.median),
+    });
+  }
+  return comparisons;
+}
