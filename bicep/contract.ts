@@ -64,3 +64,39 @@ export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> =
   },
   monitoring: { scope: 'Microsoft.Insights/components', roles: [ROLE_DEFINITION_IDS.monitoringMetricsPublisher] },
 };
+
+/**
+ * The Event Grid subscription main.bicep makes with deployEventSubscription=true (one system topic
+ * per resource group of cluster VMs): the app's Event Grid trigger (src/functions/event-grid-vm-power.ts)
+ * and the ARM actions it acts on (src/domain/scheduled-events-power-actions.ts VM_POWER_ACTIONS).
+ */
+export const VM_POWER_EVENT_SUBSCRIPTION = {
+  functionName: 'vmPowerEvents',
+  eventType: 'Microsoft.Resources.ResourceActionSuccess',
+  operationNames: [
+    'Microsoft.Compute/virtualMachines/powerOff/action',
+    'Microsoft.Compute/virtualMachines/deallocate/action',
+    'Microsoft.Compute/virtualMachines/restart/action',
+  ],
+} as const;
+
+/**
+ * The pg-failover agent as the sample cluster's cloud-init installs it (bicep/modules/cloud-init/pg-node.yaml):
+ * the files of agent/ it embeds (all but the README: custom data is limited to 64 KB), where it
+ * writes them, and the file that holds the function key until install.sh has read it.
+ */
+export const SAMPLE_AGENT_INSTALL = {
+  files: [
+    'install.sh',
+    'lib.sh',
+    'scheduled-events-agent.sh',
+    'shutdown-hook.sh',
+    'systemd/pg-failover-scheduled-events.service',
+    'systemd/pg-failover-shutdown-hook.service',
+  ],
+  sourceDir: '/usr/local/src/pg-failover-agent',
+  keyFile: '/run/pg-failover-agent/function-key',
+  pgService: 'postgresql@15-main.service',
+  /** Azure's limit on a VM's custom data (decoded). */
+  customDataMaxBytes: 65535,
+} as const;

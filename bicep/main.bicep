@@ -9,7 +9,11 @@
 //     on each cluster VM, Network Contributor on each load balancer, NIC and database subnet
 //     (each assigned at that resource, in its own resource group), data roles on the storage
 //     account, Key Vault Secrets User on the vault;
-//   - optionally (deploySampleCluster) a 3-node PostgreSQL 15 cluster to try it on.
+//   - optionally (deployEventSubscription, once the code is published) an Event Grid system topic
+//     on each resource group holding cluster VMs, subscribing the app's vmPowerEvents function to
+//     VM power-off / deallocate / restart actions;
+//   - optionally (deploySampleCluster) a 3-node PostgreSQL 15 cluster to try it on, with the
+//     pg-failover agent installed on its VMs.
 import { FailoverConfig, Tags, sampleClusterLayout } from 'types.bicep'
 
 metadata description = 'azure-pg-failover: Functions app (Flex Consumption) keeping a PostgreSQL cluster on Azure VMs writable.'
@@ -58,7 +62,10 @@ param keyVaultPurgeProtection bool = true
 @maxValue(730)
 param logRetentionDays int = 30
 
-@description('Also deploy a 3-node PostgreSQL 15 sample cluster (and its network) and add it to the configuration.')
+@description('Subscribe the app\'s Event Grid function vmPowerEvents to power-off, deallocate and restart actions on the cluster VMs (one Event Grid system topic per resource group of those VMs). Event Grid only accepts the subscription once the function exists: leave false until the code is published, then deploy again with true.')
+param deployEventSubscription bool = false
+
+@description('Also deploy a 3-node PostgreSQL 15 sample cluster (and its network, and the pg-failover agent on its VMs) and add it to the configuration.')
 param deploySampleCluster bool = false
 
 @description('Sample cluster: its name in the configuration (and the HTTP routes).')
@@ -162,6 +169,12 @@ var ipPoolVirtualNetworkIds = union(
   []
 )
 var subnetIds = union(databaseSubnetIds, deploySampleCluster ? [sampleDatabaseSubnetId] : [])
+// Resource groups holding cluster VMs (Event Grid system topics), lower-cased so that two
+// spellings of one group give one topic.
+var vmResourceGroupIds = union(
+  map(vmIds, vmId => toLower('/subscriptions/${split(vmId, '/')[2]}/resourceGroups/${split(vmId, '/')[4]}')),
+  []
+)
 
 // Below, split(id, '/') of an ARM id gives [2] the subscription, [4] the resource group and
 // [8] the resource name (for a subnet: [8] its virtual network, [10] the subnet).
@@ -209,21 +222,24 @@ module keyVault 'modules/key-vault.bicep' = {
   }
 }
 
-module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
-  name: 'pgfo-sample-cluster'
+// ---- The sample cluster, in two modules: network → Function App → VMs ----
+// The app is VNet-integrated into the sample's Functions subnet, so the network must exist
+// before the app; the VMs' cloud-init installs the agent with the app's URL and function key,
+// and custom data cannot change after a VM is created, so the VMs come after the app. In one
+// module that would be a cycle (app → sample → app): computing the host name from the app's name
+// would not break it (the app still needs the subnet first, the VMs still need the key). Split,
+// each edge points one way: sampleNetwork → functionApp (dependsOn: the subnet) → sample (through
+// appUrl, an output of functionApp). The key is read with listKeys when the sample module
+// deploys, i.e. after the app.
+module sampleNetwork 'modules/sample-network.bicep' = if (deploySampleCluster) {
+  name: 'pgfo-sample-network'
   params: {
     location: location
     layout: sampleLayout
     virtualNetworkPrefix: sampleVirtualNetworkPrefix
     databaseSubnetPrefix: sampleDatabaseSubnetPrefix
     functionsSubnetPrefix: sampleFunctionsSubnetPrefix
-    vmSize: sampleVmSize
     zones: sampleZones
-    adminUsername: sampleAdminUsername
-    sshPublicKey: sampleSshPublicKey
-    replicationUser: sampleReplicationUser
-    postgresAdminPassword: samplePostgresAdminPassword
-    replicationPassword: sampleReplicationPassword
     tags: tags
   }
 }
@@ -247,7 +263,38 @@ module functionApp 'modules/function-app.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     tags: tags
   }
-  dependsOn: [sample]
+  dependsOn: [sampleNetwork]
+}
+
+// The app by name, for listKeys: its id is known at the start of the deployment (listKeys needs
+// that; functionApp.outputs.id is only known at run time). Only its id is used, so ARM does not
+// read it; the listKeys POST runs when the sample module deploys, after functionApp.
+resource functionAppSite 'Microsoft.Web/sites@2024-11-01' existing = {
+  name: names.functionApp
+}
+
+module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
+  name: 'pgfo-sample-cluster'
+  params: {
+    location: location
+    layout: sampleLayout
+    virtualNetworkPrefix: sampleVirtualNetworkPrefix
+    nicIds: sampleNetwork!.outputs.nicIds
+    vmSize: sampleVmSize
+    zones: sampleZones
+    adminUsername: sampleAdminUsername
+    sshPublicKey: sampleSshPublicKey
+    replicationUser: sampleReplicationUser
+    postgresAdminPassword: samplePostgresAdminPassword
+    replicationPassword: sampleReplicationPassword
+    clusterName: sampleClusterName
+    // Also what orders this module after the app (an output of it).
+    appUrl: 'https://${functionApp.outputs.defaultHostName}'
+    // The app's default host key, into a secure parameter (never logged, never an output); the
+    // if() keeps listKeys from being evaluated at all when there is no sample cluster.
+    functionKey: deploySampleCluster ? listKeys('${functionAppSite.id}/host/default', '2024-11-01').functionKeys.default : ''
+    tags: tags
+  }
 }
 
 // ---- Least-privilege roles on the cluster's own resources, each in its resource group ----
@@ -273,7 +320,7 @@ module nicRoles 'modules/rbac-nic.bicep' = [
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sample]
+    dependsOn: [sampleNetwork]
   }
 ]
 
@@ -286,7 +333,7 @@ module loadBalancerRoles 'modules/rbac-load-balancer.bicep' = [
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sample]
+    dependsOn: [sampleNetwork]
   }
 ]
 
@@ -300,7 +347,7 @@ module subnetRoles 'modules/rbac-subnet.bicep' = [
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sample]
+    dependsOn: [sampleNetwork]
   }
 ]
 
@@ -312,6 +359,23 @@ module virtualNetworkRoles 'modules/rbac-vnet.bicep' = [
       virtualNetworkName: last(split(virtualNetworkId, '/'))
       principalId: identity.properties.principalId
       identityId: identity.id
+    }
+  }
+]
+
+// ---- Event Grid: ARM's VM power actions → the app's vmPowerEvents function ----
+// One system topic per resource group holding cluster VMs (a resource group's system topic sees
+// every successful ARM action on its resources; the subscription keeps the three VM power
+// actions). Only when deployEventSubscription is true: Event Grid validates an AzureFunction
+// destination against the deployed function, which does not exist before the code is published.
+module vmPowerEvents 'modules/event-grid-vm-power.bicep' = [
+  for (resourceGroupId, i) in vmResourceGroupIds: if (deployEventSubscription) {
+    name: take('pgfo-vm-power-events-${i}-${uniqueString(resourceGroupId)}', 64)
+    scope: resourceGroup(split(resourceGroupId, '/')[2], split(resourceGroupId, '/')[4])
+    params: {
+      systemTopicName: '${namePrefix}-vm-power-events'
+      functionResourceId: '${functionApp.outputs.id}/functions/vmPowerEvents'
+      tags: tags
     }
   }
 ]

@@ -1,16 +1,15 @@
-// A small PostgreSQL cluster to try azure-pg-failover on (deployed when main.bicep's
-// deploySampleCluster is true): a VNet with a database subnet (NSG, NAT gateway for package
-// downloads) and a Functions subnet delegated to Microsoft.App/environments; three Debian 12
-// VMs spread over availability zones (or an availability set where the region has no zones),
-// PostgreSQL 15 set up by cloud-init (node 1 primary, nodes 2-3 streaming standbys); and the
-// internal Standard load balancer with a write and a read frontend (pools pg-write / pg-read).
+// The three PostgreSQL VMs of the sample cluster (main.bicep, deploySampleCluster=true):
+// Debian 12 spread over availability zones (or an availability set where the region has no
+// zones), PostgreSQL 15 set up by cloud-init (node 1 primary, nodes 2-3 streaming standbys) and
+// the pg-failover agent (agent/ in the repository: scheduled-events forwarder and shutdown hook)
+// installed by cloud-init too, pointed at the Function App with its function key. The network
+// (VNet, load balancer, the NICs these VMs use) is sample-network.bicep.
 //
-// Re-deploying this module resets the pools to their initial members (node 1 writes); after
-// a switchover, deploy main.bicep with deploySampleCluster=false (README: "After the first
-// deployment").
+// Deployed AFTER the Function App (main.bicep passes its URL and key), because the VMs' custom
+// data cannot change once they exist; the network module is deployed BEFORE the app.
 import { SampleLayout, Tags } from '../types.bicep'
 
-metadata description = 'Sample 3-node PostgreSQL 15 cluster behind an internal load balancer.'
+metadata description = 'Sample 3-node PostgreSQL 15 cluster (the VMs) with the pg-failover agent.'
 
 @description('Azure region.')
 param location string
@@ -18,14 +17,11 @@ param location string
 @description('Names and addresses (types.bicep sampleClusterLayout), shared with main.bicep.')
 param layout SampleLayout
 
-@description('Address space of the sample virtual network.')
+@description('Address space of the sample virtual network (pg_hba.conf admits it).')
 param virtualNetworkPrefix string
 
-@description('Database subnet (VMs and load balancer frontends).')
-param databaseSubnetPrefix string
-
-@description('Functions subnet (VNet integration of the Flex Consumption app).')
-param functionsSubnetPrefix string
+@description('The nodes\' NICs (sample-network.bicep), in layout.nodes order.')
+param nicIds string[]
 
 @description('VM size of the three nodes.')
 param vmSize string
@@ -53,225 +49,34 @@ param postgresAdminPassword string
 @minLength(12)
 param replicationPassword string
 
+@description('The cluster\'s name in the app\'s configuration (the agent sends it with every request).')
+param clusterName string
+
+@description('The Function App\'s base URL, https://<default host name>, that the agent calls.')
+param appUrl string
+
+@description('A function key of the app (its default host key): the agent authenticates with it. Only written into cloud-init (a root-only file, deleted once installed).')
+@secure()
+@minLength(1)
+param functionKey string
+
 param tags Tags = {}
 
 var cloudInitTemplate = loadTextContent('cloud-init/pg-node.yaml')
 var primaryAddress = layout.nodes[0].address
 
-resource natPublicIp 'Microsoft.Network/publicIPAddresses@2025-01-01' = {
-  name: layout.natPublicIpName
-  location: location
-  tags: tags
-  sku: { name: 'Standard' }
-  properties: {
-    publicIPAllocationMethod: 'Static'
-    publicIPAddressVersion: 'IPv4'
-  }
-}
-
-// The VMs have no public address and an internal load balancer gives no outbound access:
-// apt needs a way out.
-resource natGateway 'Microsoft.Network/natGateways@2025-01-01' = {
-  name: layout.natGatewayName
-  location: location
-  tags: tags
-  sku: { name: 'Standard' }
-  properties: {
-    idleTimeoutInMinutes: 4
-    publicIpAddresses: [{ id: natPublicIp.id }]
-  }
-}
-
-resource nsg 'Microsoft.Network/networkSecurityGroups@2025-01-01' = {
-  name: layout.networkSecurityGroupName
-  location: location
-  tags: tags
-  properties: {
-    securityRules: [
-      {
-        name: 'allow-postgres-from-vnet'
-        properties: {
-          description: 'Clients, the Functions app (VNet integration) and replication between nodes.'
-          priority: 100
-          direction: 'Inbound'
-          access: 'Allow'
-          protocol: 'Tcp'
-          sourceAddressPrefix: 'VirtualNetwork'
-          sourcePortRange: '*'
-          destinationAddressPrefix: databaseSubnetPrefix
-          destinationPortRange: '5432'
-        }
-      }
-      {
-        name: 'allow-postgres-lb-probe'
-        properties: {
-          description: 'Load balancer health probes (168.63.129.16).'
-          priority: 110
-          direction: 'Inbound'
-          access: 'Allow'
-          protocol: 'Tcp'
-          sourceAddressPrefix: 'AzureLoadBalancer'
-          sourcePortRange: '*'
-          destinationAddressPrefix: databaseSubnetPrefix
-          destinationPortRange: '5432'
-        }
-      }
-      {
-        name: 'deny-other-inbound'
-        properties: {
-          description: 'Nothing else reaches the database subnet (use Run Command or Bastion to administer).'
-          priority: 4000
-          direction: 'Inbound'
-          access: 'Deny'
-          protocol: '*'
-          sourceAddressPrefix: '*'
-          sourcePortRange: '*'
-          destinationAddressPrefix: '*'
-          destinationPortRange: '*'
-        }
-      }
-    ]
-  }
-}
-
-// Subnets inline (not as child resources), so a re-deployment never tries to remove them.
-// subnets[0] is the database subnet, subnets[1] the Functions subnet.
-resource vnet 'Microsoft.Network/virtualNetworks@2025-01-01' = {
-  name: layout.virtualNetworkName
-  location: location
-  tags: tags
-  properties: {
-    addressSpace: { addressPrefixes: [virtualNetworkPrefix] }
-    subnets: [
-      {
-        name: layout.databaseSubnetName
-        properties: {
-          addressPrefix: databaseSubnetPrefix
-          networkSecurityGroup: { id: nsg.id }
-          natGateway: { id: natGateway.id }
-          defaultOutboundAccess: false
-        }
-      }
-      {
-        name: layout.functionsSubnetName
-        properties: {
-          addressPrefix: functionsSubnetPrefix
-          defaultOutboundAccess: false
-          delegations: [
-            {
-              name: 'flex-consumption'
-              properties: { serviceName: 'Microsoft.App/environments' }
-            }
-          ]
-        }
-      }
-    ]
-  }
-}
-
-var databaseSubnetId = vnet.properties.subnets[0].id
-
-resource loadBalancer 'Microsoft.Network/loadBalancers@2025-01-01' = {
-  name: layout.loadBalancerName
-  location: location
-  tags: tags
-  sku: { name: 'Standard', tier: 'Regional' }
-  properties: {
-    frontendIPConfigurations: [
-      {
-        name: layout.writeFrontendName
-        zones: empty(zones) ? null : zones
-        properties: {
-          privateIPAllocationMethod: 'Static'
-          privateIPAddress: layout.writeFrontendAddress
-          privateIPAddressVersion: 'IPv4'
-          subnet: { id: databaseSubnetId }
-        }
-      }
-      {
-        name: layout.readFrontendName
-        zones: empty(zones) ? null : zones
-        properties: {
-          privateIPAllocationMethod: 'Static'
-          privateIPAddress: layout.readFrontendAddress
-          privateIPAddressVersion: 'IPv4'
-          subnet: { id: databaseSubnetId }
-        }
-      }
-    ]
-    backendAddressPools: [
-      { name: layout.writePool }
-      { name: layout.readPool }
-    ]
-    probes: [
-      {
-        name: 'pg-write-probe'
-        properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
-      }
-      {
-        name: 'pg-read-probe'
-        properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
-      }
-    ]
-    loadBalancingRules: [
-      {
-        name: 'pg-write-5432'
-        properties: {
-          frontendIPConfiguration: {
-            id: resourceId(
-              'Microsoft.Network/loadBalancers/frontendIPConfigurations',
-              layout.loadBalancerName,
-              layout.writeFrontendName
-            )
-          }
-          backendAddressPool: {
-            id: resourceId(
-              'Microsoft.Network/loadBalancers/backendAddressPools',
-              layout.loadBalancerName,
-              layout.writePool
-            )
-          }
-          probe: { id: resourceId('Microsoft.Network/loadBalancers/probes', layout.loadBalancerName, 'pg-write-probe') }
-          protocol: 'Tcp'
-          frontendPort: 5432
-          backendPort: 5432
-          idleTimeoutInMinutes: 30
-          enableTcpReset: true
-          enableFloatingIP: false
-          disableOutboundSnat: true
-          loadDistribution: 'Default'
-        }
-      }
-      {
-        name: 'pg-read-5432'
-        properties: {
-          frontendIPConfiguration: {
-            id: resourceId(
-              'Microsoft.Network/loadBalancers/frontendIPConfigurations',
-              layout.loadBalancerName,
-              layout.readFrontendName
-            )
-          }
-          backendAddressPool: {
-            id: resourceId(
-              'Microsoft.Network/loadBalancers/backendAddressPools',
-              layout.loadBalancerName,
-              layout.readPool
-            )
-          }
-          probe: { id: resourceId('Microsoft.Network/loadBalancers/probes', layout.loadBalancerName, 'pg-read-probe') }
-          protocol: 'Tcp'
-          frontendPort: 5432
-          backendPort: 5432
-          idleTimeoutInMinutes: 30
-          enableTcpReset: true
-          enableFloatingIP: false
-          disableOutboundSnat: true
-          loadDistribution: 'Default'
-        }
-      }
-    ]
-  }
+// The agent's files, embedded at build time (paths relative to this file) and written by
+// cloud-init next to each other, as install.sh expects (systemd/ included). The agent's README is
+// left out: custom data is limited to 64 KB and these files already take most of it
+// (test/unit/bicep checks the size). Each is a plain string variable, so no ARM expression
+// carries its text (an expression is limited to 24,576 characters).
+var agentFiles = {
+  '{{AGENT_INSTALL_SH_B64}}': loadFileAsBase64('../../agent/install.sh')
+  '{{AGENT_LIB_SH_B64}}': loadFileAsBase64('../../agent/lib.sh')
+  '{{AGENT_SCHEDULED_EVENTS_SH_B64}}': loadFileAsBase64('../../agent/scheduled-events-agent.sh')
+  '{{AGENT_SHUTDOWN_HOOK_SH_B64}}': loadFileAsBase64('../../agent/shutdown-hook.sh')
+  '{{AGENT_SCHEDULED_EVENTS_UNIT_B64}}': loadFileAsBase64('../../agent/systemd/pg-failover-scheduled-events.service')
+  '{{AGENT_SHUTDOWN_HOOK_UNIT_B64}}': loadFileAsBase64('../../agent/systemd/pg-failover-shutdown-hook.service')
 }
 
 resource availabilitySet 'Microsoft.Compute/availabilitySets@2025-04-01' = if (empty(zones)) {
@@ -284,32 +89,6 @@ resource availabilitySet 'Microsoft.Compute/availabilitySets@2025-04-01' = if (e
     platformUpdateDomainCount: 5
   }
 }
-
-// Initial pool membership: node 1 (the primary) in the write pool, the standbys in the read pool.
-// From then on the app owns membership (it edits these NICs' IP configurations).
-resource nics 'Microsoft.Network/networkInterfaces@2025-01-01' = [
-  for (node, i) in layout.nodes: {
-    name: node.nicName
-    location: location
-    tags: tags
-    properties: {
-      ipConfigurations: [
-        {
-          name: 'ipconfig1'
-          properties: {
-            primary: true
-            privateIPAllocationMethod: 'Static'
-            privateIPAddress: node.address
-            subnet: { id: databaseSubnetId }
-            loadBalancerBackendAddressPools: [
-              { id: loadBalancer.properties.backendAddressPools[i == 0 ? 0 : 1].id }
-            ]
-          }
-        }
-      ]
-    }
-  }
-]
 
 resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
   for (node, i) in layout.nodes: {
@@ -342,31 +121,24 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
       osProfile: {
         computerName: node.vmName
         adminUsername: adminUsername
-        // cloud-init user data; carries the two passwords (custom data is never returned by ARM).
-        customData: base64(replace(
-          replace(
-            replace(
-              replace(
-                replace(
-                  replace(
-                    replace(cloudInitTemplate, '{{ROLE}}', i == 0 ? 'primary' : 'standby'),
-                    '{{NODE_NAME}}',
-                    node.name
-                  ),
-                  '{{PRIMARY_ADDRESS}}',
-                  primaryAddress
-                ),
-                '{{NETWORK_CIDR}}',
-                virtualNetworkPrefix
-              ),
-              '{{REPLICATION_USER}}',
-              replicationUser
-            ),
-            '{{REPLICATION_PASSWORD_B64}}',
-            base64(replicationPassword)
-          ),
-          '{{ADMIN_PASSWORD_B64}}',
-          base64(postgresAdminPassword)
+        // cloud-init user data: every {{PLACEHOLDER}} of pg-node.yaml replaced. It carries the two
+        // passwords and the function key (custom data is never returned by ARM).
+        customData: base64(reduce(
+          items(union(agentFiles, {
+            '{{ROLE}}': i == 0 ? 'primary' : 'standby'
+            '{{NODE_NAME}}': node.name
+            '{{VM_NAME}}': node.vmName
+            '{{PRIMARY_ADDRESS}}': primaryAddress
+            '{{NETWORK_CIDR}}': virtualNetworkPrefix
+            '{{REPLICATION_USER}}': replicationUser
+            '{{REPLICATION_PASSWORD_B64}}': base64(replicationPassword)
+            '{{ADMIN_PASSWORD_B64}}': base64(postgresAdminPassword)
+            '{{CLUSTER_NAME}}': clusterName
+            '{{APP_URL}}': appUrl
+            '{{FUNCTION_KEY_B64}}': base64(functionKey)
+          })),
+          cloudInitTemplate,
+          (text, placeholder) => replace(text, placeholder.key, placeholder.value)
         ))
         linuxConfiguration: {
           disablePasswordAuthentication: true
@@ -384,7 +156,7 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
       networkProfile: {
         networkInterfaces: [
           {
-            id: nics[i].id
+            id: nicIds[i]
             properties: { primary: true, deleteOption: 'Delete' }
           }
         ]
@@ -396,10 +168,4 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
   }
 ]
 
-output virtualNetworkId string = vnet.id
-output databaseSubnetId string = databaseSubnetId
-output functionsSubnetId string = vnet.properties.subnets[1].id
-output loadBalancerId string = loadBalancer.id
-output writeFrontendAddress string = layout.writeFrontendAddress
-output readFrontendAddress string = layout.readFrontendAddress
 output vmIds string[] = [for (node, i) in layout.nodes: vms[i].id]

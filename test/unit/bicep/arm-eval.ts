@@ -2,7 +2,8 @@
  * A small evaluator for ARM template expressions — only the functions main.bicep compiles to —
  * so tests can compute what a deployment WOULD do with given parameters: which VM, NIC, load
  * balancer and subnet ids get roles, and the exact PG_FAILOVER_CONFIG the app would receive.
- * Runtime-only values (`reference(...)`) evaluate to a marker string.
+ * Runtime-only values: `reference(...)` evaluates to a marker object unless the context's
+ * `runtime.reference` answers it; `listKeys(...)` needs `runtime.listKeys`.
  */
 import { createHash } from 'node:crypto';
 import type { Json, JsonObject, Template } from './arm';
@@ -102,6 +103,12 @@ export interface EvalContext {
   subscriptionId: string;
   resourceGroup: string;
   location: string;
+  /** What the deployment would see at run time (module outputs, keys). */
+  runtime?: {
+    /** reference(<symbol or id>): e.g. a module's { outputs: { name: { value } } }. */
+    reference?: (target: string) => Json | undefined;
+    listKeys?: (resourceId: string, apiVersion: string) => Json;
+  };
 }
 
 export class TemplateEvaluator {
@@ -244,6 +251,16 @@ export class TemplateEvaluator {
         return (a[0] as Json[]).length;
       case 'string':
         return typeof a[0] === 'string' ? a[0] : JSON.stringify(a[0]);
+      case 'base64':
+        return Buffer.from(a[0] as string, 'utf8').toString('base64');
+      case 'base64ToString':
+        return Buffer.from(a[0] as string, 'base64').toString('utf8');
+      case 'items':
+        return Object.keys(a[0] as JsonObject)
+          .sort()
+          .map((key) => ({ key, value: (a[0] as JsonObject)[key] }));
+      case 'reduce':
+        return (a[0] as Json[]).reduce<Value>((accumulated, item, i) => call(a[2], accumulated, item, i), a[1]);
       case 'add':
         return (a[0] as number) + (a[1] as number);
       case 'range':
@@ -270,8 +287,14 @@ export class TemplateEvaluator {
         const path = types.map((t, i) => `${t}/${names[i]}`).join('/');
         return `/subscriptions/${this.context.subscriptionId}/resourceGroups/${this.context.resourceGroup}/providers/${namespace}/${path}`;
       }
-      case 'reference':
-        return { '<runtime>': `reference(${String(a[0])})` } as JsonObject;
+      case 'reference': {
+        const known = this.context.runtime?.reference?.(String(a[0]));
+        return known === undefined ? ({ '<runtime>': `reference(${String(a[0])})` } as JsonObject) : known;
+      }
+      case 'listKeys': {
+        if (!this.context.runtime?.listKeys) throw new Error(`listKeys(${String(a[0])}) needs context.runtime.listKeys`);
+        return this.context.runtime.listKeys(a[0] as string, a[1] as string);
+      }
       default:
         throw new Error(`ARM function ${name} is not supported by the test evaluator`);
     }

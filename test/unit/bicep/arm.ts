@@ -42,8 +42,9 @@ export function allResources(template: Template, modulePath: string[] = []): Loc
   return found;
 }
 
+/** The resources of that type the deployment makes (`existing` references, which it only reads, left out). */
 export function ofType(template: Template, type: string): Located[] {
-  return allResources(template).filter((l) => l.resource.type.toLowerCase() === type.toLowerCase());
+  return allResources(template).filter((l) => l.resource.type.toLowerCase() === type.toLowerCase() && l.resource.existing !== true);
 }
 
 /** The module (a Microsoft.Resources/deployments resource) with that symbol in the root template. */

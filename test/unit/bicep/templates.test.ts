@@ -4,12 +4,13 @@
  * when no Bicep CLI can be found or restored.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DEPLOYED_APP_SETTINGS, FORBIDDEN_APP_SETTINGS, GRANTED_ROLES } from '../../../bicep/contract';
+import { dirname, join, relative } from 'node:path';
+import { DEPLOYED_APP_SETTINGS, FORBIDDEN_APP_SETTINGS, GRANTED_ROLES, SAMPLE_AGENT_INSTALL, VM_POWER_EVENT_SUBSCRIPTION } from '../../../bicep/contract';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
-import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic } from '../../../scripts/bicep/build';
+import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
+import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic, REPO_ROOT } from '../../../scripts/bicep/build';
 import {
   allResources,
   ArmResource,
@@ -60,6 +61,74 @@ const sampleLayout = (template: Template): JsonObject => {
   const layout = namespaces.map((n) => n.members.sampleClusterLayout).find(Boolean);
   if (!layout) throw new Error('no sampleClusterLayout function in main.json');
   return layout.output.value;
+};
+
+/** Test values for the secrets of a sample deployment (they must never show up where they should not). */
+const FUNCTION_KEY = 'TestFunctionKey_0123456789-abcdefghijklmnopqrstuvwxyzAB==';
+const ADMIN_PASSWORD = 'admin-Password-0123456789';
+const REPLICATION_PASSWORD = 'replication-Password-0123456789';
+
+/** The write_files entries of a filled-in cloud-init document, by path (read line by line: entries at 2 spaces, fields at 4). */
+const writeFiles = (cloudInit: string): Record<string, Record<string, string>> => {
+  const entries: Record<string, Record<string, string>> = {};
+  let section = '';
+  let current: Record<string, string> | undefined;
+  for (const line of cloudInit.split('\n')) {
+    if (/^[a-z_]+:/.test(line)) {
+      section = line.slice(0, line.indexOf(':'));
+      current = undefined;
+      continue;
+    }
+    if (section !== 'write_files') continue;
+    const start = /^ {2}- path: (\S+)$/.exec(line);
+    if (start) {
+      current = { path: start[1] };
+      entries[start[1]] = current;
+      continue;
+    }
+    const field = /^ {4}(owner|permissions|encoding|content): (.*)$/.exec(line);
+    if (field && current) current[field[1]] = field[2].replace(/^'(.*)'$/, '$1');
+  }
+  return entries;
+};
+
+/** The runcmd commands of a filled-in cloud-init document (flow sequences of plain or single-quoted words). */
+const runcmd = (cloudInit: string): string[][] => {
+  const lines = cloudInit.split('\n');
+  const start = lines.indexOf('runcmd:');
+  expect(start).toBeGreaterThan(0);
+  return lines
+    .slice(start + 1)
+    .filter((line) => line.startsWith('  - ['))
+    .map((line) => /^ {2}- \[(.*)\]$/.exec(line)![1].split(', ').map((word) => word.replace(/^'(.*)'$/, '$1')));
+};
+
+/** The one list* call allowed: the app's default host key, read for the sample VMs' agent. */
+const HOST_KEY_LIST_KEYS = /listKeys\(format\('\{0\}\/host\/default', resourceId\('Microsoft\.Web\/sites', variables\('names'\)\.functionApp\)\), '\d{4}-\d{2}-\d{2}'\)/g;
+
+/** Root-level resources (modules included) → the symbols they depend on. */
+const dependencies = (template: Template): Record<string, string[]> =>
+  Object.fromEntries(resourcesOf(template).map(([symbol, r]) => [symbol, ((r.dependsOn ?? []) as string[]).slice().sort()]));
+
+/** A dependency cycle among the root-level resources, if there is one (ARM would reject the template). */
+const findCycle = (graph: Record<string, string[]>): string[] | undefined => {
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (node: string, path: string[]): string[] | undefined => {
+    if (state.get(node) === 'done') return undefined;
+    if (state.get(node) === 'visiting') return [...path.slice(path.indexOf(node)), node];
+    state.set(node, 'visiting');
+    for (const next of graph[node] ?? []) {
+      const cycle = visit(next, [...path, node]);
+      if (cycle) return cycle;
+    }
+    state.set(node, 'done');
+    return undefined;
+  };
+  for (const node of Object.keys(graph)) {
+    const cycle = visit(node, []);
+    if (cycle) return cycle;
+  }
+  return undefined;
 };
 
 const describeBicep = describeWithBicep();
@@ -156,10 +225,11 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
   });
 
   describe('identity-based storage', () => {
-    it('has no account key, listKeys, SAS or connection string anywhere', () => {
+    it('has no account key, SAS, connection string or list* call anywhere (but the one listKeys of the app\'s host key)', () => {
+      expect(mainText.match(HOST_KEY_LIST_KEYS) ?? []).toHaveLength(1);
       for (const text of [mainText, ...Object.values(result.outputs).map((f) => readFileSync(f, 'utf8'))]) {
         expect(text).not.toMatch(/AccountKey/i);
-        expect(text).not.toMatch(/listKeys|listAccountSas|listServiceSas/i);
+        expect(text.replace(HOST_KEY_LIST_KEYS, '')).not.toMatch(/list[A-Z]\w*\(/);
         expect(text).not.toMatch(/DefaultEndpointsProtocol/i);
       }
     });
@@ -272,10 +342,12 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(props(vault).accessPolicies).toBeUndefined();
     });
 
-    it('keeps the sample passwords in secure parameters with no default value', () => {
+    it('keeps the sample passwords and the function key in secure parameters with no default value', () => {
       expect(secureParameters(main).sort()).toEqual(['samplePostgresAdminPassword', 'sampleReplicationPassword']);
       for (const name of secureParameters(main)) expect(((main.parameters as JsonObject)[name] as JsonObject).defaultValue ?? '').toBe('');
-      expect(secureParameters(nestedTemplate(moduleOf(main, 'sample'))).sort()).toEqual(['postgresAdminPassword', 'replicationPassword']);
+      const sample = nestedTemplate(moduleOf(main, 'sample'));
+      expect(secureParameters(sample).sort()).toEqual(['functionKey', 'postgresAdminPassword', 'replicationPassword']);
+      for (const name of secureParameters(sample)) expect(((sample.parameters as JsonObject)[name] as JsonObject).defaultValue).toBeUndefined();
     });
 
     it('never puts a secure parameter into an output, an app setting or a non-secure module parameter', () => {
@@ -289,12 +361,35 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           const nestedSecure = new Set(secureParameters(nested));
           for (const [param, value] of Object.entries((props(resource).parameters ?? {}) as JsonObject)) {
             const text = JSON.stringify(value);
-            if (secure.some((name) => text.includes(`parameters('${name}')`))) expect([param, nestedSecure.has(param)]).toEqual([param, true]);
+            // A key read with list*() is a secret too.
+            if (secure.some((name) => text.includes(`parameters('${name}')`)) || /list[A-Z]\w*\(/.test(text)) expect([param, nestedSecure.has(param)]).toEqual([param, true]);
           }
         }
+        // No output of any template reads a key or passes a secure value on.
+        expect(outputs).not.toMatch(/list[A-Z]\w*\(/);
+        expect(outputs).not.toMatch(/functionKey|host\/default/i);
       }
       const settings = JSON.stringify((props(one(ofType(main, 'Microsoft.Web/sites'), 'site').resource).siteConfig as JsonObject).appSettings);
-      expect(settings).not.toMatch(/password|secret|AccountKey|SharedAccessSignature/i);
+      expect(settings).not.toMatch(/password|secret|AccountKey|SharedAccessSignature|listKeys|functionKey/i);
+    });
+
+    it('reads the function key once, for the sample VMs only, into a secure parameter used only in their custom data', () => {
+      // main.bicep: only the sample module's functionKey parameter reads it, and only when there is a sample cluster.
+      const sampleModule = moduleOf(main, 'sample');
+      const keyParameter = JSON.stringify((props(sampleModule).parameters as JsonObject).functionKey);
+      expect(keyParameter).toMatch(HOST_KEY_LIST_KEYS);
+      expect(keyParameter).toMatch(/^"\[if\(parameters\('deploySampleCluster'\), /);
+      const elsewhere = { ...main, resources: Object.fromEntries(resourcesOf(main).filter(([symbol]) => symbol !== 'sample')) };
+      expect(JSON.stringify(elsewhere)).not.toMatch(/listKeys/);
+      // The app is read by name (known at the start of the deployment, as listKeys requires), never deployed twice.
+      expect(resourcesOf(main).find(([symbol]) => symbol === 'functionAppSite')?.[1]).toMatchObject({ existing: true, type: 'Microsoft.Web/sites' });
+      // sample-cluster.bicep: the parameter appears in the VMs' custom data and nowhere else.
+      const sample = nestedTemplate(sampleModule);
+      const uses = JSON.stringify(sample).match(/parameters\('functionKey'\)/g) ?? [];
+      expect(uses).toHaveLength(1);
+      const vms = one(ofType(sample, 'Microsoft.Compute/virtualMachines'), 'VMs').resource;
+      expect(String((props(vms).osProfile as JsonObject).customData)).toContain("'{{FUNCTION_KEY_B64}}', base64(parameters('functionKey'))");
+      expect(JSON.stringify(sample.outputs ?? {})).not.toMatch(/functionKey|password/i);
     });
 
     it('gives the app only secret NAMES in its configuration', () => {
@@ -305,15 +400,38 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     });
   });
 
-  describe('the sample cluster module', () => {
+  describe('the sample cluster modules (network, then the VMs)', () => {
     let sample: Template;
+    let sampleNetwork: Template;
     beforeAll(() => {
       sample = nestedTemplate(moduleOf(main, 'sample'));
+      sampleNetwork = nestedTemplate(moduleOf(main, 'sampleNetwork'));
     });
 
-    it('is deployed only when deploySampleCluster is true', () => {
+    it('are deployed only when deploySampleCluster is true', () => {
       expect(moduleOf(main, 'sample').condition).toBe("[parameters('deploySampleCluster')]");
+      expect(moduleOf(main, 'sampleNetwork').condition).toBe("[parameters('deploySampleCluster')]");
       expect(((main.parameters as JsonObject).deploySampleCluster as JsonObject).defaultValue).toBe(false);
+    });
+
+    it('deploy in the order network → Function App → VMs, with no dependency cycle', () => {
+      const graph = dependencies(main);
+      expect(findCycle(graph)).toBeUndefined();
+      // The app integrates into the network's Functions subnet...
+      expect(graph.functionApp).toContain('sampleNetwork');
+      expect(graph.functionApp).not.toContain('sample');
+      expect(graph.sampleNetwork).not.toContain('functionApp');
+      // ...and the VMs' cloud-init needs the app's URL and key: the VMs come after it, through a parameter.
+      expect(graph.sample).toEqual(expect.arrayContaining(['functionApp', 'sampleNetwork']));
+      const parameters = props(moduleOf(main, 'sample')).parameters as JsonObject;
+      expect(parameters.appUrl).toEqual({ value: "[format('https://{0}', reference('functionApp').outputs.defaultHostName.value)]" });
+      expect(parameters.nicIds).toEqual({ value: "[reference('sampleNetwork').outputs.nicIds.value]" });
+      // Roles wait for what they are granted on.
+      expect(graph.vmRoles).toContain('sample');
+      for (const module of ['nicRoles', 'loadBalancerRoles', 'subnetRoles']) expect(graph[module]).toContain('sampleNetwork');
+      // The network module holds no VM, the VM module no network resource.
+      expect(ofType(sampleNetwork, 'Microsoft.Compute/virtualMachines')).toHaveLength(0);
+      expect(resourcesOf(sample).map(([, r]) => r.type).sort()).toEqual(['Microsoft.Compute/availabilitySets', 'Microsoft.Compute/virtualMachines']);
     });
 
     it('has three Debian 12 VMs across availability zones (or an availability set), SSH-key login only', () => {
@@ -328,27 +446,61 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(zones).toEqual(['1', '2', '3']);
     });
 
-    it('installs and replicates PostgreSQL 15 with cloud-init: every placeholder filled, passwords base64 from secure parameters', () => {
+    it('installs and replicates PostgreSQL 15 and installs the agent with cloud-init: every placeholder filled, secrets base64 from secure parameters', () => {
       const vms = one(ofType(sample, 'Microsoft.Compute/virtualMachines'), 'VMs').resource;
       const customData = String((props(vms).osProfile as JsonObject).customData);
-      expect(customData).toMatch(/^\[base64\(/);
+      expect(customData).toMatch(/^\[base64\(reduce\(items\(union\(variables\('agentFiles'\), createObject\(/);
       const cloudInit = readFileSync(join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'pg-node.yaml'), 'utf8');
       const placeholders = [...new Set(cloudInit.match(/\{\{[A-Z0-9_]+\}\}/g))];
-      expect(placeholders.sort()).toEqual(['{{ADMIN_PASSWORD_B64}}', '{{NODE_NAME}}', '{{PRIMARY_ADDRESS}}', '{{NETWORK_CIDR}}', '{{REPLICATION_PASSWORD_B64}}', '{{REPLICATION_USER}}', '{{ROLE}}'].sort());
-      for (const placeholder of placeholders) expect(customData).toContain(`'${placeholder}'`);
+      expect(placeholders.sort()).toEqual(
+        [
+          '{{ADMIN_PASSWORD_B64}}',
+          '{{NODE_NAME}}',
+          '{{PRIMARY_ADDRESS}}',
+          '{{NETWORK_CIDR}}',
+          '{{REPLICATION_PASSWORD_B64}}',
+          '{{REPLICATION_USER}}',
+          '{{ROLE}}',
+          '{{VM_NAME}}',
+          '{{CLUSTER_NAME}}',
+          '{{APP_URL}}',
+          '{{FUNCTION_KEY_B64}}',
+          '{{AGENT_INSTALL_SH_B64}}',
+          '{{AGENT_LIB_SH_B64}}',
+          '{{AGENT_SCHEDULED_EVENTS_SH_B64}}',
+          '{{AGENT_SHUTDOWN_HOOK_SH_B64}}',
+          '{{AGENT_SCHEDULED_EVENTS_UNIT_B64}}',
+          '{{AGENT_SHUTDOWN_HOOK_UNIT_B64}}',
+        ].sort(),
+      );
+      // Each placeholder is a key of the replacements (the per-node object or the agent files), and nothing else is.
+      const replaced = [...[...customData.matchAll(/'(\{\{[A-Z0-9_]+\}\})'/g)].map((m) => m[1]), ...Object.keys((sample.variables as JsonObject).agentFiles as JsonObject)];
+      expect(replaced.sort()).toEqual(placeholders.sort());
       expect(customData).toContain("base64(parameters('replicationPassword'))");
       expect(customData).toContain("base64(parameters('postgresAdminPassword'))");
+      expect(customData).toContain("base64(parameters('functionKey'))");
       expect(customData).toContain("if(equals(copyIndex(), 0), 'primary', 'standby')");
-      // The compiled template carries the cloud-init text itself.
+      // The compiled template carries the cloud-init text and the agent's files themselves.
       expect(JSON.stringify(sample.variables)).toContain('wal_log_hints = on');
+      expect(JSON.stringify(sample.variables)).toContain(readFileSync(join(REPO_ROOT, 'agent', 'install.sh')).toString('base64'));
       expect(cloudInit).toContain('postgresql-15');
       expect(cloudInit).toMatch(/pg_basebackup" -w .* -X stream -R/s);
       expect(cloudInit).toContain('WITH REPLICATION LOGIN');
-      expect(cloudInit).toMatch(/pg-failover AGENT: NOT INSTALLED HERE[\s\S]*issue 6/);
+      expect(cloudInit).not.toMatch(/NOT INSTALLED/);
+    });
+
+    it('keeps every ARM expression under the 24,576-character limit (the agent\'s files are plain variables, not expression text)', () => {
+      const longest = (value: Json): number => {
+        if (typeof value === 'string') return value.startsWith('[') && !value.startsWith('[[') ? value.length : 0;
+        if (Array.isArray(value)) return Math.max(0, ...value.map(longest));
+        if (value && typeof value === 'object') return Math.max(0, ...Object.values(value).map(longest));
+        return 0;
+      };
+      expect(longest(main)).toBeLessThanOrEqual(24576);
     });
 
     it('puts an internal Standard load balancer in front: write and read frontends, pg-write and pg-read pools, rules and probes on 5432', () => {
-      const lb = one(ofType(sample, 'Microsoft.Network/loadBalancers'), 'load balancer').resource;
+      const lb = one(ofType(sampleNetwork, 'Microsoft.Network/loadBalancers'), 'load balancer').resource;
       expect(lb.sku).toEqual({ name: 'Standard', tier: 'Regional' });
       const p = props(lb);
       const frontends = p.frontendIPConfigurations as JsonObject[];
@@ -368,7 +520,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     });
 
     it('lets 5432 in from the virtual network and the load balancer probe, and nothing else', () => {
-      const nsg = one(ofType(sample, 'Microsoft.Network/networkSecurityGroups'), 'NSG').resource;
+      const nsg = one(ofType(sampleNetwork, 'Microsoft.Network/networkSecurityGroups'), 'NSG').resource;
       const rules = (props(nsg).securityRules as JsonObject[]).map((r) => props(r as ArmResource));
       const allow = rules.filter((r) => r.access === 'Allow');
       expect(allow.map((r) => [r.sourceAddressPrefix, r.destinationPortRange, r.protocol]).sort()).toEqual([
@@ -378,8 +530,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(rules.find((r) => r.access === 'Deny')).toMatchObject({ sourceAddressPrefix: '*', destinationPortRange: '*' });
     });
 
-    it('outputs no password', () => {
-      expect(JSON.stringify(sample.outputs)).not.toMatch(/password/i);
+    it('outputs no password and no key', () => {
+      for (const template of [sample, sampleNetwork]) expect(JSON.stringify(template.outputs)).not.toMatch(/password|key/i);
     });
   });
 
@@ -453,6 +605,265 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       // The app is integrated with the sample's Functions subnet.
       const subnet = (props(moduleOf(main, 'functionApp')).parameters as JsonObject).subnetId;
       expect((evaluator.evaluate(subnet as Json) as JsonObject).value).toBe(`${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-functions`);
+    });
+
+    /** The sample deployment as ARM would run it: secure parameters given, module outputs and the app's keys answered. */
+    const sampleDeployment = (overrides: Record<string, Json> = {}) => {
+      const parameters = {
+        ...exampleParameters('main.sample.parameters.example.json'),
+        sampleSshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest pgadmin@test',
+        samplePostgresAdminPassword: ADMIN_PASSWORD,
+        sampleReplicationPassword: REPLICATION_PASSWORD,
+        ...overrides,
+      };
+      const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
+      const appName = String((new TemplateEvaluator(main, parameters).variable('names') as JsonObject).functionApp);
+      const app = { id: `${rg}/providers/Microsoft.Web/sites/${appName}`, hostName: `${appName}.azurewebsites.net` };
+      const nicIds = [1, 2, 3].map((n) => `${rg}/providers/Microsoft.Network/networkInterfaces/pgtry-pg${n}-nic`);
+      const listKeysCalls: string[] = [];
+      const runtime: Record<string, Json> = {
+        functionApp: { outputs: { id: { value: app.id }, name: { value: appName }, defaultHostName: { value: app.hostName } } },
+        sampleNetwork: { outputs: { nicIds: { value: nicIds } } },
+      };
+      const evaluator = new TemplateEvaluator(main, parameters, {
+        subscriptionId: sub,
+        resourceGroup: 'rg-pg-failover',
+        location: 'westeurope',
+        runtime: {
+          reference: (target) => runtime[target],
+          listKeys: (id, apiVersion) => {
+            listKeysCalls.push(`${id} ${apiVersion}`);
+            return { masterKey: 'MASTER-KEY-must-not-leak', functionKeys: { default: FUNCTION_KEY }, systemKeys: {} };
+          },
+        },
+      });
+      /** The values main.bicep passes to a module (parameters of the nested deployment). */
+      const moduleParameters = (symbol: string): Record<string, Json> =>
+        Object.fromEntries(Object.entries(evaluator.evaluate(props(moduleOf(main, symbol)).parameters as Json) as Record<string, { value: Json }>).map(([name, p]) => [name, p.value]));
+      return { evaluator, app, listKeysCalls, moduleParameters };
+    };
+
+    /** The decoded cloud-init of sample node `index` (0 = pg1, the primary). */
+    const sampleCloudInit = (deployment: ReturnType<typeof sampleDeployment>, index: number): string => {
+      const nested = nestedTemplate(moduleOf(main, 'sample'));
+      const vms = one(ofType(nested, 'Microsoft.Compute/virtualMachines'), 'VMs').resource;
+      const expression = String((props(vms).osProfile as JsonObject).customData).replace(/copyIndex\(\)/g, String(index));
+      const evaluator = new TemplateEvaluator(nested, deployment.moduleParameters('sample'));
+      return Buffer.from(String(evaluator.evaluate(expression)), 'base64').toString('utf8');
+    };
+
+    it('reads the app\'s default host key after the app exists and hands it (and the app\'s URL) to the sample VMs', () => {
+      const deployment = sampleDeployment();
+      const parameters = deployment.moduleParameters('sample');
+      expect(parameters.functionKey).toBe(FUNCTION_KEY);
+      expect(parameters.appUrl).toBe(`https://${deployment.app.hostName}`);
+      expect(parameters.clusterName).toBe('sample');
+      expect(deployment.listKeysCalls).toEqual([expect.stringMatching(new RegExp(`^${deployment.app.id}/host/default \\d{4}-\\d{2}-\\d{2}$`))]);
+      // Without a sample cluster the key is never read.
+      const without = sampleDeployment({ deploySampleCluster: false });
+      expect(without.moduleParameters('sample').functionKey).toBe('');
+      expect(without.listKeysCalls).toEqual([]);
+    });
+
+    describe('the sample VMs\' cloud-init (custom data decoded)', () => {
+      let deployment: ReturnType<typeof sampleDeployment>;
+      let cloudInits: string[];
+      beforeAll(() => {
+        deployment = sampleDeployment();
+        cloudInits = [0, 1, 2].map((i) => sampleCloudInit(deployment, i));
+      });
+
+      it('fills every placeholder and stays within Azure\'s 64 KB custom data limit (with 1 KB to spare for longer passwords and names)', () => {
+        for (const text of cloudInits) {
+          expect(text.startsWith('#cloud-config\n')).toBe(true);
+          expect(text.match(/\{\{[^\n]{0,40}|[^\n]{0,40}\}\}/g) ?? []).toEqual([]);
+          const bytes = Buffer.byteLength(text, 'utf8');
+          expect({ bytes, spare: SAMPLE_AGENT_INSTALL.customDataMaxBytes - bytes }).toEqual({ bytes, spare: expect.any(Number) });
+          expect(bytes + 1024).toBeLessThanOrEqual(SAMPLE_AGENT_INSTALL.customDataMaxBytes);
+        }
+      });
+
+      it('embeds every file of agent/ (but its README), byte for byte, side by side as install.sh expects', () => {
+        const agentDir = join(REPO_ROOT, 'agent');
+        const inRepo = readdirSync(agentDir, { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile())
+          .map((entry) => relative(agentDir, join(entry.parentPath, entry.name)))
+          .filter((file) => file !== 'README.md')
+          .sort();
+        expect(inRepo).toEqual([...SAMPLE_AGENT_INSTALL.files].sort());
+        for (const text of cloudInits) {
+          const files = writeFiles(text);
+          for (const file of SAMPLE_AGENT_INSTALL.files) {
+            const entry = files[`${SAMPLE_AGENT_INSTALL.sourceDir}/${file}`];
+            expect({ file, encoding: entry?.encoding, owner: entry?.owner }).toEqual({ file, encoding: 'b64', owner: 'root:root' });
+            expect(entry.content).toBe(readFileSync(join(agentDir, file)).toString('base64'));
+          }
+          expect(files[`${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`].permissions).toBe('0700');
+        }
+      });
+
+      it('writes the function key only to a root-only file, runs install.sh with it after the PostgreSQL setup, then deletes it', () => {
+        cloudInits.forEach((text, i) => {
+          const node = `pg${i + 1}`;
+          const files = writeFiles(text);
+          expect(files[SAMPLE_AGENT_INSTALL.keyFile]).toEqual({ path: SAMPLE_AGENT_INSTALL.keyFile, owner: 'root:root', permissions: '0600', encoding: 'b64', content: Buffer.from(FUNCTION_KEY).toString('base64') });
+          // The key appears once (base64, in that file) and never in clear.
+          expect(text).not.toContain(FUNCTION_KEY);
+          expect(text.split(Buffer.from(FUNCTION_KEY).toString('base64')).length - 1).toBe(1);
+          expect(text).not.toContain('MASTER-KEY');
+          expect(runcmd(text)).toEqual([
+            ['/usr/local/sbin/pg-sample-setup', i === 0 ? 'primary' : 'standby', node, '10.50.1.10', '10.50.0.0/16', 'replicator'],
+            [
+              `${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`,
+              '--app-url',
+              `https://${deployment.app.hostName}`,
+              '--cluster',
+              'sample',
+              '--node',
+              node,
+              '--vm-name',
+              `pgtry-${node}`,
+              '--key-file',
+              SAMPLE_AGENT_INSTALL.keyFile,
+              '--pg-service',
+              SAMPLE_AGENT_INSTALL.pgService,
+            ],
+            ['rm', '-f', SAMPLE_AGENT_INSTALL.keyFile],
+          ]);
+        });
+      });
+
+      it('is valid YAML that says the same (when python3 with PyYAML is there to parse it)', () => {
+        const parse = spawnSync('python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))'], { input: cloudInits[0], encoding: 'utf8' });
+        if (parse.error || parse.status !== 0) {
+          console.warn(`python3 with PyYAML is not available (${parse.error?.message ?? parse.stderr.trim().split('\n').pop()}): the decoded cloud-init was checked line by line only`);
+          return;
+        }
+        const document = JSON.parse(parse.stdout) as { write_files: Array<Record<string, string>>; runcmd: string[][]; packages: string[] };
+        expect(document.packages).toEqual(['postgresql-15']);
+        expect(document.runcmd).toEqual(runcmd(cloudInits[0]));
+        const lineByLine = writeFiles(cloudInits[0]);
+        for (const entry of document.write_files.filter((e) => e.encoding === 'b64')) expect(entry).toEqual(lineByLine[entry.path]);
+        expect(document.write_files.map((e) => e.path).sort()).toEqual(Object.keys(lineByLine).sort());
+      });
+
+      it('installs the agent when its runcmd line is run (install.sh --root into a temp dir): configuration, key, programs, units', () => {
+        const dir = mkdtempSync(join(tmpdir(), 'pg-node-agent-'));
+        try {
+          const fs = join(dir, 'vm');
+          for (const entry of Object.values(writeFiles(cloudInits[0]))) {
+            if (entry.encoding !== 'b64') continue;
+            mkdirSync(dirname(join(fs, entry.path)), { recursive: true });
+            writeFileSync(join(fs, entry.path), Buffer.from(entry.content, 'base64'), { mode: parseInt(entry.permissions, 8) });
+          }
+          const [program, ...args] = runcmd(cloudInits[0]).find((command) => command[0].endsWith('/install.sh'))!;
+          const target = join(dir, 'target');
+          const run = spawnSync(join(fs, program), [...args.map((a) => (a === SAMPLE_AGENT_INSTALL.keyFile ? join(fs, a) : a)), '--root', target, '--no-start'], { encoding: 'utf8' });
+          expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+          expect(run.stdout).toMatch(/^PGFO_AGENT \{"agent":"install","outcome":"installed",/m);
+          const env = join(target, 'etc', 'pg-failover', 'agent.env');
+          expect(statSync(env).mode & 0o777).toBe(0o600);
+          expect(readFileSync(env, 'utf8').split('\n').filter((line) => line && !line.startsWith('#'))).toEqual([
+            `PGFO_APP_URL=https://${deployment.app.hostName}`,
+            'PGFO_CLUSTER=sample',
+            'PGFO_NODE=pg1',
+            'PGFO_VM_NAME=pgtry-pg1',
+            'PGFO_AUTH=key',
+            `PGFO_FUNCTION_KEY=${FUNCTION_KEY}`,
+            'PGFO_SHUTDOWN_TIMEOUT_SECONDS=120',
+          ]);
+          expect(readFileSync(join(target, 'etc', 'systemd', 'system', 'pg-failover-shutdown-hook.service.d', '10-postgresql.conf'), 'utf8')).toContain(`After=${SAMPLE_AGENT_INSTALL.pgService}`);
+          for (const file of ['scheduled-events-agent.sh', 'shutdown-hook.sh', 'lib.sh']) {
+            expect(readFileSync(join(target, 'usr', 'local', 'lib', 'pg-failover-agent', file), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'agent', file), 'utf8'));
+          }
+          for (const unit of ['pg-failover-scheduled-events.service', 'pg-failover-shutdown-hook.service']) expect(existsSync(join(target, 'etc', 'systemd', 'system', unit))).toBe(true);
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    });
+
+    describe('the Event Grid subscription for vmPowerEvents', () => {
+      let module: ArmResource;
+      let nested: Template;
+      beforeAll(() => {
+        module = moduleOf(main, 'vmPowerEvents');
+        nested = nestedTemplate(module);
+      });
+      const withApp = (parameters: Record<string, Json>) => {
+        const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
+        const appName = String((new TemplateEvaluator(main, parameters).variable('names') as JsonObject).functionApp);
+        const appId = `${rg}/providers/Microsoft.Web/sites/${appName}`;
+        const evaluator = new TemplateEvaluator(main, parameters, {
+          subscriptionId: sub,
+          resourceGroup: 'rg-pg-failover',
+          location: 'westeurope',
+          runtime: { reference: (target) => (target === 'functionApp' ? { outputs: { id: { value: appId } } } : undefined) },
+        });
+        const first = (expression: Json) => evaluator.evaluate(String(expression).replace(/copyIndex\(\)/g, '0'));
+        return { evaluator, appId, first };
+      };
+
+      it('is deployed only with deployEventSubscription=true (false by default: the function must exist first)', () => {
+        expect(((main.parameters as JsonObject).deployEventSubscription as JsonObject).defaultValue).toBe(false);
+        const base = exampleParameters('main.parameters.example.json');
+        expect(new TemplateEvaluator(main, base).evaluate(module.condition as Json)).toBe(false);
+        expect(new TemplateEvaluator(main, { ...base, deployEventSubscription: true }).evaluate(module.condition as Json)).toBe(true);
+      });
+
+      it('has one system topic per resource group holding cluster VMs, deployed into that group', () => {
+        const base = exampleParameters('main.parameters.example.json');
+        const { evaluator, first, appId } = withApp({ ...base, deployEventSubscription: true });
+        expect((module.copy as JsonObject).count).toBe("[length(variables('vmResourceGroupIds'))]");
+        expect(evaluator.variable('vmResourceGroupIds')).toEqual(['/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-orders-db']);
+        expect([first(module.subscriptionId as Json), first(module.resourceGroup as Json)]).toEqual(['00000000-0000-0000-0000-000000000000', 'rg-orders-db']);
+        const parameters = evaluator.evaluate(props(module).parameters as Json) as Record<string, { value: Json }>;
+        expect(parameters.functionResourceId.value).toBe(`${appId}/functions/${VM_POWER_EVENT_SUBSCRIPTION.functionName}`);
+        // VMs spread over groups and subscriptions (one group spelt two ways): one topic per group.
+        const cluster = (base.clusterConfig as { clusters: Array<{ nodes: JsonObject[] }> }).clusters[0];
+        const vm = (subscription: string, group: string, name: string) => `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Compute/virtualMachines/${name}`;
+        const spread = {
+          clusters: [
+            {
+              ...cluster,
+              nodes: [
+                { ...cluster.nodes[0], vmResourceId: vm('00000000-0000-0000-0000-000000000000', 'rg-orders-db', 'a') },
+                { ...cluster.nodes[1], vmResourceId: vm('00000000-0000-0000-0000-000000000000', 'RG-Orders-DB', 'b') },
+                { ...cluster.nodes[2], vmResourceId: vm('22222222-2222-2222-2222-222222222222', 'rg-dr', 'c') },
+              ],
+            },
+          ],
+        };
+        expect(new TemplateEvaluator(main, { ...base, clusterConfig: spread as unknown as Json }).variable('vmResourceGroupIds')).toEqual([
+          '/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg-orders-db',
+          '/subscriptions/22222222-2222-2222-2222-222222222222/resourcegroups/rg-dr',
+        ]);
+        // The sample cluster's VMs are in the deployment's own resource group.
+        expect(new TemplateEvaluator(main, exampleParameters('main.sample.parameters.example.json')).variable('vmResourceGroupIds')).toEqual([
+          `/subscriptions/${sub}/resourcegroups/rg-pg-failover`,
+        ]);
+      });
+
+      it('makes a resource-group system topic and delivers ResourceActionSuccess of the three VM power actions to the vmPowerEvents function', () => {
+        const topic = one(ofType(nested, 'Microsoft.EventGrid/systemTopics'), 'system topic').resource;
+        expect(topic.location).toBe('global');
+        expect(props(topic)).toEqual({ source: '[resourceGroup().id]', topicType: 'Microsoft.Resources.ResourceGroups' });
+        const subscription = one(ofType(nested, 'Microsoft.EventGrid/systemTopics/eventSubscriptions'), 'event subscription').resource;
+        const p = props(subscription);
+        expect(p.destination).toEqual({ endpointType: 'AzureFunction', properties: { resourceId: "[parameters('functionResourceId')]", maxEventsPerBatch: 1, preferredBatchSizeInKilobytes: 64 } });
+        expect(p.eventDeliverySchema).toBe('EventGridSchema');
+        const filter = p.filter as JsonObject;
+        expect(filter.includedEventTypes).toEqual([VM_POWER_EVENT_SUBSCRIPTION.eventType]);
+        const evaluator = new TemplateEvaluator(nested, { systemTopicName: 'pgfo-vm-power-events', functionResourceId: '/x/functions/vmPowerEvents' });
+        expect(evaluator.evaluate(filter.advancedFilters)).toEqual([{ operatorType: 'StringIn', key: 'data.operationName', values: [...VM_POWER_EVENT_SUBSCRIPTION.operationNames] }]);
+      });
+
+      it('matches the app: the trigger\'s name, its event type and the operations it acts on', () => {
+        expect(VM_POWER_EVENT_SUBSCRIPTION.eventType).toBe(RESOURCE_ACTION_SUCCESS);
+        expect(VM_POWER_EVENT_SUBSCRIPTION.operationNames.map((name) => name.toLowerCase()).sort()).toEqual(Object.keys(VM_POWER_ACTIONS).sort());
+        const source = readFileSync(join(REPO_ROOT, 'src', 'functions', 'event-grid-vm-power.ts'), 'utf8');
+        expect(source).toMatch(new RegExp(`app\\.eventGrid(<[^>]*>)?\\('${VM_POWER_EVENT_SUBSCRIPTION.functionName}'`));
+      });
     });
   });
 
