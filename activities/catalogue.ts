@@ -11,7 +11,7 @@ export interface Activities {
   resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] }, { resumedRoles: string[] }];
   stopPostgres: [{ cluster: string; node: string }, { checkpointLsn: Lsn; timeline: number }];
   startPostgres: [{ cluster: string; node: string }, { alreadyRunning: boolean }];
-  readReceivedLsn: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; streaming: boolean }];
+  readWalPositions: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }];
   promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
   setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];
   followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
@@ -20,6 +20,8 @@ export interface Activities {
   inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
   startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
   startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
+  ensurePostgresStopped: [{ cluster: string; node: string }, { stopped: boolean; how: string; checkpointLsn: Lsn | null }];
+  setReadPoolIfStandby: [{ cluster: string; node: string }, { changed: boolean; refused: string | null }];
   readHealthState: [{ cluster: string }, { state: import('../src/domain/health').HealthState | null; operation: { operationId: string; kind: string } | null }];
 }
 

@@ -2,7 +2,7 @@
 import './inspect-cluster';
 import './drain-primary';
 import './resume-application-logins';
-import './read-received-lsn';
+import './read-wal-positions';
 import './stop-postgres';
 import './start-postgres';
 import './promote-standby';
@@ -14,3 +14,5 @@ import './inspect-vm';
 import './start-failover';
 import './start-rejoin';
 import './read-health-state';
+import './ensure-postgres-stopped';
+import './set-read-pool-if-standby';

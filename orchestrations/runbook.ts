@@ -5,6 +5,13 @@ import { finishStep, startStep } from '../src/domain/timeline';
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
+ * The custom status has a small size limit (16 KB in the host): a long script error repeated in
+ * several steps must not push it over, so step errors and problems are clipped there.
+ */
+const MAX_TEXT = 400;
+const clip = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
+
+/**
  * Records an operation's steps as it runs them: each step's start, duration and result go into
  * the custom status, so a caller sees the live step and, at the end, the whole timeline.
  */
@@ -27,7 +34,7 @@ export class Runbook {
       this.update({ steps: finishStep(this.report.steps, this.context.df.currentUtcDateTime, 'ok', summary ? summary(result) : undefined) });
       return result;
     } catch (error) {
-      this.update({ steps: finishStep(this.report.steps, this.context.df.currentUtcDateTime, 'failed', { error: messageOf(error) }) });
+      this.update({ steps: finishStep(this.report.steps, this.context.df.currentUtcDateTime, 'failed', { error: clip(messageOf(error)) }) });
       throw error;
     }
   }
@@ -43,7 +50,7 @@ export class Runbook {
   }
 
   problem(text: string): void {
-    this.update({ problems: [...this.report.problems, text] });
+    this.update({ problems: [...this.report.problems, clip(text)] });
   }
 
   update(fields: Partial<OperationReport>): void {
@@ -52,7 +59,7 @@ export class Runbook {
   }
 
   finish(outcome: Exclude<OperationOutcome, 'running'>, reason?: string): OperationReport {
-    this.update({ outcome, currentStep: undefined, ...(reason ? { reason } : {}) });
+    this.update({ outcome, currentStep: undefined, ...(reason ? { reason: clip(reason) } : {}) });
     return this.report;
   }
 

@@ -4,7 +4,7 @@ import { activityTask, callActivity } from '../activities/catalogue';
 import { ClusterView, nodeNamed, streamsFrom } from '../src/domain/cluster-view';
 import { Lsn } from '../src/domain/lsn';
 import { OperationInput, OperationReport } from '../src/domain/operation';
-import { hasCaughtUp, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
+import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { messageOf, Runbook } from './runbook';
 
@@ -18,14 +18,16 @@ export interface SwitchoverInput extends SwitchoverRequest {
 /** An undo for a change made before promotion; run in reverse order on a clean abort (S3). */
 type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
 
-/** Step 4: poll the candidate's received WAL position with durable timers until it holds the checkpoint. */
+/** Step 4: poll the candidate's WAL positions with durable timers until it holds (and has replayed) the checkpoint. */
 function* waitForCatchUp(context: OrchestrationContext, cluster: string, candidate: string, checkpointLsn: Lsn, timeoutMs: number, pollMs: number): Generator<Task, Lsn, unknown> {
   const deadline = addMilliseconds(context.df.currentUtcDateTime, timeoutMs);
   for (;;) {
-    const { receivedLsn } = yield* callActivity(context, 'readReceivedLsn', { cluster, node: candidate });
-    if (receivedLsn && hasCaughtUp(receivedLsn, checkpointLsn)) return receivedLsn;
+    const positions = yield* callActivity(context, 'readWalPositions', { cluster, node: candidate });
+    if (positions.receivedLsn && isReadyToPromote(positions, checkpointLsn)) return positions.receivedLsn;
     if (context.df.currentUtcDateTime >= deadline) {
-      throw new Error(`${candidate} received WAL up to ${receivedLsn ?? 'nothing'} but not past the shutdown checkpoint ${checkpointLsn} within ${timeoutMs / 1000} s`);
+      throw new Error(
+        `${candidate} received WAL up to ${positions.receivedLsn ?? 'nothing'} and replayed up to ${positions.replayLsn ?? 'nothing'}, not past the shutdown checkpoint ${checkpointLsn}, within ${timeoutMs / 1000} s`,
+      );
     }
     yield context.df.createTimer(addMilliseconds(context.df.currentUtcDateTime, pollMs));
   }
@@ -59,12 +61,12 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
   runbook.update({ oldPrimary, newPrimary: candidate });
 
   const undo: Undo[] = [];
-  let pausedRoles: string[] = [];
+  const pausedRoles = config.postgres.applicationRoles;
   try {
     // 2. Drain: checkpoint while still serving, pause application logins, end their sessions.
-    const drained = yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary }));
-    pausedRoles = drained.pausedRoles;
+    // The undo goes first: resuming logins is idempotent, and a drain can fail part-way.
     undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles }) });
+    yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary }));
 
     // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes.
     undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary }) });
@@ -77,19 +79,24 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     return yield* abort(runbook, undo, `aborted before promotion: ${messageOf(error)}`);
   }
 
-  // 5. Promote. A failed promote may still have promoted: look before deciding.
+  // 5. Promote. A failed promote may still have promoted, or may still complete later: look, and
+  // if it is not (yet) primary, take it out of every pool before rolling back, so that a late
+  // promotion can never be reached through the load balancer beside the restarted old primary.
   try {
     yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
   } catch (error) {
-    const after = yield* callActivity(context, 'inspectCluster', { cluster });
-    const promoted = nodeNamed(after, candidate);
-    if (!(promoted?.reachable && promoted.role === 'primary')) return yield* abort(runbook, undo, `promotion of ${candidate} failed: ${messageOf(error)}`);
+    if (!(yield* isPrimaryNow(context, cluster, candidate))) {
+      undo.push({ name: `take ${candidate} out of the pools`, run: () => callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'none' }) });
+      runbook.problem(`${candidate} was asked to promote and then taken out of the pools: check it is still a standby before putting it back into the read pool`);
+      return yield* abort(runbook, undo, `promotion of ${candidate} failed: ${messageOf(error)}`);
+    }
     runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
   }
 
   // Past the point of no return: roll forward only, and report what could not be finished.
   if (pausedRoles.length) {
-    yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles }));
+    const resumed = yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles }));
+    if (!resumed) runbook.problem(`application logins are still paused on ${candidate}: run ALTER ROLE ... LOGIN for ${pausedRoles.join(', ')}`);
   }
   // 6. Repoint the load balancer: old primary out of both pools, new primary into the write pool.
   yield* runbook.bestEffort('repoint load balancer', repoint(context, cluster, oldPrimary, candidate));
@@ -118,6 +125,17 @@ function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: st
     activityTask(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' }),
     activityTask(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' }),
   ]);
+}
+
+/** Whether a node is a reachable primary now; an inspection that fails counts as "not known to be". */
+function* isPrimaryNow(context: OrchestrationContext, cluster: string, node: string): Generator<Task, boolean, unknown> {
+  try {
+    const view = yield* callActivity(context, 'inspectCluster', { cluster });
+    const inspected = nodeNamed(view, node);
+    return !!inspected?.reachable && inspected.role === 'primary';
+  } catch {
+    return false;
+  }
 }
 
 /** S3: undo every change in reverse; the old primary serves again and the pools were never touched. */

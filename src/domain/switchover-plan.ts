@@ -94,3 +94,11 @@ export function planSwitchover(cluster: ClusterConfig, view: ClusterView, reques
 export function hasCaughtUp(receivedLsn: Lsn | null, checkpointLsn: Lsn): boolean {
   return receivedLsn !== null && compareLsn(receivedLsn, checkpointLsn) > 0;
 }
+
+/**
+ * ...and has replayed everything before the checkpoint: promotion waits for replay, and a
+ * promotion that timed out on a replay backlog could still complete after an abort.
+ */
+export function isReadyToPromote(positions: { receivedLsn: Lsn | null; replayLsn: Lsn | null }, checkpointLsn: Lsn): boolean {
+  return hasCaughtUp(positions.receivedLsn, checkpointLsn) && positions.replayLsn !== null && compareLsn(positions.replayLsn, checkpointLsn) >= 0;
+}

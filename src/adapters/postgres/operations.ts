@@ -22,7 +22,10 @@ const quoteRole = (client: Client, role: string) => client.escapeIdentifier(role
 export async function drainApplicationSessions(client: Client, node: string, roles: string[]): Promise<{ endedSessions: number }> {
   await assertRole(client, 'primary', node, 'drain');
   await client.query('CHECKPOINT');
-  for (const role of roles) await client.query(`ALTER ROLE ${quoteRole(client, role)} NOLOGIN`);
+  // All roles or none: a failure part-way must not leave some logins paused behind the abort.
+  await inTransaction(client, async () => {
+    for (const role of roles) await client.query(`ALTER ROLE ${quoteRole(client, role)} NOLOGIN`);
+  });
   const { rows } = await client.query<{ ended: string }>(
     'SELECT count(pg_terminate_backend(pid)) AS ended FROM pg_stat_activity WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid()',
     [roles],
@@ -30,16 +33,30 @@ export async function drainApplicationSessions(client: Client, node: string, rol
   return { endedSessions: Number(rows[0].ended) };
 }
 
-export async function resumeLogins(client: Client, node: string, roles: string[]): Promise<void> {
-  await assertRole(client, 'primary', node, 'resume application logins');
-  for (const role of roles) await client.query(`ALTER ROLE ${quoteRole(client, role)} LOGIN`);
+async function inTransaction(client: Client, work: () => Promise<void>): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await work();
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
 }
 
-export async function readReceivedLsn(client: Client): Promise<{ receivedLsn: Lsn | null; streaming: boolean }> {
-  const { rows } = await client.query<{ received: string | null; status: string | null }>(
-    'SELECT pg_last_wal_receive_lsn()::text AS received, (SELECT status FROM pg_stat_wal_receiver) AS status',
+export async function resumeLogins(client: Client, node: string, roles: string[]): Promise<void> {
+  await assertRole(client, 'primary', node, 'resume application logins');
+  await inTransaction(client, async () => {
+    for (const role of roles) await client.query(`ALTER ROLE ${quoteRole(client, role)} LOGIN`);
+  });
+}
+
+export async function readWalPositions(client: Client): Promise<{ receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }> {
+  const { rows } = await client.query<{ received: string | null; replayed: string | null; status: string | null }>(
+    'SELECT pg_last_wal_receive_lsn()::text AS received, pg_last_wal_replay_lsn()::text AS replayed, (SELECT status FROM pg_stat_wal_receiver) AS status',
   );
-  return { receivedLsn: rows[0].received ? normalizeLsn(rows[0].received) : null, streaming: rows[0].status === 'streaming' };
+  const lsn = (text: string | null) => (text ? normalizeLsn(text) : null);
+  return { receivedLsn: lsn(rows[0].received), replayLsn: lsn(rows[0].replayed), streaming: rows[0].status === 'streaming' };
 }
 
 /** The SQL path to promotion: pg_promote() waits (up to 60 s) until the node accepts writes. */

@@ -1,3 +1,4 @@
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../../src/lab/lab';
@@ -110,6 +111,21 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect(String(run.result.error)).toMatch(/^psql exited with 2: .*nosuchrole/);
     const status = await lab.status();
     expect(status.nodes.find((n) => n.name === 'pg2')?.role).toBe('standby');
+  });
+
+  it('rejoin refuses to run while another rejoin of the same data directory holds its lock', async () => {
+    const pg3 = labNode(cluster, 'pg3');
+    const lockFile = `${pg3.overrides.dataDirectory}.pgfo-lock`;
+    const holder = spawn('flock', [lockFile, 'sleep', '120'], { stdio: 'ignore' });
+    try {
+      await waitFor('the lock to be held', () => spawnSync('flock', ['-n', lockFile, 'true']).status !== 0, { timeoutMs: 10_000, intervalMs: 20 });
+      const blocked = await runVmScript(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
+      expect(blocked.result).toMatchObject({ ok: false, script: 'rejoin', step: 'lock' });
+      expect(String(blocked.result.error)).toMatch(/another rejoin of .* is still running/);
+    } finally {
+      holder.kill();
+    }
+    expect((await lab.status()).nodes.find((n) => n.name === 'pg3')).toMatchObject({ role: 'standby', streaming: true });
   });
 
   it('rejoin refuses to replace the data directory of another database system', async () => {

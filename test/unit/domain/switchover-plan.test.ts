@@ -1,4 +1,4 @@
-import { hasCaughtUp, planSwitchover } from '../../../src/domain/switchover-plan';
+import { hasCaughtUp, isReadyToPromote, planSwitchover } from '../../../src/domain/switchover-plan';
 import { rankCandidates } from '../../../src/domain/candidates';
 import { down, primary, standby, testCluster, view } from '../../support/views';
 
@@ -79,11 +79,18 @@ describe('planning a switchover', () => {
 });
 
 describe('catch-up after the clean stop', () => {
-  it('needs WAL past the start of the shutdown checkpoint record', () => {
+  it('needs WAL received past the start of the shutdown checkpoint record', () => {
     expect(hasCaughtUp(null, '0/3000028')).toBe(false);
     expect(hasCaughtUp('0/3000000', '0/3000028')).toBe(false);
     expect(hasCaughtUp('0/3000028', '0/3000028')).toBe(false);
     expect(hasCaughtUp('0/30000A0', '0/3000028')).toBe(true);
     expect(hasCaughtUp('1/0', '0/FFFFFF00')).toBe(true);
+  });
+
+  it('and, before promotion, everything up to it replayed', () => {
+    expect(isReadyToPromote({ receivedLsn: '0/30000A0', replayLsn: null }, '0/3000028')).toBe(false);
+    expect(isReadyToPromote({ receivedLsn: '0/30000A0', replayLsn: '0/3000000' }, '0/3000028')).toBe(false);
+    expect(isReadyToPromote({ receivedLsn: '0/3000028', replayLsn: '0/3000028' }, '0/3000028')).toBe(false);
+    expect(isReadyToPromote({ receivedLsn: '0/30000A0', replayLsn: '0/3000028' }, '0/3000028')).toBe(true);
   });
 });

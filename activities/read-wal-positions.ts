@@ -1,9 +1,9 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
 import { withClient } from '../src/adapters/postgres/connect';
-import { readReceivedLsn } from '../src/adapters/postgres/operations';
+import { readWalPositions } from '../src/adapters/postgres/operations';
 
-registerActivity('readReceivedLsn', async ({ cluster, node }) => {
+registerActivity('readWalPositions', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
-  return withClient(await services.adminEndpoint(node), readReceivedLsn);
+  return withClient(await services.adminEndpoint(node), readWalPositions);
 });

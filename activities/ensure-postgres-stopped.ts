@@ -1,0 +1,42 @@
+import { registerActivity } from './catalogue';
+import { clusterServices } from '../src/app/services';
+import { runVmScript } from '../src/app/vm-scripts';
+import { inspectVm, stopCleanly } from '../src/vm-scripts/catalogue';
+
+/** Bound on the fast shutdown of a node the app cannot reach (a frozen server never stops). */
+const STOP_WAIT_SECONDS = 10;
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * S2 before a failover promotes: the old primary the app cannot reach must not be running. Its VM
+ * is off, or no postmaster runs on it (a crash counts as stopped), or Run Command stops it with a
+ * fast shutdown (works when only the app's network path to it is cut). `stopped: false` when it
+ * may still run: the VM could not be asked, or the stop did not take (frozen). Never throws for
+ * that: the caller decides (refuse, or power the VM off).
+ */
+registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
+  const services = clusterServices(cluster);
+  const vm = services.node(node);
+  const powerState = await services.fencing.powerState(vm);
+  if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null };
+  const look = async () => {
+    try {
+      return await runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 }));
+    } catch (error) {
+      return new Error(messageOf(error));
+    }
+  };
+  const before = await look();
+  if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null };
+  if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null };
+  if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null };
+  try {
+    const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, { waitSeconds: STOP_WAIT_SECONDS }));
+    return { stopped: true, how: `stopped cleanly through Run Command (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn };
+  } catch (error) {
+    const after = await look();
+    if (!(after instanceof Error) && !after.running) return { stopped: true, how: `no PostgreSQL runs on its VM after the stop (${messageOf(error)})`, checkpointLsn: null };
+    return { stopped: false, how: `PostgreSQL runs on its VM and did not stop through Run Command within ${STOP_WAIT_SECONDS} s (${messageOf(error)})`, checkpointLsn: null };
+  }
+});
