@@ -66,7 +66,8 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     if (!current) return finish('skipped', `${node} is not a node of this cluster`);
 
     if (current.reachable && streamsFrom(current, nodeNamed(view, primary)!)) {
-      yield* step(`${node} into the read pool`, callActivity(context, 'setPoolRole', { cluster, node, role: 'read' }));
+      const serving = yield* step(`${node} into the read pool`, callActivity(context, 'setReadPoolIfStandby', { cluster, node }), (r) => r);
+      if (serving.refused) return finish('failed', serving.refused);
       return finish('rejoined', `${node} already streams from ${primary}`, 'follow');
     }
     if (current.reachable && current.role === 'primary') {
@@ -83,7 +84,10 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     }
 
     const rejoined = yield* step(`rejoin ${node} to ${primary}`, callActivity(context, 'rejoinAsStandby', { cluster, node, primary }), (r) => r);
-    yield* step(`${node} into the read pool`, callActivity(context, 'setPoolRole', { cluster, node, role: 'read' }));
+    // Only a node still in recovery goes into the read pool: a switchover may have promoted it
+    // meanwhile (this rejoin does not hold the single-flight gate).
+    const serving = yield* step(`${node} into the read pool`, callActivity(context, 'setReadPoolIfStandby', { cluster, node }), (r) => r);
+    if (serving.refused) return finish('failed', `rejoined (${rejoined.method}), but ${serving.refused}`);
     return finish('rejoined', `${node} streams from ${primary} (${rejoined.method})`, rejoined.method);
   } catch (error) {
     return finish('failed', messageOf(error));

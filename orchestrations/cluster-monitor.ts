@@ -105,7 +105,8 @@ function* act(context: OrchestrationContext, config: ClusterConfig, state: Healt
         return recordAction(state, action, { at: done(), ok: true, detail: `${started.started ? 'started' : 'already running'}: ${started.instanceId}` });
       }
       case 'read-pool': {
-        yield* callActivity(context, 'setPoolRole', { cluster, node: action.node, role: 'read' });
+        const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node: action.node });
+        if (serving.refused) return recordAction(state, action, { at: done(), ok: false, detail: serving.refused });
         return recordAction(state, action, { at: done(), ok: true, detail: `${action.node} serves reads again` });
       }
     }

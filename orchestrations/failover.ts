@@ -4,8 +4,9 @@ import { activityTask, callActivity, OutputOf } from '../activities/catalogue';
 import type { ClusterConfig } from '../src/config/schema';
 import { rankCandidates } from '../src/domain/candidates';
 import { ClusterView, nodeNamed, standbysOf } from '../src/domain/cluster-view';
-import { chooseFailoverCandidate, FailoverChoice, FailoverRequest, identifyOldPrimary, lossReference } from '../src/domain/failover';
+import { chooseFailoverCandidate, FailoverChoice, FailoverRefusalCode, FailoverRequest, identifyOldPrimary, lossReference, Outcome } from '../src/domain/failover';
 import { Lsn } from '../src/domain/lsn';
+import type { NodeInspection } from '../src/domain/node-state';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
@@ -18,6 +19,8 @@ export const FAILOVER = 'failover';
 
 /** An undo for a change made before promotion; run in reverse order when the failover stops there (S3). */
 type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
+
+const refusal = <T>(code: FailoverRefusalCode, reason: string): Outcome<T> => ({ ok: false, refusal: { code, reason } });
 
 /** A decision taken without I/O, recorded as a runbook step like the others. */
 // eslint-disable-next-line require-yield
@@ -35,9 +38,12 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *  3. re-inspect, rank standbys by received LSN, then replayed LSN, then priority, and refuse a
  *     candidate further behind the last known primary position than maxLagBytesForFailover unless
  *     the request accepts data loss (S7) — a refusal undoes the fence: nothing was promoted;
- *  4. with policy.fenceByPowerOff, power the old primary's VM off — only once the failover is
- *     certain to go on, as it cannot be undone — and choose again on positions that can no
- *     longer move;
+ *  4. make sure the old primary does not run (S2) — only once the failover is certain to go on:
+ *     with policy.fenceByPowerOff power its VM off (it cannot be undone), else stop PostgreSQL on
+ *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and
+ *     refuse when it may still run; then choose again on positions that can no longer move. An
+ *     old primary that answers as writable again at any re-inspection calls an automatic
+ *     failover off and is stopped first by a manual one;
  *  5. promote, repoint the write pool, make the other standbys follow;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
  *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
@@ -68,37 +74,82 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
     // 2. Fence: from here on the old primary takes no new session through the load balancer.
     yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none' }));
     if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write' }) });
-    if (start.oldPrimaryWritable) {
+    // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
+    // promoted, and left stopped even if the failover stops here; rejoined after promotion.
+    for (const stray of start.strayWriters) {
+      yield* runbook.step(`fence ${stray}: writable, but not a promotion to roll forward to`, callActivity(context, 'setPoolRole', { cluster, node: stray, role: 'none' }));
+      yield* runbook.step(`stop ${stray}`, callActivity(context, 'stopPostgres', { cluster, node: stray }), (r) => r);
+    }
+    // A clean stop ends its sessions and sends its last WAL to the standbys; then the best
+    // standby (or the target) gets a bounded time to receive it. Its undo restarts it.
+    const waitForStandbys = function* (checkpointLsn: Lsn): Generator<Task, void, unknown> {
+      shutdownCheckpointLsn = checkpointLsn;
+      const timeoutMs = config.policy.catchupTimeoutSeconds * 1000;
+      yield* runbook.step('wait for the standbys', waitForWal(context, config, old, checkpointLsn, request.target, timeoutMs), (r) => r);
+    };
+    const stopAndWait = function* (): Generator<Task, void, unknown> {
       undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
       const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old }), (r) => r);
-      shutdownCheckpointLsn = stopped.checkpointLsn;
-      const timeoutMs = config.policy.catchupTimeoutSeconds * 1000;
-      yield* runbook.step('wait for the standbys', waitForWal(context, config, old, stopped.checkpointLsn, request.target, timeoutMs), (r) => r);
-    }
+      yield* waitForStandbys(stopped.checkpointLsn);
+    };
+    if (start.oldPrimaryWritable) yield* stopAndWait();
 
-    // 3. Choose the candidate on a fresh look, within the loss bound (S7).
-    const decide = function* (): Generator<Task, ReturnType<typeof chooseFailoverCandidate>, unknown> {
-      const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster }), (v) =>
-        v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
-      );
-      const oldNow = nodeNamed(after, old);
-      const reference = lossReference(
-        old,
-        known,
-        { currentLsn: oldNow?.reachable && oldNow.role === 'primary' ? oldNow.currentLsn : null, shutdownCheckpointLsn },
-        standbysOf(after).filter((s) => s.name !== old),
-      );
-      return chooseFailoverCandidate(config, after, start, reference, request);
+    // 3. Choose the candidate on a fresh look, within the loss bound (S7). The old primary may
+    // have come back meanwhile (S2): an automatic failover is called off, a manual one stops it
+    // first; nothing is promoted while it may take writes.
+    let oldLast: NodeInspection | undefined;
+    const decide = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
+      for (;;) {
+        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster }), (v) =>
+          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
+        );
+        const oldNow = nodeNamed(after, old);
+        oldLast = oldNow;
+        if (oldNow?.reachable && oldNow.role === 'primary') {
+          if (request.requireDeadPrimary) return refusal('primary-answers', `${old} answers again as a writable primary (at ${oldNow.currentLsn ?? '?'}): the automatic failover is called off (S2, S6)`);
+          if (shutdownCheckpointLsn) return refusal('primary-answers', `${old} was stopped but answers again as a writable primary: something restarted it; the failover is called off (S2)`);
+          yield* stopAndWait();
+          continue;
+        }
+        const reference = lossReference(
+          old,
+          known,
+          { currentLsn: null, shutdownCheckpointLsn },
+          standbysOf(after).filter((s) => s.name !== old),
+        );
+        return chooseFailoverCandidate(config, after, start, reference, request);
+      }
     };
     let chosen = yield* decide();
     if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', chosen.refusal.reason);
 
-    // 4. Certain to go on: power the old primary off when the policy asks (a clean stop already
-    // fenced it), then choose again on positions that can no longer move.
-    if (config.policy.fenceByPowerOff && !shutdownCheckpointLsn) {
-      yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old }), (r) => r);
-      chosen = yield* decide();
-      if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+    // 4. Certain to go on: the old primary must not run when the candidate is promoted (S2). A
+    // clean stop already made sure; else power it off when the policy asks, or stop PostgreSQL
+    // on it through Run Command (a VM that is off, or a server that crashed, counts as
+    // stopped), and refuse when it may still run. Then choose again on positions that can no
+    // longer move.
+    if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
+      if (config.policy.fenceByPowerOff) {
+        yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old }), (r) => r);
+        chosen = yield* decide();
+        if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+      } else {
+        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old }), (r) => r);
+        if (!stop.stopped) {
+          return yield* stopBeforePromotion(
+            runbook,
+            undo,
+            'refused',
+            `${old} may still be running and could not be stopped: ${stop.how}. Promoting now could leave two writable primaries (S2): stop PostgreSQL on ${old} (or power its VM off) and fail over again, or set policy.fenceByPowerOff`,
+          );
+        }
+        if (stop.checkpointLsn) {
+          undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
+          yield* waitForStandbys(stop.checkpointLsn);
+          chosen = yield* decide();
+          if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', chosen.refusal.reason);
+        }
+      }
     }
     choice = yield* runbook.step('choose candidate', value(chosen.value), (c) => ({
       candidate: c.candidate,
@@ -194,7 +245,8 @@ function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node:
     }
   }
   const rejoined = yield* callActivity(context, 'rejoinAsStandby', { cluster, node, primary });
-  yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'read' });
+  const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node });
+  if (serving.refused) return { rejoined: false, why: `it was rejoined (${rejoined.method}) but ${serving.refused}` };
   return { rejoined: true, method: rejoined.method };
 }
 

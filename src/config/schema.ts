@@ -96,7 +96,12 @@ export const PolicySchema = z.strictObject({
   /** "sql": pg_promote() over SQL (falls back to Run Command when SQL cannot reach the node); "runCommand": always over Run Command. */
   promoteMethod: z.enum(['runCommand', 'sql'], 'promoteMethod must be "runCommand" or "sql"').default('sql'),
   autoFailover: z.boolean().default(true),
-  fenceByPowerOff: z.boolean().default(false),
+  /**
+   * Fence an unreachable old primary by powering its VM off through ARM (STONITH) before a
+   * failover promotes. Without it a failover proceeds only when PostgreSQL on the old primary is
+   * verifiably stopped, so a dead or frozen VM is never failed over automatically.
+   */
+  fenceByPowerOff: z.boolean().default(true),
   health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
 });
 

@@ -49,8 +49,14 @@ export interface FailoverStart {
   oldPrimaryWritable: boolean;
   /** It was in the write pool (the fence's undo puts it back). */
   oldPrimaryInWritePool: boolean;
-  /** A node other than the old primary is already writable (an interrupted failover): roll forward with it. */
+  /**
+   * A node other than the old primary is already writable on a newer timeline than the old
+   * primary's, and not further behind its last known position than the bound (an interrupted
+   * failover): roll forward with it.
+   */
   alreadyPromoted: string | null;
+  /** Writable nodes that are not such a promotion (an older or equal timeline, or too far behind): fenced and stopped, never promoted. */
+  strayWriters: string[];
 }
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; refusal: FailoverRefusal };
@@ -68,7 +74,7 @@ const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, ex
  * primary, else the one writable node), and there is something to promote. Every doubt refuses
  * here, where refusing costs nothing.
  */
-export function identifyOldPrimary(cluster: Pick<ClusterConfig, 'name' | 'nodes'>, view: ClusterView, known: KnownPrimary | null, request: FailoverRequest): Outcome<FailoverStart> {
+export function identifyOldPrimary(cluster: Pick<ClusterConfig, 'name' | 'nodes'> & Partial<Pick<ClusterConfig, 'policy'>>, view: ClusterView, known: KnownPrimary | null, request: FailoverRequest): Outcome<FailoverStart> {
   const writePool = view.pools.write;
   if (writePool.length > 1) return refuse('several-primaries', `the write pool holds ${writePool.join(', ')}: resolve that by hand before failing over`);
   const writable = primariesOf(view);
@@ -80,7 +86,16 @@ export function identifyOldPrimary(cluster: Pick<ClusterConfig, 'name' | 'nodes'
   const old = nodeNamed(view, oldPrimary);
   const others = writable.filter((n) => n.name !== oldPrimary);
   if (others.length > 1) return refuse('several-primaries', `${others.map((n) => n.name).join(' and ')} are all writable besides ${oldPrimary}: resolve the split by hand`);
-  const alreadyPromoted = others[0]?.name ?? null;
+  // S7: only a writer on a newer timeline than the old primary's, within the bound of its last
+  // known position, is a promotion to roll forward to; any other writer is fenced, and the
+  // candidate is chosen as usual.
+  const knownOwn = known && known.name === oldPrimary ? known : null;
+  const oldTimeline = old?.reachable ? old.timeline : (knownOwn?.timeline ?? null);
+  const bound = cluster.policy?.maxLagBytesForFailover;
+  const isPromotion = (n: ReachableNode) =>
+    oldTimeline !== null && n.timeline > oldTimeline && (!knownOwn?.lsn || !n.currentLsn || bound === undefined || bytesBetween(n.currentLsn, knownOwn.lsn) <= bound);
+  const alreadyPromoted = others[0] && isPromotion(others[0]) ? others[0].name : null;
+  const strayWriters = others.filter((n) => n.name !== alreadyPromoted).map((n) => n.name);
   if (alreadyPromoted && request.target && request.target !== alreadyPromoted) {
     return refuse('several-primaries', `${alreadyPromoted} is already writable (an interrupted failover?): fail over to it (target ${alreadyPromoted}), not to ${request.target}`);
   }
@@ -102,6 +117,7 @@ export function identifyOldPrimary(cluster: Pick<ClusterConfig, 'name' | 'nodes'
       oldPrimaryWritable: !!old?.reachable && old.role === 'primary',
       oldPrimaryInWritePool: writePool.includes(oldPrimary),
       alreadyPromoted,
+      strayWriters,
     },
   };
 }
@@ -128,8 +144,9 @@ export interface LossReference {
 /**
  * The old primary's shutdown checkpoint when it was stopped cleanly (exact: nothing follows it);
  * else the furthest position the old primary is known to have reached: what the health check last
- * recorded for it, what it reports now, and what any standby received from it (a standby's WAL is
- * WAL the primary wrote, so it counts even when the health check never recorded the primary).
+ * recorded for it, what it reports now, and what any standby received from it. Null (the loss
+ * cannot be bounded: 'position-unknown') when the old primary's own position is unknown — the
+ * standbys' positions alone would make the loss 0 by construction.
  */
 export function lossReference(
   oldPrimary: string,
@@ -141,12 +158,14 @@ export function lossReference(
   const positions: LossReference[] = [];
   if (known && known.name === oldPrimary && known.lsn) positions.push({ lsn: known.lsn, source: `${oldPrimary} at the last healthy check (${known.at})` });
   if (seen.currentLsn) positions.push({ lsn: seen.currentLsn, source: `${oldPrimary}'s current position` });
-  const ownKnown = positions.length > 0;
+  // Without a position of its own the loss cannot be bounded: what the standbys received is the
+  // loss's lower edge, not the primary's last position (measured against it the loss is 0 by
+  // construction), so it only raises a known reference.
+  if (positions.length === 0) return null;
   for (const standby of standbys) {
     const position = furthestLsn(standby);
-    if (position) positions.push({ lsn: position, source: `WAL ${standby.name} received from ${oldPrimary}${ownKnown ? '' : ` (${oldPrimary}'s own last position was never recorded)`}` });
+    if (position) positions.push({ lsn: position, source: `WAL ${standby.name} received from ${oldPrimary}` });
   }
-  if (positions.length === 0) return null;
   const furthest = maxLsn(positions[0].lsn, ...positions.slice(1).map((p) => p.lsn));
   return positions.find((p) => p.lsn === furthest)!;
 }
@@ -189,7 +208,8 @@ export function chooseFailoverCandidate(
   if (start.alreadyPromoted) {
     const node = nodeNamed(view, start.alreadyPromoted);
     if (!node?.reachable || node.role !== 'primary') return refuse('no-candidate', `${start.alreadyPromoted} was writable but now is ${node?.reachable ? node.role : 'unreachable'}: inspect the cluster and retry`);
-    return { ok: true, value: { candidate: node.name, alreadyPrimary: true, candidateLsn: node.currentLsn, reference, lossBytes: null, bound, dataLossAccepted: !!request.acceptDataLoss, ...rest(node.name) } };
+    const lossBytes = reference && node.currentLsn ? Math.max(0, bytesBetween(node.currentLsn, reference.lsn)) : null;
+    return { ok: true, value: { candidate: node.name, alreadyPrimary: true, candidateLsn: node.currentLsn, reference, lossBytes, bound, dataLossAccepted: !!request.acceptDataLoss, ...rest(node.name) } };
   }
 
   const targetCheck = checkTarget(cluster, view, oldPrimary, request.target);

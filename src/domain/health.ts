@@ -1,5 +1,5 @@
 import type { ClusterConfig } from '../config/schema';
-import { ClusterView, nodeNamed, streamsFrom } from './cluster-view';
+import { ClusterView, nodeNamed, primariesOf, streamsFrom } from './cluster-view';
 import { bytesBetween, Lsn } from './lsn';
 import { isStreaming, NodeInspection, ReachableNode } from './node-state';
 
@@ -211,7 +211,9 @@ function decide(policy: HealthPolicyInput, state: HealthState, observation: Heal
 
   const writePool = view.pools.write;
   if (writePool.length > 1) return severalInWritePool(state, view);
-  const expectedName = writePool.length === 1 ? writePool[0] : (state.primary?.name ?? null);
+  // An empty write pool (an interrupted fence or failover): the writable node on the highest
+  // timeline is the primary, not a stale last known one that a failover may have replaced.
+  const expectedName = writePool.length === 1 ? writePool[0] : state.primary ? (newestWriter(view, state.primary.name)?.name ?? state.primary.name) : null;
   if (expectedName === null) {
     return {
       check: { verdict: 'no-primary', summary: 'the write pool is empty and no primary has been seen yet: nothing to watch', findings: reachableSummary(view), action: null },
@@ -227,7 +229,23 @@ function decide(policy: HealthPolicyInput, state: HealthState, observation: Heal
   }
   const strays = view.nodes.filter((n): n is ReachableNode => n.name !== expectedName && n.reachable && n.role === 'primary');
 
-  if (expected.reachable && expected.role === 'primary') return healthyPrimary(policy, state, observation, expected, strays);
+  if (expected.reachable && expected.role === 'primary') {
+    // Never fence (and later pg_rewind) a writer on a NEWER timeline than the write pool's
+    // primary: it is the result of a promotion the pools have not caught up with.
+    const newer = strays.filter((s) => s.timeline > expected.timeline);
+    if (newer.length) {
+      return {
+        check: {
+          verdict: 'split-brain',
+          summary: `${newer.map((n) => `${n.name} (timeline ${n.timeline})`).join(', ')} writable on a newer timeline than ${expectedName} (timeline ${expected.timeline}), the write pool's primary: an interrupted failover? Neither is fenced automatically; roll forward by hand with a failover to ${newer[0].name} (S2)`,
+          findings: strays.map((n) => `${n.name} is writable (timeline ${n.timeline}) but not in the write pool`),
+          action: null,
+        },
+        state,
+      };
+    }
+    return healthyPrimary(policy, state, observation, expected, strays);
+  }
 
   if (expected.reachable && expected.role === 'standby') {
     return {
@@ -243,18 +261,35 @@ function decide(policy: HealthPolicyInput, state: HealthState, observation: Heal
   return failingPrimary(policy, state, observation, expectedName, expected, strays);
 }
 
+/**
+ * The writable node to trust when the pools do not say: the one on the highest timeline (a
+ * promotion always starts a new one), the last known primary among equals; null when no node is
+ * writable or the choice is still ambiguous.
+ */
+function newestWriter(view: ClusterView, trusted: string | null, among: ReachableNode[] = primariesOf(view)): ReachableNode | null {
+  if (among.length === 0) return null;
+  const top = Math.max(...among.map((n) => n.timeline));
+  const newest = among.filter((n) => n.timeline === top);
+  if (newest.length === 1) return newest[0];
+  return newest.find((n) => n.name === trusted) ?? null;
+}
+
 function severalInWritePool(state: HealthState, view: ClusterView): Decision {
   const members = view.pools.write.map((name) => nodeNamed(view, name));
   const writable = members.filter((n): n is ReachableNode => !!n && n.reachable && n.role === 'primary');
-  const trusted = state.primary?.name;
   const summary = `the write pool holds ${view.pools.write.join(', ')}${writable.length > 1 ? `, and ${writable.map((n) => n.name).join(' and ')} are all writable (S2)` : ''}`;
-  const intruder = writable.length > 1 && trusted && writable.some((n) => n.name === trusted) ? writable.find((n) => n.name !== trusted) : undefined;
+  // Keep the writer on the highest timeline (the last known primary among equals); fence another.
+  const keep = writable.length > 1 ? newestWriter(view, state.primary?.name ?? null, writable) : null;
+  const intruder = keep ? writable.find((n) => n.name !== keep.name && n.timeline <= keep.timeline) : undefined;
   return {
     check: {
       verdict: writable.length > 1 ? 'split-brain' : 'degraded',
       summary,
       findings: members.map((n, i) => `${view.pools.write[i]} in the write pool is ${describeNode(n)}`),
-      action: intruder ? { kind: 'fence', node: intruder.name, reason: `${intruder.name} is writable in the write pool beside ${trusted}, the last known primary` } : null,
+      action:
+        keep && intruder
+          ? { kind: 'fence', node: intruder.name, reason: `${intruder.name} (timeline ${intruder.timeline}) is writable in the write pool beside ${keep.name} (timeline ${keep.timeline})${keep.name === state.primary?.name ? ', the last known primary' : ', on the newer timeline'}` }
+          : null,
     },
     state,
   };
@@ -332,11 +367,22 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
       continue;
     }
     const position = node.receivedLsn ?? node.replayLsn;
+    let lagging = false;
     if (primary.currentLsn && position) {
       const lag = bytesBetween(position, primary.currentLsn);
-      if (lag > bound) findings.push(`${node.name} is ${lag} bytes behind ${primary.name}, more than maxLagBytesForFailover (${bound}): a failover to it now would be refused`);
+      lagging = lag > bound;
+      if (lagging) findings.push(`${node.name} is ${lag} bytes behind ${primary.name}, more than maxLagBytesForFailover (${bound}): a failover to it now would be refused`);
     }
-    if (!view.pools.read.includes(node.name)) findings.push(`${node.name} streams but is not in the read pool`);
+    // S4: a standby taken out of the read pool (a scheduled event's approval, a VM power event)
+    // comes back once it streams again within the bound. The observation does not say whether
+    // its maintenance was approved moments ago, so that nuance is not weighed here.
+    if (!view.pools.read.includes(node.name)) {
+      if (lagging || !position) findings.push(`${node.name} streams but is not in the read pool (not put back while it lags)`);
+      else {
+        findings.push(`${node.name} streams but is not in the read pool: put it back`);
+        propose({ kind: 'read-pool', node: node.name, reason: `${node.name} streams from ${primary.name} within the lag bound but is not in the read pool: serve reads` });
+      }
+    }
   }
   if (view.pools.read.includes(primary.name)) findings.push(`${primary.name} (the primary) is also in the read pool`);
 
@@ -374,10 +420,16 @@ function failingPrimary(
   const since = `${failures} check(s) over ${seconds(failingMs)} s`;
 
   if (strays.length) {
+    // Only a writer on a newer timeline than the last known primary's is a promotion to roll forward to (S7).
+    const knownTimeline = state.primary?.timeline ?? null;
+    const newer = newestWriter(view, null, strays.filter((s) => knownTimeline !== null && s.timeline > knownTimeline));
+    const advice = newer
+      ? `an interrupted failover? Roll forward with a manual failover to ${newer.name} (timeline ${newer.timeline})`
+      : `none of them is on a newer timeline than the last known primary's (${knownTimeline ?? 'unknown'}): do not fail over to them; fence them and resolve by hand`;
     return {
       check: {
         verdict: 'split-brain',
-        summary: `${expectedName} (write pool) is ${why} while ${strays.map((s) => s.name).join(', ')} is writable: an interrupted failover? Roll forward with a manual failover to ${strays[0].name}`,
+        summary: `${expectedName} (write pool) is ${why} while ${strays.map((s) => s.name).join(', ')} is writable: ${advice}`,
         findings: strays.map((s) => `${s.name} is writable (timeline ${s.timeline}) but not in the write pool`),
         action: null,
       },

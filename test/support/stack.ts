@@ -15,7 +15,7 @@ export async function startTestStack(block: string, options: Partial<LocalStackO
     lab,
     listen: { host: `127.${block}.1`, port: 7071 },
     functionKey: TEST_FUNCTION_KEY,
-    policy: { catchupTimeoutSeconds: 30 },
+    policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false },
     log: () => undefined,
     ...options,
   });

@@ -1,3 +1,4 @@
+import { clusterServices } from '../../../src/app/services';
 import { LocalStack } from '../../../src/local/stack';
 import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
 import { api, check, checkUntil, editHba, inspect, operationStarted, splitAtNewPrimary, startFailoverStack, verdicts, waitForOperation } from './support';
@@ -81,5 +82,41 @@ describe('the app cut off from a primary the standbys still stream from', () => 
     const settled = await check(stack);
     expect(settled.lastCheck).toMatchObject({ verdict: 'healthy', action: null });
     expect(settled).toMatchObject({ primary: { name: 'pg3' }, pendingRejoin: [] });
+  });
+
+  it('a manual failover of a primary cut off from the app stops it through Run Command before promoting (S2); a standby left out of the read pool is put back by the next check (S4)', async () => {
+    // pg3 is the primary now; the app loses it, the standbys still stream from it.
+    const admin = stack.cluster.postgres.adminUser;
+    const restore = editHba(stack, 'pg3', (rules) => `host all ${admin} 0.0.0.0/0 reject\n${rules}`);
+    let report;
+    try {
+      expect(await inspect(stack, 'pg3')).toMatchObject({ reachable: false });
+      const started = await api(stack, 'POST', `clusters/${stack.cluster.name}/failover`, { target: 'pg1', reason: 'pg3 is cut off' });
+      expect(started.status).toBe(202);
+      report = await waitForOperation(stack, String(started.body.operationId));
+    } finally {
+      restore();
+    }
+    expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg3', newPrimary: 'pg1' });
+    expect(report.steps.map((s) => s.name).slice(0, 7)).toEqual(['inspect cluster', 'fence pg3: out of the pools', 're-inspect', 'make sure pg3 is stopped', 'wait for the standbys', 're-inspect', 'choose candidate']);
+    expect(report.steps.find((s) => s.name === 'make sure pg3 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^stopped cleanly through Run Command/) });
+    expect(report.steps.find((s) => s.name === 'choose candidate')!.detail).toMatchObject({ candidate: 'pg1', lossBytes: 0, reference: { source: "pg3's shutdown checkpoint" } });
+    // pg3 followed pg1 from its clean stop, but the app could not see it in recovery while cut off: it stays out of the read pool.
+    expect(report.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^pg3 stays fenced out of the pools: it was rejoined \(follow\) but pg3 does not answer/)]));
+    expect((await stack.lab.ilb().pools()).readPool).not.toContain('pg3');
+    // S4: the next check finds pg3 streaming from pg1 outside the read pool and puts it back.
+    const back = await check(stack);
+    expect(back.lastCheck).toMatchObject({ action: { kind: 'read-pool', node: 'pg3' } });
+    expect(back.lastAction).toMatchObject({ kind: 'read-pool', node: 'pg3', ok: true });
+    expect([...(await stack.lab.ilb().pools()).readPool].sort()).toEqual(['pg2', 'pg3']);
+    expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy', action: null });
+
+    // S4: a standby taken out of the read pool by something else (a scheduled event's approval, a power event) comes back too.
+    const services = clusterServices(stack.cluster.name);
+    await services.loadBalancer.setRole(services.node('pg2'), 'none');
+    const returned = await check(stack);
+    expect(returned.lastCheck).toMatchObject({ action: { kind: 'read-pool', node: 'pg2' } });
+    expect(returned.lastAction).toMatchObject({ kind: 'read-pool', node: 'pg2', ok: true });
+    expect([...(await stack.lab.ilb().pools()).readPool].sort()).toEqual(['pg2', 'pg3']);
   });
 });

@@ -31,7 +31,8 @@ export async function startFailoverStack(block: string, options: { policy?: Reco
     lab,
     listen: { host: `127.${block}.1`, port: 7071 },
     functionKey: TEST_FUNCTION_KEY,
-    policy: { catchupTimeoutSeconds: 30, ...options.policy },
+    // Tests choose the fence explicitly (kill-primary powers off); the rest stop PostgreSQL over Run Command.
+    policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false, ...options.policy },
     log: () => undefined,
   }).catch(async (error) => {
     await Lab.down(lab);

@@ -28,7 +28,7 @@ describe('cluster configuration', () => {
     expect(orders.nodes.map((n) => n.name)).toEqual(['pg1', 'pg2', 'pg3']);
     expect(orders.nodes[0]).toMatchObject({ port: 5432, priority: 100, noFailover: false, ipConfigurationName: 'ipconfig1' });
     expect(orders.postgres).toMatchObject({ adminUser: 'postgres', replicationUser: 'replicator', sslMode: 'prefer', dataDirectory: '/var/lib/postgresql/15/main' });
-    expect(orders.policy).toMatchObject({ promoteMethod: 'sql', autoFailover: true, maxLagBytesForFailover: 1048576 });
+    expect(orders.policy).toMatchObject({ promoteMethod: 'sql', autoFailover: true, fenceByPowerOff: true, maxLagBytesForFailover: 1048576 });
     expect(orders.policy.health).toEqual({ probeTimeoutMs: 3000, failureThreshold: 3, graceSeconds: 30 });
     expect(findCluster(config, 'nope')).toBeUndefined();
   });

@@ -12,7 +12,7 @@ const afterDeath = (pg2 = '0/3000000', pg3 = '0/2F00000') => view([down('pg1'), 
 
 describe('identifying the old primary (before anything changes)', () => {
   it('is the write pool member; a writable one must be stopped; its pool membership is undone on refusal', () => {
-    expect(identifyOldPrimary(cluster, afterDeath(), known, request())).toEqual({ ok: true, value: { oldPrimary: 'pg1', oldPrimaryWritable: false, oldPrimaryInWritePool: true, alreadyPromoted: null } });
+    expect(identifyOldPrimary(cluster, afterDeath(), known, request())).toEqual({ ok: true, value: { oldPrimary: 'pg1', oldPrimaryWritable: false, oldPrimaryInWritePool: true, alreadyPromoted: null, strayWriters: [] } });
     const live = view([primary('pg1', '0/1', ['pg2', 'pg3']), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg1', '0/1')]);
     expect(identifyOldPrimary(cluster, live, known, request())).toMatchObject({ ok: true, value: { oldPrimary: 'pg1', oldPrimaryWritable: true } });
   });
@@ -25,9 +25,20 @@ describe('identifying the old primary (before anything changes)', () => {
   });
 
   it('rolls forward with a node that is already writable (an interrupted failover)', () => {
-    const interrupted = view([down('pg1'), primary('pg2', '0/3000100'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
-    expect(identifyOldPrimary(cluster, interrupted, known, request())).toMatchObject({ ok: true, value: { oldPrimary: 'pg1', alreadyPromoted: 'pg2' } });
+    const interrupted = view([down('pg1'), { ...primary('pg2', '0/3000100'), timeline: 2 }, standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
+    expect(identifyOldPrimary(cluster, interrupted, known, request())).toMatchObject({ ok: true, value: { oldPrimary: 'pg1', alreadyPromoted: 'pg2', strayWriters: [] } });
     expect(identifyOldPrimary(cluster, interrupted, known, request({ target: 'pg3' }))).toMatchObject({ ok: false, refusal: { code: 'several-primaries', reason: expect.stringMatching(/pg2 is already writable/) } });
+  });
+
+  it('a writer on an older or the same timeline, or beyond the bound, is not a promotion: it is fenced and the candidate chosen as usual (S7)', () => {
+    const sameTimeline = view([down('pg1'), primary('pg2', '0/3000100'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
+    expect(identifyOldPrimary(cluster, sameTimeline, known, request())).toMatchObject({ ok: true, value: { alreadyPromoted: null, strayWriters: ['pg2'] } });
+    const older = view([down('pg1'), primary('pg2', '0/3000100'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
+    expect(identifyOldPrimary(cluster, older, { ...known, timeline: 3 }, request())).toMatchObject({ ok: true, value: { alreadyPromoted: null, strayWriters: ['pg2'] } });
+    const farBehind = view([down('pg1'), { ...primary('pg2', '0/1000000'), timeline: 2 }, standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
+    expect(identifyOldPrimary(cluster, farBehind, known, request())).toMatchObject({ ok: true, value: { alreadyPromoted: null, strayWriters: ['pg2'] } });
+    // Without the old primary's timeline nothing proves a promotion.
+    expect(identifyOldPrimary(cluster, { ...sameTimeline, nodes: sameTimeline.nodes.map((n) => (n.name === 'pg2' ? { ...n, timeline: 2 } : n)) }, null, request())).toMatchObject({ ok: true, value: { alreadyPromoted: null, strayWriters: ['pg2'] } });
   });
 
   const refusals: [string, () => ReturnType<typeof identifyOldPrimary>, string, RegExp][] = [
@@ -64,7 +75,8 @@ describe('the loss reference (S7)', () => {
     const standbys = afterDeath('0/3000100', '0/2000000').nodes.filter((n) => n.name !== 'pg1') as ReachableNode[];
     expect(lossReference('pg1', known, {}, standbys)).toEqual({ lsn: '0/3000100', source: 'WAL pg2 received from pg1' });
     expect(lossReference('pg1', known, {}, afterDeath('0/3000000').nodes.filter((n) => n.name !== 'pg1') as ReachableNode[])?.source).toBe('pg1 at the last healthy check (2026-05-01T10:00:00.000Z)');
-    expect(lossReference('pg1', null, {}, standbys)).toEqual({ lsn: '0/3000100', source: "WAL pg2 received from pg1 (pg1's own last position was never recorded)" });
+    // Only standby positions: the loss would be 0 by construction — unknown instead ('position-unknown').
+    expect(lossReference('pg1', null, {}, standbys)).toBeNull();
   });
 
   it('ignores a last known position of another node, and is unknown without any', () => {

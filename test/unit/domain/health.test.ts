@@ -127,10 +127,21 @@ describe('health verdict: an unreachable primary (S6)', () => {
   });
 
   it('does not fail over while another node is already writable: that is a split to roll forward by hand', () => {
-    const nodes = [down('pg1'), primary('pg2', '0/3000100'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')];
-    const { last } = run([0, 15, 30].map((s) => observe(s, nodes)));
+    const known = run([observe(0, healthyNodes())]).state;
+    const promoted = { ...primary('pg2', '0/3000100'), timeline: 2 };
+    const nodes = [down('pg1'), promoted, standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')];
+    const { last } = run([10, 25, 40].map((s) => observe(s, nodes)), known);
     expect(last).toMatchObject({ verdict: 'split-brain', action: null });
-    expect(last.summary).toMatch(/manual failover to pg2/);
+    expect(last.summary).toMatch(/manual failover to pg2 \(timeline 2\)/);
+  });
+
+  it('never recommends rolling forward to a writer on an older (or the same) timeline than the last known primary (S7)', () => {
+    const known = run([observe(0, [{ ...primary('pg1', '0/3000000', ['pg2', 'pg3']), timeline: 3 }, standby('pg2', 'pg1', '0/3000000'), standby('pg3', 'pg1', '0/3000000')])]).state;
+    const nodes = [down('pg1'), primary('pg2', '0/2000000'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')];
+    const { last } = run([10, 25, 40].map((s) => observe(s, nodes)), known);
+    expect(last).toMatchObject({ verdict: 'split-brain', action: null });
+    expect(last.summary).not.toMatch(/failover to pg2/);
+    expect(last.summary).toMatch(/none of them is on a newer timeline than the last known primary's \(3\): do not fail over to them/);
   });
 
   it('watches the last known primary when the write pool is empty (an interrupted fence)', () => {
@@ -207,6 +218,24 @@ describe('health verdict: two writable nodes (S2)', () => {
     expect(run([observe(10, nodes, { write: ['pg1', 'pg2'] })]).last).toMatchObject({ verdict: 'split-brain', action: null });
   });
 
+  it('never fences a writer on a newer timeline than the expected primary; prefers it when the write pool is empty (S2)', () => {
+    const known = run([observe(0, healthyNodes())]).state; // pg1, timeline 1
+    const newer = { ...primary('pg2', '0/4000000', ['pg3']), timeline: 2 };
+    const stale = primary('pg1', '0/3000100');
+    // Empty write pool: pg2 (timeline 2) is the primary, pg1 (timeline 1, the stale last known) is the one fenced.
+    const empty = run([observe(10, [stale, newer, standby('pg3', 'pg2', '0/4000000')], { write: [], read: ['pg3'] })], known);
+    expect(empty.last).toMatchObject({ verdict: 'split-brain', action: { kind: 'fence', node: 'pg1' } });
+    expect(empty.state.primary).toMatchObject({ name: 'pg2', timeline: 2 });
+    // pg1 still in the write pool, pg2 writable on a newer timeline outside it: neither is fenced (nor rejoined).
+    const single = run([observe(10, [stale, newer, standby('pg3', 'pg2', '0/4000000')], { write: ['pg1'], read: ['pg3'] })], known);
+    expect(single.last).toMatchObject({ verdict: 'split-brain', action: null });
+    expect(single.last.summary).toMatch(/pg2 \(timeline 2\) writable on a newer timeline than pg1 \(timeline 1\).*failover to pg2/);
+    expect(single.state.pendingRejoin).toEqual([]);
+    // Both in the write pool: the newer timeline is kept even though pg1 is the last known primary.
+    const both = run([observe(10, [stale, newer, standby('pg3', 'pg2', '0/4000000')], { write: ['pg1', 'pg2'], read: ['pg3'] })], known);
+    expect(both.last).toMatchObject({ verdict: 'split-brain', action: { kind: 'fence', node: 'pg1' } });
+  });
+
   it('reports a write pool that holds a standby, or a node that does not exist, without acting', () => {
     expect(run([observe(0, healthyNodes(), { write: ['pg2'] })]).last).toMatchObject({ verdict: 'no-primary', action: null });
     expect(run([observe(0, healthyNodes(), { write: ['pg9'] })]).last).toMatchObject({ verdict: 'no-primary', action: null });
@@ -247,6 +276,18 @@ describe('health verdict: the former primary comes back', () => {
     expect(soon.last.findings[0]).toMatch(/next rejoin attempt is due 31 s from now/);
     const later = run([observe(161, [down('pg1'), primary('pg2', '0/4000000', ['pg3']), standby('pg3', 'pg2', '0/4000000')], { write: ['pg2'], read: ['pg3'], powerStates: { pg1: 'running' } })], attempted);
     expect(later.last.action?.kind).toBe('rejoin');
+  });
+
+  it('puts ANY standby streaming within the bound back into the read pool, not only a former primary (S4)', () => {
+    const healthy = run([observe(0, healthyNodes())]).state;
+    expect(run([observe(10, healthyNodes(), { read: ['pg3'] })], healthy).last).toMatchObject({ verdict: 'degraded', action: { kind: 'read-pool', node: 'pg2' } });
+    // Not one that lags beyond the bound, nor one that does not stream.
+    const lagging = [primary('pg1', '0/9000000', ['pg2', 'pg3']), standby('pg2', 'pg1', '0/1000000'), standby('pg3', 'pg1', '0/9000000')];
+    const notBack = run([observe(10, lagging, { read: ['pg3'] })], healthy).last;
+    expect(notBack.action).toBeNull();
+    expect(notBack.findings).toContain('pg2 streams but is not in the read pool (not put back while it lags)');
+    const broken = [primary('pg1', '0/3000000', ['pg3']), standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting'), standby('pg3', 'pg1', '0/3000000')];
+    expect(run([observe(10, broken, { read: ['pg3'] })], healthy).last.action).toBeNull();
   });
 
   it('puts it into the read pool once it streams from the new primary, then forgets it', () => {
