@@ -2,12 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
-import { BenchOptions, DEFAULTS, QUICK, RawFlags, resolveOptions } from './options';
+import { BenchOptions, DEFAULTS, failoverPromoteMethod, QUICK, RawFlags, resolveOptions } from './options';
 import { planBench, BenchPlan } from './plan';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario } from './scenario';
 import { compare, scenarioResult, ScenarioResult } from './results';
 import { loadAverageNow, machineInfo } from './machine';
 import { renderMachine, renderPending, renderRuns, renderSteps, renderSummary } from './render';
+import { DETECTION, describeOurDetection, describePatroniTiming, expectationLines } from './detection';
+import { FAILOVER_FENCE_BY_POWER_OFF } from './plan';
 
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -122,10 +124,21 @@ function printSettings(options: BenchOptions, plan: BenchPlan): void {
   say('Settings');
   say(`  runs: ${plan.scenarios.map((s) => `${s.id} ×${s.runs}`).join(', ')}`);
   say(`    (defaults: ${DEFAULTS.runs} zero-latency runs per promotion path and ${DEFAULTS.runs} Patroni switchovers (--runs N); ${DEFAULTS.realisticRuns} realistic-latency run per promotion path, ` +
-    `because each takes ~1-2 min (--realistic-runs N); ${DEFAULTS.failoverRuns} Patroni kill -9 failover, ~1 min (--failover-runs N); --quick: ${QUICK.runs}/${QUICK.realisticRuns}/${QUICK.failoverRuns})`);
+    `because each takes ~1-2 min (--realistic-runs N); ${DEFAULTS.failoverRuns} kill -9 failover per tool and detection variant, ~1 min each (--failover-runs N); ` +
+    `${DEFAULTS.realisticFailoverRuns} realistic-latency failovers of ours (--realistic-failover-runs N); --quick: ${QUICK.runs}/${QUICK.realisticRuns}/${QUICK.failoverRuns}/${QUICK.realisticFailoverRuns})`);
   say(`  promotion paths: ${options.methods.join(', ')}; Azure latency profiles: ${options.profiles.join(', ')}; ours: ${options.ours ? 'on' : 'off'}; peer: ${options.peer ? 'Patroni' : 'off'}`);
   say(`  write load: ${options.commits} acknowledged commits before and after each operation; ${LOAD_DESCRIPTION.join(' ')}`);
-  say(`  addresses: ours 127.${options.blocks.ours}.x, Patroni 127.${options.blocks.peer}.x (loopback only)${plan.pending.length ? `; pending: ${plan.pending.map((p) => `${p.id} (${p.reason})`).join(', ')}` : ''}`);
+  if (plan.scenarios.some((s) => s.kind === 'failover')) {
+    say(`  unplanned failover: kill -9 of the primary under the write load; detection variants: ${options.detection.join(', ')}; ours promotes with ${failoverPromoteMethod(options)}, fenceByPowerOff ${FAILOVER_FENCE_BY_POWER_OFF}`);
+    for (const name of options.detection) {
+      const d = DETECTION[name];
+      say(`    ${name}: ours ${describeOurDetection(d.ours)}; Patroni ${describePatroniTiming(d.patroni)}`);
+    }
+  }
+  say(
+    `  addresses: ours 127.${options.blocks.ours}.x, Patroni 127.${options.blocks.peer}.x, Patroni with the fast timing 127.${options.blocks.peerFast}.x (loopback only)` +
+      `${plan.pending.length ? `; pending: ${plan.pending.map((p) => `${p.id} (${p.reason})`).join(', ')}` : ''}`,
+  );
 }
 
 async function bench(options: BenchOptions): Promise<number> {
@@ -159,12 +172,23 @@ async function bench(options: BenchOptions): Promise<number> {
   }
   const kinds = (['switchover', 'failover'] as const).filter((kind) => results.some((r) => r.kind === kind));
   for (const kind of kinds) {
-    const title = kind === 'switchover' ? 'Planned switchover' : 'Unplanned failover — Patroni only; ours: not built yet';
+    const title = kind === 'switchover' ? 'Planned switchover' : 'Unplanned failover (kill -9 of the primary)';
     say(`\n${title}: every run`);
     say(renderRuns(results, kind));
-    say(`\n${title}: median / max${kind === 'switchover' ? ', ratio ours/Patroni (below 1: ours is shorter)' : ''}`);
+    say(`\n${title}: median / max, ratio ours/Patroni (below 1: ours is shorter)${kind === 'failover' ? ', each against Patroni with the same detection variant' : ''}`);
     say(renderSummary(results, comparisons, kind));
     for (const line of renderPending(plan.pending, kind)) say(line);
+    if (kind === 'failover') {
+      say('Detection settings (comparable pairs; both sides of a ratio ran with the same variant):');
+      for (const name of options.detection) {
+        const d = DETECTION[name];
+        say(`  ${name}: ${d.rationale}`);
+        for (const line of expectationLines(d)) say(`    expected from the settings (a model, not a measurement): ${line}`);
+      }
+      say('First write = the first commit the new primary acknowledged after the kill; total = the failover (ours: until the operation ended, after the other standby follows;');
+      say("Patroni: until the new leader is writable) plus the rejoin (restart of the killed node until it streams from the new primary; ours: the health check fences it, then pg_rewind).");
+      for (const line of plan.failoverNotes) say(line);
+    }
     if (kind === 'switchover' && results.some((r) => r.tool === 'patroni' && r.summary.writeOutageMs.n > 0)) {
       say('Patroni needs no Azure control-plane call to switch over (HAProxy follows its REST health check), so its loopback figure is also its expected figure on Azure VMs;');
       say('our "realistic" rows project ours on Azure (emulated Azure latencies above), our "zero" rows show the runbook alone. Ratio = ours / Patroni of the same statistic.');
@@ -201,15 +225,17 @@ async function bench(options: BenchOptions): Promise<number> {
 
 new Command('bench')
   .description(
-    'planned switchovers under a continuous write load: ours (SQL and Run Command promotion, zero and realistic Azure latency) ' +
-      'and Patroni + HAProxy on an identical cluster, same machine, same run; median/max outage, lost commits, durations, ratios',
+    'planned switchovers and kill -9 failovers under a continuous write load: ours (SQL and Run Command promotion, zero and realistic Azure latency, ' +
+      'the health check on its real schedule) and Patroni + HAProxy on an identical cluster, same machine, same run; median/max outage, lost commits, durations, ratios',
   )
   .option('--runs <n>', `our zero-latency switchovers per promotion path, and Patroni switchovers (default ${DEFAULTS.runs})`)
   .option('--realistic-runs <n>', `our realistic-latency switchovers per promotion path, ~1-2 min each (default ${DEFAULTS.realisticRuns})`)
-  .option('--failover-runs <n>', `Patroni kill -9 failovers, ~1 min each; ours is not built yet (default ${DEFAULTS.failoverRuns})`)
+  .option('--failover-runs <n>', `kill -9 failovers per tool and detection variant (ours zero latency, Patroni), ~1 min each (default ${DEFAULTS.failoverRuns})`)
+  .option('--realistic-failover-runs <n>', `our kill -9 failovers per detection variant with the realistic Azure latency, minutes each (default ${DEFAULTS.realisticFailoverRuns})`)
+  .option('--detection <list>', 'failover detection variants: standard,fast (default both; see src/bench/detection.ts)')
   .option('--methods <list>', 'promotion paths: sql,runCommand (default both)')
   .option('--profiles <list>', 'Azure latency profiles: zero,realistic (default both)')
-  .option('--quick', `a quick look: --runs ${QUICK.runs} --realistic-runs ${QUICK.realisticRuns} --failover-runs ${QUICK.failoverRuns} unless given`)
+  .option('--quick', `a quick look: --runs ${QUICK.runs} --realistic-runs ${QUICK.realisticRuns} --failover-runs ${QUICK.failoverRuns} --realistic-failover-runs ${QUICK.realisticFailoverRuns} unless given`)
   .option('--no-ours', 'skip our scenarios')
   .option('--no-peer', 'skip Patroni')
   .option('--no-install', 'do not apt-get install Patroni/HAProxy when missing (then Patroni is reported as not measured)')

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgEndpoint } from '../adapters/postgres/connect';
-import { findLostCommits, WriteLoad, WriteLoadReport } from '../load/write-load';
+import { AcknowledgedCommit, findLostCommits, WriteLoad, WriteLoadReport } from '../load/write-load';
 
 export interface LoadSettings {
   /** Acknowledged commits before the operation starts, and again after it ended, before the load stops. */
@@ -19,20 +19,25 @@ export interface Measurement<T> {
   lostCheckError?: string;
   commitsElsewhereAfterNewPrimary: number;
   finalServer: string | null;
+  /** The first commit the final primary acknowledged after the operation started, ms after the start. */
+  firstCommitOnFinalMs: number | null;
 }
 
 /**
  * Runs `operation` while the write load (src/load/write-load.ts, the same client for every tool)
  * writes through `endpoint`, then counts lost commits row by row through the same endpoint.
+ * `beforeStart` runs once the load has its first commits, before the operation's clock starts.
  * The load always stops, also when the operation throws.
  */
-export async function measureUnderLoad<T>(endpoint: PgEndpoint, settings: LoadSettings, operation: () => Promise<T>): Promise<Measurement<T>> {
+export async function measureUnderLoad<T>(endpoint: PgEndpoint, settings: LoadSettings, operation: () => Promise<T>, options: { beforeStart?: () => Promise<void> } = {}): Promise<Measurement<T>> {
   const load = new WriteLoad(endpoint);
   await load.prepare();
   load.start();
   let stopped: WriteLoadReport | undefined;
   try {
     await load.waitForCommits(settings.commitsAround, 60_000);
+    // E.g. waiting for the moment to kill: the load keeps writing, the operation's clock has not started.
+    await options.beforeStart?.();
     const startedAt = performance.now();
     const result = await operation();
     const endedAt = performance.now();
@@ -43,7 +48,8 @@ export async function measureUnderLoad<T>(endpoint: PgEndpoint, settings: LoadSe
     const finalServer = writes.acknowledged.at(-1)?.server ?? null;
     const firstOnFinal = writes.acknowledged.findIndex((c) => c.server === finalServer);
     const elsewhere = firstOnFinal < 0 ? 0 : writes.acknowledged.slice(firstOnFinal).filter((c) => c.server !== finalServer).length;
-    return { result, startedAt, endedAt, writes, lost, ...(error ? { lostCheckError: error } : {}), commitsElsewhereAfterNewPrimary: elsewhere, finalServer };
+    const firstCommitOnFinalMs = firstCommitAfter(writes.acknowledged, finalServer, startedAt);
+    return { result, startedAt, endedAt, writes, lost, ...(error ? { lostCheckError: error } : {}), commitsElsewhereAfterNewPrimary: elsewhere, finalServer, firstCommitOnFinalMs };
   } finally {
     if (!stopped) await load.stop();
   }
@@ -61,6 +67,13 @@ async function countLost(endpoint: PgEndpoint, writes: WriteLoadReport): Promise
     }
   }
   return { lost: null, error: lastError };
+}
+
+/** ms from `startedAt` to the first commit `server` acknowledged after it; null if there is none. */
+export function firstCommitAfter(acknowledged: readonly AcknowledgedCommit[], server: string | null, startedAt: number): number | null {
+  if (server === null) return null;
+  const first = acknowledged.find((c) => c.server === server && c.at > startedAt);
+  return first ? Math.round(first.at - startedAt) : null;
 }
 
 /** The outage gap relative to the operation's start. */

@@ -1,4 +1,5 @@
 import { LatencyName, PromoteMethod } from './ours';
+import { DETECTION_NAMES, DetectionName } from './detection';
 
 /** What to run, from the command line. */
 export interface BenchOptions {
@@ -6,8 +7,12 @@ export interface BenchOptions {
   runs: number;
   /** Our realistic-latency switchovers per promotion path (each takes a minute or two). */
   realisticRuns: number;
-  /** Patroni's kill -9 failovers (Patroni only; ours is not built yet). */
+  /** kill -9 failovers per detection variant, ours (zero latency) and Patroni's. */
   failoverRuns: number;
+  /** Our kill -9 failovers per detection variant with the realistic Azure latency profile (each takes minutes). */
+  realisticFailoverRuns: number;
+  /** Detection settings the failovers run with (detection.ts), each for both tools. */
+  detection: DetectionName[];
   methods: PromoteMethod[];
   profiles: LatencyName[];
   ours: boolean;
@@ -16,16 +21,19 @@ export interface BenchOptions {
   json: boolean;
   /** Acknowledged commits before and after each operation. */
   commits: number;
-  blocks: { ours: string; peer: string };
+  /** Loopback blocks (127.<block>.x): ours, Patroni, and Patroni with the fast detection timing. */
+  blocks: { ours: string; peer: string; peerFast: string };
 }
 
-export const DEFAULTS = { runs: 5, realisticRuns: 1, failoverRuns: 1, commits: 200 } as const;
-export const QUICK = { runs: 1, realisticRuns: 0, failoverRuns: 0 } as const;
+export const DEFAULTS = { runs: 5, realisticRuns: 1, failoverRuns: 1, realisticFailoverRuns: 0, commits: 200 } as const;
+export const QUICK = { runs: 1, realisticRuns: 0, failoverRuns: 0, realisticFailoverRuns: 0 } as const;
 
 export interface RawFlags {
   runs?: string;
   realisticRuns?: string;
   failoverRuns?: string;
+  realisticFailoverRuns?: string;
+  detection?: string;
   methods?: string;
   profiles?: string;
   quick?: boolean;
@@ -51,6 +59,11 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
   return [...new Set(items as T[])];
 }
 
+/** The promotion path our failovers use: the app's default (sql) when it is among --methods, else the one given. */
+export function failoverPromoteMethod(options: Pick<BenchOptions, 'methods'>): PromoteMethod {
+  return options.methods.includes('sql') ? 'sql' : options.methods[0];
+}
+
 /** Flags to options: --quick lowers every count that was not given explicitly. */
 export function resolveOptions(flags: RawFlags): BenchOptions {
   const base = flags.quick ? QUICK : DEFAULTS;
@@ -58,6 +71,8 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     runs: count('--runs', flags.runs, base.runs, 1),
     realisticRuns: count('--realistic-runs', flags.realisticRuns, base.realisticRuns),
     failoverRuns: count('--failover-runs', flags.failoverRuns, base.failoverRuns),
+    realisticFailoverRuns: count('--realistic-failover-runs', flags.realisticFailoverRuns, base.realisticFailoverRuns),
+    detection: list('--detection', flags.detection, DETECTION_NAMES),
     methods: list('--methods', flags.methods, ['sql', 'runCommand'] as const),
     profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
     ours: flags.ours !== false,
@@ -65,6 +80,6 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     install: flags.install !== false,
     json: flags.json === true,
     commits: count('--commits', flags.commits, DEFAULTS.commits, 1),
-    blocks: { ours: '60.1', peer: '60.2' },
+    blocks: { ours: '60.1', peer: '60.2', peerFast: '60.3' },
   };
 }

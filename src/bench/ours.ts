@@ -11,8 +11,10 @@ import { FailoverApiClient } from '../cli/api-client';
 import { OperationReport } from '../domain/operation';
 import { Lab } from '../lab/lab';
 import { appConfig } from '../app/services';
+import { parseSchedule } from '../local/runtime';
 import { Environment, RunResult, Scenario } from './scenario';
 import { LoadSettings, measureUnderLoad, outageWindow, stepRole } from './measure';
+import { DetectionVariant, describeOurDetection, everySecondsSchedule, HEALTH_CHECK_SCHEDULE_SETTING } from './detection';
 
 export type LatencyName = 'zero' | 'realistic';
 export type PromoteMethod = 'sql' | 'runCommand';
@@ -20,9 +22,26 @@ export type PromoteMethod = 'sql' | 'runCommand';
 /** Bounds for one of our switchovers: the zero profile takes seconds, the realistic one a minute or two. */
 const OPERATION_TIMEOUT_MS: Record<LatencyName, number> = { zero: 180_000, realistic: 900_000 };
 
+/** The schedule the app registers when HEALTH_CHECK_SCHEDULE is set (a %...% expression the runtime resolves at each start). */
+const SCHEDULE_EXPRESSION = `%${HEALTH_CHECK_SCHEDULE_SETTING}%`;
+/** The app's own default (src/functions/health-check.ts), for stacks whose timers do not run. */
+const DEFAULT_SCHEDULE = '*/10 * * * * *';
+
+/**
+ * For the unplanned failover: the health-check timer runs on its real schedule (set through the
+ * HEALTH_CHECK_SCHEDULE app setting), with the detection variant's health policy.
+ * fenceByPowerOff as in test/integration/failover/kill-primary.test.ts: the failover powers the
+ * dead primary's VM off, so it stays down (as a dead VM would) until the bench starts it again.
+ */
+export interface FailoverSetup {
+  detection: DetectionVariant;
+  fenceByPowerOff: boolean;
+}
+
 /**
  * Our side: the real app on the local stack (lab + local Azure + local Functions runtime), one
- * stack per promotion path and latency profile, its nodes on 127.<block>.x.
+ * stack per promotion path and latency profile (and, for failovers, detection variant), its nodes
+ * on 127.<block>.x.
  */
 export class OurStackEnvironment implements Environment {
   readonly name: string;
@@ -35,8 +54,22 @@ export class OurStackEnvironment implements Environment {
     readonly latency: LatencyName,
     readonly promoteMethod: PromoteMethod,
     private readonly addressBlock: string,
+    readonly failover?: FailoverSetup,
   ) {
-    this.name = `ours (promote ${promoteMethod}, ${latency} Azure latency)`;
+    this.name = failover
+      ? `ours (promote ${promoteMethod}, ${latency} Azure latency, health check on its schedule, ${failover.detection.name} detection)`
+      : `ours (promote ${promoteMethod}, ${latency} Azure latency)`;
+  }
+
+  /** The health check's NCRONTAB schedule in this stack. */
+  get schedule(): string {
+    return this.failover ? everySecondsSchedule(this.failover.detection.ours.everySeconds) : DEFAULT_SCHEDULE;
+  }
+
+  private policy(): Record<string, unknown> {
+    if (!this.failover) return { promoteMethod: this.promoteMethod };
+    const { failureThreshold, graceSeconds, probeTimeoutMs } = this.failover.detection.ours;
+    return { promoteMethod: this.promoteMethod, fenceByPowerOff: this.failover.fenceByPowerOff, health: { failureThreshold, graceSeconds, probeTimeoutMs } };
   }
 
   get current(): LocalStack {
@@ -50,19 +83,27 @@ export class OurStackEnvironment implements Environment {
 
   async up(say: (line: string) => void): Promise<void> {
     process.env.PG_FAILOVER_QUIET = '1';
+    // Set for every stack, before the first one loads the app: the app reads the setting when it
+    // registers its functions (once per process) and registers %HEALTH_CHECK_SCHEDULE% only if it
+    // exists then; the runtime resolves that expression again at each start.
+    process.env[HEALTH_CHECK_SCHEDULE_SETTING] = this.schedule;
     const stateDir = mkdtempSync(join(tmpdir(), 'pgfo-bench-stack-'));
     // Its own directory: under root the lab's servers run as postgres, which must reach it.
     const labDir = mkdtempSync(join(tmpdir(), 'pgfo-bench-lab-'));
     this.dirs = [stateDir, labDir];
     const lab = { stateDir: labDir, addressBlock: this.addressBlock };
     this.labOptions = lab;
-    say(`  starting our stack: 3-node lab on 127.${this.addressBlock}.11-13, local Azure (${this.latency} latency), local Functions runtime (promoteMethod ${this.promoteMethod})`);
+    say(
+      `  starting our stack: 3-node lab on 127.${this.addressBlock}.11-13, local Azure (${this.latency} latency), local Functions runtime (promoteMethod ${this.promoteMethod}` +
+        `${this.failover ? `; timers on their schedule: ${describeOurDetection(this.failover.detection.ours)}; fenceByPowerOff ${this.failover.fenceByPowerOff}` : ''})`,
+    );
     try {
       this.stack = await startLocalStack({
         stateDir,
         lab,
         latency: this.latency,
-        policy: { promoteMethod: this.promoteMethod },
+        policy: this.policy(),
+        scheduleTimers: !!this.failover,
         listen: { host: `127.${this.addressBlock}.1`, port: 7071 },
         functionKey: this.functionKey,
         log: () => undefined,
@@ -73,8 +114,21 @@ export class OurStackEnvironment implements Environment {
       this.removeDirs();
       throw error;
     }
-    const promoteMethod = appConfig().clusters[0]?.policy.promoteMethod;
-    if (promoteMethod !== this.promoteMethod) throw new Error(`the app runs with promoteMethod ${String(promoteMethod)}, not ${this.promoteMethod}`);
+    const policy = appConfig().clusters[0]?.policy;
+    if (policy?.promoteMethod !== this.promoteMethod) throw new Error(`the app runs with promoteMethod ${String(policy?.promoteMethod)}, not ${this.promoteMethod}`);
+    if (this.failover) {
+      const wanted = this.failover.detection.ours;
+      const { failureThreshold, graceSeconds, probeTimeoutMs } = policy.health;
+      if (failureThreshold !== wanted.failureThreshold || graceSeconds !== wanted.graceSeconds || probeTimeoutMs !== wanted.probeTimeoutMs || policy.fenceByPowerOff !== this.failover.fenceByPowerOff) {
+        throw new Error(`the app runs with health ${JSON.stringify(policy.health)} and fenceByPowerOff ${policy.fenceByPowerOff}, not the ${this.failover.detection.name} detection settings`);
+      }
+      const timer = this.stack.runtime.functions().find((f) => f.name === 'healthCheck');
+      const registered = String(timer?.trigger.schedule ?? '');
+      // The app registered its timer before HEALTH_CHECK_SCHEDULE was set: it would run every 10 s whatever we asked.
+      if (registered !== SCHEDULE_EXPRESSION) throw new Error(`the health check is registered with schedule "${registered}", not ${SCHEDULE_EXPRESSION}: the app was loaded before the setting was made`);
+      const resolved = parseSchedule(registered).expression;
+      if (resolved !== this.schedule) throw new Error(`the health check runs on "${resolved}", not "${this.schedule}"`);
+    }
   }
 
   async down(): Promise<void> {
@@ -99,8 +153,15 @@ export class OurStackEnvironment implements Environment {
   describe(): string[] {
     const profile = resolveLatency(this.latency);
     const policy = this.stack?.cluster.policy;
+    const health = policy?.health;
     return [
       `promoteMethod ${this.promoteMethod}; policy pollIntervalMs ${policy?.pollIntervalMs ?? '?'}, catchupTimeoutSeconds ${policy?.catchupTimeoutSeconds ?? '?'}; ARM polling every ${process.env[AZURE_SETTING_NAMES.pollIntervalMs] ?? '?'} ms unless Azure sends Retry-After`,
+      ...(this.failover
+        ? [
+            `health check on its real schedule: HEALTH_CHECK_SCHEDULE "${this.schedule}"; policy.health failureThreshold ${health?.failureThreshold ?? '?'}, graceSeconds ${health?.graceSeconds ?? '?'}, probeTimeoutMs ${health?.probeTimeoutMs ?? '?'} (${this.failover.detection.name} detection); ` +
+              `autoFailover ${policy?.autoFailover ?? '?'}, fenceByPowerOff ${policy?.fenceByPowerOff ?? '?'}, maxLagBytesForFailover ${policy?.maxLagBytesForFailover ?? '?'} (asynchronous replication)`,
+          ]
+        : []),
       `Azure latency profile "${this.latency}"${this.latency === 'zero' ? ': every Azure operation completes at once (still 202 + polling)' : ' (assumptions from field reports, not measurements):'}`,
       ...(this.latency === 'zero' ? [] : describeLatency(profile).map((line) => `  ${line}`)),
     ];
@@ -109,6 +170,7 @@ export class OurStackEnvironment implements Environment {
   settings(): Record<string, unknown> {
     return {
       promoteMethod: this.promoteMethod,
+      ...(this.failover ? { healthCheckSchedule: this.schedule, scheduleTimers: true, detection: this.failover.detection, fenceByPowerOff: this.failover.fenceByPowerOff } : { scheduleTimers: false }),
       latencyProfile: this.latency,
       latency: resolveLatency(this.latency),
       latencyAssumptions: describeLatency(resolveLatency(this.latency)),
@@ -174,6 +236,7 @@ export class OurSwitchoverScenario implements Scenario {
       failedAttempts: measured.writes.failedAttempts,
       commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
       totalDurationMs: Math.round(durationMs),
+      firstCommitOnNewPrimaryMs: measured.firstCommitOnFinalMs,
       steps: report.steps.map((s) => ({ name: stepRole(s.name, roles), durationMs: s.durationMs ?? null, result: s.result })),
       details: {
         operationId: report.operationId,
@@ -188,12 +251,12 @@ export class OurSwitchoverScenario implements Scenario {
 }
 
 /** Polls the operation through the API (100 ms, finer than the CLI's 250 ms) until it ends or the bound passes. */
-async function waitForOperation(api: FailoverApiClient, cluster: string, operationId: string, timeoutMs: number): Promise<OperationReport> {
+export async function waitForOperation(api: FailoverApiClient, cluster: string, operationId: string, timeoutMs: number): Promise<OperationReport> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const report = await api.operation(cluster, operationId);
     if (report.outcome !== 'running') return report;
-    if (performance.now() > deadline) throw new Error(`switchover ${operationId} still running after ${Math.round(timeoutMs / 1000)} s (at step "${report.currentStep ?? '?'}")`);
+    if (performance.now() > deadline) throw new Error(`${report.kind} ${operationId} still running after ${Math.round(timeoutMs / 1000)} s (at step "${report.currentStep ?? '?'}")`);
     await sleep(100);
   }
 }

@@ -1,42 +1,78 @@
-import { BenchOptions } from './options';
+import { BenchOptions, failoverPromoteMethod } from './options';
 import { LoadSettings } from './measure';
 import { OurStackEnvironment, OurSwitchoverScenario } from './ours';
+import { OurFailoverScenario } from './ours-failover';
 import { PatroniEnvironment, PatroniFailoverScenario, PatroniSwitchoverScenario } from './patroni/scenarios';
 import { PendingScenario, Scenario } from './scenario';
+import { DETECTION, DetectionName, failoverAzureCriticalPath } from './detection';
+import { REALISTIC_LATENCY } from '../local/azure-emulator/latency';
 
 export interface BenchPlan {
   scenarios: Scenario[];
   pending: PendingScenario[];
   load: LoadSettings;
+  /** Printed under the failover figures: what was not run and what it would add. */
+  failoverNotes: string[];
 }
 
+/** Our failovers fence by power-off, as test/integration/failover/kill-primary.test.ts does (see ours.ts FailoverSetup). */
+export const FAILOVER_FENCE_BY_POWER_OFF = true;
+
 /**
- * The scenarios in the order they run: ours at zero latency, then the peer, then ours with the
- * realistic Azure latency (the slow ones last, so a quick look at the table comes early). Our
- * unplanned failover joins as one more `Scenario` here (an environment with the health-check
- * timer scheduled, a run that kills the primary's VM); until it exists it is listed as pending.
+ * The scenarios in the order they run: ours at zero latency (switchovers), then the peer
+ * (switchovers and its kill -9 failover with its default timing), then our kill -9 failovers per
+ * detection variant, then Patroni's failover with the fast timing, then ours with the realistic
+ * Azure latency (the slow ones last, so a quick look at the table comes early). Scenarios that
+ * share an environment are adjacent: it comes up once for them.
  */
 export function planBench(options: BenchOptions): BenchPlan {
   const load: LoadSettings = { commitsAround: options.commits, recoveryTimeoutMs: 120_000 };
   const scenarios: Scenario[] = [];
   const pending: PendingScenario[] = [];
+  const failoverNotes: string[] = [];
   const ourRuns = (profile: 'zero' | 'realistic') => (profile === 'zero' ? options.runs : options.realisticRuns);
-  const ours = (profile: 'zero' | 'realistic') => {
+  const switchovers = (profile: 'zero' | 'realistic') => {
     if (!options.ours || !options.profiles.includes(profile) || ourRuns(profile) === 0) return;
     for (const method of options.methods) {
       scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours), ourRuns(profile), load));
     }
   };
+  const failoverMethod = failoverPromoteMethod(options);
+  const failovers = (profile: 'zero' | 'realistic', detection: DetectionName) => {
+    const runs = profile === 'zero' ? options.failoverRuns : options.realisticFailoverRuns;
+    if (!options.ours || !options.profiles.includes(profile) || runs === 0 || !options.detection.includes(detection)) return;
+    const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF });
+    scenarios.push(new OurFailoverScenario(environment, runs, load));
+  };
 
-  ours('zero');
+  switchovers('zero');
   if (options.peer) {
-    const patroni = new PatroniEnvironment(options.blocks.peer, options.install);
+    const patroni = new PatroniEnvironment(options.blocks.peer, options.install, DETECTION.standard);
     scenarios.push(new PatroniSwitchoverScenario(patroni, options.runs, load));
-    if (options.failoverRuns > 0) scenarios.push(new PatroniFailoverScenario(patroni, options.failoverRuns, load));
+    if (options.failoverRuns > 0 && options.detection.includes('standard')) scenarios.push(new PatroniFailoverScenario(patroni, options.failoverRuns, load));
   }
-  if (options.peer && options.failoverRuns > 0) {
-    pending.push({ id: 'ours/failover', tool: 'ours', kind: 'failover', label: 'ours (unplanned failover)', reason: 'not built yet' });
+  failovers('zero', 'standard');
+  failovers('zero', 'fast');
+  if (options.peer && options.failoverRuns > 0 && options.detection.includes('fast')) {
+    const patroniFast = new PatroniEnvironment(options.blocks.peerFast, options.install, DETECTION.fast);
+    scenarios.push(new PatroniFailoverScenario(patroniFast, options.failoverRuns, load));
   }
-  ours('realistic');
-  return { scenarios, pending, load };
+  switchovers('realistic');
+  for (const detection of options.detection) failovers('realistic', detection);
+
+  const oursFailsOver = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover');
+  const realisticFailover = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover' && s.variant.latency === 'realistic');
+  if (oursFailsOver && !realisticFailover) failoverNotes.push(...realisticProjection(failoverMethod));
+  return { scenarios, pending, load, failoverNotes };
+}
+
+/** Not run by default (minutes per run): what the realistic Azure latency profile would add to our failover's outage, from its assumptions. */
+export function realisticProjection(promoteMethod: 'sql' | 'runCommand'): string[] {
+  const path = failoverAzureCriticalPath(REALISTIC_LATENCY, { fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF, promoteMethod, membership: 'nic' });
+  const total = path.reduce((sum, p) => sum + p.ms, 0);
+  return [
+    `Our failover with realistic Azure latency was not run (--realistic-failover-runs N runs it; minutes per run). Projection, not a measurement: the Azure calls between the kill and the first write on the new primary`,
+    `  would add about ${Math.round(total / 1000)} s to our zero-latency outage under the emulator's assumptions (${path.map((p) => `${p.step} ${Math.round(p.ms / 1000)} s`).join('; ')}),`,
+    `  plus ARM polling granularity (network Retry-After ${REALISTIC_LATENCY.retryAfterSeconds.network ?? 'none'} s). Patroni needs no Azure call, so its loopback failover figure is also its Azure figure.`,
+  ];
 }

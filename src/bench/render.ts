@@ -21,12 +21,26 @@ export function renderMachine(machine: MachineInfo): string {
   return t.toString();
 }
 
-/** Every run, one row each. */
+/** Every run, one row each; failovers also show the first write on the new primary and the old primary's rejoin. */
 export function renderRuns(results: ScenarioResult[], kind: OperationKind): string {
-  const t = table(['scenario', 'run', 'from → to', 'outcome', 'write outage', 'outage from … to (ms after start)', 'lost commits', 'acked', 'failed attempts', 'total duration']);
+  const failover = kind === 'failover';
+  const t = table([
+    'scenario',
+    'run',
+    'from → to',
+    'outcome',
+    'write outage',
+    'outage from … to (ms after start)',
+    ...(failover ? ['first write on new primary (after kill)'] : []),
+    'lost commits',
+    'acked',
+    'failed attempts',
+    'total duration',
+    ...(failover ? ['rejoin (restart → streaming)'] : []),
+  ]);
   for (const result of results.filter((r) => r.kind === kind)) {
     if (result.runs.length === 0) {
-      t.push([result.label, '-', '-', { colSpan: 7, content: result.status === 'measured' ? 'no runs' : `${result.status.toUpperCase()} (reason below)` }]);
+      t.push([result.label, '-', '-', { colSpan: failover ? 9 : 7, content: result.status === 'measured' ? 'no runs' : `${result.status.toUpperCase()} (reason below)` }]);
       continue;
     }
     for (const run of result.runs) {
@@ -37,29 +51,58 @@ export function renderRuns(results: ScenarioResult[], kind: OperationKind): stri
         run.outcome === 'completed' ? 'completed' : `${run.outcome}${run.reason ? `: ${run.reason.slice(0, 60)}` : ''}`,
         formatMs(run.writeOutageMs),
         run.outageWindow ? `${run.outageWindow.fromMs} … ${run.outageWindow.toMs}` : '-',
+        ...(failover ? [formatMs(run.firstCommitOnNewPrimaryMs)] : []),
         lost(run.lostCommits),
         String(run.acknowledgedCommits),
         String(run.failedAttempts),
         formatMs(run.totalDurationMs),
+        ...(failover ? [formatMs(run.rejoinMs)] : []),
       ]);
     }
   }
   return t.toString();
 }
 
-/** Median and max per scenario, with the ratio ours / peer beside each of ours. */
+/** Median and max per scenario, with the ratio ours / peer beside each of ours (failovers: against the peer with the same detection variant). */
 export function renderSummary(results: ScenarioResult[], comparisons: Comparison[], kind: OperationKind): string {
-  const t = table(['scenario', 'runs', 'write outage median', 'write outage max', 'lost commits (all runs)', 'total duration median', 'total duration max', 'outage ours/Patroni median', 'outage ours/Patroni max']);
+  const failover = kind === 'failover';
+  const t = table([
+    'scenario',
+    ...(failover ? ['detection settings'] : []),
+    'runs',
+    'write outage median',
+    'write outage max',
+    ...(failover ? ['first write after kill median', 'first write max'] : []),
+    'lost commits (all runs)',
+    'total duration median',
+    'total duration max',
+    ...(failover ? ['rejoin median'] : []),
+    'outage ours/Patroni median',
+    'outage ours/Patroni max',
+  ]);
   for (const result of results.filter((r) => r.kind === kind)) {
     const s = result.summary;
     const comparison = comparisons.find((c) => c.ours === result.id);
     const ratios = result.tool === 'patroni' ? ['(the peer)', '(the peer)'] : comparison ? [formatRatio(comparison.outageMedianRatio), formatRatio(comparison.outageMaxRatio)] : ['n/a', 'n/a'];
     const runs = `${s.writeOutageMs.n}/${result.plannedRuns}`;
+    const detection = failover ? [result.detection ?? '-'] : [];
     if (result.status === 'unavailable' || (result.status === 'failed' && s.writeOutageMs.n === 0)) {
-      t.push([result.label, runs, { colSpan: 5, content: `NOT MEASURED (${result.status}; reason below)` }, ...ratios]);
+      t.push([result.label, ...detection, runs, { colSpan: failover ? 8 : 5, content: `NOT MEASURED (${result.status}; reason below)` }, ...ratios]);
       continue;
     }
-    t.push([result.label, runs, formatMs(s.writeOutageMs.median), formatMs(s.writeOutageMs.max), lost(s.lostCommits.total), formatMs(s.totalDurationMs.median), formatMs(s.totalDurationMs.max), ...ratios]);
+    t.push([
+      result.label,
+      ...detection,
+      runs,
+      formatMs(s.writeOutageMs.median),
+      formatMs(s.writeOutageMs.max),
+      ...(failover ? [formatMs(s.firstCommitOnNewPrimaryMs.median), formatMs(s.firstCommitOnNewPrimaryMs.max)] : []),
+      lost(s.lostCommits.total),
+      formatMs(s.totalDurationMs.median),
+      formatMs(s.totalDurationMs.max),
+      ...(failover ? [formatMs(s.rejoinMs.median)] : []),
+      ...ratios,
+    ]);
   }
   return t.toString();
 }

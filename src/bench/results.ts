@@ -14,6 +14,8 @@ export interface ScenarioResult {
   kind: OperationKind;
   label: string;
   variant: Record<string, string>;
+  /** Failover: the detection settings in force. */
+  detection?: string;
   environment: string;
   /** measured: every run done; partial: some runs, then an error; unavailable: the tool could not be installed or started; failed: no run succeeded. */
   status: 'measured' | 'partial' | 'unavailable' | 'failed';
@@ -23,6 +25,8 @@ export interface ScenarioResult {
   summary: {
     writeOutageMs: Summary;
     totalDurationMs: Summary;
+    firstCommitOnNewPrimaryMs: Summary;
+    rejoinMs: Summary;
     lostCommits: { total: number | null; maxPerRun: number | null };
     steps: StepSummary[];
   };
@@ -36,6 +40,8 @@ export interface Comparison {
   outageMedianRatio: number | null;
   outageMaxRatio: number | null;
   totalDurationMedianRatio: number | null;
+  /** ours / peer of the median time to the first commit on the new primary. */
+  firstCommitMedianRatio: number | null;
 }
 
 const completed = (runs: RunResult[]) => runs.filter((r) => r.outcome === 'completed');
@@ -51,6 +57,7 @@ export function scenarioResult(scenario: Scenario | PendingScenario, environment
     kind: scenario.kind,
     label: scenario.label,
     variant: 'variant' in scenario ? scenario.variant : {},
+    ...('detection' in scenario && scenario.detection ? { detection: scenario.detection } : {}),
     environment,
     status,
     ...(reason ? { reason } : {}),
@@ -59,6 +66,8 @@ export function scenarioResult(scenario: Scenario | PendingScenario, environment
     summary: {
       writeOutageMs: summarize(done.map((r) => r.writeOutageMs)),
       totalDurationMs: summarize(done.map((r) => r.totalDurationMs)),
+      firstCommitOnNewPrimaryMs: summarize(done.map((r) => r.firstCommitOnNewPrimaryMs)),
+      rejoinMs: summarize(done.map((r) => r.rejoinMs)),
       lostCommits: { total: lost.length ? lost.reduce((a, b) => a + b, 0) : null, maxPerRun: max(lost) },
       steps: stepNames.map((name) => {
         const durations = done.flatMap((r) => r.steps.filter((s) => s.name === name).map((s) => s.durationMs)).filter((d): d is number => d !== null);
@@ -68,11 +77,16 @@ export function scenarioResult(scenario: Scenario | PendingScenario, environment
   };
 }
 
-/** Every one of our scenarios against the peer's scenario of the same kind, measured in the same run. */
+/** The peer's scenario ours is compared with: same kind and same detection variant (none for switchovers); never one with other settings. */
+export function peerOf(ours: Pick<ScenarioResult, 'kind' | 'variant'>, results: ScenarioResult[]): ScenarioResult | undefined {
+  return results.find((r) => r.tool === 'patroni' && r.kind === ours.kind && (r.variant.detection ?? null) === (ours.variant.detection ?? null));
+}
+
+/** Every one of our scenarios against the peer's scenario of the same kind and detection settings, measured in the same run. */
 export function compare(results: ScenarioResult[]): Comparison[] {
   const comparisons: Comparison[] = [];
   for (const ours of results.filter((r) => r.tool === 'ours')) {
-    const peer = results.find((r) => r.tool === 'patroni' && r.kind === ours.kind);
+    const peer = peerOf(ours, results);
     if (!peer) continue;
     comparisons.push({
       kind: ours.kind,
@@ -81,6 +95,7 @@ export function compare(results: ScenarioResult[]): Comparison[] {
       outageMedianRatio: ratio(ours.summary.writeOutageMs.median, peer.summary.writeOutageMs.median),
       outageMaxRatio: ratio(ours.summary.writeOutageMs.max, peer.summary.writeOutageMs.max),
       totalDurationMedianRatio: ratio(ours.summary.totalDurationMs.median, peer.summary.totalDurationMs.median),
+      firstCommitMedianRatio: ratio(ours.summary.firstCommitOnNewPrimaryMs.median, peer.summary.firstCommitOnNewPrimaryMs.median),
     });
   }
   return comparisons;

@@ -1,9 +1,10 @@
 /**
  * What the benchmark runs. A scenario is one tool doing one kind of operation in one variant
- * (promotion path, latency profile); it runs N times on an environment that scenarios can share
- * (our local stack, the Patroni cluster). Adding a scenario — such as our unplanned failover once
- * it exists — means adding one more `Scenario` to the plan in plan.ts; measuring, statistics,
- * ratios, tables and JSON follow from the kind and tool.
+ * (promotion path, latency profile, detection settings); it runs N times on an environment that
+ * scenarios can share (our local stack, the Patroni cluster). Adding a scenario means adding one
+ * more `Scenario` to the plan in plan.ts; measuring, statistics, ratios, tables and JSON follow
+ * from the kind, tool and variant (ours is compared with the peer's scenario of the same kind and
+ * the same `variant.detection`).
  */
 
 export type Tool = 'ours' | 'patroni';
@@ -37,6 +38,10 @@ export interface RunResult {
   commitsElsewhereAfterNewPrimary: number;
   /** From starting the operation until the cluster is converged again (every standby streaming from the new primary). */
   totalDurationMs: number | null;
+  /** The first acknowledged commit on the final primary after the operation started (failover: after the kill), ms after the start. */
+  firstCommitOnNewPrimaryMs: number | null;
+  /** Failover only: from restarting the killed old primary until it streams from the new one (null: not restarted or not rejoined). */
+  rejoinMs?: number | null;
   steps: StepTiming[];
   details: Record<string, unknown>;
 }
@@ -65,6 +70,8 @@ export interface Scenario {
   readonly kind: OperationKind;
   readonly label: string;
   readonly variant: Record<string, string>;
+  /** Failover: the detection settings in force, printed beside the figures. */
+  readonly detection?: string;
   readonly runs: number;
   readonly environment: Environment;
   runOnce(run: number, say: (line: string) => void): Promise<RunResult>;

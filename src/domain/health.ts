@@ -3,6 +3,9 @@ import { ClusterView, nodeNamed, primariesOf, streamsFrom } from './cluster-view
 import { bytesBetween, Lsn } from './lsn';
 import { isStreaming, NodeInspection, ReachableNode } from './node-state';
 
+/** How early a scheduled check may fire and still count as a full grace period. */
+export const GRACE_JITTER_TOLERANCE_MS = 500;
+
 /**
  * The timer health check's decisions (design.md §5, S2, S6): pure functions from the durable
  * state and one observation of the cluster to a verdict, the next state and at most one action.
@@ -452,7 +455,9 @@ function failingPrimary(
   }
 
   const countMet = failures >= failureThreshold;
-  const graceMet = failingMs >= graceSeconds * 1000;
+  // Checks fire on a schedule with some jitter: a grace that is a whole number of intervals must
+  // not miss by a few milliseconds and cost a whole extra interval of outage.
+  const graceMet = failingMs + GRACE_JITTER_TOLERANCE_MS >= graceSeconds * 1000;
   if (!countMet || !graceMet) {
     const waiting = [!countMet ? `${failureThreshold - failures} more failed check(s)` : null, !graceMet ? `${seconds(graceSeconds * 1000 - failingMs)} s more of grace` : null].filter(Boolean).join(' and ');
     return {

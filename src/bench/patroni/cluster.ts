@@ -10,7 +10,7 @@ import { isRoot } from '../../util/exec';
 import { waitFor } from '../../util/wait';
 import { labOsOwner, makeOwnedDir, writeOwnedFile } from '../../lab/os-owner';
 import { PeerTools } from './install';
-import { haproxyConfig, PatroniCredentials, PatroniLayout, patroniLayout, patroniNodeConfig, PatroniNodeLayout, patronictlConfig } from './config';
+import { haproxyConfig, PATRONI_DCS, PatroniCredentials, PatroniDcs, PatroniLayout, patroniLayout, patroniNodeConfig, PatroniNodeLayout, patronictlConfig } from './config';
 
 export interface PatroniMember {
   name: string;
@@ -78,6 +78,7 @@ export class PatroniCluster {
     private readonly tools: PeerTools,
     addressBlock: string,
     binDir: string,
+    readonly dcs: PatroniDcs = PATRONI_DCS,
   ) {
     const rootDir = mkdtempSync(join(tmpdir(), 'pgfo-bench-patroni-'));
     // The postgres OS user must traverse it.
@@ -113,7 +114,7 @@ export class PatroniCluster {
       makeOwnedDir(node.dir, this.owner, 0o700);
       makeOwnedDir(node.raftDir, this.owner, 0o700);
       makeOwnedDir(node.socketDir, this.owner, 0o755);
-      writeOwnedFile(node.configFile, patroniNodeConfig(this.layout, node, this.credentials), this.owner);
+      writeOwnedFile(node.configFile, patroniNodeConfig(this.layout, node, this.credentials, this.dcs), this.owner);
     }
     writeOwnedFile(this.layout.ctlConfigFile, patronictlConfig(this.layout), this.owner);
     writeOwnedFile(this.layout.haproxy.configFile, haproxyConfig(this.layout), this.owner, 0o644);

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DETECTION, PatroniTiming, patroniTimingProblem } from '../detection';
 
 /**
  * The peer's configuration: Patroni (built-in Raft) on three PostgreSQL 15 nodes set up like our
@@ -38,12 +39,19 @@ export interface PatroniCredentials {
 
 /** Patroni's defaults, stated explicitly so the printed settings are the ones in force. */
 export const PATRONI_DCS = {
-  ttl: 30,
-  loop_wait: 10,
-  retry_timeout: 10,
+  ...DETECTION.standard.patroni,
   maximum_lag_on_failover: 1048576,
   synchronous_mode: false,
 } as const;
+
+export type PatroniDcs = PatroniTiming & { maximum_lag_on_failover: number; synchronous_mode: boolean };
+
+/** The DCS settings with other timing (the "fast" detection variant); refuses timing Patroni would not accept. */
+export function patroniDcs(timing: PatroniTiming = DETECTION.standard.patroni): PatroniDcs {
+  const problem = patroniTimingProblem(timing);
+  if (problem) throw new Error(`Patroni timing refused: ${problem}`);
+  return { ...PATRONI_DCS, ...timing };
+}
 
 /** The same server settings as our lab nodes (src/lab/lab-server.ts COMMON_SETTINGS). */
 export const SHARED_PG_PARAMETERS: Record<string, string | number> = {
@@ -105,7 +113,7 @@ export function patroniLayout(rootDir: string, addressBlock: string, binDir: str
 const raftAddress = (node: PatroniNodeLayout) => `${node.host}:${node.raftPort}`;
 
 /** One node's patroni.yml. JSON is valid YAML, and it spares us quoting rules. */
-export function patroniNodeConfig(layout: PatroniLayout, node: PatroniNodeLayout, credentials: PatroniCredentials): string {
+export function patroniNodeConfig(layout: PatroniLayout, node: PatroniNodeLayout, credentials: PatroniCredentials, dcs: PatroniDcs = PATRONI_DCS): string {
   const config = {
     scope: layout.scope,
     name: node.name,
@@ -120,7 +128,7 @@ export function patroniNodeConfig(layout: PatroniLayout, node: PatroniNodeLayout
     },
     bootstrap: {
       dcs: {
-        ...PATRONI_DCS,
+        ...dcs,
         postgresql: { use_pg_rewind: true, use_slots: true, parameters: SHARED_PG_PARAMETERS },
       },
       initdb: [{ encoding: 'UTF8' }, { locale: 'C' }, { 'auth-local': 'peer' }, { 'auth-host': 'scram-sha-256' }],
@@ -179,11 +187,11 @@ export function haproxyConfig(layout: PatroniLayout): string {
 }
 
 /** What to print beside Patroni's figures. */
-export function describePeerSettings(): string[] {
+export function describePeerSettings(dcs: PatroniDcs = PATRONI_DCS): string[] {
   const s = HAPROXY_SETTINGS;
   return [
-    `Patroni DCS: built-in Raft (pysyncobj); ttl ${PATRONI_DCS.ttl} s, loop_wait ${PATRONI_DCS.loop_wait} s, retry_timeout ${PATRONI_DCS.retry_timeout} s, ` +
-      `maximum_lag_on_failover ${PATRONI_DCS.maximum_lag_on_failover} bytes, asynchronous replication (synchronous_mode off), use_pg_rewind on, use_slots on`,
+    `Patroni DCS: built-in Raft (pysyncobj); ttl ${dcs.ttl} s, loop_wait ${dcs.loop_wait} s, retry_timeout ${dcs.retry_timeout} s, ` +
+      `maximum_lag_on_failover ${dcs.maximum_lag_on_failover} bytes, asynchronous replication (synchronous_mode off), use_pg_rewind on, use_slots on`,
     `HAProxy: ${s.httpchk}; ${s.expect}; ${s.defaultServer}; retries ${s.retries} (HAProxy pauses min(timeout connect, 1 s) before each retry); ` +
       `timeout connect ${s.timeoutConnect}, check ${s.timeoutCheck}, client/server ${s.timeoutClient}; no option redispatch`,
     `PostgreSQL parameters (same as our lab): ${Object.entries(SHARED_PG_PARAMETERS).map(([k, v]) => `${k}=${v}`).join(', ')}`,

@@ -4,20 +4,26 @@ import { waitFor } from '../../util/wait';
 import { withClient } from '../../adapters/postgres/connect';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario, StepTiming } from '../scenario';
 import { LoadSettings, measureUnderLoad, outageWindow } from '../measure';
-import { describePeerSettings, HAPROXY_SETTINGS, PATRONI_DCS, SHARED_PG_PARAMETERS } from './config';
+import { describePeerSettings, HAPROXY_SETTINGS, PatroniDcs, patroniDcs, SHARED_PG_PARAMETERS } from './config';
+import { DETECTION, DetectionVariant, describePatroniTiming, shortPatroniTiming } from '../detection';
 import { PatroniCluster } from './cluster';
 import { ensurePeerTools } from './install';
 
-/** The peer: Patroni + HAProxy on loopback (127.<block>.x), installed from Debian when missing. */
+/** The peer: Patroni + HAProxy on loopback (127.<block>.x), installed from Debian when missing; its DCS timing from a detection variant. */
 export class PatroniEnvironment implements Environment {
-  readonly name = 'Patroni (Debian package, built-in Raft) + HAProxy';
+  readonly name: string;
+  readonly dcs: PatroniDcs;
   private cluster: PatroniCluster | undefined;
   installed: string[] = [];
 
   constructor(
     private readonly addressBlock: string,
     private readonly install: boolean,
-  ) {}
+    readonly detection: DetectionVariant = DETECTION.standard,
+  ) {
+    this.dcs = patroniDcs(detection.patroni);
+    this.name = `Patroni (Debian package, built-in Raft) + HAProxy${detection.name === 'standard' ? '' : `, ${detection.name} detection (${describePatroniTiming(detection.patroni)})`}`;
+  }
 
   get current(): PatroniCluster {
     if (!this.cluster) throw new Error('the Patroni cluster is not up');
@@ -29,7 +35,7 @@ export class PatroniEnvironment implements Environment {
     if (!tools.ok) throw new EnvironmentUnavailable(`Patroni is not available: ${tools.reason}`);
     this.installed = tools.installed;
     if (tools.installed.length) say(`  installed ${tools.installed.join(', ')} from Debian`);
-    this.cluster = new PatroniCluster(tools.tools, this.addressBlock, findPgBinDir());
+    this.cluster = new PatroniCluster(tools.tools, this.addressBlock, findPgBinDir(), this.dcs);
     say(`  starting Patroni on 127.${this.addressBlock}.11-13 (PostgreSQL :5432, REST :8008, Raft :2222) and HAProxy on 127.${this.addressBlock}.1:5432 in ${this.cluster.layout.rootDir}`);
     try {
       await this.cluster.up();
@@ -45,17 +51,26 @@ export class PatroniEnvironment implements Environment {
   }
 
   describe(): string[] {
-    return describePeerSettings();
+    return describePeerSettings(this.dcs);
   }
 
   settings(): Record<string, unknown> {
-    return { dcs: { type: 'raft (pysyncobj)', ...PATRONI_DCS }, use_pg_rewind: true, use_slots: true, postgresParameters: SHARED_PG_PARAMETERS, haproxy: HAPROXY_SETTINGS, addressBlock: this.addressBlock, installedNow: this.installed };
+    return { detection: this.detection.name, dcs: { type: 'raft (pysyncobj)', ...this.dcs }, use_pg_rewind: true, use_slots: true, postgresParameters: SHARED_PG_PARAMETERS, haproxy: HAPROXY_SETTINGS, addressBlock: this.addressBlock, installedNow: this.installed };
   }
 }
 
 const CONVERGE_TIMEOUT_MS = 180_000;
 
-function result(run: number, from: string, to: string | null, measured: Awaited<ReturnType<typeof measureUnderLoad<unknown>>>, steps: StepTiming[], totalDurationMs: number | null, details: Record<string, unknown>): RunResult {
+function result(
+  run: number,
+  from: string,
+  to: string | null,
+  measured: Awaited<ReturnType<typeof measureUnderLoad<unknown>>>,
+  steps: StepTiming[],
+  totalDurationMs: number | null,
+  details: Record<string, unknown>,
+  rejoinMs?: number,
+): RunResult {
   return {
     run,
     from,
@@ -69,6 +84,8 @@ function result(run: number, from: string, to: string | null, measured: Awaited<
     failedAttempts: measured.writes.failedAttempts,
     commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
     totalDurationMs: totalDurationMs === null ? null : Math.round(totalDurationMs),
+    firstCommitOnNewPrimaryMs: measured.firstCommitOnFinalMs,
+    ...(rejoinMs === undefined ? {} : { rejoinMs: Math.round(rejoinMs) }),
     steps,
     details: { ...details, ...(measured.lostCheckError ? { lostCheckError: measured.lostCheckError } : {}) },
   };
@@ -121,15 +138,22 @@ export class PatroniSwitchoverScenario implements Scenario {
 export class PatroniFailoverScenario implements Scenario {
   readonly tool = 'patroni' as const;
   readonly kind = 'failover' as const;
-  readonly id = 'patroni/failover';
-  readonly label = 'Patroni + HAProxy, kill -9 leader';
-  readonly variant = {};
+  readonly id: string;
+  readonly label: string;
+  readonly variant: Record<string, string>;
+  readonly detection: string;
 
   constructor(
     readonly environment: PatroniEnvironment,
     readonly runs: number,
     private readonly load: LoadSettings,
-  ) {}
+  ) {
+    const name = environment.detection.name;
+    this.id = `patroni/failover/${name}`;
+    this.label = `Patroni + HAProxy, kill -9 leader, ${name} detection`;
+    this.variant = { detection: name };
+    this.detection = shortPatroniTiming(environment.detection.patroni);
+  }
 
   async runOnce(run: number, say: (line: string) => void): Promise<RunResult> {
     const cluster = this.environment.current;
@@ -162,8 +186,8 @@ export class PatroniFailoverScenario implements Scenario {
       { name: `<old> restarted, rejoins${rewound ? ' (pg_rewind)' : ''}, all streaming from <new>`, durationMs: Math.round(rejoinMs), result: 'ok' },
     ];
     // Total: the two steps; the bench's own pause between them (finishing the write load, counting lost commits) is left out.
-    const r = result(run, from, to, measured, steps, electedMs + rejoinMs, { rejoinUsedPgRewind: rewound, restartedAfterMs: Math.round(restartAt - started) });
-    say(`    run ${run}: kill -9 ${from} → ${to} elected, write outage ${r.writeOutageMs} ms, lost ${r.lostCommits ?? '?'}, rejoin ${Math.round(rejoinMs)} ms${rewound ? ' (pg_rewind)' : ''}`);
+    const r = result(run, from, to, measured, steps, electedMs + rejoinMs, { rejoinUsedPgRewind: rewound, restartedAfterMs: Math.round(restartAt - started) }, rejoinMs);
+    say(`    run ${run}: kill -9 ${from} → ${to} elected, write outage ${r.writeOutageMs} ms, first write on ${to} ${r.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, lost ${r.lostCommits ?? '?'}, rejoin ${Math.round(rejoinMs)} ms${rewound ? ' (pg_rewind)' : ''}`);
     return r;
   }
 }

@@ -63,6 +63,7 @@ describe('benchmark summaries and ratios', () => {
     failedAttempts: 0,
     commitsElsewhereAfterNewPrimary: 0,
     totalDurationMs: total,
+    firstCommitOnNewPrimaryMs: outage,
     steps: [{ name: 'promote <new>', durationMs: total / 10, result: 'ok' }],
     details: {},
   });
@@ -74,7 +75,15 @@ describe('benchmark summaries and ratios', () => {
     expect(ours.summary.writeOutageMs).toEqual({ n: 2, median: 500, max: 600 });
     expect(ours.summary.steps).toEqual([{ name: 'promote <new>', n: 2, median: 160, max: 170 }]);
     expect(compare([ours, peer])).toEqual([
-      { kind: 'switchover', ours: 'ours/switchover/sql/zero', peer: 'patroni/switchover', outageMedianRatio: 500 / 3000, outageMaxRatio: 600 / 4000, totalDurationMedianRatio: 1600 / 13000 },
+      {
+        kind: 'switchover',
+        ours: 'ours/switchover/sql/zero',
+        peer: 'patroni/switchover',
+        outageMedianRatio: 500 / 3000,
+        outageMaxRatio: 600 / 4000,
+        totalDurationMedianRatio: 1600 / 13000,
+        firstCommitMedianRatio: 500 / 3000,
+      },
     ]);
   });
 

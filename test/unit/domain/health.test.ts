@@ -85,6 +85,13 @@ describe('health verdict: an unreachable primary (S6)', () => {
     expect(state.primary).toBeNull(); // never seen healthy in this run
   });
 
+  it('counts a deciding check that fires a few milliseconds early as a full grace, but not one a second early', () => {
+    const verdictAt = (last: number) => run([observe(0, deadPrimaryNodes()), observe(10, deadPrimaryNodes()), observe(last, deadPrimaryNodes())]).last.verdict;
+    expect(verdictAt(29.999)).toBe('primary-dead');
+    expect(verdictAt(29.6)).toBe('primary-dead');
+    expect(verdictAt(29)).toBe('primary-failing');
+  });
+
   it('never fails over a primary the standbys still stream from, however long it is unreachable from the app', () => {
     const { checks } = run([0, 30, 60, 600].map((s) => observe(s, cutOffNodes())));
     expect(checks.every((c) => c.verdict === 'unreachable-but-streaming' && c.action === null && c.suppressed === null)).toBe(true);
