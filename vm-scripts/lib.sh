@@ -223,7 +223,12 @@ as_os_user() {
 run_cmd() {
   local name=${1##*/} rc=0
   [[ $1 == as_os_user ]] && name=${2##*/}
-  "$@" 2>"$pgfo_tmp/stderr" || rc=$?
+  if [[ -n ${pgfo_lock_fd-} ]]; then
+    # A server started from here must not inherit the script's lock and hold it for its lifetime.
+    "$@" 2>"$pgfo_tmp/stderr" {pgfo_lock_fd}>&- || rc=$?
+  else
+    "$@" 2>"$pgfo_tmp/stderr" || rc=$?
+  fi
   cat "$pgfo_tmp/stderr" >&2
   if ((rc == 0)); then
     rm -f "$pgfo_tmp/tool-error"
@@ -233,6 +238,12 @@ run_cmd() {
   tail=$(tail -n 4 "$pgfo_tmp/stderr" | tr '\n' ' ')
   printf '%s exited with %s: %s' "$name" "$rc" "${tail% }" >"$pgfo_tmp/tool-error"
   return "$rc"
+}
+
+# hold_lock FILE: an exclusive lock for the rest of the script (released when it exits), or fail.
+hold_lock() {
+  exec {pgfo_lock_fd}>"$1"
+  flock -n "$pgfo_lock_fd"
 }
 
 # tool_error: prints the last failed program's message and forgets it (for handled failures).

@@ -152,8 +152,7 @@ report_rejoined() { # report_rejoined ALREADY_RUNNING
 step lock
 # One rejoin per data directory at a time: a retried or timed-out Run Command must not start a
 # second copy that deletes the first one's clone or interleaves its directory swaps.
-exec {rejoin_lock}>"$PGFO_DATA_DIR.pgfo-lock"
-flock -n "$rejoin_lock" || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
+hold_lock "$PGFO_DATA_DIR.pgfo-lock" || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
 
 step check-node
 if server_running; then
