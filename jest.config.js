@@ -3,6 +3,9 @@
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
 module.exports = {
   testTimeout: 120000,
+  // A failed test can leave a write load or a server connection running; it is reported as a
+  // failure either way, but must not keep the run from ending.
+  forceExit: true,
   reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   projects: [
     {

@@ -4,7 +4,7 @@ import { bytesBetween, Lsn } from './lsn';
 import { isStreaming, NodeInspection, ReachableNode } from './node-state';
 
 /** How early a scheduled check may fire and still count as a full grace period. */
-export const GRACE_JITTER_TOLERANCE_MS = 500;
+export const GRACE_JITTER_TOLERANCE_MS = 250;
 
 /**
  * The timer health check's decisions (design.md §5, S2, S6): pure functions from the durable

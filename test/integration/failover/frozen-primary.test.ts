@@ -1,5 +1,6 @@
 import { LocalStack } from '../../../src/local/stack';
 import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { GRACE_JITTER_TOLERANCE_MS } from '../../../src/domain/health';
 import { waitFor } from '../../../src/util/wait';
 import {
   api,
@@ -86,7 +87,7 @@ describe('a frozen primary', () => {
       expect(verdicts(states.slice(0, -1)).every((v) => v === 'primary-failing')).toBe(true);
       expect(decided.lastCheck?.verdict).toBe('primary-dead');
       // S6: not before the grace period had passed since the first failed check.
-      expect(Date.parse(decided.lastCheck!.at) - Date.parse(decided.failingSince!)).toBeGreaterThanOrEqual(GRACE_SECONDS * 1000);
+      expect(Date.parse(decided.lastCheck!.at) - Date.parse(decided.failingSince!)).toBeGreaterThanOrEqual(GRACE_SECONDS * 1000 - GRACE_JITTER_TOLERANCE_MS);
 
       // Without fenceByPowerOff a frozen primary cannot be stopped: refused, the fence undone, nothing promoted.
       const refused = await automaticFailoverReport(stack, decided);

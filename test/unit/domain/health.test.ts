@@ -88,7 +88,7 @@ describe('health verdict: an unreachable primary (S6)', () => {
   it('counts a deciding check that fires a few milliseconds early as a full grace, but not one a second early', () => {
     const verdictAt = (last: number) => run([observe(0, deadPrimaryNodes()), observe(10, deadPrimaryNodes()), observe(last, deadPrimaryNodes())]).last.verdict;
     expect(verdictAt(29.999)).toBe('primary-dead');
-    expect(verdictAt(29.6)).toBe('primary-dead');
+    expect(verdictAt(29.8)).toBe('primary-dead');
     expect(verdictAt(29)).toBe('primary-failing');
   });
 
