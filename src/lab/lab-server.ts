@@ -1,4 +1,5 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { run, CommandFailedError } from '../util/exec';
 import { waitFor } from '../util/wait';
@@ -129,6 +130,7 @@ export class LabServer {
   }
 
   async start(): Promise<void> {
+    this.forgetDeadPostmaster();
     try {
       await this.tool('pg_ctl', ['-D', this.node.dataDir, '-l', this.node.logFile, '-w', '-t', '120', 'start']);
     } catch (error) {
@@ -142,16 +144,31 @@ export class LabServer {
     await this.tool('pg_ctl', ['-D', this.node.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
   }
 
-  /** What a VM losing power does to PostgreSQL: the postmaster dies at once, without a shutdown. */
+  /** What a VM losing power does to PostgreSQL: the postmaster and every backend die at once, without a shutdown. */
   async kill(): Promise<void> {
     const pid = this.postmasterPid();
     if (!pid) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      return; // already gone
+    // Backends too: a frozen backend left alive could finish a statement after the "power-off".
+    for (const target of [pid, ...childProcesses(pid)]) {
+      try {
+        process.kill(target, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
     }
     await waitFor(`${this.node.name} to stop after SIGKILL`, async () => !(await this.isRunning()), { timeoutMs: 30_000, intervalMs: 50 });
+  }
+
+  /**
+   * A postmaster killed here may linger as a zombie when nothing reaps orphans (PID 1 of some
+   * containers does not): PostgreSQL then takes its pid for a live server and refuses to start.
+   * A zombie holds no memory or sockets, so its lock file is stale.
+   */
+  private forgetDeadPostmaster(): void {
+    const pid = this.postmasterPid();
+    if (!pid || !isZombie(pid)) return;
+    rmSync(join(this.node.dataDir, 'postmaster.pid'), { force: true });
+    rmSync(join(this.node.socketDir, `.s.PGSQL.${this.node.port}.lock`), { force: true });
   }
 
   /** The postmaster's pid, when a postmaster.pid file exists. */
@@ -160,5 +177,27 @@ export class LabServer {
     if (!existsSync(pidFile)) return undefined;
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+}
+
+/** The direct children of a process (a postmaster's backends and auxiliary processes). */
+function childProcesses(parent: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(parent)], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => Number(line.trim()))
+      .filter((pid) => pid > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/<pid>/stat: "pid (comm) state ..."; comm may contain spaces, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
   }
 }
