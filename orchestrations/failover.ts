@@ -10,7 +10,7 @@ import type { NodeInspection } from '../src/domain/node-state';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
-import { messageOf, Runbook } from './runbook';
+import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
 
 export type { FailoverRequest } from '../src/domain/failover';
@@ -18,7 +18,6 @@ export type { FailoverRequest } from '../src/domain/failover';
 export const FAILOVER = 'failover';
 
 /** An undo for a change made before promotion; run in reverse order when the failover stops there (S3). */
-type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
 
 const refusal = <T>(code: FailoverRefusalCode, reason: string): Outcome<T> => ({ ok: false, refusal: { code, reason } });
 
@@ -121,7 +120,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
       }
     };
     let chosen = yield* decide();
-    if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', chosen.refusal.reason);
+    if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
 
     // 4. Certain to go on: the old primary must not run when the candidate is promoted (S2). A
     // clean stop already made sure; else power it off when the policy asks, or stop PostgreSQL
@@ -132,14 +131,11 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
       if (config.policy.fenceByPowerOff) {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old }), (r) => r);
         chosen = yield* decide();
-        if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
       } else {
         const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old }), (r) => r);
         if (!stop.stopped) {
-          return yield* stopBeforePromotion(
-            runbook,
-            undo,
-            'refused',
+          return yield* runbook.rollBack(undo, 'refused',
             `${old} may still be running and could not be stopped: ${stop.how}. Promoting now could leave two writable primaries (S2): stop PostgreSQL on ${old} (or power its VM off) and fail over again, or set policy.fenceByPowerOff`,
           );
         }
@@ -147,7 +143,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
           undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
           yield* waitForStandbys(stop.checkpointLsn);
           chosen = yield* decide();
-          if (!chosen.ok) return yield* stopBeforePromotion(runbook, undo, 'refused', chosen.refusal.reason);
+          if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
         }
       }
     }
@@ -165,7 +161,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
       runbook.problem(`data loss accepted: ${choice.candidate} is ${choice.lossBytes ?? 'an unknown number of'} bytes behind ${choice.reference ? `${choice.reference.source} (${choice.reference.lsn})` : `${old}'s unknown last position`}`);
     }
   } catch (error) {
-    return yield* stopBeforePromotion(runbook, undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
+    return yield* runbook.rollBack(undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
   }
 
   // 5. Promote. A failed promote may still have promoted: look before deciding.
@@ -176,7 +172,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
     } catch (error) {
       const look = yield* callActivity(context, 'inspectCluster', { cluster });
       const promoted = nodeNamed(look, candidate);
-      if (!(promoted?.reachable && promoted.role === 'primary')) return yield* stopBeforePromotion(runbook, undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
+      if (!(promoted?.reachable && promoted.role === 'primary')) return yield* runbook.rollBack(undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
       runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
     }
   }
@@ -250,18 +246,5 @@ function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node:
   return { rejoined: true, method: rejoined.method };
 }
 
-/** Before promotion nothing is lost by stopping: undo every change in reverse (S3). */
-function* stopBeforePromotion(runbook: Runbook, undo: Undo[], outcome: 'refused' | 'aborted', reason: string): Generator<Task, OperationReport, unknown> {
-  const failures: string[] = [];
-  for (const step of [...undo].reverse()) {
-    try {
-      yield* runbook.step(`undo: ${step.name}`, step.run());
-    } catch (error) {
-      failures.push(`${step.name}: ${messageOf(error)}`);
-    }
-  }
-  if (failures.length) return runbook.finish('failed', `${reason}; the undo did not complete (${failures.join('; ')}): the old primary needs an operator`);
-  return runbook.finish(outcome, reason);
-}
 
 df.app.orchestration(FAILOVER, failover);

@@ -11,6 +11,9 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 const MAX_TEXT = 400;
 const clip = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
 
+/** A change made before the point of no return, and how to take it back (S3). */
+export type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
+
 /**
  * Records an operation's steps as it runs them: each step's start, duration and result go into
  * the custom status, so a caller sees the live step and, at the end, the whole timeline.
@@ -61,6 +64,23 @@ export class Runbook {
   finish(outcome: Exclude<OperationOutcome, 'running'>, reason?: string): OperationReport {
     this.update({ outcome, currentStep: undefined, ...(reason ? { reason: clip(reason) } : {}) });
     return this.report;
+  }
+
+  /**
+   * Before promotion nothing is lost by stopping: take every change back in reverse order. If an
+   * undo fails, the operation ends "failed" and says which, because the old primary needs an operator.
+   */
+  *rollBack(undo: Undo[], outcome: 'refused' | 'aborted', reason: string): Generator<Task, OperationReport, unknown> {
+    const failures: string[] = [];
+    for (const step of [...undo].reverse()) {
+      try {
+        yield* this.step(`undo: ${step.name}`, step.run());
+      } catch (error) {
+        failures.push(`${step.name}: ${messageOf(error)}`);
+      }
+    }
+    if (failures.length) return this.finish('failed', `${reason}; the rollback did not complete (${failures.join('; ')}): the old primary needs an operator`);
+    return this.finish(outcome, reason);
   }
 
   private publish(): void {

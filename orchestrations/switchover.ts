@@ -6,7 +6,7 @@ import { Lsn } from '../src/domain/lsn';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
-import { messageOf, Runbook } from './runbook';
+import { messageOf, Runbook, Undo } from './runbook';
 
 export const SWITCHOVER = 'switchover';
 
@@ -16,7 +16,6 @@ export interface SwitchoverInput extends SwitchoverRequest {
 }
 
 /** An undo for a change made before promotion; run in reverse order on a clean abort (S3). */
-type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
 
 /** Step 4: poll the candidate's WAL positions with durable timers until it holds (and has replayed) the checkpoint. */
 function* waitForCatchUp(context: OrchestrationContext, cluster: string, candidate: string, checkpointLsn: Lsn, timeoutMs: number, pollMs: number): Generator<Task, Lsn, unknown> {
@@ -76,7 +75,7 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     const timeoutMs = (request.timeoutSeconds ?? config.policy.catchupTimeoutSeconds) * 1000;
     yield* runbook.step('wait for candidate', waitForCatchUp(context, cluster, candidate, stopped.checkpointLsn, timeoutMs, config.policy.pollIntervalMs), (lsn) => ({ receivedLsn: lsn, checkpointLsn: stopped.checkpointLsn }));
   } catch (error) {
-    return yield* abort(runbook, undo, `aborted before promotion: ${messageOf(error)}`);
+    return yield* runbook.rollBack(undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
   }
 
   // 5. Promote. A failed promote may still have promoted, or may still complete later: look, and
@@ -88,7 +87,7 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     if (!(yield* isPrimaryNow(context, cluster, candidate))) {
       undo.push({ name: `take ${candidate} out of the pools`, run: () => callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'none' }) });
       runbook.problem(`${candidate} was asked to promote and then taken out of the pools: check it is still a standby before putting it back into the read pool`);
-      return yield* abort(runbook, undo, `promotion of ${candidate} failed: ${messageOf(error)}`);
+      return yield* runbook.rollBack(undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
     }
     runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
   }
@@ -136,20 +135,6 @@ function* isPrimaryNow(context: OrchestrationContext, cluster: string, node: str
   } catch {
     return false;
   }
-}
-
-/** S3: undo every change in reverse; the old primary serves again and the pools were never touched. */
-function* abort(runbook: Runbook, undo: Undo[], reason: string): Generator<Task, OperationReport, unknown> {
-  const failures: string[] = [];
-  for (const step of [...undo].reverse()) {
-    try {
-      yield* runbook.step(`undo: ${step.name}`, step.run());
-    } catch (error) {
-      failures.push(`${step.name}: ${messageOf(error)}`);
-    }
-  }
-  if (failures.length) return runbook.finish('failed', `${reason}; the rollback did not complete (${failures.join('; ')}): the old primary needs an operator`);
-  return runbook.finish('aborted', reason);
 }
 
 df.app.orchestration(SWITCHOVER, switchover);

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { clusterConfig, nodeConfig } from '../app/services';
 import { newOperationId, startOperation } from '../app/operations';
 import type { FailoverRequest } from '../domain/failover';
-import { invalidBody, json, problemResponse, readJsonBody } from '../http/problem';
-import { handleErrors, operationLinks } from '../http/common';
+import { invalidBody, readJsonBody } from '../http/problem';
+import { handleErrors, startedResponse } from '../http/common';
 
 const FailoverBody = z.strictObject({
   target: z.string('target must be the name of a standby node').min(1, 'target must be the name of a standby node').optional(),
@@ -35,17 +35,7 @@ export async function failoverHandler(request: HttpRequest, client: df.DurableCl
       ...(acceptDataLoss ? { acceptDataLoss } : {}),
     };
     const started = await startOperation(client, { operationId, kind: 'failover', cluster, request: failover, requestedBy: 'http' });
-    if (!started.started) {
-      return problemResponse({
-        status: 409,
-        title: 'An operation is already running on this cluster',
-        detail: `${started.running.kind} ${started.running.operationId} is running on cluster ${cluster.name}; wait for it to finish`,
-        operationId: started.running.operationId,
-        ...operationLinks(request, cluster.name, started.running.operationId),
-      });
-    }
-    const links = operationLinks(request, cluster.name, operationId);
-    return { ...json(202, { operationId, ...links }), headers: { location: links.statusUrl } };
+    return startedResponse(request, cluster.name, started);
   });
 }
 

@@ -7,7 +7,7 @@ import { newOperationId, startOperation } from '../app/operations';
 import { planSwitchover } from '../domain/switchover-plan';
 import { SwitchoverInput } from '../../orchestrations/switchover';
 import { invalidBody, json, problemResponse, readJsonBody } from '../http/problem';
-import { handleErrors, operationLinks } from '../http/common';
+import { handleErrors, startedResponse } from '../http/common';
 
 const SwitchoverBody = z.strictObject({
   target: z.string('target must be the name of a standby node').min(1, 'target must be the name of a standby node').optional(),
@@ -36,16 +36,7 @@ export async function switchoverHandler(request: HttpRequest, client: df.Durable
     const operationId = newOperationId(cluster.name, 'switchover');
     const input: SwitchoverInput = switchover;
     const started = await startOperation(client, { operationId, kind: 'switchover', cluster, request: input, requestedBy: 'http' });
-    if (!started.started) {
-      return problemResponse({
-        status: 409,
-        title: 'An operation is already running on this cluster',
-        detail: `${started.running.kind} ${started.running.operationId} is running on cluster ${cluster.name}; wait for it to finish`,
-        operationId: started.running.operationId,
-        ...operationLinks(request, cluster.name, started.running.operationId),
-      });
-    }
-    return { ...json(202, { operationId, ...operationLinks(request, cluster.name, operationId) }), headers: { location: operationLinks(request, cluster.name, operationId).statusUrl } };
+    return startedResponse(request, cluster.name, started);
   });
 }
 

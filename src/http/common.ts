@@ -1,7 +1,8 @@
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { ConfigError, InvalidInputError } from '../domain/errors';
 import { UnknownResourceError } from '../app/services';
-import { problemResponse } from './problem';
+import { json, problemResponse } from './problem';
+import type { StartResult } from '../app/operations';
 
 export function operationLinks(request: HttpRequest, cluster: string, operationId: string): { statusUrl: string } {
   const origin = new URL(request.url).origin;
@@ -18,4 +19,19 @@ export async function handleErrors(work: () => Promise<HttpResponseInit>): Promi
     if (error instanceof InvalidInputError) return problemResponse({ status: 400, title: 'Invalid request', detail: error.message });
     return problemResponse({ status: 500, title: 'Internal error', detail: (error as Error).message });
   }
+}
+
+/** 202 with the new operation's status URL, or 409 naming the operation that is already running (S5). */
+export function startedResponse(request: HttpRequest, cluster: string, started: StartResult): HttpResponseInit {
+  if (!started.started) {
+    return problemResponse({
+      status: 409,
+      title: 'An operation is already running on this cluster',
+      detail: `${started.running.kind} ${started.running.operationId} is running on cluster ${cluster}; wait for it to finish`,
+      operationId: started.running.operationId,
+      ...operationLinks(request, cluster, started.running.operationId),
+    });
+  }
+  const links = operationLinks(request, cluster, started.operationId);
+  return { ...json(202, { operationId: started.operationId, ...links }), headers: { location: links.statusUrl } };
 }
