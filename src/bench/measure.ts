@@ -76,6 +76,19 @@ export function firstCommitAfter(acknowledged: readonly AcknowledgedCommit[], se
   return first ? Math.round(first.at - startedAt) : null;
 }
 
+/** The figures every scenario reports from its write load, the same way for every tool. */
+export function writeFigures<T>(measured: Measurement<T>) {
+  return {
+    writeOutageMs: measured.writes.writeOutageMs,
+    outageWindow: outageWindow(measured.writes, measured.startedAt),
+    acknowledgedCommits: measured.writes.acknowledged.length,
+    lostCommits: measured.lost?.length ?? null,
+    lostCommitIds: (measured.lost ?? []).slice(0, 100),
+    failedAttempts: measured.writes.failedAttempts,
+    commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
+  };
+}
+
 /** The outage gap relative to the operation's start. */
 export function outageWindow(writes: WriteLoadReport, startedAt: number): { fromMs: number; toMs: number } | null {
   if (writes.outageFrom === null || writes.outageTo === null) return null;

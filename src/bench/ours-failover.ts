@@ -10,7 +10,7 @@ import { waitFor } from '../util/wait';
 import type { RejoinReport } from '../../orchestrations/cluster-monitor-rejoin';
 import { FailoverApiClient } from '../cli/api-client';
 import { expectedOurDetection, killMoment, killPhase, shortOurDetection } from './detection';
-import { LoadSettings, measureUnderLoad, outageWindow, stepRole } from './measure';
+import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
 import { OurStackEnvironment } from './ours';
 import { RunResult, Scenario, StepTiming } from './scenario';
 
@@ -151,13 +151,7 @@ export class OurFailoverScenario implements Scenario {
       from,
       to,
       outcome: report.outcome,
-      writeOutageMs: measured.writes.writeOutageMs,
-      outageWindow: outageWindow(measured.writes, measured.startedAt),
-      acknowledgedCommits: measured.writes.acknowledged.length,
-      lostCommits: measured.lost?.length ?? null,
-      lostCommitIds: (measured.lost ?? []).slice(0, 100),
-      failedAttempts: measured.writes.failedAttempts,
-      commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
+      ...writeFigures(measured),
       // As for Patroni: the failover (here until the operation ended) plus the rejoin; the bench's pause between them is left out.
       totalDurationMs: Math.round(operationEndedMs + rejoinMs),
       firstCommitOnNewPrimaryMs: measured.firstCommitOnFinalMs,

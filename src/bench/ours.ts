@@ -13,7 +13,7 @@ import { Lab } from '../lab/lab';
 import { appConfig } from '../app/services';
 import { parseSchedule } from '../local/runtime';
 import { Environment, RunResult, Scenario } from './scenario';
-import { LoadSettings, measureUnderLoad, outageWindow, stepRole } from './measure';
+import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
 import { DetectionVariant, describeOurDetection, everySecondsSchedule, HEALTH_CHECK_SCHEDULE_SETTING } from './detection';
 
 export type LatencyName = 'zero' | 'realistic';
@@ -228,13 +228,7 @@ export class OurSwitchoverScenario implements Scenario {
       to: report.newPrimary ?? to,
       outcome: report.outcome,
       ...(report.reason ? { reason: report.reason } : {}),
-      writeOutageMs: measured.writes.writeOutageMs,
-      outageWindow: outageWindow(measured.writes, measured.startedAt),
-      acknowledgedCommits: measured.writes.acknowledged.length,
-      lostCommits: measured.lost?.length ?? null,
-      lostCommitIds: (measured.lost ?? []).slice(0, 100),
-      failedAttempts: measured.writes.failedAttempts,
-      commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
+      ...writeFigures(measured),
       totalDurationMs: Math.round(durationMs),
       firstCommitOnNewPrimaryMs: measured.firstCommitOnFinalMs,
       steps: report.steps.map((s) => ({ name: stepRole(s.name, roles), durationMs: s.durationMs ?? null, result: s.result })),

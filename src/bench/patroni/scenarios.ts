@@ -3,7 +3,7 @@ import { findPgBinDir } from '../../lab/pg-binaries';
 import { waitFor } from '../../util/wait';
 import { withClient } from '../../adapters/postgres/connect';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario, StepTiming } from '../scenario';
-import { LoadSettings, measureUnderLoad, outageWindow } from '../measure';
+import { LoadSettings, measureUnderLoad, writeFigures } from '../measure';
 import { describePeerSettings, HAPROXY_SETTINGS, PatroniDcs, patroniDcs, SHARED_PG_PARAMETERS } from './config';
 import { DETECTION, DetectionVariant, describePatroniTiming, shortPatroniTiming } from '../detection';
 import { PatroniCluster } from './cluster';
@@ -76,13 +76,7 @@ function result(
     from,
     to,
     outcome: 'completed',
-    writeOutageMs: measured.writes.writeOutageMs,
-    outageWindow: outageWindow(measured.writes, measured.startedAt),
-    acknowledgedCommits: measured.writes.acknowledged.length,
-    lostCommits: measured.lost?.length ?? null,
-    lostCommitIds: (measured.lost ?? []).slice(0, 100),
-    failedAttempts: measured.writes.failedAttempts,
-    commitsElsewhereAfterNewPrimary: measured.commitsElsewhereAfterNewPrimary,
+    ...writeFigures(measured),
     totalDurationMs: totalDurationMs === null ? null : Math.round(totalDurationMs),
     firstCommitOnNewPrimaryMs: measured.firstCommitOnFinalMs,
     ...(rejoinMs === undefined ? {} : { rejoinMs: Math.round(rejoinMs) }),
