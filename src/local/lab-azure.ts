@@ -4,6 +4,10 @@ import { ClusterConfig } from '../config/schema';
 import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, worldFromCluster } from './azure-emulator';
 import { labSecrets } from './lab-cluster';
 
+const log = (event: string, fields: Record<string, unknown>): void => {
+  process.stderr.write(`${JSON.stringify({ component: 'lab-azure', event, ...fields })}\n`);
+};
+
 /**
  * The local Azure emulator playing the lab's Azure: its VMs are the lab nodes (Run Command runs
  * the real scripts on this machine with the node's paths as parameters), its load balancer pools
@@ -22,9 +26,7 @@ export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: {
     const pools = { writePool: members(cluster.loadBalancer.writePool), readPool: members(cluster.loadBalancer.readPool) };
     routing = routing.then(() => lab.ilb().setPools(pools)).then(
       () => undefined,
-      (error: Error) => {
-        process.stderr.write(`${JSON.stringify({ component: 'lab-azure', event: 'route-failed', error: error.message })}\n`);
-      },
+      (error: Error) => log('route-failed', { error: error.message }),
     );
   };
   return startAzureEmulator({
@@ -33,8 +35,10 @@ export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: {
     host: lab.layout.ilb.control.host,
     onPoolsChanged: route,
     onPowerStateChanged: (vm, state) => {
-      if (state === 'stopped' || state === 'deallocated') void lab.server(vm).kill();
-      if (state === 'running') void lab.server(vm).start();
+      // As on a VM, booting starts PostgreSQL on its own; it may find the server already started
+      // (e.g. by a rejoin that raced the boot), which is not an error of the power change.
+      const change = state === 'running' ? lab.server(vm).start() : state === 'stopped' || state === 'deallocated' ? lab.server(vm).kill() : Promise.resolve();
+      change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),
     ...(options.executor ? { executor: options.executor } : {}),
