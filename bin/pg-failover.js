@@ -1,9 +1,7 @@
 #!/usr/bin/env node
-// Runs the compiled CLI when the project was built, else the TypeScript sources through tsx.
-const { existsSync } = require('node:fs');
+// The operator CLI runs from its TypeScript sources through tsx: it is a development-side tool
+// that talks to the app's HTTP API, not part of what Azure runs.
+require('tsx/cjs');
 const { join } = require('node:path');
-
-const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
-if (!existsSync(compiled)) require('tsx/cjs');
-const { main } = require(existsSync(compiled) ? compiled : join(__dirname, '..', 'src', 'cli', 'main.ts'));
+const { main } = require(join(__dirname, '..', 'cli', 'main.ts'));
 main(process.argv);

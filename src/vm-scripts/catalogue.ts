@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import type { ClusterConfig, NodeConfig } from '../config/schema';
 import { FailoverError, InvalidInputError } from '../domain/errors';
@@ -9,11 +9,11 @@ import type { SecretValue } from '../domain/secret-value';
 import type { PlainParameters, SecretParameters, ShellScript } from '../ports/vm-commands';
 
 /**
- * The shell scripts Run Command executes on the database VMs (files under vm-scripts/), and how
+ * The shell scripts Run Command executes on the database VMs (the .sh files beside this module), and how
  * to call each one: its parameters from the cluster and node configuration, its secrets (only
  * as protected parameters), and a typed reader of its result line.
  *
- * Run Command takes ONE script text, so every script is sent as vm-scripts/lib.sh followed by
+ * Run Command takes ONE script text, so every script is sent as lib.sh followed by
  * the script itself. Usage, e.g. in an activity:
  *
  *     const call = stopCleanly(cluster, node);
@@ -53,28 +53,9 @@ export class VmScriptResultError extends FailoverError {}
 
 // ------------------------------------------------------------------------------------ loading
 
-const PACKAGE_NAME = 'azure-pg-failover';
-
-/**
- * The package root: the nearest directory above this module whose package.json is ours. Works
- * from src/vm-scripts (ts-jest, tsx) and from dist/src/vm-scripts (compiled).
- */
-export function packageRoot(from: string = __dirname): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === PACKAGE_NAME) return dir;
-      } catch {
-        /* not ours; keep walking */
-      }
-    }
-    if (dirname(dir) === dir) throw new FailoverError(`cannot find the ${PACKAGE_NAME} package root (package.json) above ${from}`);
-  }
-}
-
+/** The scripts ship beside this module: the build copies them next to the compiled catalogue. */
 export function vmScriptsDir(): string {
-  return join(packageRoot(), 'vm-scripts');
+  return __dirname;
 }
 
 const textCache = new Map<VmScriptName, string>();
@@ -86,7 +67,7 @@ export function vmScriptText(name: VmScriptName): string {
   const dir = vmScriptsDir();
   const read = (file: string) => {
     const path = join(dir, file);
-    if (!existsSync(path)) throw new FailoverError(`VM script ${path} is missing from the package (vm-scripts/ must ship with the app)`);
+    if (!existsSync(path)) throw new FailoverError(`VM script ${path} is missing from the package (the .sh files must ship beside the compiled catalogue)`);
     return readFileSync(path, 'utf8');
   };
   const lib = read('lib.sh');

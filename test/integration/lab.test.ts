@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab } from '../../src/lab/lab';
+import { Lab } from '../../harness/lab/lab';
 import { connect } from '../../src/adapters/postgres/connect';
-import { waitFor } from '../../src/util/wait';
+import { waitFor } from '../../harness/util/wait';
 import { testLabOptions } from '../support/lab';
 
 const BLOCK = '20.1';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { nodeArgsFor } from '../../src/util/node-script';
+import { nodeArgsFor } from '../../harness/util/node-script';
 
 /** `npm run local` as an operator runs it: a separate process serving the app until Ctrl-C. */
 describe('npm run local', () => {
@@ -13,7 +13,7 @@ describe('npm run local', () => {
   let output = '';
 
   beforeAll(async () => {
-    child = spawn(process.execPath, [...nodeArgsFor(join(__dirname, '../../src/local/main.ts')), '--host', '127.20.5.1', '--address-block', '20.5'], {
+    child = spawn(process.execPath, [...nodeArgsFor(join(__dirname, '../../harness/local/main.ts')), '--host', '127.20.5.1', '--address-block', '20.5'], {
       env: { ...process.env, PG_FAILOVER_LAB_DIR: labDir, PG_FAILOVER_KEY: 'local-test-key', PG_FAILOVER_QUIET: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,4 +1,4 @@
-import { createBashExecutor, GuestExecutor } from '../../src/local/azure-emulator';
+import { createBashExecutor, GuestExecutor } from '../../harness/local/azure-emulator';
 import { VmScriptName } from '../../src/vm-scripts/catalogue';
 
 /** The catalogue sends lib.sh then the script, under a banner naming it. */

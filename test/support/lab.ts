@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Lab } from '../../src/lab/lab';
-import { LabOptions } from '../../src/lab/layout';
+import { Lab } from '../../harness/lab/lab';
+import { LabOptions } from '../../harness/lab/layout';
 
 /**
  * Each test file gets its own lab: its own state directory and its own loopback block

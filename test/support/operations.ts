@@ -1,4 +1,4 @@
-import { LocalStack } from '../../src/local/stack';
+import { LocalStack } from '../../harness/local/stack';
 import { OperationReport, operationGateId } from '../../src/domain/operation';
 import { api } from './stack';
 

@@ -1,8 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Lab } from '../../src/lab/lab';
-import { LocalStack, LocalStackOptions, startLocalStack } from '../../src/local/stack';
+import { Lab } from '../../harness/lab/lab';
+import { LocalStack, LocalStackOptions, startLocalStack } from '../../harness/local/stack';
 import { testLabOptions } from './lab';
 
 export const TEST_FUNCTION_KEY = 'test-function-key';

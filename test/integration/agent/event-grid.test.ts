@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LocalStack } from '../../../src/local/stack';
+import { LocalStack } from '../../../harness/local/stack';
 import { HealthState, monitorInstanceId } from '../../../src/domain/health';
 import { OperationInput, operationGateId, OperationReport } from '../../../src/domain/operation';
 import type { VmPowerEventOutcome } from '../../../src/functions/event-grid-vm-power';

@@ -1,5 +1,5 @@
-import { LocalStack } from '../../../src/local/stack';
-import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../src/local/azure-emulator';
+import { LocalStack } from '../../../harness/local/stack';
+import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator';
 import { operationGateId, OperationReport } from '../../../src/domain/operation';
 import { api, startTestStack, TEST_FUNCTION_KEY } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';

@@ -1,6 +1,6 @@
-import { LocalStack } from '../../../src/local/stack';
+import { LocalStack } from '../../../harness/local/stack';
 import { OperationReport } from '../../../src/domain/operation';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { api, startTestStack, TEST_FUNCTION_KEY } from '../../support/stack';
 import { runScript, writeAgentConfig } from '../../unit/agent/support';
 

@@ -1,4 +1,4 @@
-import { LocalStack } from '../../../src/local/stack';
+import { LocalStack } from '../../../harness/local/stack';
 import { api, startTestStack } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';
 

@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { startTestStack } from '../../support/stack';
 import { switchoverAndWait } from '../../support/operations';

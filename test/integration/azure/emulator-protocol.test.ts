@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { request } from 'node:https';
-import { type AzureEmulator, describeLatency, REALISTIC_LATENCY, startAzureEmulator, worldFromCluster } from '../../../src/local/azure-emulator';
+import { type AzureEmulator, describeLatency, REALISTIC_LATENCY, startAzureEmulator, worldFromCluster } from '../../../harness/local/azure-emulator';
 import { testCluster } from './harness';
 
 interface Reply {

@@ -1,5 +1,5 @@
 import { AzureFencing } from '../../../src/adapters/azure/fencing';
-import type { VmPowerState } from '../../../src/local/azure-emulator';
+import type { VmPowerState } from '../../../harness/local/azure-emulator';
 import { type Harness, startHarness, testCluster, waitFor } from './harness';
 
 describe('fencing through the real compute SDK', () => {

@@ -2,7 +2,7 @@ import { type ClusterConfig, ClusterSchema } from '../../../src/config/schema';
 import { createAzureClients, type AzureClients } from '../../../src/adapters/azure/clients';
 import type { AzureAdapterOptions } from '../../../src/adapters/azure/options';
 import { readAzureSettings } from '../../../src/adapters/azure/settings';
-import { type AzureEmulator, type AzureEmulatorOptions, startAzureEmulator, worldFromCluster } from '../../../src/local/azure-emulator';
+import { type AzureEmulator, type AzureEmulatorOptions, startAzureEmulator, worldFromCluster } from '../../../harness/local/azure-emulator';
 
 export const SUBSCRIPTION = '00000000-0000-0000-0000-00000000c0de';
 const RG = `/subscriptions/${SUBSCRIPTION}/resourceGroups/pg-rg/providers`;

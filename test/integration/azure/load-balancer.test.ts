@@ -1,6 +1,6 @@
 import { AzureLoadBalancerPools } from '../../../src/adapters/azure/load-balancer';
 import { LoadBalancerUpdateError } from '../../../src/ports/errors';
-import type { PoolsSnapshot } from '../../../src/local/azure-emulator';
+import type { PoolsSnapshot } from '../../../harness/local/azure-emulator';
 import { type Harness, startHarness, testCluster, waitFor } from './harness';
 
 /** Routed members of the write and read pools, as VM names, from the emulator's data plane. */

@@ -3,7 +3,7 @@ import { AzureVmCommands } from '../../../src/adapters/azure/vm-commands';
 import { InvalidInputError } from '../../../src/domain/errors';
 import { SecretValue } from '../../../src/domain/secret-value';
 import { SecretExposureRefusedError, VmCommandError, VmScriptFailedError } from '../../../src/ports/errors';
-import { createBashExecutor, type GuestExecutor } from '../../../src/local/azure-emulator';
+import { createBashExecutor, type GuestExecutor } from '../../../harness/local/azure-emulator';
 import { ADMIN_PASSWORD, gate, type Harness, startHarness, testCluster, waitFor } from './harness';
 
 const ok = (json = '{"ok":true}') => `printf 'PGFO_RESULT %s\\n' '${json}'`;

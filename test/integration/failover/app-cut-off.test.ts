@@ -1,6 +1,6 @@
 import { clusterServices } from '../../../src/app/services';
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { api, check, checkUntil, editHba, inspect, operationStarted, splitAtNewPrimary, startFailoverStack, verdicts, waitForOperation } from './support';
 
 /**

@@ -1,7 +1,7 @@
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { GRACE_JITTER_TOLERANCE_MS } from '../../../src/domain/health';
-import { waitFor } from '../../../src/util/wait';
+import { waitFor } from '../../../harness/util/wait';
 import {
   api,
   automaticFailoverReport,

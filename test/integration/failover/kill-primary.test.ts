@@ -1,5 +1,5 @@
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { automaticFailoverReport, check, checkUntil, operationMs, rejoinReport, splitAtNewPrimary, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
 
 /**

@@ -1,10 +1,10 @@
 import { withClient } from '../../../src/adapters/postgres/connect';
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { OperationReport } from '../../../src/domain/operation';
 import { isAtOrPast } from '../../../src/domain/lsn';
-import { waitFor } from '../../../src/util/wait';
-import { program } from '../../../src/cli/main';
+import { waitFor } from '../../../harness/util/wait';
+import { program } from '../../../cli/main';
 import { HealthState, MonitorEvent, monitorInstanceId } from '../../../src/domain/health';
 import { TEST_FUNCTION_KEY } from '../../support/stack';
 import { api, check, checkUntil, inspect, operationStarted, sql, startFailoverStack, verdicts, waitForOperation, waitUntilNotStreaming } from './support';

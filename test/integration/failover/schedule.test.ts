@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalRuntime, ManualClock } from '../../../src/local/runtime';
+import { LocalRuntime, ManualClock } from '../../../harness/local/runtime';
 
 /**
  * The health check's schedule: the app setting HEALTH_CHECK_SCHEDULE as a %...% binding

@@ -1,6 +1,6 @@
 import { withClient } from '../../../src/adapters/postgres/connect';
-import { LocalStack } from '../../../src/local/stack';
-import { findLostCommits, WriteLoad } from '../../../src/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { HealthState, monitorInstanceId } from '../../../src/domain/health';
 import { automaticFailoverReport, check, healthState, operationMs, splitAtNewPrimary, startFailoverStack, verdicts, waitUntilNotStreaming } from './support';
 

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab } from '../../../src/lab/lab';
-import { labOsOwner, makeOwnedDir } from '../../../src/lab/os-owner';
-import { run } from '../../../src/util/exec';
+import { Lab } from '../../../harness/lab/lab';
+import { labOsOwner, makeOwnedDir } from '../../../harness/lab/os-owner';
+import { run } from '../../../harness/util/exec';
 import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
-import { waitFor } from '../../../src/util/wait';
+import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
 import { controldata, labCluster, labNode, labSecrets, runOk, runVmScript, sql } from './support';
 

@@ -1,9 +1,9 @@
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab } from '../../../src/lab/lab';
+import { Lab } from '../../../harness/lab/lab';
 import { ClusterConfig } from '../../../src/config/schema';
 import { promote, rejoinAsStandby, stopCleanly } from '../../../src/vm-scripts/catalogue';
-import { waitFor } from '../../../src/util/wait';
+import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
 import { expectNoSecretIn, labCluster, labNode, labSecrets, runOk, sql, stopStandbyNotAheadOf, walReceiver } from './support';
 

@@ -3,12 +3,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterConfig, ClusterSchema, NodeConfig } from '../../../src/config/schema';
-import { Lab } from '../../../src/lab/lab';
+import { Lab } from '../../../harness/lab/lab';
 import { connect } from '../../../src/adapters/postgres/connect';
 import { parseScriptResult, ScriptResultData } from '../../../src/domain/script-result';
 import { SecretValue } from '../../../src/domain/secret-value';
 import { isAtOrPast } from '../../../src/domain/lsn';
-import { waitFor } from '../../../src/util/wait';
+import { waitFor } from '../../../harness/util/wait';
 import type { VmScriptCall } from '../../../src/vm-scripts/catalogue';
 import type { SecretParameters } from '../../../src/ports/vm-commands';
 

@@ -1,8 +1,8 @@
-import { Lab } from '../../../src/lab/lab';
+import { Lab } from '../../../harness/lab/lab';
 import { ClusterConfig } from '../../../src/config/schema';
 import { isAtOrPast } from '../../../src/domain/lsn';
 import { followPrimary, promote, rejoinAsStandby, stopCleanly } from '../../../src/vm-scripts/catalogue';
-import { waitFor } from '../../../src/util/wait';
+import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
 import { expectNoSecretIn, labCluster, labNode, labSecrets, runOk, runVmScript, sql, walReceiver } from './support';
 

@@ -1,4 +1,4 @@
-import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../src/local/azure-emulator/scheduled-events';
+import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator/scheduled-events';
 
 /** The emulated metadata service keeps IMDS's rules, so the agent is tested against them. */
 describe('emulated metadata service (Scheduled Events)', () => {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../src/local/azure-emulator/scheduled-events';
+import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator/scheduled-events';
 import { AGENT_DIR, AGENT_KEY, AppAnswer, AppRequest, closedPortUrl, runScript, startFakeApp, startScript, writeAgentConfig } from './support';
 
 /**

@@ -1,8 +1,8 @@
 import { powerStateOf } from '../../../src/adapters/azure/fencing';
 import { uniqueRunCommandName } from '../../../src/adapters/azure/managed-run-command';
 import { ClusterSchema } from '../../../src/config/schema';
-import { REALISTIC_LATENCY, resolveLatency, ZERO_LATENCY } from '../../../src/local/azure-emulator/latency';
-import { validateWorld, worldFromCluster } from '../../../src/local/azure-emulator/world';
+import { REALISTIC_LATENCY, resolveLatency, ZERO_LATENCY } from '../../../harness/local/azure-emulator/latency';
+import { validateWorld, worldFromCluster } from '../../../harness/local/azure-emulator/world';
 
 const RG = '/subscriptions/s1/resourceGroups/rg/providers';
 const cluster = (membership: 'nic' | 'ip') =>

@@ -1,6 +1,6 @@
 import { parseActionRunCommandMessage, streamsFromRunCommandResult } from '../../../src/adapters/azure/run-command-output';
 import { parseScriptResult } from '../../../src/domain/script-result';
-import { actionRunCommandMessage, OUTPUT_TAIL_BYTES, tailBytes } from '../../../src/local/azure-emulator/output-tail';
+import { actionRunCommandMessage, OUTPUT_TAIL_BYTES, tailBytes } from '../../../harness/local/azure-emulator/output-tail';
 
 describe('action Run Command output', () => {
   test('splits the Linux message into stdout and stderr', () => {

@@ -8,14 +8,14 @@ import {
   killMoment,
   killPhase,
   patroniTimingProblem,
-} from '../../../src/bench/detection';
-import { firstCommitAfter } from '../../../src/bench/measure';
-import { compare, peerOf, scenarioResult } from '../../../src/bench/results';
-import { failoverPromoteMethod, resolveOptions } from '../../../src/bench/options';
-import { patroniDcs, patroniNodeConfig, patroniLayout } from '../../../src/bench/patroni/config';
-import { RunResult } from '../../../src/bench/scenario';
-import { ZERO_LATENCY, REALISTIC_LATENCY } from '../../../src/local/azure-emulator/latency';
-import { parseSchedule } from '../../../src/local/runtime/timers/ncrontab';
+} from '../../../harness/bench/detection';
+import { firstCommitAfter } from '../../../harness/bench/measure';
+import { compare, peerOf, scenarioResult } from '../../../harness/bench/results';
+import { failoverPromoteMethod, resolveOptions } from '../../../harness/bench/options';
+import { patroniDcs, patroniNodeConfig, patroniLayout } from '../../../harness/bench/patroni/config';
+import { RunResult } from '../../../harness/bench/scenario';
+import { ZERO_LATENCY, REALISTIC_LATENCY } from '../../../harness/local/azure-emulator/latency';
+import { parseSchedule } from '../../../harness/local/runtime/timers/ncrontab';
 
 describe('failover detection settings', () => {
   it('pairs our defaults with Patroni defaults, and a fast variant for both', () => {

@@ -1,7 +1,7 @@
-import { formatMs, formatRatio, max, median, ratio, summarize } from '../../../src/bench/stats';
-import { compare, scenarioResult } from '../../../src/bench/results';
-import { stepRole } from '../../../src/bench/measure';
-import { RunResult } from '../../../src/bench/scenario';
+import { formatMs, formatRatio, max, median, ratio, summarize } from '../../../harness/bench/stats';
+import { compare, scenarioResult } from '../../../harness/bench/results';
+import { stepRole } from '../../../harness/bench/measure';
+import { RunResult } from '../../../harness/bench/scenario';
 
 describe('benchmark statistics', () => {
   it('takes the median of an odd count as the middle value, whatever the order', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { findPgBinDir } from '../../../src/lab/pg-binaries';
+import { findPgBinDir } from '../../../harness/lab/pg-binaries';
 import { InvalidInputError } from '../../../src/domain/errors';
 
 describe('finding the PostgreSQL server binaries', () => {

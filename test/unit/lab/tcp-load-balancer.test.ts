@@ -1,6 +1,6 @@
 import { createServer, Server, connect, Socket } from 'node:net';
 import { once } from 'node:events';
-import { TcpLoadBalancer } from '../../../src/lab/tcp-load-balancer';
+import { TcpLoadBalancer } from '../../../harness/lab/tcp-load-balancer';
 
 /** A backend that greets every connection with its own name, then echoes. */
 async function namedServer(name: string, host: string): Promise<Server> {

@@ -1,5 +1,5 @@
-import type { LocalRuntime } from '../../../src/local/runtime';
-import { EventType } from '../../../src/local/runtime';
+import type { LocalRuntime } from '../../../harness/local/runtime';
+import { EventType } from '../../../harness/local/runtime';
 import { startRuntime, tempStateDir, WAIT } from './harness';
 
 let runtime: LocalRuntime;

@@ -1,4 +1,4 @@
-import { EventType, ManualClock } from '../../../src/local/runtime';
+import { EventType, ManualClock } from '../../../harness/local/runtime';
 import { HTTP_APP, startRuntime, tempStateDir, WAIT } from './harness';
 
 /** With a ManualClock the test moves time: durable timers and timer triggers fire on advance(). */

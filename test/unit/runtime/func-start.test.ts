@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { applyLocalSettings, funcStart, readHostJson } from '../../../src/local/runtime';
+import { applyLocalSettings, funcStart, readHostJson } from '../../../harness/local/runtime';
 import { HTTP_APP, LogCollector, tempStateDir, WAIT } from './harness';
 
 test('host.json and local.settings.json are read the way func start reads them', () => {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { LocalRuntime, type LocalRuntimeOptions } from '../../../src/local/runtime';
+import { LocalRuntime, type LocalRuntimeOptions } from '../../../harness/local/runtime';
 
 export const DURABLE_APP = resolve(__dirname, '../../fixtures/runtime/durable-app.ts');
 export const HTTP_APP = resolve(__dirname, '../../fixtures/runtime/http-app.ts');

@@ -1,7 +1,7 @@
-import { ActionType, ReplaySchema, type ActionJson } from '../../../src/local/runtime/durable/actions';
-import { history, type HistoryEvent } from '../../../src/local/runtime/durable/history-events';
-import { replayActions, type HostReplayOptions } from '../../../src/local/runtime/durable/host-replay';
-import { nextRetryDelayMs } from '../../../src/local/runtime/durable/retry-policy';
+import { ActionType, ReplaySchema, type ActionJson } from '../../../harness/local/runtime/durable/actions';
+import { history, type HistoryEvent } from '../../../harness/local/runtime/durable/history-events';
+import { replayActions, type HostReplayOptions } from '../../../harness/local/runtime/durable/host-replay';
+import { nextRetryDelayMs } from '../../../harness/local/runtime/durable/retry-policy';
 
 /**
  * The host-side replay on hand-built histories: sequence numbers, retry timers, .NET Task

@@ -1,5 +1,5 @@
 import { HttpRequest } from '@azure/functions';
-import type { LocalRuntime } from '../../../src/local/runtime';
+import type { LocalRuntime } from '../../../harness/local/runtime';
 import { HTTP_APP, startRuntime, tempStateDir, WAIT } from './harness';
 
 /** The func-start-like HTTP host and the durable client as an HTTP-triggered function uses it. */

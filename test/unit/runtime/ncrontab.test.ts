@@ -1,4 +1,4 @@
-import { parseSchedule } from '../../../src/local/runtime';
+import { parseSchedule } from '../../../harness/local/runtime';
 
 const at = (iso: string): number => Date.parse(iso);
 const next = (expression: string, after: string, settings: NodeJS.ProcessEnv = {}): string =>

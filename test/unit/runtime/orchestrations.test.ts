@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
-import type { LocalRuntime } from '../../../src/local/runtime';
-import { EventType, eventTypeName, type HistoryEvent, type InstanceState } from '../../../src/local/runtime';
+import type { LocalRuntime } from '../../../harness/local/runtime';
+import { EventType, eventTypeName, type HistoryEvent, type InstanceState } from '../../../harness/local/runtime';
 import { startRuntime, tempStateDir, WAIT } from './harness';
 
 /** Replays of the fixture orchestrations (test/fixtures/runtime/durable-app.ts) end to end. */

@@ -1,4 +1,4 @@
-import { EventType, ManualClock, type InstanceState } from '../../../src/local/runtime';
+import { EventType, ManualClock, type InstanceState } from '../../../harness/local/runtime';
 import { gate, testHooks } from '../../fixtures/runtime/test-hooks';
 import { startRuntime, tempStateDir, WAIT } from './harness';
 

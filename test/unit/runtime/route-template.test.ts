@@ -1,4 +1,4 @@
-import { parseRouteTemplate } from '../../../src/local/runtime/http/route-template';
+import { parseRouteTemplate } from '../../../harness/local/runtime/http/route-template';
 
 test('literal segments match case-insensitively, parameters are decoded', () => {
   const route = parseRouteTemplate('clusters/{cluster}/switchover');

@@ -1,5 +1,5 @@
-import { ActionType, ReplaySchema } from '../../../src/local/runtime/durable/actions';
-import { EventType } from '../../../src/local/runtime/durable/history-events';
+import { ActionType, ReplaySchema } from '../../../harness/local/runtime/durable/actions';
+import { EventType } from '../../../harness/local/runtime/durable/history-events';
 
 /** The runtime's copies of durable-functions' wire enums must not drift from the installed SDK. */
 function sdkEnum(path: string, name: string): Record<string, number> {

@@ -1,5 +1,5 @@
 import { app } from '@azure/functions';
-import { LocalRuntime } from '../../../src/local/runtime';
+import { LocalRuntime } from '../../../harness/local/runtime';
 import { tempStateDir } from './harness';
 
 test('refuses to start when @azure/functions already fell back to "test mode"', async () => {

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseConfig } from '../../../src/config/load';
 import { ClusterConfig } from '../../../src/config/schema';
 import { InvalidInputError } from '../../../src/domain/errors';
@@ -8,7 +5,6 @@ import { SecretValue } from '../../../src/domain/secret-value';
 import {
   followPrimary,
   inspectVm,
-  packageRoot,
   parseFailureResult,
   promote,
   rejoinAsStandby,
@@ -105,18 +101,6 @@ describe('VM script catalogue: parameters', () => {
 });
 
 describe('VM script catalogue: script text', () => {
-  it('finds the package root from anywhere below it, and fails clearly outside it', () => {
-    const root = packageRoot();
-    expect(packageRoot(join(root, 'src', 'vm-scripts'))).toBe(root);
-    expect(packageRoot(join(root, 'dist', 'src', 'vm-scripts'))).toBe(root);
-    const elsewhere = mkdtempSync(join(tmpdir(), 'pgfo-norepo-'));
-    try {
-      expect(() => packageRoot(elsewhere)).toThrow(/package root/);
-    } finally {
-      rmSync(elsewhere, { recursive: true, force: true });
-    }
-  });
-
   it.each(VM_SCRIPT_NAMES)('%s is lib.sh followed by the script, one shebang, strict mode, result marker', (name) => {
     const text = vmScriptText(name);
     expect(text.startsWith('#!/usr/bin/env bash\n')).toBe(true);

@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { InvalidInputError } from '../../src/domain/errors';
+
+export const DEFAULT_NODE_NAMES = ['pg1', 'pg2', 'pg3'];
+
+/** Where a lab lives and which loopback addresses it uses (127.<block>.x so labs never collide). */
+export interface LabOptions {
+  stateDir: string;
+  /** Second and third octets of the lab's loopback addresses, e.g. "10.0" → 127.10.0.x. */
+  addressBlock: string;
+  port: number;
+  nodeNames: string[];
+  /**
+   * Synchronous replication: the primary's synchronous_standby_names, e.g. "ANY 1 (pg1, pg2, pg3)"
+   * (a commit is acknowledged once one standby has flushed it, so a failover to the standby with
+   * the most WAL loses nothing). Unset: asynchronous replication.
+   */
+  synchronousStandbyNames?: string;
+}
+
+export interface LabNodeLayout {
+  name: string;
+  host: string;
+  port: number;
+  dir: string;
+  dataDir: string;
+  socketDir: string;
+  logFile: string;
+  passFile: string;
+}
+
+export interface LabLayout {
+  stateDir: string;
+  manifestFile: string;
+  nodes: LabNodeLayout[];
+  ilb: { write: { host: string; port: number }; read: { host: string; port: number }; control: { host: string; port: number } };
+  ilbPidFile: string;
+  ilbLogFile: string;
+  ilbStateFile: string;
+}
+
+export function defaultLabOptions(env: NodeJS.ProcessEnv = process.env): LabOptions {
+  return {
+    stateDir: env.PG_FAILOVER_LAB_DIR ?? join(tmpdir(), `pg-failover-lab-${process.getuid?.() ?? 'user'}`),
+    addressBlock: env.PG_FAILOVER_LAB_BLOCK ?? '10.0',
+    port: 5432,
+    nodeNames: DEFAULT_NODE_NAMES,
+  };
+}
+
+export function labLayout(options: LabOptions): LabLayout {
+  if (!/^\d{1,3}\.\d{1,3}$/.test(options.addressBlock) || options.addressBlock.split('.').some((octet) => Number(octet) > 255)) {
+    throw new InvalidInputError(`address block "${options.addressBlock}" must be two octets like "10.0" (the lab then uses 127.10.0.x)`);
+  }
+  const address = (last: number) => `127.${options.addressBlock}.${last}`;
+  const nodes = options.nodeNames.map((name, index) => {
+    const dir = join(options.stateDir, name);
+    return {
+      name,
+      host: address(11 + index),
+      port: options.port,
+      dir,
+      dataDir: join(dir, 'data'),
+      socketDir: join(dir, 'run'),
+      logFile: join(dir, 'postgresql.log'),
+      passFile: join(dir, 'pgpass'),
+    };
+  });
+  return {
+    stateDir: options.stateDir,
+    manifestFile: join(options.stateDir, 'lab.json'),
+    nodes,
+    ilb: {
+      write: { host: address(1), port: options.port },
+      read: { host: address(2), port: options.port },
+      control: { host: address(1), port: 7070 },
+    },
+    ilbPidFile: join(options.stateDir, 'ilb.pid'),
+    ilbLogFile: join(options.stateDir, 'ilb.log'),
+    ilbStateFile: join(options.stateDir, 'ilb.json'),
+  };
+}

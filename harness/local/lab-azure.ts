@@ -1,0 +1,46 @@
+import { Lab } from '../lab/lab';
+import { PoolRole } from '../../src/ports/load-balancer';
+import { ClusterConfig } from '../../src/config/schema';
+import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, worldFromCluster } from './azure-emulator';
+import { labSecrets } from './lab-cluster';
+
+const log = (event: string, fields: Record<string, unknown>): void => {
+  process.stderr.write(`${JSON.stringify({ component: 'lab-azure', event, ...fields })}\n`);
+};
+
+/**
+ * The local Azure emulator playing the lab's Azure: its VMs are the lab nodes (Run Command runs
+ * the real scripts on this machine with the node's paths as parameters), its load balancer pools
+ * drive the lab's TCP load balancer, and powering a VM off kills that node's PostgreSQL.
+ */
+export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor } = {}): Promise<AzureEmulator> {
+  const pools = await lab.ilb().pools();
+  const roles: Record<string, PoolRole> = Object.fromEntries(
+    cluster.nodes.map((node) => [node.name, pools.writePool.includes(node.name) ? 'write' : pools.readPool.includes(node.name) ? 'read' : 'none']),
+  );
+  const vmOfHost = new Map(cluster.nodes.map((node) => [node.host, node.name]));
+  // Applied one at a time, in the order Azure completed them.
+  let routing = Promise.resolve();
+  const route = (snapshot: PoolsSnapshot) => {
+    const members = (pool: string) => (snapshot.pools[pool] ?? []).map((m) => vmOfHost.get(m.ipAddress)).filter((name): name is string => !!name);
+    const pools = { writePool: members(cluster.loadBalancer.writePool), readPool: members(cluster.loadBalancer.readPool) };
+    routing = routing.then(() => lab.ilb().setPools(pools)).then(
+      () => undefined,
+      (error: Error) => log('route-failed', { error: error.message }),
+    );
+  };
+  return startAzureEmulator({
+    world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
+    latency: options.latency ?? 'zero',
+    host: lab.layout.ilb.control.host,
+    onPoolsChanged: route,
+    onPowerStateChanged: (vm, state) => {
+      // As on a VM, booting starts PostgreSQL on its own; it may find the server already started
+      // (e.g. by a rejoin that raced the boot), which is not an error of the power change.
+      const change = state === 'running' ? lab.server(vm).start() : state === 'stopped' || state === 'deallocated' ? lab.server(vm).kill() : Promise.resolve();
+      change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
+    },
+    ...(options.announce ? { announce: options.announce } : {}),
+    ...(options.executor ? { executor: options.executor } : {}),
+  });
+}

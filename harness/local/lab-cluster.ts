@@ -1,0 +1,50 @@
+import { parseConfig } from '../../src/config/load';
+import { FailoverConfig } from '../../src/config/schema';
+import { Lab } from '../lab/lab';
+import { labOsOwner } from '../lab/os-owner';
+
+export const LAB_CLUSTER = 'lab';
+export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password' } as const;
+const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/pg-lab/providers';
+
+/**
+ * The configuration an operator would write for the lab as if it ran on Azure: each lab node is a
+ * "VM" whose files live under the lab's state directory (node overrides), managed with pg_ctl.
+ */
+export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}): FailoverConfig {
+  return parseConfig(
+    {
+      clusters: [
+        {
+          name: LAB_CLUSTER,
+          nodes: lab.layout.nodes.map((node) => ({
+            name: node.name,
+            vmResourceId: `${LAB_SUBSCRIPTION}/Microsoft.Compute/virtualMachines/${node.name}`,
+            nicResourceId: `${LAB_SUBSCRIPTION}/Microsoft.Network/networkInterfaces/${node.name}-nic`,
+            host: node.host,
+            port: node.port,
+            overrides: { dataDirectory: node.dataDir, socketDirectory: node.socketDir, passFile: node.passFile, logFile: node.logFile },
+          })),
+          loadBalancer: { resourceId: `${LAB_SUBSCRIPTION}/Microsoft.Network/loadBalancers/pg-lab-ilb`, writePool: 'pg-write', readPool: 'pg-read', membership: 'nic' },
+          postgres: {
+            adminUser: lab.manifest.credentials.admin.user,
+            adminPasswordSecret: LAB_SECRETS.admin,
+            replicationUser: lab.manifest.credentials.replication.user,
+            replicationPasswordSecret: LAB_SECRETS.replication,
+            applicationRoles: [lab.manifest.credentials.app.user],
+            binDirectory: lab.manifest.binDir,
+            control: 'pg_ctl',
+            osUser: labOsOwner().user,
+          },
+          policy: { pollIntervalMs: 200, ...policy },
+        },
+      ],
+    },
+    'the lab',
+  );
+}
+
+/** The Key Vault contents of the lab's cluster. */
+export function labSecrets(lab: Lab): Record<string, string> {
+  return { [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password, [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password };
+}
