@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, IncomingHttpHeaders } from 'node:http';
+import { createServer, IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -78,19 +78,20 @@ export async function startFakeApp(answer: (request: AppRequest, index: number) 
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', async () => {
-      const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
-      requests.push(request);
-      for (const waiter of [...waiters]) waiter();
-      const reply = await answer(request, requests.length - 1);
-      if (reply === 'hang') {
-        hanging.add(() => res.destroy());
-        return;
-      }
-      res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) });
-      res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-    });
+    req.on('end', () => void respond(req, res, body));
   });
+  const respond = async (req: IncomingMessage, res: ServerResponse, body: string) => {
+    const request = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
+    requests.push(request);
+    for (const waiter of [...waiters]) waiter();
+    const reply = await answer(request, requests.length - 1);
+    if (reply === 'hang') {
+      hanging.add(() => res.destroy());
+      return;
+    }
+    res.writeHead(reply.status, { 'content-type': 'application/json', ...(reply.headers ?? {}) });
+    res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+  };
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

@@ -40,7 +40,7 @@ export class TimerScheduler {
   start(functions: readonly TimerFunction[]): void {
     for (const fn of functions) {
       this.deps.log.info('timer.scheduled', { function: fn.name, schedule: fn.schedule.expression, next: iso(fn.schedule.next(this.deps.clock.now())) });
-      if (fn.runOnStartup) this.track(this.run(fn).catch(() => undefined).then(() => this.arm(fn)));
+      if (fn.runOnStartup) void this.track(this.run(fn).catch(() => undefined).then(() => this.arm(fn)));
       else this.arm(fn);
     }
   }
