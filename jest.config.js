@@ -1,6 +1,15 @@
 /** Unit tests are pure; integration tests run real PostgreSQL. Each integration file brings up its
  *  own lab on its own loopback block (127.<block>.x), so files never share servers or ports. */
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
+/** commander 15 is ESM only. Node 22 loads it with require(esm), but Jest's own module loader
+ *  does that only on Node 24.9+: until then Jest compiles it to CommonJS like our sources. */
+const transforms = {
+  transform: {
+    '^.+\\.ts$': tsJest,
+    '/node_modules/commander/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!commander/)'],
+};
 module.exports = {
   testTimeout: 120000,
   // A failed test can leave a write load or a server connection running; it is reported as a
@@ -11,13 +20,13 @@ module.exports = {
     {
       displayName: 'unit',
       testEnvironment: 'node',
-      transform: { '^.+\\.ts$': tsJest },
+      ...transforms,
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
-      transform: { '^.+\\.ts$': tsJest },
+      ...transforms,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
     },
   ],

@@ -59,7 +59,7 @@ export function createAzureClients(settings: AzureSettings, overrides: AzureClie
       if (!client) {
         client = new NetworkManagementClient(credential, subscriptionId, {
           endpoint: settings.armEndpoint,
-          credentialScopes: [armScope],
+          credentials: { scopes: [armScope] },
           tlsOptions,
           additionalPolicies: [{ policy: ifMatchOnWritesPolicy(), position: 'perCall' }],
         });

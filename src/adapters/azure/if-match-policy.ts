@@ -4,11 +4,13 @@ import type { NetworkManagementClientOptionalParams } from '@azure/arm-network';
 export type PipelinePolicy = NonNullable<NetworkManagementClientOptionalParams['additionalPolicies']>[number]['policy'];
 
 /**
- * Optimistic concurrency for network resources. The SDK's per-call `customHeaders` are also sent
- * on every poll and on the final GET of a long-running PUT, where an If-Match with the now-old
- * etag is wrong (a server honouring it on GET would answer 412). So callers pass the etag in
- * this private header and the policy turns it into If-Match on writes only, dropping it
- * everywhere else.
+ * Optimistic concurrency for network resources. An If-Match with the etag we read belongs on the
+ * write only: on a poll or on the final GET of a long-running PUT the etag is already old (a
+ * server honouring it there would answer 412). The classic SDK (arm-network up to 36) repeated
+ * per-call custom headers on every poll; the TypeSpec client (37+) sends `requestOptions.headers`
+ * with the initial request only, but that is its implementation, not a documented promise. So
+ * callers pass the etag in this private header and the policy turns it into If-Match on writes
+ * only, dropping it everywhere else.
  */
 export const IF_MATCH_CARRIER_HEADER = 'x-pgfo-if-match';
 
@@ -29,6 +31,6 @@ export function ifMatchOnWritesPolicy(): PipelinePolicy {
 }
 
 /** The per-call options that make one write conditional on `etag`. */
-export function ifMatch(etag: string | undefined): { requestOptions?: { customHeaders: Record<string, string> } } {
-  return etag ? { requestOptions: { customHeaders: { [IF_MATCH_CARRIER_HEADER]: etag } } } : {};
+export function ifMatch(etag: string | undefined): { requestOptions?: { headers: Record<string, string> } } {
+  return etag ? { requestOptions: { headers: { [IF_MATCH_CARRIER_HEADER]: etag } } } : {};
 }

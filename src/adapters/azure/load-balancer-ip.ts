@@ -63,7 +63,7 @@ export class IpPoolMembership {
       if (present === member) return 'done';
       resource.loadBalancerBackendAddresses = member ? [...addresses, this.addressOf(node)] : addresses.filter((a) => a.ipAddress !== node.host);
       this.options.log.info('lb.update', { node: node.name, pool: poolName, member, membership: 'ip' });
-      await client.loadBalancerBackendAddressPools.beginCreateOrUpdateAndWait(lbId.resourceGroup, lbId.name, poolName, resource, {
+      await client.loadBalancerBackendAddressPools.createOrUpdate(lbId.resourceGroup, lbId.name, poolName, resource, {
         ...ifMatch(resource.etag),
         updateIntervalInMs: this.options.pollIntervalMs,
       });

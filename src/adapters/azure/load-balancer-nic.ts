@@ -41,7 +41,7 @@ export class NicPoolMembership {
       if (sameSet(current, desired)) return 'done';
       ipConfig.loadBalancerBackendAddressPools = desired.map((id) => ({ id }));
       this.options.log.info('lb.update', { node: node.name, role, nic: nicId.name, membership: 'nic' });
-      await client.networkInterfaces.beginCreateOrUpdateAndWait(nicId.resourceGroup, nicId.name, nic, { ...ifMatch(nic.etag), updateIntervalInMs: this.options.pollIntervalMs });
+      await client.networkInterfaces.createOrUpdate(nicId.resourceGroup, nicId.name, nic, { ...ifMatch(nic.etag), updateIntervalInMs: this.options.pollIntervalMs });
       changed = true;
       return 'verify';
     });

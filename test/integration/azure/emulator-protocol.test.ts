@@ -36,7 +36,7 @@ function call(emulator: AzureEmulator, method: string, path: string, options: { 
 }
 
 const VM = '/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/pg-rg/providers/Microsoft.Compute/virtualMachines';
-const API = 'api-version=2026-03-01';
+const API = 'api-version=2026-04-01';
 
 describe('the local Azure speaks Azure', () => {
   let emulator: AzureEmulator;
@@ -61,11 +61,11 @@ describe('the local Azure speaks Azure', () => {
   });
 
   test('Key Vault answers a request without a token with its challenge', async () => {
-    const reply = await call(emulator, 'GET', '/secrets/s1?api-version=2025-07-01', { token: false });
+    const reply = await call(emulator, 'GET', '/secrets/s1?api-version=2026-04-01', { token: false });
     expect(reply.status).toBe(401);
     expect(reply.headers['www-authenticate']).toMatch(/^Bearer authorization="https:\/\/login\.microsoftonline\.com\/[^"]+", resource="https:\/\/vault\.azure\.net"$/);
-    await expect(call(emulator, 'GET', '/secrets/s1?api-version=2025-07-01')).resolves.toMatchObject({ status: 200, body: { value: 'v1' } });
-    await expect(call(emulator, 'GET', '/secrets/nope?api-version=2025-07-01')).resolves.toMatchObject({ status: 404, body: { error: { code: 'SecretNotFound' } } });
+    await expect(call(emulator, 'GET', '/secrets/s1?api-version=2026-04-01')).resolves.toMatchObject({ status: 200, body: { value: 'v1' } });
+    await expect(call(emulator, 'GET', '/secrets/nope?api-version=2026-04-01')).resolves.toMatchObject({ status: 404, body: { error: { code: 'SecretNotFound' } } });
   });
 
   test('action Run Command: 202 with Azure-AsyncOperation and Location, polled to a result without an exit code', async () => {

@@ -79,7 +79,7 @@ describe.each(['nic', 'ip'] as const)('load balancer pools (%s-based) through th
     if (membership === 'ip') {
       const pool = await network.loadBalancerBackendAddressPools.get('pg-rg', 'pg-ilb', 'pg-write');
       pool.loadBalancerBackendAddresses = [...(pool.loadBalancerBackendAddresses ?? []), { name: 'stray', ipAddress: '10.0.1.99', virtualNetwork: { id: h.cluster.loadBalancer.virtualNetworkId } }];
-      await network.loadBalancerBackendAddressPools.beginCreateOrUpdateAndWait('pg-rg', 'pg-ilb', 'pg-write', pool, { updateIntervalInMs: 5 });
+      await network.loadBalancerBackendAddressPools.createOrUpdate('pg-rg', 'pg-ilb', 'pg-write', pool, { updateIntervalInMs: 5 });
       await expect(lb.readPools()).resolves.toMatchObject({ unknown: [{ pool: 'write', member: '10.0.1.99' }] });
     } else {
       await expect(lb.readPools()).resolves.toMatchObject({ unknown: [] });

@@ -31,6 +31,6 @@ describe('If-Match on writes only', () => {
 
   test('no etag, no header', () => {
     expect(ifMatch(undefined)).toEqual({});
-    expect(ifMatch('W/"2"')).toEqual({ requestOptions: { customHeaders: { [IF_MATCH_CARRIER_HEADER]: 'W/"2"' } } });
+    expect(ifMatch('W/"2"')).toEqual({ requestOptions: { headers: { [IF_MATCH_CARRIER_HEADER]: 'W/"2"' } } });
   });
 });
