@@ -48,9 +48,11 @@ export const ROLE_DEFINITION_IDS = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+  durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402',
 } as const;
 
-/** Module of main.bicep → the roles it grants and the resource type it grants them on. */
+/** Module of main.bicep → the roles it can grant and the resource type it grants them on
+ *  (which of them a deployment grants may depend on parameters: see DURABLE_BACKENDS). */
 export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> = {
   vmRoles: { scope: 'Microsoft.Compute/virtualMachines', roles: [ROLE_DEFINITION_IDS.virtualMachineContributor] },
   nicRoles: { scope: 'Microsoft.Network/networkInterfaces', roles: [ROLE_DEFINITION_IDS.networkContributor] },
@@ -63,7 +65,50 @@ export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> =
     roles: [ROLE_DEFINITION_IDS.storageBlobDataOwner, ROLE_DEFINITION_IDS.storageQueueDataContributor, ROLE_DEFINITION_IDS.storageTableDataContributor].sort(),
   },
   monitoring: { scope: 'Microsoft.Insights/components', roles: [ROLE_DEFINITION_IDS.monitoringMetricsPublisher] },
+  durableTaskScheduler: { scope: 'Microsoft.DurableTask/schedulers/taskHubs', roles: [ROLE_DEFINITION_IDS.durableTaskDataContributor] },
 };
+
+/** host.json path extensions.durableTask.storageProvider.<key> as a Functions host app-setting override. */
+const storageProviderOverride = (key: string) => `AzureFunctionsJobHost__extensions__durableTask__storageProvider__${key}`;
+
+/**
+ * The Durable Functions backends main.bicep offers (parameter durableBackend). host.json names the
+ * Durable Task Scheduler provider; the AzureStorage choice overrides it with app settings
+ * (AzureFunctionsJobHost__path__to__setting), so one host.json serves both.
+ */
+export const DURABLE_BACKENDS = {
+  parameter: 'durableBackend',
+  default: 'DurableTaskScheduler',
+  DurableTaskScheduler: {
+    /** What host.json's extensions.durableTask.storageProvider says. */
+    hostJsonStorageProvider: { type: 'azureManaged', connectionStringName: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING' },
+    /** The app setting holding `Endpoint=<scheduler endpoint>;Authentication=ManagedIdentity;ClientID=<client id>`. */
+    connectionSetting: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING',
+    /** Host storage (locks, keys, timers) and the deployment package only. */
+    storageRoles: [ROLE_DEFINITION_IDS.storageBlobDataOwner],
+  },
+  AzureStorage: {
+    /** App settings that turn host.json's provider into Azure Storage on the identity-based AzureWebJobsStorage connection. */
+    hostJsonOverrides: {
+      [storageProviderOverride('type')]: 'AzureStorage',
+      [storageProviderOverride('connectionStringName')]: 'AzureWebJobsStorage',
+      /** The provider's idle back-off would otherwise let a queued step wait up to 30 s. */
+      [storageProviderOverride('maxQueuePollingInterval')]: '00:00:01',
+    } as Record<string, string>,
+    /** The task hub's queues and tables live in the storage account too. */
+    storageRoles: [ROLE_DEFINITION_IDS.storageBlobDataOwner, ROLE_DEFINITION_IDS.storageQueueDataContributor, ROLE_DEFINITION_IDS.storageTableDataContributor].sort(),
+  },
+} as const;
+
+/** Flex Consumption runtime and scale settings main.bicep gives the app. */
+export const FLEX_RUNTIME = {
+  nodeVersions: ['22', '24'],
+  defaultNodeVersion: '22',
+  /** Always-ready groups: Durable Functions triggers and HTTP triggers. */
+  alwaysReadyGroups: ['durable', 'http'],
+  /** The lowest maximum instance count Flex Consumption accepts (per scale group; always-ready instances come on top). */
+  minimumMaximumInstanceCount: 1,
+} as const;
 
 /**
  * The Event Grid subscription main.bicep makes with deployEventSubscription=true (one system topic

@@ -1,14 +1,19 @@
 // azure-pg-failover: the Function App that keeps a self-managed PostgreSQL cluster writable,
 // deployed into one resource group:
 //   - a user-assigned managed identity the app runs as (and nothing else: no keys, no passwords);
-//   - a storage account reached by identity only (host, Durable Functions task hub, deployment
-//     package); Application Insights on Log Analytics (Entra ID ingestion);
+//   - a storage account reached by identity only (host, deployment package, and the Durable
+//     Functions task hub when durableBackend is AzureStorage); Application Insights on Log
+//     Analytics (Entra ID ingestion);
+//   - the Durable Functions backend: by default a Durable Task Scheduler (Consumption SKU) with the
+//     app's task hub; durableBackend = 'AzureStorage' keeps the task hub in the storage account;
 //   - Key Vault (RBAC) for the admin and replication passwords, seeded by operators afterwards;
-//   - the Flex Consumption (FC1) Function App, Node 20, VNet-integrated so it reaches the VMs;
+//   - the Flex Consumption (FC1) Function App, Node 22 (or 24), VNet-integrated so it reaches the
+//     VMs, with always-ready instances for its durable and http groups;
 //   - least-privilege roles derived from the cluster configuration: Virtual Machine Contributor
 //     on each cluster VM, Network Contributor on each load balancer, NIC and database subnet
 //     (each assigned at that resource, in its own resource group), data roles on the storage
-//     account, Key Vault Secrets User on the vault;
+//     account (blob; plus queue and table for the AzureStorage backend), Durable Task Data
+//     Contributor on the task hub (DTS backend), Key Vault Secrets User on the vault;
 //   - optionally (deployEventSubscription, once the code is published) an Event Grid system topic
 //     on each resource group holding cluster VMs, subscribing the app's vmPowerEvents function to
 //     VM power-off / deallocate / restart actions;
@@ -45,10 +50,30 @@ param databaseSubnetIds string[] = []
 @maxLength(45)
 param taskHubName string = 'pgfailover'
 
-@description('Flex Consumption: maximum instance count (40-1000).')
-@minValue(40)
+@description('Node.js major version of the Function App (Flex Consumption runtime): 22 (default) or 24.')
+@allowed(['22', '24'])
+param nodeVersion string = '22'
+
+@description('Durable Functions backend: DurableTaskScheduler (default: a Consumption-SKU scheduler and task hub, identity-only) or AzureStorage (the task hub in the storage account, through host.json overrides in app settings).')
+@allowed(['DurableTaskScheduler', 'AzureStorage'])
+param durableBackend string = 'DurableTaskScheduler'
+
+@description('Durable Task Scheduler: source addresses (IPv4, IPv6 or CIDR) allowed to reach it. Must not be empty (an empty list denies everything). The default admits any IPv4 source (authorization stays with Entra ID + RBAC): restrict it, e.g. to the public IP of a NAT gateway on the Functions subnet and the operators\' addresses (dashboard).')
+@minLength(1)
+param durableTaskSchedulerIpAllowlist string[] = ['0.0.0.0/0']
+
+@description('Flex Consumption: maximum on-demand instances per scale group (1-1000; always-ready instances come on top). A failover controller needs no scale-out.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 1
+
+@description('Flex Consumption: always-ready instances of the "durable" group (0 lets orchestrations wait for a cold start).')
+@minValue(0)
+param alwaysReadyDurableInstances int = 1
+
+@description('Flex Consumption: always-ready instances of the "http" group (0 lets the agents\' calls wait for a cold start).')
+@minValue(0)
+param alwaysReadyHttpInstances int = 1
 
 @description('Flex Consumption: memory per instance.')
 @allowed([512, 2048, 4096])
@@ -109,6 +134,7 @@ var names = {
   appInsights: '${namePrefix}-appi'
   plan: '${namePrefix}-plan'
   functionApp: '${namePrefix}-func-${unique}'
+  durableTaskScheduler: '${namePrefix}-dts-${unique}'
   deploymentContainer: 'app-package'
 }
 
@@ -206,6 +232,21 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: names.deploymentContainer
     principalId: identity.properties.principalId
     identityId: identity.id
+    durableBackend: durableBackend
+    tags: tags
+  }
+}
+
+// The Durable Task Scheduler, its task hub (named as the app's) and the app's data role on it.
+module durableTaskScheduler 'modules/durable-task-scheduler.bicep' = if (durableBackend == 'DurableTaskScheduler') {
+  name: 'pgfo-durable-task-scheduler'
+  params: {
+    location: location
+    name: names.durableTaskScheduler
+    taskHubName: taskHubName
+    ipAllowlist: durableTaskSchedulerIpAllowlist
+    principalId: identity.properties.principalId
+    identityId: identity.id
     tags: tags
   }
 }
@@ -259,7 +300,13 @@ module functionApp 'modules/function-app.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     clusterConfigJson: string(effectiveConfig)
     taskHubName: taskHubName
+    nodeVersion: nodeVersion
+    durableBackend: durableBackend
+    // Also orders the app after the scheduler, its task hub and the role assignment.
+    durableTaskSchedulerEndpoint: durableBackend == 'DurableTaskScheduler' ? durableTaskScheduler!.outputs.endpoint : ''
     maximumInstanceCount: maximumInstanceCount
+    alwaysReadyDurableInstances: alwaysReadyDurableInstances
+    alwaysReadyHttpInstances: alwaysReadyHttpInstances
     instanceMemoryMB: instanceMemoryMB
     tags: tags
   }
@@ -385,6 +432,8 @@ output functionAppUrl string = 'https://${functionApp.outputs.defaultHostName}'
 output keyVaultName string = keyVault.outputs.name
 output keyVaultUri string = keyVault.outputs.uri
 output storageAccountName string = storage.outputs.name
+@description('The Durable Task Scheduler endpoint (DTS backend; empty with AzureStorage), e.g. for the DTS dashboard.')
+output durableTaskSchedulerEndpoint string = durableBackend == 'DurableTaskScheduler' ? durableTaskScheduler!.outputs.endpoint : ''
 output identityClientId string = identity.properties.clientId
 output identityPrincipalId string = identity.properties.principalId
 @description('The configuration the app was given (no secrets: resource ids and secret names). After a first deployment with the sample cluster, pass this as clusterConfig and set deploySampleCluster=false.')

@@ -1,9 +1,14 @@
-// The Function App on the Flex Consumption plan (FC1): Node 20, VNet integration into a subnet
-// delegated to Microsoft.App/environments (so it reaches the database VMs' private addresses),
-// a user-assigned identity for everything (host storage, deployment package, Key Vault, ARM,
-// Application Insights), HTTPS only, TLS 1.2, no FTP and no SCM basic-auth publishing.
+// The Function App on the Flex Consumption plan (FC1): Node 22 (or 24), VNet integration into a
+// subnet delegated to Microsoft.App/environments (so it reaches the database VMs' private
+// addresses), a user-assigned identity for everything (host storage, deployment package, Durable
+// Task Scheduler, Key Vault, ARM, Application Insights), HTTPS only, TLS 1.2, no FTP and no SCM
+// basic-auth publishing.
 // Flex takes the runtime from functionAppConfig.runtime: FUNCTIONS_WORKER_RUNTIME and
 // FUNCTIONS_EXTENSION_VERSION are not allowed as app settings there (Flex deprecations list).
+// Durable Functions backend: host.json names the Durable Task Scheduler provider ("azureManaged",
+// connection DURABLE_TASK_SCHEDULER_CONNECTION_STRING); with durableBackend = 'AzureStorage' the
+// app settings below override that through the host's documented AzureFunctionsJobHost__path__to__setting
+// mechanism (an app setting replaces the host.json value at that path), so one host.json serves both.
 import { Tags } from '../types.bicep'
 
 metadata description = 'Flex Consumption Function App for azure-pg-failover.'
@@ -45,16 +50,72 @@ param clusterConfigJson string
 @description('Durable Functions task hub name (host.json reads %TASK_HUB_NAME%).')
 param taskHubName string
 
-@description('Upper bound on instances (Flex allows 40-1000).')
-@minValue(40)
+@description('Node.js major version of the Flex runtime.')
+@allowed(['22', '24'])
+param nodeVersion string = '22'
+
+@description('Durable Functions backend: the Durable Task Scheduler (host.json as is) or Azure Storage (host.json overridden by app settings).')
+@allowed(['DurableTaskScheduler', 'AzureStorage'])
+param durableBackend string = 'DurableTaskScheduler'
+
+@description('Durable Task Scheduler endpoint (https://...durabletask.io); required with durableBackend = DurableTaskScheduler, ignored otherwise.')
+param durableTaskSchedulerEndpoint string = ''
+
+@description('Upper bound on on-demand instances per scale group (Flex allows 1-1000, docs "Event-driven scaling"; always-ready instances do not count).')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 1
+
+@description('Always-ready instances of the "durable" group (orchestrations, activities, entities); 0 lets it scale to zero.')
+@minValue(0)
+param alwaysReadyDurableInstances int = 1
+
+@description('Always-ready instances of the "http" group (the agents\' and operators\' HTTP calls); 0 lets it scale to zero.')
+@minValue(0)
+param alwaysReadyHttpInstances int = 1
 
 @description('Memory per instance.')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
 param tags Tags = {}
+
+// The setting host.json's storageProvider.connectionStringName names (DTS provider).
+var durableTaskSchedulerConnectionSetting = 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING'
+
+var baseAppSettings = [
+  { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+  { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+  { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
+  { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
+  { name: 'AZURE_CLIENT_ID', value: identityClientId }
+  { name: 'KEY_VAULT_URL', value: keyVaultUri }
+  { name: 'TASK_HUB_NAME', value: taskHubName }
+  { name: 'PG_FAILOVER_CONFIG', value: clusterConfigJson }
+]
+
+// DTS authenticates with Entra ID only. The app runs as a USER-assigned identity, so the
+// connection names its client id (a system-assigned identity would omit ClientID). No TaskHub
+// part: Durable Functions takes the hub from host.json's hubName.
+var durableTaskSchedulerSettings = [
+  {
+    name: durableTaskSchedulerConnectionSetting
+    value: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+  }
+]
+
+// host.json overrides (extensions.durableTask.storageProvider.*) for the Azure Storage provider on
+// the identity-based AzureWebJobsStorage connection. connectionStringName must be overridden too:
+// host.json sets it to the DTS setting, and the Azure Storage provider reads the same key
+// (connectionName/connectionStringName are one option). maxQueuePollingInterval 1 s: the
+// provider's idle back-off otherwise lets a queued failover step wait up to 30 s (the extension
+// already uses 1 s on Flex in recent versions; setting it does not depend on that).
+var azureStorageBackendSettings = [
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__type', value: 'AzureStorage' }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName', value: 'AzureWebJobsStorage' }
+  { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval', value: '00:00:01' }
+]
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
@@ -92,17 +153,10 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
-      appSettings: [
-        { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
-        { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        { name: 'AzureWebJobsStorage__clientId', value: identityClientId }
-        { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }
-        { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'ClientId=${identityClientId};Authorization=AAD' }
-        { name: 'AZURE_CLIENT_ID', value: identityClientId }
-        { name: 'KEY_VAULT_URL', value: keyVaultUri }
-        { name: 'TASK_HUB_NAME', value: taskHubName }
-        { name: 'PG_FAILOVER_CONFIG', value: clusterConfigJson }
-      ]
+      appSettings: concat(
+        baseAppSettings,
+        durableBackend == 'DurableTaskScheduler' ? durableTaskSchedulerSettings : azureStorageBackendSettings
+      )
     }
     functionAppConfig: {
       deployment: {
@@ -116,12 +170,23 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
         }
       }
       scaleAndConcurrency: {
+        // Groups with 0 are left out (they scale from zero like any other group).
+        alwaysReady: filter(
+          [
+            // A failover's orchestration and activities start at once, not after a cold start.
+            { name: 'durable', instanceCount: alwaysReadyDurableInstances }
+            // The agents' calls (a Preempt notice leaves 30 s) are answered without a cold start.
+            { name: 'http', instanceCount: alwaysReadyHttpInstances }
+          ],
+          group => group.instanceCount > 0
+        )
+        // A failover controller has no load to spread; the cap also bounds the subnet addresses instances take.
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: nodeVersion
       }
     }
   }

@@ -263,6 +263,8 @@ export class TemplateEvaluator {
         return (a[0] as Json[]).reduce<Value>((accumulated, item, i) => call(a[2], accumulated, item, i), a[1]);
       case 'add':
         return (a[0] as number) + (a[1] as number);
+      case 'greater':
+        return (a[0] as number) > (a[1] as number);
       case 'range':
         return Array.from({ length: a[1] as number }, (_, i) => (a[0] as number) + i);
       case 'cidrHost':

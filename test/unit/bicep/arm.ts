@@ -61,14 +61,23 @@ export function nestedTemplate(module: ArmResource): Template {
 const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 /** Role definition GUIDs a roleDefinitionId expression can evaluate to: literals in the
- *  expression plus every GUID in the template variables it reads (e.g. a map of roles looped over). */
+ *  expression plus every GUID in the template variables it reads, directly or through other
+ *  variables (e.g. a map of roles looped over, built from maps chosen by a parameter). */
 export function roleGuids(located: Located): string[] {
   const expression = String((located.resource.properties as JsonObject).roleDefinitionId ?? '');
   const guids = new Set<string>((expression.match(GUID) ?? []).map((g) => g.toLowerCase()));
   const variables = (located.template.variables ?? {}) as JsonObject;
-  for (const match of expression.matchAll(/variables\('([^']+)'\)/g)) {
-    for (const g of JSON.stringify(variables[match[1]] ?? null).match(GUID) ?? []) guids.add(g.toLowerCase());
-  }
+  const seen = new Set<string>();
+  const read = (text: string) => {
+    for (const match of text.matchAll(/variables\('([^']+)'\)/g)) {
+      if (seen.has(match[1])) continue;
+      seen.add(match[1]);
+      const value = JSON.stringify(variables[match[1]] ?? null);
+      for (const g of value.match(GUID) ?? []) guids.add(g.toLowerCase());
+      read(value);
+    }
+  };
+  read(expression);
   return [...guids].sort();
 }
 

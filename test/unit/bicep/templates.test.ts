@@ -7,7 +7,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { DEPLOYED_APP_SETTINGS, FORBIDDEN_APP_SETTINGS, GRANTED_ROLES, SAMPLE_AGENT_INSTALL, VM_POWER_EVENT_SUBSCRIPTION } from '../../../bicep/contract';
+import {
+  DEPLOYED_APP_SETTINGS,
+  DURABLE_BACKENDS,
+  FLEX_RUNTIME,
+  FORBIDDEN_APP_SETTINGS,
+  GRANTED_ROLES,
+  ROLE_DEFINITION_IDS,
+  SAMPLE_AGENT_INSTALL,
+  VM_POWER_EVENT_SUBSCRIPTION,
+} from '../../../bicep/contract';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
 import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
 import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic, REPO_ROOT } from '../../../scripts/bicep/build';
@@ -131,6 +140,30 @@ const findCycle = (graph: Record<string, string[]>): string[] | undefined => {
   return undefined;
 };
 
+type DurableBackend = 'DurableTaskScheduler' | 'AzureStorage';
+const BACKENDS: DurableBackend[] = ['DurableTaskScheduler', 'AzureStorage'];
+const HOST_OVERRIDE_PREFIX = 'AzureFunctionsJobHost__';
+
+const readHostJson = (): JsonObject => JSON.parse(readFileSync(join(REPO_ROOT, 'host.json'), 'utf8')) as JsonObject;
+const durableTaskSection = (host: JsonObject): JsonObject => (host.extensions as JsonObject).durableTask as JsonObject;
+
+/** host.json as the Functions host sees it with these app settings: each AzureFunctionsJobHost__a__b__c
+ *  replaces the value at path a.b.c (keys matched case-insensitively, as .NET configuration does). */
+const withHostOverrides = (host: JsonObject, settings: Record<string, string>): JsonObject => {
+  const copy = JSON.parse(JSON.stringify(host)) as JsonObject;
+  for (const [name, value] of Object.entries(settings)) {
+    if (!name.startsWith(HOST_OVERRIDE_PREFIX)) continue;
+    const path = name.slice(HOST_OVERRIDE_PREFIX.length).split('__');
+    let node = copy;
+    path.forEach((segment, i) => {
+      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment;
+      if (i === path.length - 1) node[key] = value;
+      else node = (node[key] ??= {}) as JsonObject;
+    });
+  }
+  return copy;
+};
+
 const describeBicep = describeWithBicep();
 
 describeBicep('the deployment templates (compiled ARM JSON)', () => {
@@ -148,6 +181,30 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     }
   });
   afterAll(() => build?.cleanup());
+
+  /** The function-app module's site evaluated with these parameters; every required parameter not
+   *  given gets the marker `<name>`, so an evaluated value shows which parameter it came from. */
+  const evaluateSite = (parameters: Record<string, Json> = {}) => {
+    const template = nestedTemplate(moduleOf(main, 'functionApp'));
+    const declared = template.parameters as Record<string, JsonObject>;
+    const markers = Object.fromEntries(
+      Object.keys(declared)
+        .filter((name) => !('defaultValue' in declared[name]))
+        .map((name) => [name, `<${name}>`]),
+    );
+    const evaluator = new TemplateEvaluator(template, { ...markers, ...parameters });
+    const site = one(ofType(template, 'Microsoft.Web/sites'), 'function app').resource;
+    const list = evaluator.evaluate((props(site).siteConfig as JsonObject).appSettings) as Array<{ name: string; value: string }>;
+    const config = props(site).functionAppConfig as JsonObject;
+    return {
+      names: list.map((setting) => setting.name),
+      settings: Object.fromEntries(list.map((setting) => [setting.name, setting.value])),
+      scale: evaluator.evaluate(config.scaleAndConcurrency) as JsonObject,
+      runtime: evaluator.evaluate(config.runtime) as JsonObject,
+    };
+  };
+  const mainParameter = (name: string): JsonObject => (main.parameters as Record<string, JsonObject>)[name];
+  const moduleParameters = (module: string): Record<string, JsonObject> => props(moduleOf(main, module)).parameters as Record<string, JsonObject>;
 
   it('builds and lints cleanly: no error, no warning', () => {
     expect({ diagnostics: result.diagnostics.map((d) => formatDiagnostic(d)), unparsed: result.unparsed, failures: result.failures }).toEqual({
@@ -261,21 +318,47 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
 
   describe('the Function App', () => {
     let site: ArmResource;
-    let settings: Record<string, string>;
     beforeAll(() => {
       site = one(ofType(main, 'Microsoft.Web/sites'), 'function app').resource;
-      const list = (props(site).siteConfig as JsonObject).appSettings as Array<{ name: string; value: string }>;
-      settings = Object.fromEntries(list.map((s) => [s.name, s.value]));
     });
 
-    it('runs on Flex Consumption (FC1) with the Node 20 runtime', () => {
+    it('runs on Flex Consumption (FC1) with the Node runtime of the nodeVersion parameter: 22 by default, 24 allowed', () => {
       const plan = one(ofType(main, 'Microsoft.Web/serverfarms'), 'plan').resource;
       expect(plan.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
       expect(props(plan).reserved).toBe(true);
       expect(site.kind).toBe('functionapp,linux');
       const config = props(site).functionAppConfig as JsonObject;
-      expect(config.runtime).toEqual({ name: 'node', version: '20' });
-      expect(config.scaleAndConcurrency).toEqual({ maximumInstanceCount: "[parameters('maximumInstanceCount')]", instanceMemoryMB: "[parameters('instanceMemoryMB')]" });
+      expect(config.runtime).toEqual({ name: 'node', version: "[parameters('nodeVersion')]" });
+      const nested = nestedTemplate(moduleOf(main, 'functionApp')).parameters as Record<string, JsonObject>;
+      for (const declaration of [mainParameter('nodeVersion'), nested.nodeVersion]) {
+        expect(declaration).toMatchObject({ type: 'string', allowedValues: [...FLEX_RUNTIME.nodeVersions], defaultValue: FLEX_RUNTIME.defaultNodeVersion });
+      }
+      expect(moduleParameters('functionApp').nodeVersion).toEqual({ value: "[parameters('nodeVersion')]" });
+      expect(evaluateSite().runtime).toEqual({ name: 'node', version: '22' });
+      expect(evaluateSite({ nodeVersion: '24' }).runtime).toEqual({ name: 'node', version: '24' });
+      // Through main.bicep: its default reaches the module.
+      expect(new TemplateEvaluator(main, {}).evaluate(moduleParameters('functionApp').nodeVersion as Json)).toEqual({ value: '22' });
+    });
+
+    it('keeps one instance of the durable and http groups always ready and caps on-demand instances at Flex\'s lowest maximum', () => {
+      expect(evaluateSite().scale).toEqual({
+        alwaysReady: FLEX_RUNTIME.alwaysReadyGroups.map((name) => ({ name, instanceCount: 1 })),
+        maximumInstanceCount: FLEX_RUNTIME.minimumMaximumInstanceCount,
+        instanceMemoryMB: 2048,
+      });
+      // A group set to 0 is left out (it scales from zero); the counts and the cap are parameters.
+      expect(evaluateSite({ alwaysReadyHttpInstances: 0, alwaysReadyDurableInstances: 2, maximumInstanceCount: 40 }).scale).toEqual({
+        alwaysReady: [{ name: 'durable', instanceCount: 2 }],
+        maximumInstanceCount: 40,
+        instanceMemoryMB: 2048,
+      });
+      expect(mainParameter('maximumInstanceCount')).toMatchObject({ minValue: FLEX_RUNTIME.minimumMaximumInstanceCount, maxValue: 1000, defaultValue: FLEX_RUNTIME.minimumMaximumInstanceCount });
+      for (const name of ['alwaysReadyDurableInstances', 'alwaysReadyHttpInstances']) {
+        expect(mainParameter(name)).toMatchObject({ type: 'int', minValue: 0, defaultValue: 1 });
+      }
+      for (const name of ['maximumInstanceCount', 'alwaysReadyDurableInstances', 'alwaysReadyHttpInstances', 'instanceMemoryMB']) {
+        expect(moduleParameters('functionApp')[name]).toEqual({ value: `[parameters('${name}')]` });
+      }
     });
 
     it('is VNet-integrated, and the subnet cannot be left empty', () => {
@@ -303,21 +386,25 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       ]);
     });
 
-    it('sets every app setting the code reads, with identity-based values', () => {
-    expect(DEPLOYED_APP_SETTINGS.config).toBe(CONFIG_SETTING);
-      expect(Object.keys(settings)).toEqual(expect.arrayContaining(REQUIRED_SETTINGS));
-      expect(settings).toMatchObject({
-        [CONFIG_SETTING]: "[parameters('clusterConfigJson')]",
-        KEY_VAULT_URL: "[parameters('keyVaultUri')]",
-        AZURE_CLIENT_ID: "[parameters('identityClientId')]",
-        TASK_HUB_NAME: "[parameters('taskHubName')]",
-        AzureWebJobsStorage__accountName: "[parameters('storageAccountName')]",
-        AzureWebJobsStorage__credential: 'managedidentity',
-        AzureWebJobsStorage__clientId: "[parameters('identityClientId')]",
-        APPLICATIONINSIGHTS_CONNECTION_STRING: "[parameters('appInsightsConnectionString')]",
-        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "[format('ClientId={0};Authorization=AAD', parameters('identityClientId'))]",
-      });
-      for (const name of FORBIDDEN_SETTINGS) expect(Object.keys(settings)).not.toContain(name);
+    it('sets every app setting the code reads, with identity-based values, whatever the Durable backend', () => {
+      expect(DEPLOYED_APP_SETTINGS.config).toBe(CONFIG_SETTING);
+      for (const durableBackend of BACKENDS) {
+        const { names, settings } = evaluateSite({ durableBackend, durableTaskSchedulerEndpoint: 'https://dts.example' });
+        expect(new Set(names).size).toBe(names.length); // no setting twice
+        expect(names).toEqual(expect.arrayContaining(REQUIRED_SETTINGS));
+        expect(settings).toMatchObject({
+          [CONFIG_SETTING]: '<clusterConfigJson>',
+          KEY_VAULT_URL: '<keyVaultUri>',
+          AZURE_CLIENT_ID: '<identityClientId>',
+          TASK_HUB_NAME: '<taskHubName>',
+          AzureWebJobsStorage__accountName: '<storageAccountName>',
+          AzureWebJobsStorage__credential: 'managedidentity',
+          AzureWebJobsStorage__clientId: '<identityClientId>',
+          APPLICATIONINSIGHTS_CONNECTION_STRING: '<appInsightsConnectionString>',
+          APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=<identityClientId>;Authorization=AAD',
+        });
+        for (const name of FORBIDDEN_SETTINGS) expect(names).not.toContain(name);
+      }
       // What main.bicep feeds them with.
       expect(props(moduleOf(main, 'functionApp')).parameters).toMatchObject({
         clusterConfigJson: { value: "[string(variables('effectiveConfig'))]" },
@@ -331,6 +418,139 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     it('sends telemetry with Entra ID only (local auth off on Application Insights)', () => {
       const component = one(ofType(main, 'Microsoft.Insights/components'), 'Application Insights').resource;
       expect(props(component)).toMatchObject({ DisableLocalAuth: true, WorkspaceResourceId: expect.stringContaining('Microsoft.OperationalInsights/workspaces') });
+    });
+  });
+
+  describe('the Durable Functions backend (durableBackend)', () => {
+    const ENDPOINT = 'https://pgfo-dts-abc123.westeurope.durabletask.io';
+    let dts: Template;
+    beforeAll(() => {
+      dts = nestedTemplate(moduleOf(main, 'durableTaskScheduler'));
+    });
+    /** main.json evaluated with a backend; the scheduler module's endpoint output is the only run-time value it may read. */
+    const evaluateMain = (durableBackend: DurableBackend, extra: Record<string, Json> = {}) => {
+      const reads: string[] = [];
+      const evaluator = new TemplateEvaluator(
+        main,
+        { durableBackend, ...extra },
+        {
+          subscriptionId: '11111111-1111-1111-1111-111111111111',
+          resourceGroup: 'rg-pg-failover',
+          location: 'westeurope',
+          runtime: {
+            reference: (target) => {
+              reads.push(target);
+              return target === 'durableTaskScheduler' ? { outputs: { endpoint: { value: ENDPOINT } } } : undefined;
+            },
+          },
+        },
+      );
+      return { evaluator, reads };
+    };
+
+    it('is the Durable Task Scheduler by default, Azure Storage on request; the storage and app modules get the choice', () => {
+      expect(mainParameter(DURABLE_BACKENDS.parameter)).toMatchObject({ type: 'string', allowedValues: ['DurableTaskScheduler', 'AzureStorage'], defaultValue: DURABLE_BACKENDS.default });
+      for (const module of ['functionApp', 'storage']) {
+        expect((nestedTemplate(moduleOf(main, module)).parameters as Record<string, JsonObject>).durableBackend).toMatchObject({ allowedValues: ['DurableTaskScheduler', 'AzureStorage'] });
+        expect(moduleParameters(module).durableBackend).toEqual({ value: "[parameters('durableBackend')]" });
+      }
+      const condition = moduleOf(main, 'durableTaskScheduler').condition as Json;
+      expect(new TemplateEvaluator(main, {}).evaluate(condition)).toBe(true);
+      expect(evaluateMain('DurableTaskScheduler').evaluator.evaluate(condition)).toBe(true);
+      expect(evaluateMain('AzureStorage').evaluator.evaluate(condition)).toBe(false);
+    });
+
+    it('DurableTaskScheduler: a Consumption-SKU scheduler whose IP allow list cannot be empty, and a task hub named as the app\'s', () => {
+      const scheduler = one(ofType(dts, 'Microsoft.DurableTask/schedulers'), 'scheduler').resource;
+      expect(scheduler.apiVersion).toBe('2025-11-01');
+      expect(props(scheduler)).toEqual({ sku: { name: 'Consumption' }, ipAllowlist: "[parameters('ipAllowlist')]" });
+      // An empty list denies every caller: neither the module nor main.bicep accepts one, and the default is not empty.
+      expect((dts.parameters as Record<string, JsonObject>).ipAllowlist).toMatchObject({ type: 'array', minLength: 1 });
+      expect(mainParameter('durableTaskSchedulerIpAllowlist')).toMatchObject({ type: 'array', minLength: 1, defaultValue: ['0.0.0.0/0'] });
+      const { evaluator } = evaluateMain('DurableTaskScheduler');
+      const parameters = evaluator.evaluate(props(moduleOf(main, 'durableTaskScheduler')).parameters as Json) as Record<string, { value: Json }>;
+      expect(parameters.ipAllowlist.value).toEqual(['0.0.0.0/0']);
+      const restricted = evaluateMain('DurableTaskScheduler', { durableTaskSchedulerIpAllowlist: ['203.0.113.7/32'] }).evaluator;
+      expect((restricted.evaluate(moduleParameters('durableTaskScheduler').ipAllowlist as Json) as { value: Json }).value).toEqual(['203.0.113.7/32']);
+      expect(String(parameters.name.value)).toMatch(/^[a-zA-Z0-9-]{3,64}$/);
+      // The task hub: a child of the scheduler, named as the hub the app's host.json reads from TASK_HUB_NAME.
+      const taskHub = one(ofType(dts, 'Microsoft.DurableTask/schedulers/taskHubs'), 'task hub').resource;
+      expect(taskHub.apiVersion).toBe('2025-11-01');
+      expect(taskHub.name).toBe("[format('{0}/{1}', parameters('name'), parameters('taskHubName'))]");
+      expect(parameters.taskHubName.value).toBe('pgfailover');
+      expect(evaluator.evaluate(moduleParameters('functionApp').taskHubName as Json)).toEqual({ value: parameters.taskHubName.value });
+      expect(evaluateSite({ taskHubName: 'pgfailover' }).settings[DEPLOYED_APP_SETTINGS.taskHubName]).toBe('pgfailover');
+    });
+
+    it('DurableTaskScheduler: the app\'s identity gets Durable Task Data Contributor on that task hub, and nothing more', () => {
+      const assignment = one(ofType(dts, 'Microsoft.Authorization/roleAssignments'), 'role assignment');
+      expect(roleGuids(assignment)).toEqual([ROLE_DEFINITION_IDS.durableTaskDataContributor]);
+      expect(ROLE_DEFINITION_IDS.durableTaskDataContributor).toBe('0ad04412-c4d5-4796-b79c-f76d14c8d402');
+      expect(assignment.resource.scope).toBe("[resourceId('Microsoft.DurableTask/schedulers/taskHubs', parameters('name'), parameters('taskHubName'))]");
+      expect(props(assignment.resource)).toMatchObject({ principalId: "[parameters('principalId')]", principalType: 'ServicePrincipal' });
+      expect(moduleParameters('durableTaskScheduler').principalId).toEqual({ value: "[reference('identity').principalId]" });
+      // The same identity the app runs as (user-assigned), whose client id the connection names.
+      expect(moduleParameters('durableTaskScheduler').identityId).toEqual(moduleParameters('functionApp').identityId);
+    });
+
+    it('DurableTaskScheduler: the app gets the connection host.json names — the scheduler\'s endpoint, managed identity, the user-assigned identity\'s client id — and no host.json override', () => {
+      // The endpoint is read from the scheduler resource (properties.endpoint), never built by hand.
+      expect((dts.outputs as Record<string, JsonObject>).endpoint.value).toBe("[reference('scheduler').endpoint]");
+      const { evaluator, reads } = evaluateMain('DurableTaskScheduler');
+      expect(evaluator.evaluate(moduleParameters('functionApp').durableTaskSchedulerEndpoint as Json)).toEqual({ value: ENDPOINT });
+      expect(reads).toEqual(['durableTaskScheduler']);
+      expect(evaluator.evaluate((main.outputs as Record<string, JsonObject>).durableTaskSchedulerEndpoint.value)).toBe(ENDPOINT);
+      // The app runs as a user-assigned identity, so the connection must name its client id.
+      expect(one(ofType(main, 'Microsoft.Web/sites'), 'site').resource.identity).toMatchObject({ type: 'UserAssigned' });
+      expect(moduleParameters('functionApp').identityClientId).toEqual({ value: "[reference('identity').clientId]" });
+      const { names, settings } = evaluateSite({ durableBackend: 'DurableTaskScheduler', durableTaskSchedulerEndpoint: ENDPOINT });
+      const connection = DURABLE_BACKENDS.DurableTaskScheduler.connectionSetting;
+      expect(settings[connection]).toBe(`Endpoint=${ENDPOINT};Authentication=ManagedIdentity;ClientID=<identityClientId>`);
+      expect(names.filter((name) => name.startsWith(HOST_OVERRIDE_PREFIX))).toEqual([]);
+      // The default backend needs no parameter at all.
+      expect(evaluateSite({ durableTaskSchedulerEndpoint: ENDPOINT }).settings[connection]).toBe(settings[connection]);
+    });
+
+    it('AzureStorage: no scheduler; app settings turn host.json\'s provider into Azure Storage on AzureWebJobsStorage, polling queues at most 1 s apart', () => {
+      const { evaluator, reads } = evaluateMain('AzureStorage');
+      expect(evaluator.evaluate(moduleParameters('functionApp').durableTaskSchedulerEndpoint as Json)).toEqual({ value: '' });
+      expect(evaluator.evaluate((main.outputs as Record<string, JsonObject>).durableTaskSchedulerEndpoint.value)).toBe('');
+      expect(reads).toEqual([]); // the skipped scheduler module is never read
+      const { settings } = evaluateSite({ durableBackend: 'AzureStorage' });
+      expect(settings).toMatchObject(DURABLE_BACKENDS.AzureStorage.hostJsonOverrides);
+      expect(Object.keys(settings).filter((name) => name.startsWith(HOST_OVERRIDE_PREFIX)).sort()).toEqual(Object.keys(DURABLE_BACKENDS.AzureStorage.hostJsonOverrides).sort());
+      expect(Object.keys(settings)).not.toContain(DURABLE_BACKENDS.DurableTaskScheduler.connectionSetting);
+      // What the host then runs with: host.json + these overrides.
+      expect(durableTaskSection(withHostOverrides(readHostJson(), settings)).storageProvider).toEqual({
+        type: 'AzureStorage',
+        connectionStringName: 'AzureWebJobsStorage',
+        maxQueuePollingInterval: '00:00:01',
+      });
+      // The connection it names is the identity-based one.
+      expect(settings).toMatchObject({ AzureWebJobsStorage__accountName: '<storageAccountName>', AzureWebJobsStorage__credential: 'managedidentity', AzureWebJobsStorage__clientId: '<identityClientId>' });
+    });
+
+    it('grants the storage data roles each backend needs: blob only with the Durable Task Scheduler, blob + queue + table with Azure Storage', () => {
+      const storage = nestedTemplate(moduleOf(main, 'storage'));
+      const granted = (durableBackend: DurableBackend) =>
+        Object.values(
+          new TemplateEvaluator(storage, { location: 'westeurope', name: 'pgfost', deploymentContainerName: 'app-package', principalId: 'p', identityId: 'i', durableBackend }).variable('roles') as Record<string, string>,
+        ).sort();
+      expect(granted('DurableTaskScheduler')).toEqual([...DURABLE_BACKENDS.DurableTaskScheduler.storageRoles]);
+      expect(granted('AzureStorage')).toEqual([...DURABLE_BACKENDS.AzureStorage.storageRoles]);
+      // The assignments loop over exactly that map.
+      const assignments = one(ofType(storage, 'Microsoft.Authorization/roleAssignments'), 'storage roles').resource;
+      expect((assignments.copy as JsonObject).count).toBe("[length(items(variables('roles')))]");
+      expect(props(assignments).roleDefinitionId).toBe("[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', items(variables('roles'))[copyIndex()].value)]");
+    });
+
+    it('host.json names the Durable Task Scheduler provider with the connection setting the Bicep sets, and the task hub from TASK_HUB_NAME', () => {
+      const durableTask = durableTaskSection(readHostJson());
+      expect(durableTask.storageProvider).toEqual(DURABLE_BACKENDS.DurableTaskScheduler.hostJsonStorageProvider);
+      expect(durableTask.hubName).toBe(`%${DEPLOYED_APP_SETTINGS.taskHubName}%`);
+      const variables = nestedTemplate(moduleOf(main, 'functionApp')).variables as JsonObject;
+      expect(variables.durableTaskSchedulerConnectionSetting).toBe(DURABLE_BACKENDS.DurableTaskScheduler.hostJsonStorageProvider.connectionStringName);
+      expect(DURABLE_BACKENDS.DurableTaskScheduler.connectionSetting).toBe(DURABLE_BACKENDS.DurableTaskScheduler.hostJsonStorageProvider.connectionStringName);
     });
   });
 
@@ -369,8 +589,10 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         expect(outputs).not.toMatch(/list[A-Z]\w*\(/);
         expect(outputs).not.toMatch(/functionKey|host\/default/i);
       }
-      const settings = JSON.stringify((props(one(ofType(main, 'Microsoft.Web/sites'), 'site').resource).siteConfig as JsonObject).appSettings);
-      expect(settings).not.toMatch(/password|secret|AccountKey|SharedAccessSignature|listKeys|functionKey/i);
+      for (const durableBackend of BACKENDS) {
+        const settings = JSON.stringify(evaluateSite({ durableBackend, durableTaskSchedulerEndpoint: 'https://dts.example' }).settings);
+        expect(settings).not.toMatch(/password|secret|AccountKey|SharedAccessSignature|listKeys|functionKey/i);
+      }
     });
 
     it('reads the function key once, for the sample VMs only, into a secure parameter used only in their custom data', () => {
@@ -873,6 +1095,31 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       const example = JSON.parse(readFileSync(join(BICEP_SOURCE_DIR, file), 'utf8')) as { parameters: JsonObject };
       expect(declared).toEqual(expect.arrayContaining(Object.keys(example.parameters)));
     }
+  });
+});
+
+describe('host.json and the Durable backends (no Bicep CLI needed)', () => {
+  it('names the Durable Task Scheduler provider ("azureManaged", which needs extension bundle 4.32.0 or later) and its connection setting', () => {
+    const host = readHostJson();
+    expect(durableTaskSection(host).storageProvider).toEqual(DURABLE_BACKENDS.DurableTaskScheduler.hostJsonStorageProvider);
+    const bundle = host.extensionBundle as JsonObject;
+    expect(bundle.id).toBe('Microsoft.Azure.Functions.ExtensionBundle');
+    const lower = /^\[(\d+)\.(\d+)\.(\d+), 5\.0\.0\)$/.exec(String(bundle.version));
+    expect(lower).not.toBeNull();
+    const [major, minor] = [Number(lower![1]), Number(lower![2])];
+    expect(major === 4 && minor >= 32).toBe(true);
+  });
+
+  it('becomes the Azure Storage provider on AzureWebJobsStorage under the AzureStorage overrides, with no trace of the DTS connection left', () => {
+    const provider = durableTaskSection(withHostOverrides(readHostJson(), DURABLE_BACKENDS.AzureStorage.hostJsonOverrides)).storageProvider as JsonObject;
+    expect(provider).toEqual({ type: 'AzureStorage', connectionStringName: 'AzureWebJobsStorage', maxQueuePollingInterval: '00:00:01' });
+    expect(JSON.stringify(provider)).not.toContain(DURABLE_BACKENDS.DurableTaskScheduler.connectionSetting);
+  });
+
+  it('local.settings.json keeps the local settings and gives the DTS connection a local (emulator) value', () => {
+    const values = (JSON.parse(readFileSync(join(REPO_ROOT, 'local.settings.json'), 'utf8')) as { Values: Record<string, string> }).Values;
+    expect(values).toMatchObject({ FUNCTIONS_WORKER_RUNTIME: 'node', AzureWebJobsStorage: 'UseDevelopmentStorage=true', [DEPLOYED_APP_SETTINGS.taskHubName]: expect.any(String) });
+    expect(values[DURABLE_BACKENDS.DurableTaskScheduler.connectionSetting]).toMatch(/^Endpoint=http:\/\/localhost:\d+;Authentication=None$/);
   });
 });
 
