@@ -9,8 +9,10 @@ export interface Activities {
   inspectCluster: [{ cluster: string }, ClusterView];
   drainPrimary: [{ cluster: string; node: string }, { pausedRoles: string[]; endedSessions: number }];
   resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] }, { resumedRoles: string[] }];
-  stopPostgres: [{ cluster: string; node: string }, { checkpointLsn: Lsn; timeline: number }];
-  startPostgres: [{ cluster: string; node: string }, { alreadyRunning: boolean }];
+  /** `follow`: the node it streams from if anything starts it again (S8: always as a standby); null when none is known yet. */
+  stopPostgres: [{ cluster: string; node: string; follow: string | null }, { checkpointLsn: Lsn; timeline: number; restartsAs: 'standby'; follows: string | null }];
+  /** `startAs: 'primary'`: the rollback's undo of stopPostgres (back as the primary it was); left out: as configured. */
+  startPostgres: [{ cluster: string; node: string; startAs?: 'primary' }, { alreadyRunning: boolean; role: 'primary' | 'standby' }];
   readWalPositions: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }];
   promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
   setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];

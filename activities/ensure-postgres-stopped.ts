@@ -9,11 +9,16 @@ const STOP_WAIT_SECONDS = 10;
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
- * S2 before a failover promotes: the old primary the app cannot reach must not be running. Its VM
- * is off, or no postmaster runs on it (a crash counts as stopped), or Run Command stops it with a
- * fast shutdown (works when only the app's network path to it is cut). `stopped: false` when it
- * may still run: the VM could not be asked, or the stop did not take (frozen). Never throws for
- * that: the caller decides (refuse, or power the VM off).
+ * S2 (docs/invariants.md) before a failover promotes: the old primary the app cannot reach must not
+ * be running. Its VM is off, or no postmaster runs on it (a crash counts as stopped), or Run
+ * Command stops it with a fast shutdown (works when only the app's network path to it is cut).
+ * `stopped: false` when it may still run: the VM could not be asked, or the stop did not take
+ * (frozen). Never throws for that: the caller decides (refuse, or power the VM off).
+ * A clean stop here leaves it configured to start as a standby (S8), keeping the primary_conninfo it
+ * already had: the failover has chosen no candidate yet (it chooses on positions read after this
+ * stop), so there is no new primary to name. Restarted before its rejoin it is read-only, streaming
+ * from its old upstream or from none - never a writer; the rejoin then points it at the new
+ * primary, and a rollback restarts it with startAs 'primary'.
  */
 registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
@@ -32,7 +37,7 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
   if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null };
   if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null };
   try {
-    const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, { waitSeconds: STOP_WAIT_SECONDS }));
+    const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, null, { waitSeconds: STOP_WAIT_SECONDS }));
     return { stopped: true, how: `stopped cleanly through Run Command (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn };
   } catch (error) {
     const after = await look();

@@ -3,10 +3,10 @@ import { inspectNode } from '../src/adapters/postgres/inspect';
 import { clusterServices } from '../src/app/services';
 
 /**
- * Into the read pool, but only a node that is in recovery right now (S2, S5): a rejoin or a
- * read-pool action decided on an older look must not put a node that was promoted meanwhile (a
- * switchover racing it) into the read pool — nor, through a later pool change, empty the write pool.
- * The check and the pool change are as close together as one activity can put them.
+ * Into the read pool, but only a node that is in recovery right now (docs/invariants.md S2, S5): a
+ * rejoin or a read-pool action decided on an older look must not put a node that was promoted
+ * meanwhile (a switchover racing it) into the read pool — nor, through a later pool change, empty
+ * the write pool. The check and the pool change are as close together as one activity can put them.
  */
 registerActivity('setReadPoolIfStandby', async ({ cluster, node }) => {
   const services = clusterServices(cluster);

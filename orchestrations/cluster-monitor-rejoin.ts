@@ -19,10 +19,10 @@ export interface RejoinReport {
 
 /**
  * A former primary (or a fenced second writer) comes back as a standby of the current primary,
- * started by the cluster monitor when the node is back: out of the write pool first and, if it
- * came back writable, stopped cleanly before anything else (S2); then rejoin.sh (plain follow,
- * else pg_rewind, else pg_basebackup) and into the read pool. It looks again before each change:
- * the monitor's observation may be older than what it finds.
+ * started by the cluster monitor when the node is back: out of the write pool first and, if it came
+ * back writable, stopped cleanly before anything else (docs/invariants.md S2); then rejoin.sh
+ * (plain follow, else pg_rewind, else pg_basebackup) and into the read pool. It looks again before
+ * each change: the monitor's observation may be older than what it finds.
  *
  * It checks the single-flight gate when it starts but does not hold it (OperationKind has only
  * switchover and failover): a switchover started during a rejoin sees the node as down or as a
@@ -73,7 +73,7 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     if (current.reachable && current.role === 'primary') {
       // It came back writable: never through the load balancer, and its sessions end now.
       yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none' }));
-      yield* step(`stop ${node}`, callActivity(context, 'stopPostgres', { cluster, node }), (r) => r);
+      yield* step(`stop ${node}`, callActivity(context, 'stopPostgres', { cluster, node, follow: primary }), (r) => r);
     } else if (!current.reachable) {
       const vm = yield* step(`look at ${node}'s VM`, callActivity(context, 'inspectVm', { cluster, node }), (r) => r);
       if (vm.powerState !== 'running') return finish('waiting', `${node}'s VM is ${vm.powerState}: rejoined when it runs again`);

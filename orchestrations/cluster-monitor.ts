@@ -20,7 +20,7 @@ import { messageOf } from './runbook';
 
 /**
  * The cluster monitor: one eternal orchestration per cluster holding the health check's durable
- * state (design.md §5) — consecutive failures of the primary and since when, the last known
+ * state (docs/design.md §5) — consecutive failures of the primary and since when, the last known
  * primary and its LSN, the maintenance flag, former primaries waiting to rejoin, the last
  * operation and action. The timer trigger probes the cluster and sends each observation here as
  * an external event; the monitor folds it into the state with the pure healthVerdict and takes
@@ -87,9 +87,12 @@ function* act(context: OrchestrationContext, config: ClusterConfig, state: Healt
         // S2: no new session reaches it, and the ones it has end with it. It answers, so a clean
         // stop is the fence (and keeps it rejoinable); the VM is powered off only if that fails.
         yield* callActivity(context, 'setPoolRole', { cluster, node: action.node, role: 'none' });
+        // The stop leaves it configured as a standby (S8: restarted by anything, it is read-only),
+        // of the primary it is to rejoin when that is known, else with the upstream it had.
+        const rejoinTo = state.pendingRejoin.find((p) => p.node === action.node)?.primary;
         let stopped: { checkpointLsn: string; timeline: number };
         try {
-          stopped = yield* callActivity(context, 'stopPostgres', { cluster, node: action.node });
+          stopped = yield* callActivity(context, 'stopPostgres', { cluster, node: action.node, follow: rejoinTo && rejoinTo !== action.node ? rejoinTo : null });
         } catch (error) {
           if (!config.policy.fenceByPowerOff) throw error;
           const fenced = yield* callActivity(context, 'fenceVm', { cluster, node: action.node });

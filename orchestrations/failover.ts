@@ -17,7 +17,7 @@ export type { FailoverRequest } from '../src/domain/failover';
 
 export const FAILOVER = 'failover';
 
-/** An undo for a change made before promotion; run in reverse order when the failover stops there (S3). */
+/** An undo for a change made before promotion; run in reverse order when the failover stops there (docs/invariants.md S3). */
 
 const refusal = <T>(code: FailoverRefusalCode, reason: string): Outcome<T> => ({ ok: false, refusal: { code, reason } });
 
@@ -28,7 +28,7 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 };
 
 /**
- * Unplanned failover (design.md §5), started through the single-flight gate like a switchover
+ * Unplanned failover (docs/design.md §5), started through the single-flight gate like a switchover
  * (S5) — by the health check, the HTTP API, or any other trigger:
  *  1. inspect, with the health check's last known primary position; identify the old primary;
  *  2. fence it: out of both pools (no new session reaches it: S2); if it still answers as a
@@ -77,18 +77,20 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.
     for (const stray of start.strayWriters) {
       yield* runbook.step(`fence ${stray}: writable, but not a promotion to roll forward to`, callActivity(context, 'setPoolRole', { cluster, node: stray, role: 'none' }));
-      yield* runbook.step(`stop ${stray}`, callActivity(context, 'stopPostgres', { cluster, node: stray }), (r) => r);
+      yield* runbook.step(`stop ${stray}`, callActivity(context, 'stopPostgres', { cluster, node: stray, follow: null }), (r) => r);
     }
     // A clean stop ends its sessions and sends its last WAL to the standbys; then the best
-    // standby (or the target) gets a bounded time to receive it. Its undo restarts it.
+    // standby (or the target) gets a bounded time to receive it. Its undo restarts it as the
+    // primary. No candidate is chosen yet, so the stop leaves it configured as a standby with the
+    // primary_conninfo it had (S8: restarted by anything else it is read-only); rejoin repoints it.
     const waitForStandbys = function* (checkpointLsn: Lsn): Generator<Task, void, unknown> {
       shutdownCheckpointLsn = checkpointLsn;
       const timeoutMs = config.policy.catchupTimeoutSeconds * 1000;
       yield* runbook.step('wait for the standbys', waitForWal(context, config, old, checkpointLsn, request.target, timeoutMs), (r) => r);
     };
     const stopAndWait = function* (): Generator<Task, void, unknown> {
-      undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
-      const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old }), (r) => r);
+      undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary' }) });
+      const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old, follow: null }), (r) => r);
       yield* waitForStandbys(stopped.checkpointLsn);
     };
     if (start.oldPrimaryWritable) yield* stopAndWait();
@@ -140,7 +142,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
           );
         }
         if (stop.checkpointLsn) {
-          undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old }) });
+          undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary' }) });
           yield* waitForStandbys(stop.checkpointLsn);
           chosen = yield* decide();
           if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
@@ -232,7 +234,7 @@ function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node:
     const current = nodeNamed(view, node);
     if (current?.reachable && current.role === 'primary') {
       yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'none' });
-      yield* callActivity(context, 'stopPostgres', { cluster, node });
+      yield* callActivity(context, 'stopPostgres', { cluster, node, follow: primary });
     } else if (!current?.reachable) {
       const vm = yield* callActivity(context, 'inspectVm', { cluster, node });
       if (vm.powerState !== 'running') return { rejoined: false, why: `its VM is ${vm.powerState}` };

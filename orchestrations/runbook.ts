@@ -11,7 +11,7 @@ const messageOf = (error: unknown): string => (error instanceof Error ? error.me
 const MAX_TEXT = 400;
 const clip = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
 
-/** A change made before the point of no return, and how to take it back (S3). */
+/** A change made before the point of no return, and how to take it back (docs/invariants.md S3). */
 export type Undo = { name: string; run: () => Generator<Task, unknown, unknown> };
 
 /**

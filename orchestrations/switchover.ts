@@ -15,7 +15,7 @@ export interface SwitchoverInput extends SwitchoverRequest {
   timeoutSeconds?: number;
 }
 
-/** An undo for a change made before promotion; run in reverse order on a clean abort (S3). */
+/** An undo for a change made before promotion; run in reverse order on a clean abort (docs/invariants.md S3). */
 
 /** Step 4: poll the candidate's WAL positions with durable timers until it holds (and has replayed) the checkpoint. */
 function* waitForCatchUp(context: OrchestrationContext, cluster: string, candidate: string, checkpointLsn: Lsn, timeoutMs: number, pollMs: number): Generator<Task, Lsn, unknown> {
@@ -67,9 +67,12 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles }) });
     yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary }));
 
-    // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes.
-    undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary }) });
-    const stopped = yield* runbook.step('stop primary', callActivity(context, 'stopPostgres', { cluster, node: oldPrimary }), (r) => r);
+    // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes. It is left
+    // configured as a standby of the candidate (S8): should this orchestration never get further,
+    // whatever starts it again (a reboot, a service restart) starts a read-only standby that
+    // follows the candidate once promoted. The undo brings it back as the primary.
+    undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary, startAs: 'primary' }) });
+    const stopped = yield* runbook.step('stop primary', callActivity(context, 'stopPostgres', { cluster, node: oldPrimary, follow: candidate }), (r) => r);
 
     // 4. Wait until the candidate holds every committed byte.
     const timeoutMs = (request.timeoutSeconds ?? config.policy.catchupTimeoutSeconds) * 1000;

@@ -16,9 +16,9 @@ import type { PlainParameters, SecretParameters, ShellScript } from '../ports/vm
  * Run Command takes ONE script text, so every script is sent as lib.sh followed by
  * the script itself. Usage, e.g. in an activity:
  *
- *     const call = stopCleanly(cluster, node);
+ *     const call = startServer(cluster, node, { startAs: 'primary' });
  *     const outcome = await vmCommands.run(node, call);
- *     const { checkpointLsn } = call.parseResult(outcome.result);
+ *     const { role } = call.parseResult(outcome.result);
  */
 
 export const VM_SCRIPT_NAMES = ['inspect', 'stop-clean', 'start', 'promote', 'follow', 'rejoin'] as const;
@@ -174,14 +174,44 @@ export function inspectVm(cluster: ClusterForScripts, node: NodeForScripts, opti
   return call('inspect', nodeParameters(cluster, node, options), 120, InspectResultSchema);
 }
 
-/** stop-clean.sh: fast shutdown of the primary; reports the shutdown checkpoint. */
-export function stopCleanly(cluster: ClusterForScripts, node: NodeForScripts, options: VmScriptOptions = {}): VmScriptCall<StopCleanResult> {
-  return call('stop-clean', nodeParameters(cluster, node, options), waitSeconds(options) + 120, StopCleanResultSchema);
+/**
+ * Who a node stopped by stopCleanly streams from if anything starts it again (S8: it restarts as a
+ * standby, never as a writable primary): the switchover candidate, with the replication password
+ * its WAL receiver needs. `null` when no candidate is known yet (a fence in a failover): it then
+ * restarts as a standby with the primary_conninfo it already has, read-only, until rejoin.
+ */
+export type StopUpstream = { primary: NodeForScripts; secrets: FollowSecrets } | null;
+
+/**
+ * stop-clean.sh: fast shutdown of the primary; reports the shutdown checkpoint, and leaves the
+ * node configured to start as a standby of `upstream.primary` (standby.signal, primary_conninfo).
+ */
+export function stopCleanly(
+  cluster: ClusterForScripts,
+  node: NodeForScripts,
+  upstream: StopUpstream,
+  options: VmScriptOptions = {},
+): VmScriptCall<StopCleanResult> | VmScriptCallWithSecrets<StopCleanResult> {
+  const timeoutSeconds = waitSeconds(options) + 120;
+  if (!upstream) return call('stop-clean', nodeParameters(cluster, node, options), timeoutSeconds, StopCleanResultSchema);
+  const parameters = { ...nodeParameters(cluster, node, options), ...upstreamParameters(cluster, node, upstream.primary) };
+  return callWithSecrets('stop-clean', parameters, { PGFO_REPLICATION_PASSWORD: upstream.secrets.replicationPassword }, timeoutSeconds, StopCleanResultSchema);
 }
 
-/** start.sh: start the server and wait until it accepts connections (undo of stopCleanly). */
-export function startServer(cluster: ClusterForScripts, node: NodeForScripts, options: VmScriptOptions = {}): VmScriptCall<StartResult> {
-  return call('start', { ...nodeParameters(cluster, node, options), ...startParameters(cluster, node) }, 2 * waitSeconds(options) + 120, StartResultSchema);
+export interface StartOptions extends VmScriptOptions {
+  /**
+   * 'primary': the undo of stopCleanly in a rollback - remove the standby.signal it wrote (only
+   * after a primary's clean shutdown, "shut down") and insist the server comes back as the
+   * primary. Left out: start as the data directory is configured (after stopCleanly: a standby).
+   */
+  startAs?: 'primary';
+}
+
+/** start.sh: start the server and wait until it accepts connections (with startAs 'primary': the undo of stopCleanly). */
+export function startServer(cluster: ClusterForScripts, node: NodeForScripts, options: StartOptions = {}): VmScriptCall<StartResult> {
+  const parameters: Record<string, string> = { ...nodeParameters(cluster, node, options), ...startParameters(cluster, node) };
+  if (options.startAs) parameters.PGFO_START_AS = options.startAs;
+  return call('start', parameters, 2 * waitSeconds(options) + 120, StartResultSchema);
 }
 
 /** promote.sh: pg_ctl promote -w and check it left recovery; reports the new timeline. */
@@ -253,6 +283,11 @@ export const StopCleanResultSchema = z.object({
   redoLsn: lsn,
   redoWalFile: z.string(),
   timeline,
+  /** S8: whatever starts it again starts a standby (standby.signal), never a writable primary. */
+  restartsAs: z.literal('standby'),
+  /** The upstream its primary_conninfo names now; null when none was given (its earlier one is kept). */
+  primaryHost: z.string().nullable(),
+  primaryPort: z.int().nullable(),
 });
 export type StopCleanResult = z.infer<typeof StopCleanResultSchema>;
 
@@ -260,6 +295,8 @@ export const StartResultSchema = z.object({
   ...base,
   alreadyRunning: z.boolean(),
   role: z.enum(['primary', 'standby']),
+  /** startAs 'primary' removed the standby.signal stopCleanly had left. */
+  standbySignalRemoved: z.boolean(),
 });
 export type StartResult = z.infer<typeof StartResultSchema>;
 

@@ -427,3 +427,33 @@ upstream_timeline() {
 streaming_fields() {
   printf '%s,%s,%s,%s' "$(jstr senderHost "$WR_HOST")" "$(jnum senderPort "$WR_PORT")" "$(jnum receivedTimeline "$WR_TLI")" "$(jstr_or_null flushedLsn "$WR_LSN")"
 }
+
+# ---------------------------------------------------------------- a stopped server's configuration
+
+# set_auto_conf DIR NAME VALUE: a setting in a STOPPED server's postgresql.auto.conf, the way
+# pg_basebackup -R and pg_rewind -R write primary_conninfo (other lines are kept).
+set_auto_conf() {
+  local file=$1/postgresql.auto.conf line
+  {
+    if [[ -f $file ]]; then
+      while IFS= read -r line || [[ -n $line ]]; do
+        [[ $line =~ ^[[:space:]]*$2[[:space:]]*= ]] || printf '%s\n' "$line"
+      done <"$file"
+    fi
+    printf "%s = '%s'\n" "$2" "${3//\'/\'\'}"
+  } | install_file "$file"
+}
+
+# configure_standby DIR [keep-conninfo]: the STOPPED server in DIR starts as a standby, whoever
+# starts it: standby.signal first (from then on it can only start read-only), no recovery.signal,
+# recovery_target_timeline 'latest' (PostgreSQL's default since 12, written so that no other
+# setting can stop it from following a promotion), and primary_conninfo for PGFO_PRIMARY_HOST
+# (validate_upstream) unless keep-conninfo: then the primary_conninfo it has, if any, is kept.
+configure_standby() {
+  install_file "$1/standby.signal" </dev/null
+  rm -f "$1/recovery.signal"
+  set_auto_conf "$1" recovery_target_timeline latest
+  if [[ ${2-} != keep-conninfo ]]; then set_auto_conf "$1" primary_conninfo "$(standby_conninfo)"; fi
+  # On disk before anyone is told: a power loss right after must not bring back a primary.
+  sync -- "$1/standby.signal" "$1/postgresql.auto.conf" "$1"
+}

@@ -7,6 +7,10 @@
 #   pg_basebackup  rewinding is impossible (WAL gone, data directory unusable): re-clone into a
 #                  fresh directory, swap it in, remove the old one once the new one streams.
 # Then it starts and waits until it streams from the new primary.
+# A node stop-clean stopped is already configured as a standby (standby.signal, primary_conninfo of
+# the switchover candidate, S8): none of that changes the choice, and configure_standby writes it
+# again for PGFO_PRIMARY_HOST. A node that RUNS as a standby is only re-pointed, unless it cannot
+# follow from where it is (its WAL went past the fork point): then it is stopped and rejoined.
 #
 # Why `pg_rewind --dry-run` decides between follow and pg_rewind: it does the exact check a DBA
 # would do by hand (read the new primary's timeline history, find where it forked off this
@@ -91,26 +95,6 @@ restore_config_files() { # restore_config_files DIR
   done
 }
 
-# set_auto_conf DIR NAME VALUE: a setting in a STOPPED server's postgresql.auto.conf, the way
-# pg_basebackup -R and pg_rewind -R write primary_conninfo.
-set_auto_conf() {
-  local file=$1/postgresql.auto.conf line
-  {
-    if [[ -f $file ]]; then
-      while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ ^[[:space:]]*$2[[:space:]]*= ]] || printf '%s\n' "$line"
-      done <"$file"
-    fi
-    printf "%s = '%s'\n" "$2" "${3//\'/\'\'}"
-  } | install_file "$file"
-}
-
-configure_standby() { # configure_standby DIR
-  set_auto_conf "$1" primary_conninfo "$(standby_conninfo)"
-  install_file "$1/standby.signal" </dev/null
-  rm -f "$1/recovery.signal"
-}
-
 # start_standby: start, then wait until streaming from the primary; 1 when it does not get there.
 start_standby() {
   start_server || return 1
@@ -165,10 +149,28 @@ if server_running; then
   step configure
   repoint_running_standby
   step wait-streaming
-  wait_streaming || fail "running as a standby but not streaming from $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT after ${PGFO_WAIT_SECONDS}s (WAL receiver: ${WR_STATUS:-none})"
-  method=follow
-  report_rejoined true
-  exit 0
+  if wait_streaming; then
+    method=follow
+    report_rejoined true
+    exit 0
+  fi
+  not_streaming="running as a standby but not streaming from $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT after ${PGFO_WAIT_SECONDS}s (WAL receiver: ${WR_STATUS:-none}${WR_HOST:+ from $WR_HOST}${WR_TLI:+ on timeline $WR_TLI})"
+  # A former primary that stop-clean left configured as a standby (S8) and something restarted
+  # before its rejoin cannot follow when its WAL went past the new primary's fork point (a
+  # failover that accepted loss, a fenced second writer): replay never undoes WAL, so its WAL
+  # receiver cannot even start. Stopped, it takes the paths below (pg_rewind accepts a standby's
+  # clean shutdown). Only then, though: a standby that streams from the primary on the old
+  # timeline is still catching up, and one that cannot reach the primary's replication at all
+  # would not get further stopped - both are left running.
+  if [[ $WR_STATUS == streaming && $WR_HOST == "$PGFO_PRIMARY_HOST" && $WR_PORT == "$PGFO_PRIMARY_PORT" ]]; then
+    fail "$not_streaming: it still streams the timeline before the promotion (catching up); try again later"
+  fi
+  [[ -n $(upstream_timeline) ]] || fail "$not_streaming, and $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT does not answer a replication connection as $PGFO_REPLICATION_USER"
+  fallback_reason="$not_streaming: the primary answers, so it cannot follow from where it is; stopped to rejoin it"
+  note "$fallback_reason"
+  step stop-standby
+  stop_server
+  if server_running; then fail "the standby is still running after the stop"; fi
 fi
 
 step passfiles
@@ -208,6 +210,28 @@ if [[ -n $state && $state != 'shut down' && $state != 'shut down in recovery' ]]
   fi
 fi
 
+# A stopped STANDBY that replayed past a timeline switch after its last restartpoint (a former
+# primary stop-clean configured as a standby, restarted, following the promoted candidate, stopped
+# again): pg_rewind before PostgreSQL 16 takes its timeline from that restartpoint, sees a
+# divergence that is not there and fails on the WAL it looks for. Its WAL already is the new
+# primary's history, so it is simply started as a standby first (a standby writes no WAL: trying
+# cannot make anything worse); the usual decision follows only if it does not stream.
+started=false
+if [[ -z $method && -z $fallback_reason && $state == 'shut down in recovery' ]] &&
+  ((10#${CD["Min recovery ending loc's timeline"]:-0} > 10#${CD["Latest checkpoint's TimeLineID"]:-0})); then
+  step follow-standby
+  note "a stopped standby that replayed timeline ${CD["Min recovery ending loc's timeline"]} after its last restartpoint (timeline ${CD["Latest checkpoint's TimeLineID"]}): starting it as a standby first"
+  configure_standby "$PGFO_DATA_DIR"
+  if start_standby; then
+    method=follow
+    started=true
+  else
+    fallback_reason="started as a standby, it did not stream from $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT within ${PGFO_WAIT_SECONDS}s (WAL receiver: ${WR_STATUS:-none}) $(tool_error)"
+    note "$fallback_reason"
+    stop_quietly
+  fi
+fi
+
 if [[ -z $method ]]; then
   step decide
   if out=$(run_pg pg_rewind --dry-run -D "$PGFO_DATA_DIR" --source-server "$(primary_dsn)" 2>&1); then
@@ -231,7 +255,7 @@ if [[ $method == pg_rewind ]]; then
   fi
 fi
 
-if [[ $method == follow || $method == pg_rewind ]]; then
+if [[ $started == false && ($method == follow || $method == pg_rewind) ]]; then
   step start-standby
   configure_standby "$PGFO_DATA_DIR"
   if ! start_standby; then

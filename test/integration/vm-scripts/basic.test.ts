@@ -8,7 +8,7 @@ import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
 import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
-import { controldata, labCluster, labNode, labSecrets, runOk, runVmScript, sql } from './support';
+import { controldata, labCluster, labNode, labSecrets, runOk, runVmScript, sql, walReceiver } from './support';
 
 /** inspect, stop-clean and start against a real lab; how every script fails. */
 describe('VM scripts: inspect, stop-clean, start, and failures', () => {
@@ -33,8 +33,10 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect(standby.systemIdentifier).toBe(primary.systemIdentifier);
   });
 
+  const toPg2 = () => ({ primary: labNode(cluster, 'pg2'), secrets: labSecrets(lab) });
+
   it('stop-clean stops the primary and reports the shutdown checkpoint pg_controldata agrees with; it is idempotent', async () => {
-    const first = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1')));
+    const first = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1'), toPg2()));
     const control = controldata(lab, 'pg1');
     expect(control['Database cluster state']).toBe('shut down');
     expect(first.result).toMatchObject({
@@ -48,48 +50,82 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect(first.result.redoLsn).toBe(first.result.checkpointLsn);
     expect(await lab.server('pg1').isRunning()).toBe(false);
 
-    const again = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1')));
-    expect(again.result).toMatchObject({ alreadyStopped: true, checkpointLsn: first.result.checkpointLsn, timeline: first.result.timeline });
+    expect(first.result).toMatchObject({ restartsAs: 'standby', primaryHost: labNode(cluster, 'pg2').host, primaryPort: 5432 });
+
+    // Twice (and three times, without an upstream this time): the same stop, the same checkpoint.
+    const again = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1'), toPg2()));
+    expect(again.result).toEqual({ ...first.result, alreadyStopped: true });
+    const third = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1'), null));
+    expect(third.result).toEqual({ ...first.result, alreadyStopped: true, primaryHost: null, primaryPort: null });
 
     const { result: stopped } = await runOk(inspectVm(cluster, labNode(cluster, 'pg1')));
-    expect(stopped).toMatchObject({ running: false, clusterState: 'shut down', checkpointLsn: first.result.checkpointLsn });
+    expect(stopped).toMatchObject({ running: false, clusterState: 'shut down', checkpointLsn: first.result.checkpointLsn, standbySignal: true, recoverySignal: false });
   });
 
-  it('start brings the stopped primary back, accepting writes; a second start only confirms', async () => {
-    const { result } = await runOk(startServer(cluster, labNode(cluster, 'pg1')));
-    expect(result).toMatchObject({ alreadyRunning: false, role: 'primary' });
+  it('start as the primary (a rollback) removes the standby.signal and brings the stopped primary back, accepting writes; the standbys stream from it; a second start only confirms', async () => {
+    const { result } = await runOk(startServer(cluster, labNode(cluster, 'pg1'), { startAs: 'primary' }));
+    expect(result).toMatchObject({ alreadyRunning: false, role: 'primary', standbySignalRemoved: true });
     await sql(lab, 'pg1', 'CREATE TABLE IF NOT EXISTS basic_probe (id int)');
     await sql(lab, 'pg1', 'INSERT INTO basic_probe VALUES (1)');
-    const { result: again } = await runOk(startServer(cluster, labNode(cluster, 'pg1')));
-    expect(again).toMatchObject({ alreadyRunning: true, role: 'primary' });
+    const { result: again } = await runOk(startServer(cluster, labNode(cluster, 'pg1'), { startAs: 'primary' }));
+    expect(again).toMatchObject({ alreadyRunning: true, role: 'primary', standbySignalRemoved: false });
     await lab.waitUntilHealthy();
+    for (const standby of ['pg2', 'pg3']) {
+      await waitFor(`the row on ${standby}`, async () => (await sql(lab, standby, "SELECT 1 FROM pg_tables WHERE tablename = 'basic_probe'")).length === 1 && (await sql(lab, standby, 'SELECT 1 FROM basic_probe')).length === 1, { timeoutMs: 60_000, intervalMs: 200 });
+      expect(await walReceiver(lab, standby)).toMatchObject({ status: 'streaming', sender_host: labNode(cluster, 'pg1').host, received_tli: 1 });
+    }
+  });
+
+  it('start refuses an unknown PGFO_START_AS, and stop-clean an upstream given in part, changing nothing', async () => {
+    const badStart = await runVmScript(startServer(cluster, labNode(cluster, 'pg1')), { override: { PGFO_START_AS: 'standby' } });
+    expect(badStart.result).toMatchObject({ ok: false, script: 'start', step: 'validate' });
+    expect(String(badStart.result.error)).toContain('parameter PGFO_START_AS must be "primary"');
+    const partial = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1'), null), { override: { PGFO_REPLICATION_USER: 'replicator' } });
+    expect(partial.result).toMatchObject({ ok: false, script: 'stop-clean', step: 'validate', error: 'missing parameter PGFO_PRIMARY_HOST (an environment variable)' });
+    expect(await lab.server('pg1').isRunning()).toBe(true);
   });
 
   it('stop-clean refuses a standby without stopping it', async () => {
-    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg3')));
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg3'), toPg2()));
     expect(run.result).toMatchObject({ ok: false, script: 'stop-clean', node: 'pg3', step: 'check' });
     expect(String(run.result.error)).toMatch(/is a standby .*nothing was changed/);
     expect(await lab.server('pg3').isRunning()).toBe(true);
   });
 
-  it('start brings a stopped standby back as a standby', async () => {
+  it('start brings a stopped standby back as a standby; stop-clean and start as the primary refuse it, changing nothing', async () => {
     await lab.server('pg3').stop('fast');
+    expect(controldata(lab, 'pg3')['Database cluster state']).toBe('shut down in recovery');
+    const stop = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg3'), null));
+    expect(stop.result).toMatchObject({ ok: false, script: 'stop-clean', step: 'check', clusterState: 'shut down in recovery' });
+    expect(String(stop.result.error)).toMatch(/is a standby .*nothing was changed/);
+    const asPrimary = await runVmScript(startServer(cluster, labNode(cluster, 'pg3'), { startAs: 'primary' }));
+    expect(asPrimary.result).toMatchObject({ ok: false, script: 'start', step: 'start-as-primary', clusterState: 'shut down in recovery' });
+    expect(String(asPrimary.result.error)).toMatch(/not a primary's clean shutdown .*nothing was changed/);
+    expect(await lab.server('pg3').isRunning()).toBe(false);
+    expect(existsSync(join(lab.server('pg3').node.dataDir, 'standby.signal'))).toBe(true);
+
     const { result } = await runOk(startServer(cluster, labNode(cluster, 'pg3')));
-    expect(result).toMatchObject({ alreadyRunning: false, role: 'standby' });
+    expect(result).toMatchObject({ alreadyRunning: false, role: 'standby', standbySignalRemoved: false });
+    // A running standby: start as the primary never promotes it.
+    const running = await runVmScript(startServer(cluster, labNode(cluster, 'pg3'), { startAs: 'primary' }));
+    expect(running.result).toMatchObject({ ok: false, script: 'start', step: 'wait-ready', alreadyRunning: true, role: 'standby' });
+    expect(String(running.result.error)).toMatch(/runs as a standby .*never promotes; it was already running; nothing was changed/);
     await lab.waitUntilHealthy();
   });
 
   it('stop-clean reports a crashed primary (no shutdown checkpoint) as ok:false', async () => {
     await lab.server('pg1').stop('immediate');
-    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1')));
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1'), toPg2()));
     expect(run.result).toMatchObject({ ok: false, step: 'controldata', clusterState: 'in production' });
     expect(String(run.result.error)).toMatch(/did not shut down cleanly/);
+    // Only a clean stop is configured as a standby: a crashed primary is left as it is.
+    expect(existsSync(join(lab.server('pg1').node.dataDir, 'standby.signal'))).toBe(false);
     await runOk(startServer(cluster, labNode(cluster, 'pg1')));
     await lab.waitUntilHealthy();
   });
 
   it('a wrong data directory fails validation with ok:false naming the parameter, as the last line', async () => {
-    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1')), { override: { PGFO_DATA_DIR: '/nonexistent/data' } });
+    const run = await runVmScript(stopCleanly(cluster, labNode(cluster, 'pg1'), toPg2()), { override: { PGFO_DATA_DIR: '/nonexistent/data' } });
     expect(run.result).toMatchObject({ ok: false, script: 'stop-clean', node: 'pg1', step: 'validate' });
     expect(String(run.result.error)).toContain('PGFO_DATA_DIR=/nonexistent/data is not a PostgreSQL data directory');
     expect(run.exitCode).toBe(1);
@@ -165,10 +201,10 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     const path = { PATH: `${shimDir}:${process.env.PATH}` };
     const node = labNode(systemd, 'pg1');
 
-    const { result: stopped } = await runOk(stopCleanly(systemd, node), { override: path });
-    expect(stopped).toMatchObject({ alreadyStopped: false, checkpointLsn: controldata(lab, 'pg1')['Latest checkpoint location'] });
-    expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: false, serviceActive: false, clusterState: 'shut down' });
-    expect((await runOk(startServer(systemd, node), { override: path })).result).toMatchObject({ alreadyRunning: false, role: 'primary' });
+    const { result: stopped } = await runOk(stopCleanly(systemd, node, null), { override: path });
+    expect(stopped).toMatchObject({ alreadyStopped: false, checkpointLsn: controldata(lab, 'pg1')['Latest checkpoint location'], restartsAs: 'standby', primaryHost: null });
+    expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: false, serviceActive: false, clusterState: 'shut down', standbySignal: true });
+    expect((await runOk(startServer(systemd, node, { startAs: 'primary' }), { override: path })).result).toMatchObject({ alreadyRunning: false, role: 'primary', standbySignalRemoved: true });
     expect((await runOk(inspectVm(systemd, node), { override: path })).result).toMatchObject({ running: true, serviceActive: true });
     expect(readFileSync(join(shimDir, 'calls.log'), 'utf8').split('\n').filter(Boolean)).toEqual([
       'systemctl is-system-running',
@@ -181,10 +217,10 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     // While the VM shuts down, systemd's stop job waits for our shutdown hook: stop with pg_ctl, not through the unit.
     writeFileSync(join(shimDir, 'system-state'), 'stopping\n');
     writeFileSync(join(shimDir, 'calls.log'), '');
-    const { result: duringShutdown } = await runOk(stopCleanly(systemd, node), { override: path });
+    const { result: duringShutdown } = await runOk(stopCleanly(systemd, node, null), { override: path });
     expect(duringShutdown).toMatchObject({ alreadyStopped: false, clusterState: 'shut down' });
     expect(readFileSync(join(shimDir, 'calls.log'), 'utf8')).not.toMatch(/systemctl stop/);
-    expect((await runOk(startServer(systemd, node), { override: path })).result).toMatchObject({ role: 'primary' });
+    expect((await runOk(startServer(systemd, node, { startAs: 'primary' }), { override: path })).result).toMatchObject({ role: 'primary' });
     await lab.waitUntilHealthy();
   });
 

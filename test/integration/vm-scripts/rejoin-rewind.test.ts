@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../../harness/lab/lab';
 import { ClusterConfig } from '../../../src/config/schema';
-import { promote, rejoinAsStandby, stopCleanly } from '../../../src/vm-scripts/catalogue';
+import { promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
 import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
 import { controldata, expectNoSecretIn, labCluster, labNode, labSecrets, runOk, sql, stopStandbyNotAheadOf, walReceiver } from './support';
@@ -41,8 +41,10 @@ describe('VM scripts: rejoin of a diverged old primary uses pg_rewind', () => {
     expect(result.timeline).toBe(2);
     await sql(lab, 'pg1', "INSERT INTO diverge_probe VALUES (2, 'only on the old primary')");
     await sql(lab, 'pg2', "INSERT INTO diverge_probe VALUES (3, 'only on the new primary')");
-    const { result: stopped } = await runOk(stopCleanly(cluster, node('pg1')));
-    expect(stopped.timeline).toBe(1);
+    // Stopped the way a switchover stops it (S8: standby.signal and primary_conninfo for pg2 already
+    // in place): pg_rewind needs exactly this clean shutdown, and must not mind the standby setup.
+    const { result: stopped } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    expect(stopped).toMatchObject({ timeline: 1, restartsAs: 'standby', primaryHost: node('pg2').host });
   });
 
   it('rejoin rewinds pg1 with pg_rewind, restores its own config files and streams from pg2', async () => {
@@ -97,6 +99,39 @@ describe('VM scripts: rejoin of a diverged old primary uses pg_rewind', () => {
       ['pg1', 'primary', 3],
       ['pg2', 'standby', 3],
       ['pg3', 'standby', 3],
+    ]);
+  });
+
+  it('a fenced, diverged primary that something restarted before its rejoin comes back read-only (S8), and rejoin stops and rewinds it', async () => {
+    // pg1 is the primary (timeline 3). pg2 is promoted while pg1 keeps writing; then pg1 is fenced
+    // the way a failover stops it before any candidate is chosen: no new upstream.
+    await stopStandbyNotAheadOf(lab, 'pg3', 'pg1', 'pg2');
+    const { result: promoted } = await runOk(promote(cluster, node('pg2')));
+    expect(promoted.timeline).toBe(4);
+    await sql(lab, 'pg1', "INSERT INTO diverge_probe VALUES (7, 'lost with the fenced primary')");
+    const { result: fenced } = await runOk(stopCleanly(cluster, node('pg1'), null));
+    expect(fenced).toMatchObject({ restartsAs: 'standby', primaryHost: null, primaryPort: null, timeline: 3 });
+
+    // A reboot starts it again before the rejoin: a standby (its old primary_conninfo names pg2),
+    // read-only, and unable to follow pg2 since its WAL runs past pg2's fork point.
+    const { result: restarted } = await runOk(startServer(cluster, node('pg1')));
+    expect(restarted).toMatchObject({ alreadyRunning: false, role: 'standby', standbySignalRemoved: false });
+    await expect(sql(lab, 'pg1', "INSERT INTO diverge_probe VALUES (8, 'never')")).rejects.toMatchObject({ code: '25006' });
+
+    const { result } = await runOk(rejoinAsStandby(cluster, node('pg1'), node('pg2'), labSecrets(lab), { waitSeconds: 20 }));
+    expect(result).toMatchObject({ method: 'pg_rewind', alreadyRunning: false, senderHost: node('pg2').host, receivedTimeline: 4 });
+    expect(result.fallbackReason).toMatch(/^running as a standby but not streaming from .*: the primary answers, so it cannot follow from where it is; stopped to rejoin it$/);
+    expect(result.rewindCheck).toMatch(/^servers diverged at WAL location .* on timeline 3$/);
+    await sql(lab, 'pg2', "INSERT INTO diverge_probe VALUES (9, 'on timeline 4')");
+    await waitFor('row 9 on pg1', async () => (await sql(lab, 'pg1', 'SELECT 1 FROM diverge_probe WHERE id = 9')).length === 1, { timeoutMs: 60_000, intervalMs: 200 });
+    expect((await sql<{ id: number }>(lab, 'pg1', 'SELECT id FROM diverge_probe ORDER BY id')).map((r) => r.id)).toEqual([1, 3, 4, 6, 9]);
+
+    await runOk(rejoinAsStandby(cluster, node('pg3'), node('pg2'), labSecrets(lab)));
+    const status = await lab.waitUntilHealthy();
+    expect(status.nodes.map((n) => [n.name, n.role, n.timeline])).toEqual([
+      ['pg1', 'standby', 4],
+      ['pg2', 'primary', 4],
+      ['pg3', 'standby', 4],
     ]);
   });
 });

@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Lab } from '../../../harness/lab/lab';
 import { ClusterConfig } from '../../../src/config/schema';
 import { isAtOrPast } from '../../../src/domain/lsn';
@@ -32,10 +34,23 @@ describe('VM scripts: a clean switchover pg1 -> pg2', () => {
     await Lab.down(options);
   });
 
-  it('stop-clean stops pg1 and the candidate pg2 receives WAL past its shutdown checkpoint', async () => {
-    const { result } = await runOk(stopCleanly(cluster, node('pg1')));
-    expect(result).toMatchObject({ alreadyStopped: false, timeline: 1 });
+  it('stop-clean stops pg1, leaves it configured as a standby of pg2 (S8), and the candidate pg2 receives WAL past its shutdown checkpoint', async () => {
+    const call = stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) });
+    const { run, result } = await runOk(call, { watch: true });
+    expect(result).toMatchObject({ alreadyStopped: false, timeline: 1, restartsAs: 'standby', primaryHost: node('pg2').host, primaryPort: 5432 });
+    expectNoSecretIn(run, lab);
     checkpointLsn = result.checkpointLsn;
+    const dataDir = lab.server('pg1').node.dataDir;
+    expect(existsSync(join(dataDir, 'standby.signal'))).toBe(true);
+    const autoConf = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
+    expect(autoConf).toContain(`primary_conninfo = 'host=${node('pg2').host} port=5432 user=${cluster.postgres.replicationUser} passfile=${node('pg1').overrides.passFile} application_name=pg1 connect_timeout=5'`);
+    expect(autoConf).toContain("recovery_target_timeline = 'latest'");
+    expect(autoConf.match(/^primary_conninfo/gm)).toHaveLength(1);
+
+    // A retry (the activity's, or a replay) reports the same stop; it does not take the standby.signal for a standby.
+    const { result: again } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    expect(again).toEqual({ ...result, alreadyStopped: true });
+    expect(readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toBe(autoConf);
     await waitFor(
       'pg2 to receive the shutdown checkpoint',
       async () => {

@@ -33,7 +33,7 @@ const secrets = () => ({
 describe('VM script catalogue: parameters', () => {
   it('gives every script the node, its server and how to control it (systemd by default)', () => {
     const cluster = clusterWith();
-    const call = stopCleanly(cluster, cluster.nodes[0]);
+    const call = stopCleanly(cluster, cluster.nodes[0], null);
     expect(call.parameters).toEqual({
       PGFO_NODE_NAME: 'pg1',
       PGFO_BIN_DIR: '/usr/lib/postgresql/15/bin',
@@ -92,6 +92,32 @@ describe('VM script catalogue: parameters', () => {
     expect(() => rejoinAsStandby(cluster, pg1, pg2, leaky)).toThrow(/secret PGFO_ADMIN_PASSWORD appears in plain parameter PGFO_PRIMARY_HOST/);
   });
 
+  it('stop-clean names the candidate it restarts as a standby of, the replication password only as a secret', () => {
+    const cluster = clusterWith();
+    const [pg1, pg2] = cluster.nodes;
+    const call = stopCleanly(cluster, pg1, { primary: pg2, secrets: { replicationPassword: secrets().replicationPassword } });
+    expect(call.parameters).toMatchObject({
+      PGFO_NODE_NAME: 'pg1',
+      PGFO_PRIMARY_HOST: '10.0.1.12',
+      PGFO_PRIMARY_PORT: '5432',
+      PGFO_REPLICATION_USER: 'replicator',
+      PGFO_PASSFILE: '/var/lib/postgresql/.pgpass-failover',
+    });
+    expect('secrets' in call && Object.keys(call.secrets)).toEqual(['PGFO_REPLICATION_PASSWORD']);
+    expect(JSON.stringify(call)).not.toMatch(/s3cret/);
+    expect(() => stopCleanly(cluster, pg1, { primary: pg1, secrets: { replicationPassword: secrets().replicationPassword } })).toThrow(/cannot follow itself/);
+    // Without a candidate: no upstream parameters and no secret.
+    const fence = stopCleanly(cluster, pg1, null);
+    expect(Object.keys(fence.parameters).filter((name) => name.startsWith('PGFO_PRIMARY_') || name === 'PGFO_PASSFILE')).toEqual([]);
+    expect(fence).not.toHaveProperty('secrets');
+  });
+
+  it('start sends PGFO_START_AS only when asked to start as the primary', () => {
+    const cluster = clusterWith();
+    expect(startServer(cluster, cluster.nodes[0]).parameters).not.toHaveProperty('PGFO_START_AS');
+    expect(startServer(cluster, cluster.nodes[0], { startAs: 'primary' }).parameters).toMatchObject({ PGFO_START_AS: 'primary' });
+  });
+
   it('validates the wait bound', () => {
     const cluster = clusterWith();
     expect(() => promote(cluster, cluster.nodes[0], { waitSeconds: 0 })).toThrow(/waitSeconds/);
@@ -118,11 +144,18 @@ describe('VM script catalogue: results', () => {
   const [pg1, pg2] = cluster.nodes;
 
   it('reads a stop-clean result and rejects one that breaks its promise', () => {
-    const call = stopCleanly(cluster, pg1);
-    const data = { ok: true, script: 'stop-clean', node: 'pg1', alreadyStopped: false, clusterState: 'shut down', checkpointLsn: '0/4029398', redoLsn: '0/4029398', redoWalFile: '000000010000000000000004', timeline: 1 };
+    const call = stopCleanly(cluster, pg1, null);
+    const data = {
+      ok: true, script: 'stop-clean', node: 'pg1', alreadyStopped: false, clusterState: 'shut down', checkpointLsn: '0/4029398', redoLsn: '0/4029398', redoWalFile: '000000010000000000000004', timeline: 1,
+      restartsAs: 'standby', primaryHost: '10.0.1.12', primaryPort: 5432,
+    };
     expect(call.parseResult(data)).toEqual(data);
+    expect(call.parseResult({ ...data, primaryHost: null, primaryPort: null })).toMatchObject({ primaryHost: null });
     expect(() => call.parseResult({ ...data, checkpointLsn: 'nope' })).toThrow(VmScriptResultError);
     expect(() => call.parseResult({ ...data, clusterState: 'in production' })).toThrow(/clusterState/);
+    // S8: a stop that would leave a primary behind breaks the promise.
+    expect(() => call.parseResult({ ...data, restartsAs: 'primary' })).toThrow(/restartsAs/);
+    expect(() => call.parseResult({ ...data, restartsAs: undefined })).toThrow(/restartsAs/);
   });
 
   it('reads a rejoin result with its method', () => {
