@@ -72,7 +72,7 @@ export class OurFailoverScenario implements Scenario {
     const latency = this.environment.latency;
 
     // Before: converged, and a check by the timer taken after that found the primary healthy (the
-    // monitor then knows the primary and its LSN: the reference of the loss bound, S7).
+    // monitor then knows the primary and its LSN: the reference of the loss bound, docs/invariants.md S7).
     const before = await stack.lab.waitUntilHealthy(120_000);
     const from = before.nodes.find((n) => n.role === 'primary')!.name;
     const baselineSince = new Date().toISOString();

@@ -25,7 +25,7 @@ export interface RunResult {
   /** completed, or why not (an operation outcome, or "error"). */
   outcome: string;
   reason?: string;
-  /** Client-observed write outage: the longest gap between two acknowledged commits (design.md §7). */
+  /** Client-observed write outage: the longest gap between two acknowledged commits (docs/outage.md). */
   writeOutageMs: number | null;
   /** Where that gap lay, in ms after the operation was started (negative: before). */
   outageWindow: { fromMs: number; toMs: number } | null;
@@ -34,7 +34,7 @@ export interface RunResult {
   lostCommits: number | null;
   lostCommitIds: number[];
   failedAttempts: number;
-  /** Commits acknowledged by any other server after the final primary took its first one (S2; 0 expected). */
+  /** Commits acknowledged by any other server after the final primary took its first one (docs/invariants.md S2; 0 expected). */
   commitsElsewhereAfterNewPrimary: number;
   /** From starting the operation until the cluster is converged again (every standby streaming from the new primary). */
   totalDurationMs: number | null;

@@ -1,5 +1,5 @@
 /**
- * The statistics the benchmark reports (design.md §7): median and max over repeated runs, and the
+ * The statistics the benchmark reports (docs/outage.md): median and max over repeated runs, and the
  * ratio of our figure to the peer's measured in the same run. Pure; null where there is no number.
  */
 

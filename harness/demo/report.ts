@@ -13,7 +13,7 @@ export interface DemoReport {
   oldPrimary?: string;
   newPrimary?: string;
   rejoinMethod?: string;
-  /** Client-observed write outage (design.md §7). */
+  /** Client-observed write outage (docs/outage.md). */
   writeOutageMs: number;
   acknowledgedCommits: number;
   lostCommits: number;

@@ -13,7 +13,7 @@ export interface AcknowledgedCommit {
 export interface WriteLoadReport {
   acknowledged: AcknowledgedCommit[];
   failedAttempts: number;
-  /** Client-observed write outage (design.md §7): the longest gap between two acknowledged commits. */
+  /** Client-observed write outage (docs/outage.md): the longest gap between two acknowledged commits. */
   writeOutageMs: number;
   outageFrom: number | null;
   outageTo: number | null;

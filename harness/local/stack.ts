@@ -49,8 +49,8 @@ function appModule(appRoot: string | undefined): string {
 }
 
 /**
- * Local mode (design.md §6): the lab, the local Azure emulator playing its Azure, and the local
- * Functions runtime running the app's real registrations against both. The app is configured
+ * Local mode (docs/design.md §6): the lab, the local Azure emulator playing its Azure, and the
+ * local Functions runtime running the app's real registrations against both. The app is configured
  * exactly as in Azure, through app settings; only their values point here.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
@@ -80,6 +80,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     runtime = await LocalRuntime.start({
       routePrefix: host.routePrefix,
       ...(host.hubName ? { taskHubName: host.hubName } : {}),
+      ...(host.functionTimeout ? { functionTimeout: host.functionTimeout } : {}),
       stateDir: join(options.stateDir, 'runtime'),
       appModule: appModule(options.appRoot),
       scheduleTimers: options.scheduleTimers ?? false,

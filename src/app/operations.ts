@@ -28,9 +28,9 @@ async function runningOperation(client: DurableClient, cluster: string): Promise
 }
 
 /**
- * Starts an operation through the cluster's single-flight gate (S5). The host refuses a second
- * instance under a running gate id, so of two racing triggers exactly one starts; the other is
- * told which operation is running.
+ * Starts an operation through the cluster's single-flight gate (docs/invariants.md S5). The host
+ * refuses a second instance under a running gate id, so of two racing triggers exactly one starts;
+ * the other is told which operation is running.
  */
 export async function startOperation<Request>(client: DurableClient, input: OperationInput<Request>): Promise<StartResult> {
   const cluster = input.cluster.name;

@@ -80,14 +80,14 @@ export const HealthPolicySchema = z.strictObject({
   probeTimeoutMs: positiveInt('probeTimeoutMs').default(3000),
   /** Consecutive failed checks before the primary may be declared dead. */
   failureThreshold: positiveInt('failureThreshold').default(3),
-  /** The primary must have been failing for at least this long as well (S6). */
+  /** The primary must have been failing for at least this long as well (S6, docs/invariants.md). */
   graceSeconds: nonNegativeInt('graceSeconds').default(30),
 });
 
 export const PolicySchema = z.strictObject({
   /** A switchover candidate further behind than this is refused before anything changes. */
   maxLagBytesForSwitchover: nonNegativeInt('maxLagBytesForSwitchover').default(16 * 1024 * 1024),
-  /** S7: an unplanned failover never loses more than this unless the operator accepts loss. */
+  /** S7 (docs/invariants.md): an unplanned failover never loses more than this unless the operator accepts loss. */
   maxLagBytesForFailover: nonNegativeInt('maxLagBytesForFailover').default(1024 * 1024),
   catchupTimeoutSeconds: positiveInt('catchupTimeoutSeconds').default(60),
   /** How often a waiting orchestration looks again (a durable timer between looks). */

@@ -6,9 +6,10 @@ import { bytesBetween, Lsn, maxLsn } from './lsn';
 import { isStreaming, ReachableNode } from './node-state';
 
 /**
- * Unplanned failover decisions (design.md §5, S7): which node is the old primary, which standby
- * to promote, and whether promoting it stays within the loss bound. Pure: the failover
- * orchestration feeds it inspections and the health check's last known primary position.
+ * Unplanned failover decisions (docs/design.md §5, docs/invariants.md S7): which node is the old
+ * primary, which standby to promote, and whether promoting it stays within the loss bound. Pure:
+ * the failover orchestration feeds it inspections and the health check's last known primary
+ * position.
  */
 
 /** What a failover is asked to do (the body of POST .../failover, or what a trigger sends). */

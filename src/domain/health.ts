@@ -7,10 +7,10 @@ import { isStreaming, NodeInspection, ReachableNode } from './node-state';
 export const GRACE_JITTER_TOLERANCE_MS = 250;
 
 /**
- * The timer health check's decisions (design.md §5, S2, S6): pure functions from the durable
- * state and one observation of the cluster to a verdict, the next state and at most one action.
- * No I/O and no clock: every time comes from the observation, so the cluster monitor
- * orchestration can replay them.
+ * The timer health check's decisions (docs/design.md §5; docs/invariants.md S2, S6): pure functions
+ * from the durable state and one observation of the cluster to a verdict, the next state and at
+ * most one action. No I/O and no clock: every time comes from the observation, so the cluster
+ * monitor orchestration can replay them.
  */
 
 /** The primary as the last healthy check saw it: the reference for the loss bound (S7). */
@@ -74,7 +74,7 @@ export interface ActionRecord {
   detail: string;
 }
 
-/** Everything that must outlive one timer run (design.md §5), held by the cluster monitor. */
+/** Everything that must outlive one timer run (docs/design.md §5), held by the cluster monitor. */
 export interface HealthState {
   cluster: string;
   maintenance: MaintenanceState;

@@ -131,10 +131,10 @@ export function powerActionOperationId(cluster: string, eventId: string): string
 }
 
 /**
- * The failover an unplanned power action starts (orchestrations/failover.ts). It is automatic,
- * so like the health check's it is called off if the old primary answers again by the time it
- * looks (a restart that is already over) or the standbys stream from it again (S6); it never
- * accepts data loss beyond the policy (S7).
+ * The failover an unplanned power action starts (orchestrations/failover.ts). It is automatic, so
+ * like the health check's it is called off if the old primary answers again by the time it looks (a
+ * restart that is already over) or the standbys stream from it again (docs/invariants.md S6); it
+ * never accepts data loss beyond the policy (S7).
  */
 export function failoverRequestFor(action: VmPowerAction): FailoverRequest {
   return { reason: `VM ${action.vmName} ${action.what} (${action.operationName}, Event Grid event ${action.eventId})`, requireDeadPrimary: true };

@@ -5,10 +5,10 @@ import { ClusterView, nodeNamed, primariesOf, standbysOf, streamsFrom } from './
 import type { OperationKind, OperationOutcome } from './operation';
 
 /**
- * Maintenance triggers (design.md §1): an Azure Scheduled Event forwarded by the agent on the VM,
- * or the VM's own guest OS shutting down. Both ask the same question — may this node go down
- * now? — and get the same answer: a standby leaves the read pool and may go at once; the primary
- * is switched away first. Pure decisions; the HTTP triggers do the I/O.
+ * Maintenance triggers (docs/design.md §1): an Azure Scheduled Event forwarded by the agent on the
+ * VM, or the VM's own guest OS shutting down. Both ask the same question — may this node go down
+ * now? — and get the same answer: a standby leaves the read pool and may go at once; the primary is
+ * switched away first. Pure decisions; the HTTP triggers do the I/O.
  */
 
 /** The event types the Scheduled Events service (api-version 2020-07-01) announces for a VM. */

@@ -86,10 +86,11 @@ export function planSwitchover(cluster: ClusterConfig, view: ClusterView, reques
 }
 
 /**
- * Step 4: the candidate holds every committed byte. Every commit record precedes the old
- * primary's shutdown checkpoint record (it starts at `checkpointLsn` and is the last thing the
- * primary wrote), so receiving up to it is S1; waiting until WAL past its start has arrived also
- * lets the old primary rejoin by plain follow (rejoin falls back to pg_rewind if it did not).
+ * Step 4: the candidate holds every committed byte. Every commit record precedes the old primary's
+ * shutdown checkpoint record (it starts at `checkpointLsn` and is the last thing the primary
+ * wrote), so receiving up to it is S1 (docs/invariants.md); waiting until WAL past its start has
+ * arrived also lets the old primary rejoin by plain follow (rejoin falls back to pg_rewind if it
+ * did not).
  */
 export function hasCaughtUp(receivedLsn: Lsn | null, checkpointLsn: Lsn): boolean {
   return receivedLsn !== null && compareLsn(receivedLsn, checkpointLsn) > 0;

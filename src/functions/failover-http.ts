@@ -16,7 +16,8 @@ const FailoverBody = z.strictObject({
 /**
  * POST /api/clusters/{cluster}/failover {"target"?, "acceptDataLoss"?, "reason"?} — a manual
  * unplanned failover: fence the primary, promote the best standby (or the target) within the loss
- * bound (S7) unless acceptDataLoss. 202 with the operation id; 409 while another operation runs.
+ * bound (docs/invariants.md S7) unless acceptDataLoss. 202 with the operation id; 409 while another
+ * operation runs.
  */
 export async function failoverHandler(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
   return handleErrors(async () => {

@@ -21,7 +21,7 @@ export async function handleErrors(work: () => Promise<HttpResponseInit>): Promi
   }
 }
 
-/** 202 with the new operation's status URL, or 409 naming the operation that is already running (S5). */
+/** 202 with the new operation's status URL, or 409 naming the operation that is already running (docs/invariants.md S5). */
 export function startedResponse(request: HttpRequest, cluster: string, started: StartResult): HttpResponseInit {
   if (!started.started) {
     return problemResponse({

@@ -11,7 +11,7 @@ export interface PoolMembership {
   write: string[];
   /** Node names in the read pool, sorted. */
   read: string[];
-  /** Pool entries that are none of the cluster's nodes (an S4 finding: the pools do not match the roles). */
+  /** Pool entries that are none of the cluster's nodes (an S4 finding, docs/invariants.md: the pools do not match the roles). */
   unknown: { pool: 'write' | 'read'; member: string }[];
 }
 

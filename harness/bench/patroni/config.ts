@@ -69,7 +69,7 @@ export const SHARED_PG_PARAMETERS: Record<string, string | number> = {
   password_encryption: 'scram-sha-256',
 };
 
-/** Patroni's documented HAProxy front (peer-facts.md), plus the values HAProxy needs that shape the outage. */
+/** Patroni's documented HAProxy front (docs/outage.md, peer setup), plus the values HAProxy needs that shape the outage. */
 export const HAPROXY_SETTINGS = {
   retries: 2,
   timeoutConnect: '4s',
@@ -122,7 +122,7 @@ export function patroniNodeConfig(layout: PatroniLayout, node: PatroniNodeLayout
     raft: {
       data_dir: node.raftDir,
       self_addr: raftAddress(node),
-      // Without bind_addr pysyncobj binds 0.0.0.0 and the nodes spin (peer-facts.md).
+      // Without bind_addr pysyncobj binds 0.0.0.0 and the nodes spin (docs/outage.md, peer setup).
       bind_addr: raftAddress(node),
       partner_addrs: layout.nodes.filter((n) => n !== node).map(raftAddress),
     },

@@ -5,7 +5,7 @@ import { LocalRuntime, type LocalRuntimeOptions } from './local-runtime';
 /**
  * What `func start` does around the host, for `npm run local`: load local.settings.json "Values"
  * into the environment, read host.json (http.routePrefix, durableTask.hubName with %Setting%
- * references), start the runtime with timer schedules on, and listen (default port 7071).
+ * references, functionTimeout), start the runtime with timer schedules on, and listen (default port 7071).
  * Environment variables already set win over local.settings.json, so a caller can override a
  * setting for one run.
  */
@@ -21,13 +21,20 @@ export interface FuncStartOptions extends Omit<LocalRuntimeOptions, 'appModule' 
 export interface HostJsonSettings {
   routePrefix: string;
   hubName: string | undefined;
+  functionTimeout: string | undefined;
 }
 
 export async function funcStart(options: FuncStartOptions): Promise<{ runtime: LocalRuntime; origin: string }> {
   applyLocalSettings(options.appRoot);
   const host = readHostJson(options.appRoot);
   const { port, host: listenHost, ...rest } = options;
-  const runtimeOptions: LocalRuntimeOptions & { appRoot?: string } = { scheduleTimers: true, ...rest, routePrefix: host.routePrefix, taskHubName: host.hubName };
+  const runtimeOptions: LocalRuntimeOptions & { appRoot?: string } = {
+    scheduleTimers: true,
+    ...rest,
+    routePrefix: host.routePrefix,
+    taskHubName: host.hubName,
+    ...(host.functionTimeout ? { functionTimeout: host.functionTimeout } : {}),
+  };
   delete runtimeOptions.appRoot;
   const runtime = await LocalRuntime.start(runtimeOptions);
   try {
@@ -56,11 +63,12 @@ export function applyLocalSettings(appRoot: string, env: NodeJS.ProcessEnv = pro
 export function readHostJson(appRoot: string, env: NodeJS.ProcessEnv = process.env): HostJsonSettings {
   const file = join(appRoot, 'host.json');
   const json = existsSync(file)
-    ? (JSON.parse(readFileSync(file, 'utf8')) as { extensions?: { http?: { routePrefix?: string }; durableTask?: { hubName?: string } } })
+    ? (JSON.parse(readFileSync(file, 'utf8')) as { functionTimeout?: string; extensions?: { http?: { routePrefix?: string }; durableTask?: { hubName?: string } } })
     : {};
   const hubName = json.extensions?.durableTask?.hubName;
   return {
     routePrefix: json.extensions?.http?.routePrefix ?? 'api',
     hubName: hubName === undefined ? undefined : hubName.replace(/%([^%]+)%/g, (_, name: string) => env[name] ?? ''),
+    functionTimeout: json.functionTimeout,
   };
 }

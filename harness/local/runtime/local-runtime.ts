@@ -14,6 +14,7 @@ import { HttpHost } from './http/http-host';
 import { httpRouteOf, pathBelowPrefix } from './http/http-routes';
 import type { Listening } from './http/node-http';
 import { plainResponseFromRpc, rpcHttpFromHttpRequest, toHttpResponse } from './http/rpc-http';
+import { FLEX_CONSUMPTION_DEFAULT_TIMEOUT, parseFunctionTimeout } from './host/function-timeout';
 import { createRuntimeLog, type LogSink, type RuntimeLog, type RuntimeLogLevel } from './log';
 import { TimerScheduler } from './timers/timer-scheduler';
 import { kindOf } from './worker/function-kinds';
@@ -42,6 +43,8 @@ export interface LocalRuntimeOptions {
   scheduleTimers?: boolean;
   /** Port of the loopback Durable Task RPC endpoint (default: any free port). */
   rpcPort?: number;
+  /** host.json functionTimeout, e.g. "00:10:00" (default: Flex Consumption's 30 minutes). */
+  functionTimeout?: string;
 }
 
 /**
@@ -92,6 +95,7 @@ export class LocalRuntime {
       activityNames: () => functions.names('activity'),
       runOrchestrator: (name, input) => functions.runOrchestrator(name, input),
       runActivity: (name, input) => functions.runActivity(name, input),
+      functionTimeout: parseFunctionTimeout(options.functionTimeout ?? FLEX_CONSUMPTION_DEFAULT_TIMEOUT),
     });
     const api: ApiContext = { engine, webhook: (origin) => ({ origin, taskHubName: settings.taskHubName, systemKey: keys.systemKey }) };
     const rpc = await startRpcListener(api, keys, (error) => log.error('rpc.error', { error }), options.rpcPort ?? 0);

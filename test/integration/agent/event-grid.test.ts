@@ -69,7 +69,7 @@ describe('Event Grid: VM power actions start recovery', () => {
     });
   });
 
-  /** One run of the health check timer (issue 7), taken in by the cluster monitor: it records the primary's WAL position, which bounds a failover's loss (S7). */
+  /** One run of the health check timer (issue 7), taken in by the cluster monitor: it records the primary's WAL position, which bounds a failover's loss (docs/invariants.md S7). */
   async function healthCheck(): Promise<void> {
     const observations = () => {
       const state = stack.runtime.getInstance(monitorInstanceId('lab'))?.customStatus;

@@ -8,8 +8,9 @@ import { FaultyGuest } from '../../support/faults';
 import { clusterServices } from '../../../src/app/services';
 
 /**
- * S3: a failure or timeout before promotion rolls back — the old primary serves again, the load
- * balancer is as before and no standby was promoted — while a client keeps writing.
+ * S3 (docs/invariants.md): a failure or timeout before promotion rolls back — the old primary
+ * serves again, the load balancer is as before and no standby was promoted — while a client keeps
+ * writing.
  */
 describe('clean abort of a planned switchover', () => {
   const guest = new FaultyGuest();

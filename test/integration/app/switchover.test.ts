@@ -57,7 +57,7 @@ describe('planned switchover under a write load', () => {
     expect(report.rejoinMethod).toBe('follow');
     expect(report.steps.every((s) => s.result === 'ok')).toBe(true);
 
-    // S1: every acknowledged commit is on the new primary, checked row by row.
+    // S1 (docs/invariants.md): every acknowledged commit is on the new primary, checked row by row.
     expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
     // S2: once the new primary took a commit, the old one never took another; never two nodes in the write pool.
     const firstOnNew = writes.acknowledged.findIndex((c) => c.server === hostOf(target));

@@ -4,9 +4,9 @@ import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { api, check, checkUntil, editHba, inspect, operationStarted, splitAtNewPrimary, startFailoverStack, verdicts, waitForOperation } from './support';
 
 /**
- * S6: the app alone loses the primary — its admin role is rejected by the primary's pg_hba.conf —
- * while replication and the application are unaffected. However many checks, and with grace 0,
- * the verdict is "unreachable-but-streaming" and no operation starts.
+ * S6 (docs/invariants.md): the app alone loses the primary — its admin role is rejected by the
+ * primary's pg_hba.conf — while replication and the application are unaffected. However many
+ * checks, and with grace 0, the verdict is "unreachable-but-streaming" and no operation starts.
  */
 describe('the app cut off from a primary the standbys still stream from', () => {
   let stack: LocalStack;

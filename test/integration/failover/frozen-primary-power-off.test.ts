@@ -55,7 +55,7 @@ describe('a frozen primary, fenced by power-off', () => {
     await load.waitForCommits(30);
     const writes = await load.stop();
     load = undefined;
-    // S2: after the first commit on the new primary, every acknowledged commit came from it.
+    // S2 (docs/invariants.md): after the first commit on the new primary, every acknowledged commit came from it.
     const { after } = splitAtNewPrimary(writes.acknowledged, hostOf(promoted));
     expect(after.length).toBeGreaterThan(0);
     expect(after.filter((c) => c.server !== hostOf(promoted))).toEqual([]);

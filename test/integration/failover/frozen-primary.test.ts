@@ -20,10 +20,10 @@ import {
 
 /**
  * A primary that hangs (SIGSTOP of its postmaster and every backend): for less than the grace
- * period it is not failed over (S6); for longer it is, and when it resumes (SIGCONT) it is a
- * writable primary outside the pools — fenced from the failover's first step, so the application
- * never writes to it through the write frontend — until the health check stops it and rejoins it
- * with pg_rewind.
+ * period it is not failed over (docs/invariants.md S6); for longer it is, and when it resumes
+ * (SIGCONT) it is a writable primary outside the pools — fenced from the failover's first step, so
+ * the application never writes to it through the write frontend — until the health check stops it
+ * and rejoins it with pg_rewind.
  *
  * The standbys notice a frozen primary through wal_receiver_timeout (2 s here; 60 s by default):
  * until then their WAL receivers still say "streaming" and the health check holds back (S6).

@@ -75,7 +75,7 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
     const tailOfOld = before.slice(before.length - lost.length).map((c) => c.id);
     expect(lost).toEqual(tailOfOld);
     process.stdout.write(`kill -9, async: ${lost.length} acknowledged commit(s) lost of ${writes.acknowledged.length}; WAL gap ${choice.lossBytes} bytes (bound ${choice.maxLagBytesForFailover}); write outage ${writes.writeOutageMs} ms (the checks are driven by the test); failover operation ${operationMs(report)} ms\n`);
-    // S2: never two members in the write pool, and pg1 never back in it.
+    // S2 (docs/invariants.md): never two members in the write pool, and pg1 never back in it.
     for (const snapshot of stack.azure.record.poolChanges.slice(poolChangesBefore)) {
       expect((snapshot.pools['pg-write'] ?? []).length).toBeLessThanOrEqual(1);
       expect((snapshot.pools['pg-write'] ?? []).map((m) => m.ipAddress)).not.toContain(hostOf('pg1'));

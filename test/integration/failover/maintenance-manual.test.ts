@@ -11,9 +11,9 @@ import { api, check, checkUntil, inspect, operationStarted, sql, startFailoverSt
 
 /**
  * Operator control: maintenance mode suppresses the automatic failover of a dead primary (the
- * verdict is still reported), and a manual failover honours the loss bound (S7): refused — and
- * fully undone — when the standbys are further behind the last known primary position than
- * maxLagBytesForFailover, carried out with acceptDataLoss, losing exactly the commits the
+ * verdict is still reported), and a manual failover honours the loss bound (docs/invariants.md S7):
+ * refused — and fully undone — when the standbys are further behind the last known primary position
+ * than maxLagBytesForFailover, carried out with acceptDataLoss, losing exactly the commits the
  * standbys never received.
  */
 describe('maintenance mode and manual failover with the loss bound', () => {

@@ -149,7 +149,7 @@ export function editHba(stack: LocalStack, node: string, edit: (rules: string) =
   };
 }
 
-/** Acknowledged commits split at the first one the new primary took (S2: none from anywhere else after it). */
+/** Acknowledged commits split at the first one the new primary took (docs/invariants.md S2: none from anywhere else after it). */
 export function splitAtNewPrimary(acknowledged: AcknowledgedCommit[], newPrimaryHost: string) {
   const first = acknowledged.findIndex((c) => c.server === newPrimaryHost);
   return { before: first < 0 ? acknowledged : acknowledged.slice(0, first), after: first < 0 ? [] : acknowledged.slice(first) };

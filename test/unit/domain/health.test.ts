@@ -204,7 +204,7 @@ describe('health verdict: what suppresses an automatic failover', () => {
     const decided = run([observe(0, deadPrimaryNodes()), observe(15, deadPrimaryNodes()), observe(30, deadPrimaryNodes())]);
     const started = recordAction(decided.state, decided.last.action!, { at: at(31), ok: true, detail: 'started', operation: { operationId: 'orders-failover-1', started: true } });
     const during = run([observe(32, deadPrimaryNodes(), { operation: { operationId: 'orders-failover-1', kind: 'failover' } })], started).state;
-    // Refused (S7): the fence was undone, pg1 is back in the write pool and still dead.
+    // Refused (docs/invariants.md S7): the fence was undone, pg1 is back in the write pool and still dead.
     const { last } = run([observe(40, deadPrimaryNodes()), observe(50, deadPrimaryNodes())], during);
     expect(last).toMatchObject({ verdict: 'primary-dead', action: null, suppressed: { because: expect.stringMatching(/already started for this outage \(orders-failover-1\)/) } });
   });

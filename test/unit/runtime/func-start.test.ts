@@ -11,8 +11,8 @@ test('host.json and local.settings.json are read the way func start reads them',
     const env: NodeJS.ProcessEnv = { KEEP: 'environment' };
     expect(applyLocalSettings(root.dir, env)).toEqual(['HUB']);
     expect(env).toEqual({ HUB: 'fromsettings', KEEP: 'environment' });
-    expect(readHostJson(root.dir, env)).toEqual({ routePrefix: 'v1', hubName: 'fromsettings' });
-    expect(readHostJson(join(root.dir, 'missing'), env)).toEqual({ routePrefix: 'api', hubName: undefined });
+    expect(readHostJson(root.dir, env)).toEqual({ routePrefix: 'v1', hubName: 'fromsettings', functionTimeout: undefined });
+    expect(readHostJson(join(root.dir, 'missing'), env)).toEqual({ routePrefix: 'api', hubName: undefined, functionTimeout: undefined });
   } finally {
     root.remove();
   }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Clock, ClockTimer } from '../clock';
+import { functionTimeoutMessage, type FunctionTimeout } from '../host/function-timeout';
 import type { RuntimeLog } from '../log';
 import { completeEpisode, prepareEpisode, type OrchestratorOutcome } from './episode';
 import { InvalidInstanceIdError, OrchestrationAlreadyExistsError, RuntimeStoppedError, UnknownOrchestratorError } from './errors';
@@ -28,6 +29,8 @@ export interface EngineDeps {
   activityNames(): string[];
   runOrchestrator(name: string, binding: OrchestrationBinding): Promise<OrchestratorOutcome>;
   runActivity(name: string, input: string | null, instanceId: string, taskId: number): Promise<ActivityOutcome>;
+  /** host.json functionTimeout: an activity attempt still running then fails, as in Azure. */
+  functionTimeout: FunctionTimeout;
 }
 
 export interface InstanceFilter {
@@ -339,8 +342,7 @@ export class OrchestrationEngine {
   private runActivity(instanceId: string, executionId: string, call: ScheduledCall): void {
     const name = call.name ?? '';
     this.deps.log.info('activity.started', { instanceId, taskId: call.id, name });
-    const work = this.deps
-      .runActivity(name, call.input ?? null, instanceId, call.id)
+    const work = this.withinFunctionTimeout(name, this.deps.runActivity(name, call.input ?? null, instanceId, call.id))
       .catch((error: unknown): ActivityOutcome => ({ ok: false, reason: `Activity function '${name}' failed: ${String(error)}`, details: '{}' }))
       .then((outcome) => {
         this.inflight.delete(work);
@@ -353,6 +355,23 @@ export class OrchestrationEngine {
       })
       .catch((error: unknown) => this.deps.log.error('activity.deliveryFailed', { instanceId, taskId: call.id, error }));
     this.inflight.add(work);
+  }
+
+  /**
+   * The attempt fails once functionTimeout has passed; the activity's own promise is left to
+   * settle unobserved, as the worker cannot stop the code it runs.
+   */
+  private withinFunctionTimeout(name: string, attempt: Promise<ActivityOutcome>): Promise<ActivityOutcome> {
+    const timeout = this.deps.functionTimeout;
+    let timer: ClockTimer | undefined;
+    const expired = new Promise<ActivityOutcome>((resolve) => {
+      timer = this.deps.clock.schedule(this.deps.clock.now() + timeout.ms, () => {
+        this.deps.log.warn('activity.timedOut', { name, functionTimeout: timeout.text });
+        resolve({ ok: false, reason: `Activity function '${name}' failed: ${functionTimeoutMessage(timeout, name)}`, details: '{}' });
+      });
+    });
+    attempt.catch(() => undefined);
+    return Promise.race([attempt, expired]).finally(() => timer?.cancel());
   }
 
   private armTimer(instanceId: string, executionId: string, timerId: number, fireAt: string): void {
