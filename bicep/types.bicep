@@ -83,6 +83,7 @@ type ClusterConfig = {
   @description('Cluster name: 1-63 lower-case letters, digits or "-"; used in the HTTP routes.')
   name: string
   @minLength(2)
+  @maxLength(16)
   nodes: NodeConfig[]
   loadBalancer: LoadBalancerConfig
   postgres: PostgresConfig

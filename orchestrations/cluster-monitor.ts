@@ -16,6 +16,7 @@ import {
   recordStale,
   setMaintenance,
 } from '../src/domain/health';
+import { fitHealthState } from '../src/domain/status-size';
 import { messageOf } from './runbook';
 
 /**
@@ -34,7 +35,11 @@ import { messageOf } from './runbook';
  * - the state and every decision are in the instance's history, replayable and inspectable
  *   (its custom status is the live state the HTTP API and the failover read);
  * - it runs unchanged in Azure and locally. continueAsNew every EVENTS_PER_EXECUTION events
- *   bounds the history; the state travels as the next execution's input.
+ *   bounds the history; the state travels as the next execution's input. Events the ending
+ *   execution had been delivered but had not taken yet are lost then (the JS SDK cannot preserve
+ *   them; docs/azure-platform.md item 3): a lost observation is replaced by the next timer run, and
+ *   the maintenance endpoint sends its request again when a later execution (`execution`) has not
+ *   confirmed it; a request applied twice changes nothing (setMaintenance keeps recent ids).
  * A monitor that failed or was terminated is started again by the next timer run from its last
  * published state (src/functions/health-check-client.ts), so the maintenance flag survives it.
  * Observations begun before the monitor's last action finished are ignored (stale: they describe
@@ -47,11 +52,14 @@ const EVENTS_PER_EXECUTION = 100;
 
 function* clusterMonitor(context: OrchestrationContext): Generator<Task, void, unknown> {
   const input = context.df.getInput() as MonitorInput;
-  let state: HealthState = input.state ?? initialHealthState(input.cluster);
+  // A state published by an earlier version lacks the newer fields: they start from their defaults.
+  const carried: HealthState = { ...initialHealthState(input.cluster), ...input.state };
+  let state = fitHealthState({ ...carried, execution: carried.execution + 1 });
   context.df.setCustomStatus(state);
   for (let handled = 0; handled < EVENTS_PER_EXECUTION; handled++) {
     const event = (yield context.df.waitForExternalEvent(MONITOR_EVENT)) as MonitorEvent;
-    state = yield* handle(context, state, event);
+    // Bounded: the state is the custom status, which must stay under 16 KB (src/domain/status-size.ts).
+    state = fitHealthState(yield* handle(context, state, event));
     context.df.setCustomStatus(state);
   }
   context.df.continueAsNew({ cluster: input.cluster, state } satisfies MonitorInput);

@@ -105,10 +105,19 @@ export const PolicySchema = z.strictObject({
   health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
 });
 
+/**
+ * Nodes per cluster. The cluster monitor's state (src/domain/health.ts), published as a custom status
+ * that must stay under 16 KB, keeps one pending-rejoin entry per node: this bounds it.
+ */
+export const MAX_NODES = 16;
+
 export const ClusterSchema = z
   .strictObject({
     name: nameField('cluster name'),
-    nodes: z.array(NodeSchema).min(2, 'a cluster needs at least 2 nodes (one primary and one standby)'),
+    nodes: z
+      .array(NodeSchema)
+      .min(2, 'a cluster needs at least 2 nodes (one primary and one standby)')
+      .max(MAX_NODES, `a cluster has at most ${MAX_NODES} nodes (the health monitor's state, published as a 16 KB custom status, holds one entry per node)`),
     loadBalancer: LoadBalancerSchema,
     postgres: PostgresSchema,
     policy: PolicySchema.default(PolicySchema.parse({})),

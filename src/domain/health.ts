@@ -2,6 +2,7 @@ import type { ClusterConfig } from '../config/schema';
 import { ClusterView, nodeNamed, primariesOf, streamsFrom } from './cluster-view';
 import { bytesBetween, Lsn } from './lsn';
 import { isStreaming, NodeInspection, ReachableNode } from './node-state';
+import { clipText } from './status-size';
 
 /** How early a scheduled check may fire and still count as a full grace period. */
 export const GRACE_JITTER_TOLERANCE_MS = 250;
@@ -97,6 +98,17 @@ export interface HealthState {
   lastCheck: CheckRecord | null;
   /** The id of the last maintenance request applied (the HTTP trigger waits for it). */
   lastRequestId: string | null;
+  /**
+   * The ids of the last RECENT_REQUEST_IDS maintenance requests applied, oldest first: a request
+   * sent again (the endpoint re-sends one that an execution's end may have lost) is applied once.
+   */
+  recentRequestIds: string[];
+  /**
+   * Which execution of the monitor published this state: one more at every start (continueAsNew
+   * or a restart). An event sent to an earlier execution and not confirmed may have been lost with
+   * it (docs/azure-platform.md item 3): the maintenance endpoint then sends it again.
+   */
+  execution: number;
 }
 
 /** One look at the cluster by the timer trigger. */
@@ -140,8 +152,14 @@ export function initialHealthState(cluster: string): HealthState {
     staleObservations: 0,
     lastCheck: null,
     lastRequestId: null,
+    recentRequestIds: [],
+    execution: 0,
   };
 }
+
+/** How many applied maintenance request ids the monitor remembers (a re-send comes within seconds). */
+export const RECENT_REQUEST_IDS = 8;
+const REQUEST_ID_CHARS = 64;
 
 const ms = (iso: string) => Date.parse(iso);
 const seconds = (millis: number) => Math.round(millis / 100) / 10;
@@ -497,11 +515,22 @@ function reachableSummary(view: ClusterView): string[] {
 
 // ------------------------------------------------------------------------- recording outcomes
 
+/** Whether the maintenance request with this id has been applied (among the last RECENT_REQUEST_IDS). */
+export function maintenanceApplied(state: HealthState, requestId: string): boolean {
+  const id = clipText(requestId, REQUEST_ID_CHARS);
+  return state.lastRequestId === id || (state.recentRequestIds ?? []).includes(id);
+}
+
+/** Applies a maintenance request; one already applied (the same request sent again) changes nothing. */
 export function setMaintenance(state: HealthState, change: { enabled: boolean; at: string; by: string; reason?: string | null; requestId?: string | null }): HealthState {
+  const requestId = change.requestId ? clipText(change.requestId, REQUEST_ID_CHARS) : null;
+  if (requestId && maintenanceApplied(state, requestId)) return state;
+  const recent = state.recentRequestIds ?? [];
   return {
     ...state,
-    maintenance: { enabled: change.enabled, changedAt: change.at, changedBy: change.by, reason: change.reason ?? null },
-    lastRequestId: change.requestId ?? state.lastRequestId,
+    maintenance: { enabled: change.enabled, changedAt: change.at, changedBy: clipText(change.by, 100), reason: change.reason == null ? null : clipText(change.reason, 500) },
+    lastRequestId: requestId ?? state.lastRequestId,
+    recentRequestIds: requestId ? [...recent, requestId].slice(-RECENT_REQUEST_IDS) : recent,
   };
 }
 

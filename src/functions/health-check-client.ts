@@ -11,7 +11,7 @@ import {
   rejoinInstanceId,
   RejoinInput,
 } from '../domain/health';
-import { OperationInput, operationGateId } from '../domain/operation';
+import { currentOperation } from '../app/operations';
 import type { ClusterConfig } from '../config/schema';
 
 /**
@@ -71,12 +71,12 @@ export async function sendToMonitor(client: DurableClient, cluster: string, even
   await client.raiseEvent(monitorInstanceId(cluster), MONITOR_EVENT, event);
 }
 
-/** The operation running through the cluster's single-flight gate, if any. */
+/**
+ * The operation running through the cluster's single-flight gate, if any — or still running after
+ * its gate was terminated (which does not terminate the operation).
+ */
 export async function gateOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: string } | null> {
-  const gate = await instanceStatus(client, operationGateId(cluster), true);
-  if (!isActive(gate)) return null;
-  const { operationId, kind } = gate!.input as OperationInput<unknown>;
-  return { operationId, kind };
+  return (await currentOperation(client, cluster)) ?? null;
 }
 
 /** Nodes a rejoin orchestration is running for. */

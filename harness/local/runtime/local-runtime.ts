@@ -164,6 +164,15 @@ export class LocalRuntime {
     return this.engine.list(filter);
   }
 
+  /**
+   * Holds the instance's episodes until the returned function is called: what is raised meanwhile
+   * waits in its inbox and is then delivered as one batch (as messages that queue up behind a busy
+   * worker are). For tests that need events in one batch, e.g. at a continueAsNew boundary.
+   */
+  holdEpisodes(instanceId: string): () => void {
+    return this.engine.holdEpisodes(instanceId);
+  }
+
   /** Resolves when the instance reaches a terminal status (or `until` holds); event-driven, no polling. */
   async waitForInstance(
     instanceId: string,

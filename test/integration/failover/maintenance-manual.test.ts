@@ -7,6 +7,7 @@ import { waitFor } from '../../../harness/util/wait';
 import { program } from '../../../cli/main';
 import { HealthState, MonitorEvent, monitorInstanceId } from '../../../src/domain/health';
 import { TEST_FUNCTION_KEY } from '../../support/stack';
+import { EventType, type InstanceState } from '../../../harness/local/runtime';
 import { api, check, checkUntil, inspect, operationStarted, sql, startFailoverStack, verdicts, waitForOperation, waitUntilNotStreaming } from './support';
 
 /**
@@ -158,6 +159,45 @@ describe('maintenance mode and manual failover with the loss bound', () => {
     const state = JSON.parse(after.customStatus!) as HealthState;
     expect(state).toMatchObject({ maintenance: { enabled: true, changedBy: 'test', reason: 'event 100' }, primary: stateBefore.primary, observations: stateBefore.observations });
     await api(stack, 'POST', `clusters/${cluster()}/maintenance`, { enabled: false });
+    expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy' });
+  });
+
+  it('applies a maintenance request that arrives in the batch ending the monitor\'s execution (lost at continueAsNew, sent again)', async () => {
+    const monitorId = monitorInstanceId(cluster());
+    const raised = (i: InstanceState) => i.history.filter((e) => e.EventType === EventType.EventRaised).length;
+    const settled = (i: InstanceState | undefined): i is InstanceState => {
+      if (!i || i.runtimeStatus !== 'Running' || i.inbox.length > 0 || i.customStatus === null) return false;
+      const done = new Set(i.history.map((e) => e.TaskScheduledId ?? e.TimerId).filter((id) => id !== undefined));
+      return i.history.every((e) => (e.EventType !== EventType.TaskScheduled && e.EventType !== EventType.TimerCreated) || done.has(e.EventId));
+    };
+    await check(stack); // the monitor runs (also when this test runs alone)
+    // Events the monitor ignores bring its execution to one event before its continueAsNew (every 100).
+    const idle = await stack.runtime.waitForInstance(monitorId, { timeoutMs: 60_000, until: settled });
+    for (let i = raised(idle); i < 99; i++) await stack.runtime.client.raiseEvent(monitorId, 'monitor', { type: 'filler' });
+    const before = await stack.runtime.waitForInstance(monitorId, { timeoutMs: 60_000, until: (i) => settled(i) && i.executionId === idle.executionId && raised(i) === 99 });
+    const executionBefore = (JSON.parse(before.customStatus!) as HealthState).execution;
+
+    // The 100th event and the maintenance request reach the monitor in one batch: it takes the
+    // first, continues as new, and the request goes with the old execution (as on Azure).
+    const release = stack.runtime.holdEpisodes(monitorId);
+    let answer: Promise<{ status: number; body: Record<string, unknown> }>;
+    try {
+      await stack.runtime.client.raiseEvent(monitorId, 'monitor', { type: 'filler' });
+      answer = api(stack, 'POST', `clusters/${cluster()}/maintenance`, { enabled: true, reason: 'at the boundary' });
+      await stack.runtime.waitForInstance(monitorId, { timeoutMs: 10_000, until: (i) => i?.inbox.length === 2 });
+    } finally {
+      release();
+    }
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(response.body.maintenance).toMatchObject({ enabled: true, changedBy: 'http', reason: 'at the boundary' });
+    const after = stack.runtime.getInstance(monitorId)!;
+    expect(after.executionId).not.toBe(before.executionId);
+    const state = JSON.parse(after.customStatus!) as HealthState;
+    expect(state.execution).toBe(executionBefore + 1);
+    expect(state).toMatchObject({ maintenance: { enabled: true, reason: 'at the boundary' }, primary: (JSON.parse(before.customStatus!) as HealthState).primary });
+
+    expect((await api(stack, 'POST', `clusters/${cluster()}/maintenance`, { enabled: false })).status).toBe(200);
     expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy' });
   });
 });

@@ -30,8 +30,32 @@ export interface EpisodeCommit {
   lastActions: ActionJson[];
   newCalls: ScheduledCall[];
   continueAsNewInput?: string | null;
+  /**
+   * EventRaised events delivered into the ending execution's history that no waiter took: lost with
+   * it at continueAsNew (empty unless runtimeStatus is ContinuedAsNew).
+   */
+  lostEvents: HistoryEvent[];
   failure?: string;
   warnings: string[];
+}
+
+/**
+ * The extension's limit on a custom status: DurableOrchestrationContext.SetCustomStatus serializes
+ * it with MessagePayloadDataConverter.Serialize(value, maxSizeInKB: 16), which throws an
+ * ArgumentException when the JSON's UTF-16 size, in whole KB rounded down, is above 16 (so JSON
+ * text of up to 8703 UTF-16 code units passes). OutOfProcOrchestrationShim.ScheduleDurableTaskEvents
+ * sets the status before it replays the actions, so nothing of that episode is scheduled and
+ * TaskOrchestrationShim fails the instance: "Orchestrator function '<name>' failed: <message>".
+ * The extension re-serializes the SDK's JSON with Newtonsoft (compact); JSON.stringify's length is
+ * the same or, for ISO dates Newtonsoft shortens, a few characters longer.
+ */
+export const MAX_CUSTOM_STATUS_KB = 16;
+
+export function customStatusSizeError(json: string): string | undefined {
+  const kb = Math.floor((json.length * 2) / 1024);
+  if (kb <= MAX_CUSTOM_STATUS_KB) return undefined;
+  const n0 = (value: number) => value.toLocaleString('en-US');
+  return `The UTF-16 size of the JSON-serialized payload must not exceed ${n0(MAX_CUSTOM_STATUS_KB)} KB. The current payload size is ${n0(kb)} KB.`;
 }
 
 /** Returns undefined when no message adds anything to the history (stale or duplicate deliveries). */
@@ -83,16 +107,20 @@ export function completeEpisode(
   const now = prepared.now;
   const orchestratorState = outcome.state;
   const actions = orchestratorState ? orchestratorState.actions.flat(1) : [];
-  const customStatus =
-    orchestratorState?.customStatus !== undefined ? JSON.stringify(orchestratorState.customStatus) : state.customStatus;
+  const statusJson = orchestratorState?.customStatus !== undefined ? JSON.stringify(orchestratorState.customStatus) : undefined;
+  const statusTooLarge = statusJson !== undefined && orchestratorState?.customStatus !== null ? customStatusSizeError(statusJson) : undefined;
+  const customStatus = statusJson !== undefined && !statusTooLarge ? statusJson : state.customStatus;
   let failure: string | undefined;
   let newCalls: ScheduledCall[] = [];
   let continueAsNewInput: string | null | undefined;
+  let unconsumedEvents: HistoryEvent[] = [];
   const warnings: string[] = [];
 
   const divergence = orchestratorState ? findDivergence(state.lastActions, actions) : undefined;
   if (divergence) {
     failure = describeDivergence(state.instanceId, state.name, divergence);
+  } else if (statusTooLarge) {
+    failure = `Orchestrator function '${state.name}' failed: ${statusTooLarge}`;
   } else if (orchestratorState) {
     const replay = replayActions(prepared.history, orchestratorState.actions, {
       instanceId: state.instanceId,
@@ -105,6 +133,7 @@ export function completeEpisode(
     warnings.push(...replay.warnings);
     newCalls = replay.newCalls;
     continueAsNewInput = replay.continueAsNew?.input;
+    unconsumedEvents = replay.unconsumedEvents;
     if (replay.failure) {
       failure = replay.failure.nonDeterministic
         ? replay.failure.message
@@ -139,6 +168,7 @@ export function completeEpisode(
     lastActions: actions,
     newCalls,
     continueAsNewInput: runtimeStatus === 'ContinuedAsNew' ? continueAsNewInput : undefined,
+    lostEvents: runtimeStatus === 'ContinuedAsNew' ? unconsumedEvents : [],
     failure,
     warnings,
   };

@@ -39,6 +39,14 @@ export interface HostReplayResult {
   continueAsNew?: { input: string | null };
   failure?: { nonDeterministic: boolean; message: string };
   warnings: string[];
+  /**
+   * EventRaised events of the history no waiter took (the extension's bufferedExternalEvents), in
+   * history order. At continueAsNew they are lost: the JS SDK cannot ask the extension to
+   * re-send them (DurableOrchestrationContext.RescheduleBufferedExternalEvents runs only for
+   * ContinueAsNew(input, preserveUnprocessedEvents: true), which the out-of-process shim never
+   * passes).
+   */
+  unconsumedEvents: HistoryEvent[];
 }
 
 class ReplayFailure extends Error {
@@ -62,8 +70,10 @@ class ShimReplay {
   private readonly recorded = new Set<number>();
   private readonly open = new Map<number, HostTask>();
   private readonly eventWaiters = new Map<string, HostTask[]>();
-  private readonly bufferedEvents = new Map<string, number>();
+  /** Per event name, events no waiter took yet, oldest first (the extension keeps a queue per name). */
+  private readonly bufferedEvents = new Map<string, HistoryEvent[]>();
   private now = 0;
+  private order: readonly HistoryEvent[] = [];
   private failure: ReplayFailure | undefined;
   private continueAsNew: { input: string | null } | undefined;
   private readonly warnings: string[] = [];
@@ -74,6 +84,7 @@ class ShimReplay {
   ) {}
 
   run(events: readonly HistoryEvent[]): HostReplayResult {
+    this.order = events;
     for (const event of events) {
       if (this.failure) break;
       this.guard(() => this.process(event));
@@ -84,6 +95,7 @@ class ShimReplay {
       continueAsNew: this.continueAsNew,
       failure: this.failure ? { nonDeterministic: this.failure.nonDeterministic, message: this.failure.message } : undefined,
       warnings: this.warnings,
+      unconsumedEvents: [...this.bufferedEvents.values()].flat().sort((a, b) => this.order.indexOf(a) - this.order.indexOf(b)),
     };
   }
 
@@ -119,7 +131,7 @@ class ShimReplay {
       case EventType.TimerFired:
         return this.complete(event.TimerId, true);
       case EventType.EventRaised:
-        return this.raise(event.Name ?? '');
+        return this.raise(event);
       default:
         return;
     }
@@ -279,9 +291,9 @@ class ShimReplay {
 
   private waitForEvent(name: string): HostTask {
     const task = new HostTask();
-    const buffered = this.bufferedEvents.get(name) ?? 0;
-    if (buffered > 0) {
-      this.bufferedEvents.set(name, buffered - 1);
+    const buffered = this.bufferedEvents.get(name);
+    if (buffered?.length) {
+      buffered.shift();
       task.settle(true);
       return task;
     }
@@ -292,10 +304,13 @@ class ShimReplay {
     return task;
   }
 
-  private raise(name: string): void {
+  private raise(event: HistoryEvent): void {
+    const name = event.Name ?? '';
     const waiter = this.eventWaiters.get(name)?.pop();
-    if (waiter) waiter.settle(true);
-    else this.bufferedEvents.set(name, (this.bufferedEvents.get(name) ?? 0) + 1);
+    if (waiter) return waiter.settle(true);
+    const buffered = this.bufferedEvents.get(name) ?? [];
+    buffered.push(event);
+    this.bufferedEvents.set(name, buffered);
   }
 
   // ---- history matching -------------------------------------------------------------------

@@ -50,6 +50,7 @@ export class OrchestrationEngine {
   private readonly running = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly changes = new EventEmitter();
+  private readonly held = new Set<string>();
   private stopped = false;
 
   constructor(private readonly deps: EngineDeps) {
@@ -111,6 +112,18 @@ export class OrchestrationEngine {
     if (isTerminal(state.runtimeStatus)) return 'gone';
     this.deliver(instanceId, { event: history.executionTerminated(this.nowIso(), reason) });
     return 'accepted';
+  }
+
+  /**
+   * Holds the instance's episodes until the returned function is called: messages keep arriving in
+   * its inbox and are then delivered together, as one batch — what a busy or slow worker does to
+   * messages that queue up meanwhile. For tests that need two events in one batch.
+   */
+  holdEpisodes(instanceId: string): () => void {
+    this.held.add(instanceId);
+    return () => {
+      if (this.held.delete(instanceId)) this.schedule(instanceId);
+    };
   }
 
   purge(instanceId: string): boolean {
@@ -202,12 +215,12 @@ export class OrchestrationEngine {
   }
 
   private schedule(instanceId: string): void {
-    if (this.stopped || this.running.has(instanceId)) return;
+    if (this.stopped || this.running.has(instanceId) || this.held.has(instanceId)) return;
     const loop = (async () => {
       await new Promise<void>((resolve) => setImmediate(resolve));
       for (;;) {
         const state = this.states.get(instanceId);
-        if (this.stopped || !state || state.inbox.length === 0) break;
+        if (this.stopped || this.held.has(instanceId) || !state || state.inbox.length === 0) break;
         await this.runEpisode(state);
       }
     })()
@@ -230,9 +243,14 @@ export class OrchestrationEngine {
     const terminate = state.inbox.find((m) => m.event.EventType === EventType.ExecutionTerminated);
     if (terminate) return this.applyTermination(state, terminate.event.Input ?? null, now);
 
-    const prepared = prepareEpisode(state, state.inbox, now);
+    // DurableTask.Core runs a continued-as-new execution's first episode at once, in the work item
+    // that ended the previous one (TaskOrchestrationDispatcher.OnProcessWorkItemAsync,
+    // `do { … } while (continuedAsNew)`), with nothing but its ExecutionStarted: messages that
+    // arrived meanwhile come in the next batch.
+    const batch = startsContinuedExecution(state) ? state.inbox.slice(0, 1) : state.inbox;
+    const prepared = prepareEpisode(state, batch, now);
     if (!prepared) {
-      state.inbox = [];
+      state.inbox = state.inbox.filter((m) => !batch.includes(m));
       this.commit(state);
       return;
     }
@@ -264,6 +282,9 @@ export class OrchestrationEngine {
       scheduled: commit.newCalls.map((c) => `${c.kind}#${c.id}${c.name ? `:${c.name}` : ''}`),
     });
     for (const warning of commit.warnings) this.deps.log.warn('episode.warning', { instanceId: state.instanceId, warning });
+    for (const lost of commit.lostEvents) {
+      this.deps.log.warn('event.lostAtContinueAsNew', { instanceId: state.instanceId, executionId: state.executionId, name: lost.Name, raisedAt: lost.Timestamp });
+    }
     if (commit.failure) this.deps.log.error('instance.failed', { instanceId: state.instanceId, name: state.name, reason: commit.failure });
 
     const terminal = isTerminal(state.runtimeStatus);
@@ -289,7 +310,17 @@ export class OrchestrationEngine {
     this.onTerminal(state);
   }
 
-  /** ContinueAsNew ends this execution; the next starts from scratch with the new input. */
+  /**
+   * ContinueAsNew ends this execution; the next starts from scratch with the new input. External
+   * events delivered into the ending execution's history and not taken by a waiter are lost with
+   * it (logged by runEpisode): the JS SDK has no "preserve unprocessed events", and DurableTask.Core
+   * starts the new execution with its ExecutionStarted and the action's CarryoverEvents only, which
+   * the out-of-process shim never sets. Events still queued — raised while the last episode ran —
+   * were never delivered to it: raised events carry no execution id (DurableClient clears it "to
+   * avoid sending messages to an expired ContinueAsNew instance"), so DurableTask.Core and the
+   * Azure Storage session manager hand them to whichever execution is current, the new one, after
+   * its first episode (see runEpisode).
+   */
   private continueAsNew(state: InstanceState, inputJson: string | null): void {
     const now = this.nowIso();
     this.cancelTimers(state.instanceId);
@@ -299,14 +330,14 @@ export class OrchestrationEngine {
     state.input = inputJson;
     state.output = null;
     state.customStatus = null;
-    // Unprocessed external events carry over (they target the instance, not the execution);
-    // task and timer completions belong to the old execution and are dropped.
+    // Queued external events carry over (they target the instance, not the execution); task and
+    // timer completions belong to the old execution and are dropped.
     state.inbox = [
       { event: startEvent(now, state.name, inputJson, state.instanceId, state.executionId, state.parent), executionId: state.executionId },
       ...state.inbox.filter((m) => m.event.EventType === EventType.EventRaised),
     ];
     this.commit(state);
-    this.deps.log.info('instance.continuedAsNew', { instanceId: state.instanceId, executionId: state.executionId });
+    this.deps.log.info('instance.continuedAsNew', { instanceId: state.instanceId, executionId: state.executionId, queuedEvents: state.inbox.length - 1 });
   }
 
   private onTerminal(state: InstanceState): void {
@@ -458,6 +489,11 @@ export class OrchestrationEngine {
 
 function startEvent(now: string, name: string, input: string | null, instanceId: string, executionId: string, parent?: ParentRef): HistoryEvent {
   return history.executionStarted(now, { name, input, instanceId, executionId, parent });
+}
+
+/** A continued-as-new execution that has not run yet (a new instance has had no episode). */
+function startsContinuedExecution(state: InstanceState): boolean {
+  return state.history.length === 0 && state.episodes > 0 && state.inbox[0]?.event.EventType === EventType.ExecutionStarted;
 }
 
 function failureReason(state: InstanceState): string {
