@@ -5,6 +5,7 @@ import { ClusterView, nodeNamed, primariesOf, streamsFrom } from '../src/domain/
 import { REJOIN_NODE, RejoinInput } from '../src/domain/health';
 import { finishStep, startStep, StepRecord } from '../src/domain/timeline';
 import { messageOf } from './runbook';
+import { runLongVmScript } from './vm-script-run';
 
 /** How a rejoin ended: rejoined, left for later (the node cannot be reached yet), skipped, or failed. */
 export interface RejoinReport {
@@ -83,7 +84,7 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
       yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none' }));
     }
 
-    const rejoined = yield* step(`rejoin ${node} to ${primary}`, callActivity(context, 'rejoinAsStandby', { cluster, node, primary }), (r) => r);
+    const rejoined = yield* step(`rejoin ${node} to ${primary}`, runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary } }), (r) => r);
     // Only a node still in recovery goes into the read pool: a switchover may have promoted it
     // meanwhile (this rejoin does not hold the single-flight gate).
     const serving = yield* step(`${node} into the read pool`, callActivity(context, 'setReadPoolIfStandby', { cluster, node }), (r) => r);

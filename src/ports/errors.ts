@@ -45,6 +45,12 @@ export class VmCommandBusyError extends FailoverError {}
  */
 export class VmCommandError extends FailoverError {}
 
+/**
+ * A started Run Command is not there (any more): an earlier poll read its end and deleted it, or
+ * someone else deleted it. Its result is not known.
+ */
+export class VmCommandRunNotFoundError extends FailoverError {}
+
 /** A call would have put a secret where it is visible (plain parameters or script text); nothing was sent. */
 export class SecretExposureRefusedError extends FailoverError {}
 

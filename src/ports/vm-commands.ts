@@ -49,6 +49,38 @@ export interface VmCommandOutcome {
 }
 
 /**
+ * A script that may run longer than one function execution may last (host.json functionTimeout,
+ * docs/azure-platform.md item 4): started as a managed Run Command with asyncExecution and left
+ * running on the VM; the caller polls it (an orchestration, with durable timers).
+ */
+export interface VmCommandStartRequest {
+  script: ShellScript;
+  parameters?: PlainParameters;
+  /** Protected parameters only, as with runWithSecrets. */
+  secrets?: SecretParameters;
+  /** The script's own bound: Azure ends it past this (executionState TimedOut). */
+  timeoutSeconds: number;
+  /**
+   * The Run Command resource's name (letters, digits, '-', '_', '.'; at most 80). It must be the
+   * same for every attempt at one logical run: a retried start then finds the run its earlier
+   * attempt started instead of starting a second script.
+   */
+  runName: string;
+}
+
+/** A started run: plain data, so it can travel through an orchestration's history. */
+export interface VmCommandRun {
+  /** The node's name, for messages. */
+  vm: string;
+  script: string;
+  runName: string;
+  timeoutSeconds: number;
+}
+
+/** How a started run is doing: still going, or ended with a judged outcome. */
+export type VmCommandProgress = { done: false; executionState: string } | { done: true; outcome: VmCommandOutcome };
+
+/**
  * Runs product shell scripts on the cluster's VMs. A script that does not report ok:true
  * rejects with VmScriptFailedError; a VM kept busy by another Run Command is waited for.
  *
@@ -60,4 +92,16 @@ export interface VmCommands {
   run(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome>;
   /** Managed Run Command with protectedParameters; the run is deleted afterwards. */
   runWithSecrets(vm: VmRef, request: VmCommandWithSecretsRequest): Promise<VmCommandOutcome>;
+  /**
+   * Starts a managed Run Command with asyncExecution and returns once the platform accepted it,
+   * without waiting for the script. Idempotent by `runName`: when a run of that name exists it is
+   * left alone and returned (it is never started twice).
+   */
+  start(vm: VmRef, request: VmCommandStartRequest): Promise<VmCommandRun>;
+  /**
+   * One look at a started run. Still running: `done: false`. Ended: its result is judged as `run`
+   * judges it (VmScriptFailedError for a failing script) and the run is deleted. No run of that
+   * name (e.g. an earlier poll read and deleted it): VmCommandRunNotFoundError.
+   */
+  poll(vm: VmRef, run: VmCommandRun): Promise<VmCommandProgress>;
 }

@@ -142,6 +142,13 @@ async function putManagedRunCommand(core: EmulatorCore, ctx: RequestContext, vm:
     }
     const result = await execute(core, vm, execution, env, [], timeoutInSeconds === undefined ? undefined : timeoutInSeconds * 1000);
     const state = result.timedOut ? 'TimedOut' : result.exitCode === 0 ? 'Succeeded' : 'Failed';
+    const endTime = new Date().toISOString();
+    // The instance view is what the VM agent has reported, and it reports the end after it (the
+    // profile's reportMs): until then a GET still shows Running. With asyncExecution nothing else
+    // tells a caller the script ended ("provisioning will complete as soon as the script starts
+    // and will not wait for script to complete": REST API reference, Virtual Machine Run Commands -
+    // Create Or Update, properties.asyncExecution), so showing the end earlier would be kinder than Azure.
+    await core.timers.after(core.latency.managedRunCommand.reportMs);
     rc.instanceView = {
       executionState: state,
       executionMessage: state === 'Succeeded' ? 'Execution completed' : state === 'TimedOut' ? 'Execution timed out' : 'Execution failed',
@@ -149,9 +156,8 @@ async function putManagedRunCommand(core: EmulatorCore, ctx: RequestContext, vm:
       output: tailBytes(result.stdout),
       error: tailBytes(result.stderr),
       startTime: rc.instanceView.startTime,
-      endTime: new Date().toISOString(),
+      endTime,
     };
-    await core.timers.after(core.latency.managedRunCommand.reportMs);
     vm.runCommandBusy = false;
     if (rc.asyncExecution) return;
     if (state !== 'Succeeded' && rc.treatFailureAsDeploymentFailure) {

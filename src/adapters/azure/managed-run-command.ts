@@ -3,7 +3,7 @@ import type { ComputeManagementClient, VirtualMachineRunCommand } from '@azure/a
 import type { PlainParameters, SecretParameters, ShellScript } from '../../ports/vm-commands';
 import { withBackoff } from './backoff';
 import type { ResolvedAdapterOptions } from './options';
-import { isRunCommandBusy } from './rest-errors';
+import { isNotFound, isRunCommandBusy } from './rest-errors';
 import type { ResourceId } from './resource-id';
 
 export interface ManagedCommandResult {
@@ -16,6 +16,20 @@ export interface ManagedCommandResult {
 }
 
 const RUNNING_STATES = new Set(['pending', 'running']);
+
+/** Azure's rule for a run command's name, as the emulator enforces it: at most 80 characters. */
+export const RUN_COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
+
+/** A managed run's instance view as far as we read it. */
+export interface ManagedRunView {
+  /** Pending, Running, Succeeded, Failed, TimedOut, Canceled, Unknown (no instance view yet counts as Unknown). */
+  executionState: string;
+  /** Whether the state is an end (anything but Pending, Running and Unknown). */
+  ended: boolean;
+  stdout: string;
+  stderr: string;
+  exitCode: number | undefined;
+}
 
 /**
  * PUT .../virtualMachines/{vm}/runCommands/{name} (the managed Run Command resource), then read
@@ -82,6 +96,74 @@ async function waitForTerminalState(compute: ComputeManagementClient, vm: Resour
     if (options.clock.now() > deadline) return { ...view, executionState: 'TimedOut' };
     await options.clock.sleep(options.pollIntervalMs);
   }
+}
+
+/**
+ * PUT .../runCommands/{runName} with asyncExecution: the PUT's long-running operation ends once
+ * the script has started, not when it ends ("If set to true, provisioning will complete as soon
+ * as the script starts and will not wait for script to complete": REST API reference, Virtual
+ * Machine Run Commands - Create Or Update, properties.asyncExecution). The script's end is read
+ * later from the instance view (readManagedRun).
+ *
+ * `runName` names one logical run: if a run of that name exists, it is left alone (a retried
+ * start must never start the script twice), and a PUT that is itself retried (busy VM, lost
+ * response) is identical, which Azure does not run again either. Returns whether it existed.
+ */
+export async function startManagedCommand(
+  compute: ComputeManagementClient,
+  vm: ResourceId,
+  location: string,
+  runName: string,
+  script: ShellScript,
+  parameters: PlainParameters,
+  secrets: SecretParameters,
+  timeoutSeconds: number,
+  options: ResolvedAdapterOptions,
+): Promise<{ existed: boolean }> {
+  if (await readManagedRun(compute, vm, runName)) return { existed: true };
+  const body: VirtualMachineRunCommand = {
+    location,
+    source: { script: script.text },
+    parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
+    protectedParameters: Object.entries(secrets).map(([name, secret]) => ({ name, value: secret.reveal() })),
+    asyncExecution: true,
+    treatFailureAsDeploymentFailure: false,
+    timeoutInSeconds: timeoutSeconds,
+  };
+  await withBackoff(
+    async () => await compute.virtualMachineRunCommands.createOrUpdate(vm.resourceGroup, vm.name, runName, body, { updateIntervalInMs: options.pollIntervalMs }),
+    isRunCommandBusy,
+    options.busyRetry,
+    options.clock,
+    (_error, attempt, delayMs) => options.log.info('vm-command.busy-retry', { vm: vm.name, script: script.name, via: 'managed', attempt, delayMs }),
+  );
+  return { existed: false };
+}
+
+/** GET .../runCommands/{name}?$expand=instanceView; undefined when there is no run of that name. */
+export async function readManagedRun(compute: ComputeManagementClient, vm: ResourceId, name: string): Promise<ManagedRunView | undefined> {
+  let runCommand: VirtualMachineRunCommand;
+  try {
+    runCommand = await compute.virtualMachineRunCommands.getByVirtualMachine(vm.resourceGroup, vm.name, name, { expand: 'instanceView' });
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const view = runCommand.instanceView ?? {};
+  const executionState = view.executionState ?? 'Unknown';
+  const state = executionState.toLowerCase();
+  return {
+    executionState,
+    ended: !RUNNING_STATES.has(state) && state !== 'unknown',
+    stdout: view.output ?? '',
+    stderr: view.error ?? '',
+    exitCode: view.exitCode,
+  };
+}
+
+/** Deletes a run whose end was read; a failure only costs one of the VM's 25 slots, so it is logged. */
+export async function deleteManagedRun(compute: ComputeManagementClient, vm: ResourceId, name: string, options: ResolvedAdapterOptions): Promise<void> {
+  await deleteQuietly(compute, vm, name, options);
 }
 
 async function deleteQuietly(compute: ComputeManagementClient, vm: ResourceId, name: string, options: ResolvedAdapterOptions): Promise<void> {

@@ -23,8 +23,11 @@ export type ResolvedAdapterOptions = Required<Omit<AzureAdapterOptions, 'cluster
 export function resolveAdapterOptions(options: AzureAdapterOptions = {}): ResolvedAdapterOptions {
   return {
     pollIntervalMs: options.pollIntervalMs ?? 1000,
-    // A Run Command can hold a VM for minutes; scripts of ours are bounded well below 10.
-    busyRetry: options.busyRetry ?? { baseDelayMs: 2000, maxDelayMs: 15_000, budgetMs: 10 * 60_000 },
+    // The wait happens inside an activity, which host.json functionTimeout (10 min) bounds
+    // together with the script itself (docs/azure-platform.md item 4): 3 min of waiting plus our
+    // longest synchronous script (a few minutes) stays well inside it. A VM busy for longer (an
+    // asynchronous rejoin can hold it for an hour) fails the attempt with VmCommandBusyError.
+    busyRetry: options.busyRetry ?? { baseDelayMs: 2000, maxDelayMs: 15_000, budgetMs: 3 * 60_000 },
     conflictRetry: options.conflictRetry ?? { baseDelayMs: 500, maxDelayMs: 10_000, budgetMs: 3 * 60_000 },
     secretTtlMs: options.secretTtlMs ?? 5 * 60_000,
     clock: options.clock ?? systemClock,

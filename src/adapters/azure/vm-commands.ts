@@ -1,10 +1,21 @@
 import { FailoverError, InvalidInputError } from '../../domain/errors';
 import { parseScriptResult } from '../../domain/script-result';
-import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmScriptFailedError } from '../../ports/errors';
-import type { PlainParameters, SecretParameters, VmCommandOutcome, VmCommandRequest, VmCommands, VmCommandWithSecretsRequest, VmRef } from '../../ports/vm-commands';
+import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmCommandRunNotFoundError, VmScriptFailedError } from '../../ports/errors';
+import type {
+  PlainParameters,
+  SecretParameters,
+  VmCommandOutcome,
+  VmCommandProgress,
+  VmCommandRequest,
+  VmCommandRun,
+  VmCommands,
+  VmCommandStartRequest,
+  VmCommandWithSecretsRequest,
+  VmRef,
+} from '../../ports/vm-commands';
 import { runActionCommand } from './action-run-command';
 import type { AzureClients } from './clients';
-import { runManagedCommand } from './managed-run-command';
+import { deleteManagedRun, readManagedRun, RUN_COMMAND_NAME, runManagedCommand, startManagedCommand } from './managed-run-command';
 import { type AzureAdapterOptions, type ResolvedAdapterOptions, resolveAdapterOptions } from './options';
 import { azureErrorInfo, isRunCommandBusy } from './rest-errors';
 import { parseResourceId, type ResourceId } from './resource-id';
@@ -45,6 +56,58 @@ export class AzureVmCommands implements VmCommands {
     return this.execute(vm, request, parameters, request.secrets, 'managed');
   }
 
+  async start(vm: VmRef, request: VmCommandStartRequest): Promise<VmCommandRun> {
+    const script = request.script.name;
+    const parameters = request.parameters ?? {};
+    const secrets = request.secrets ?? {};
+    this.checkNames(vm, script, [...Object.keys(parameters), ...Object.keys(secrets)]);
+    this.refuseExposedSecrets(vm, script, request.script.text, parameters, secrets);
+    if (!RUN_COMMAND_NAME.test(request.runName)) {
+      throw new InvalidInputError(`Script ${script} on ${vm.name}: run name "${request.runName}" is not a run command name (letters, digits, '-', '_', '.'; at most 80)`, this.context({ node: vm.name, step: script }));
+    }
+    if (!Number.isInteger(request.timeoutSeconds) || request.timeoutSeconds < 1) {
+      throw new InvalidInputError(`Script ${script} on ${vm.name}: timeoutSeconds must be a whole number of seconds (got ${request.timeoutSeconds})`, this.context({ node: vm.name, step: script }));
+    }
+    const id = parseResourceId(vm.vmResourceId, 'Microsoft.Compute/virtualMachines');
+    // Names only, as in execute(): never a value, and a secret never.
+    this.options.log.info('vm-command.start', { vm: vm.name, script, via: 'managed', async: true, runName: request.runName, parameters: Object.keys(parameters), secrets: Object.keys(secrets) });
+    let existed: boolean;
+    try {
+      const location = await this.locationOf(id);
+      ({ existed } = await startManagedCommand(this.clients.compute(id.subscriptionId), id, location, request.runName, request.script, parameters, secrets, request.timeoutSeconds, this.options));
+    } catch (error) {
+      throw this.wrap(error, vm, script, 'managed');
+    }
+    this.options.log.info('vm-command.started', { vm: vm.name, script, runName: request.runName, existed });
+    return { vm: vm.name, script, runName: request.runName, timeoutSeconds: request.timeoutSeconds };
+  }
+
+  async poll(vm: VmRef, run: VmCommandRun): Promise<VmCommandProgress> {
+    const id = parseResourceId(vm.vmResourceId, 'Microsoft.Compute/virtualMachines');
+    const compute = this.clients.compute(id.subscriptionId);
+    let view;
+    try {
+      view = await readManagedRun(compute, id, run.runName);
+    } catch (error) {
+      throw this.wrap(error, vm, run.script, 'managed');
+    }
+    if (!view) {
+      throw new VmCommandRunNotFoundError(
+        `Script ${run.script} on ${vm.name}: run command ${run.runName} does not exist (an earlier look may have read its end and deleted it); its result is not known`,
+        this.context({ node: vm.name, step: run.script }),
+      );
+    }
+    if (!view.ended) return { done: false, executionState: view.executionState };
+    // Judged before the run is deleted; deleted whatever the verdict (its end has been read).
+    try {
+      const outcome = this.judge(vm, run.script, view, 'managed');
+      this.options.log.info('vm-command.done', { vm: vm.name, script: run.script, via: 'managed', runName: run.runName, ok: true });
+      return { done: true, outcome };
+    } finally {
+      await deleteManagedRun(compute, id, run.runName, this.options);
+    }
+  }
+
   private async execute(vm: VmRef, request: VmCommandRequest, parameters: PlainParameters, secrets: SecretParameters, via: 'action' | 'managed'): Promise<VmCommandOutcome> {
     const id = parseResourceId(vm.vmResourceId, 'Microsoft.Compute/virtualMachines');
     const compute = this.clients.compute(id.subscriptionId);
@@ -76,6 +139,7 @@ export class AzureVmCommands implements VmCommands {
       return new VmScriptFailedError(`Script ${script} failed on ${vm.name}: ${why}`, { ...details, result }, this.context());
     };
     if (streams.executionState && streams.executionState.toLowerCase() === 'timedout') throw fail('it timed out');
+    if (streams.executionState && streams.executionState.toLowerCase() === 'canceled') throw fail('it was canceled');
     if (parsed.kind === 'missing') throw fail('it printed no PGFO_RESULT line (it stopped before the end, or its output was lost)');
     if (parsed.kind === 'malformed') throw fail(parsed.reason);
     if (!parsed.result.ok) throw fail(`it reported ok:false${typeof parsed.result.error === 'string' ? ` (${parsed.result.error})` : ''}`, parsed.result);
