@@ -9,6 +9,8 @@ const transforms = {
     '/node_modules/commander/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true } }],
   },
   transformIgnorePatterns: ['/node_modules/(?!commander/)'],
+  // dist/ holds build output (the deployment package's own package.json among it), not modules to map.
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };
 module.exports = {
   testTimeout: 120000,

@@ -4,5 +4,6 @@ module.exports = {
   forceExit: true,
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  modulePathIgnorePatterns: ['<rootDir>/dist/'],
   testMatch: ['<rootDir>/test/package/**/*.test.ts'],
 };

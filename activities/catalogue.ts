@@ -3,6 +3,17 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { ClusterView } from '../src/domain/cluster-view';
 import type { Lsn } from '../src/domain/lsn';
 import type { PoolRole } from '../src/ports/load-balancer';
+import type { VmCommandRun } from '../src/ports/vm-commands';
+import type { LongVmScriptName, LongVmScripts } from '../src/app/long-vm-scripts';
+
+export type { LongVmScriptName, LongVmScripts };
+
+/**
+ * What a look at a started VM script found: still running, ended well (the typed result), failed
+ * (the typed error's message: which script, which VM, why), or gone (no run of that name: an
+ * earlier look read its end and deleted it, and that answer was lost with its attempt).
+ */
+export type VmScriptPoll<R> = { state: 'running'; executionState: string } | { state: 'succeeded'; result: R } | { state: 'failed'; error: string } | { state: 'gone'; detail: string };
 
 /** Every activity an orchestration may call: its input and what it returns. */
 export interface Activities {
@@ -15,9 +26,15 @@ export interface Activities {
   startPostgres: [{ cluster: string; node: string; startAs?: 'primary' }, { alreadyRunning: boolean; role: 'primary' | 'standby' }];
   readWalPositions: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }];
   promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
-  setPoolRole: [{ cluster: string; node: string; role: PoolRole }, { changed: boolean }];
+  setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean }, { changed: boolean }];
   followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
-  rejoinAsStandby: [{ cluster: string; node: string; primary: string }, { method: 'follow' | 'pg_rewind' | 'pg_basebackup' }];
+  /**
+   * Starts a long VM script (src/app/long-vm-scripts.ts) as a managed Run Command and returns at
+   * once; `runName` names this run on every attempt (orchestrations/vm-script-run.ts).
+   */
+  startVmScript: [{ cluster: string; node: string; script: LongVmScriptName; input: LongVmScripts[LongVmScriptName][0]; runName: string }, VmCommandRun];
+  /** One look at a started run; a failed script is an answer (`failed`), not an activity failure. */
+  pollVmScript: [{ cluster: string; node: string; script: LongVmScriptName; run: VmCommandRun }, VmScriptPoll<LongVmScripts[LongVmScriptName][1]>];
   fenceVm: [{ cluster: string; node: string }, { powerState: string }];
   inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
   startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];

@@ -10,8 +10,10 @@ import type { NodeInspection } from '../src/domain/node-state';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
+import { promoteOrRollBack } from './promotion';
 import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
+import { runLongVmScript } from './vm-script-run';
 
 export type { FailoverRequest } from '../src/domain/failover';
 
@@ -48,9 +50,13 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
  */
 function* failover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
-  const { operationId, cluster: config, request } = context.df.getInput() as OperationInput<FailoverRequest>;
+  const input = context.df.getInput() as OperationInput<FailoverRequest>;
+  const runbook = new Runbook(context, { operationId: input.operationId, kind: 'failover', cluster: input.cluster.name });
+  return yield* runbook.guarded(failoverSteps(context, runbook, input));
+}
+
+function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
-  const runbook = new Runbook(context, { operationId, kind: 'failover', cluster });
 
   // 1. Inspect; refusing here changes nothing.
   const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({
@@ -72,7 +78,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
   try {
     // 2. Fence: from here on the old primary takes no new session through the load balancer.
     yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none' }));
-    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write' }) });
+    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true }) });
     // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.
     for (const stray of start.strayWriters) {
@@ -166,17 +172,11 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
     return yield* runbook.rollBack(undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
   }
 
-  // 5. Promote. A failed promote may still have promoted: look before deciding.
+  // 5. Promote; a failed promotion is looked at before anything is rolled back.
   const candidate = choice.candidate;
   if (!choice.alreadyPrimary) {
-    try {
-      yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
-    } catch (error) {
-      const look = yield* callActivity(context, 'inspectCluster', { cluster });
-      const promoted = nodeNamed(look, candidate);
-      if (!(promoted?.reachable && promoted.role === 'primary')) return yield* runbook.rollBack(undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
-      runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
-    }
+    const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo);
+    if (rolledBack) return rolledBack;
   }
 
   // Past the point of no return: roll forward only, and report what could not be finished.
@@ -242,7 +242,7 @@ function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node:
       if (vm.serverRunning === null) return { rejoined: false, why: `its VM could not be asked: ${vm.detail ?? 'no detail'}` };
     }
   }
-  const rejoined = yield* callActivity(context, 'rejoinAsStandby', { cluster, node, primary });
+  const rejoined = yield* runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary } });
   const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node });
   if (serving.refused) return { rejoined: false, why: `it was rejoined (${rejoined.method}) but ${serving.refused}` };
   return { rejoined: true, method: rejoined.method };

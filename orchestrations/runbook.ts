@@ -1,12 +1,14 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { OperationOutcome, OperationReport } from '../src/domain/operation';
+import { fitOperationReport } from '../src/domain/status-size';
 import { finishStep, startStep } from '../src/domain/timeline';
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /**
- * The custom status has a small size limit (16 KB in the host): a long script error repeated in
- * several steps must not push it over, so step errors and problems are clipped there.
+ * The custom status has a small size limit (16 KB in the host, or the orchestration fails): a long
+ * script error repeated in several steps must not push it over, so step errors and problems are
+ * clipped here, and the whole published report is bounded by fitOperationReport.
  */
 const MAX_TEXT = 400;
 const clip = (text: string): string => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}…` : text);
@@ -27,6 +29,18 @@ export class Runbook {
   ) {
     this.report = { ...start, outcome: 'running', problems: [], steps: [] };
     this.publish();
+  }
+
+  /**
+   * Runs a whole operation. An error nothing in it handled still ends the report — "failed", with
+   * the error — so a caller never reads "running" from an operation that is over.
+   */
+  *guarded(operation: Generator<Task, OperationReport, unknown>): Generator<Task, OperationReport, unknown> {
+    try {
+      return yield* operation;
+    } catch (error) {
+      return this.finish('failed', `stopped by an error no step handled: ${messageOf(error)}`);
+    }
   }
 
   /** Runs one step; a failure is recorded and rethrown for the orchestration to decide. */
@@ -83,8 +97,9 @@ export class Runbook {
     return this.finish(outcome, reason);
   }
 
+  /** The live report, kept within the custom status limit (the output, at the end, is the whole report). */
   private publish(): void {
-    this.context.df.setCustomStatus(this.report);
+    this.context.df.setCustomStatus(fitOperationReport(this.report));
   }
 }
 

@@ -6,7 +6,9 @@ import { Lsn } from '../src/domain/lsn';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
+import { promoteOrRollBack } from './promotion';
 import { messageOf, Runbook, Undo } from './runbook';
+import { runLongVmScript } from './vm-script-run';
 
 export const SWITCHOVER = 'switchover';
 
@@ -17,16 +19,24 @@ export interface SwitchoverInput extends SwitchoverRequest {
 
 /** An undo for a change made before promotion; run in reverse order on a clean abort (docs/invariants.md S3). */
 
-/** Step 4: poll the candidate's WAL positions with durable timers until it holds (and has replayed) the checkpoint. */
+/**
+ * Step 4: poll the candidate's WAL positions with durable timers until it holds (and has replayed)
+ * the checkpoint. A probe that fails or times out is one missed look, not a verdict: polling goes
+ * on until the deadline, and only then does the last error or position decide.
+ */
 function* waitForCatchUp(context: OrchestrationContext, cluster: string, candidate: string, checkpointLsn: Lsn, timeoutMs: number, pollMs: number): Generator<Task, Lsn, unknown> {
   const deadline = addMilliseconds(context.df.currentUtcDateTime, timeoutMs);
   for (;;) {
-    const positions = yield* callActivity(context, 'readWalPositions', { cluster, node: candidate });
-    if (positions.receivedLsn && isReadyToPromote(positions, checkpointLsn)) return positions.receivedLsn;
+    let seen: string;
+    try {
+      const positions = yield* callActivity(context, 'readWalPositions', { cluster, node: candidate });
+      if (positions.receivedLsn && isReadyToPromote(positions, checkpointLsn)) return positions.receivedLsn;
+      seen = `received WAL up to ${positions.receivedLsn ?? 'nothing'} and replayed up to ${positions.replayLsn ?? 'nothing'}`;
+    } catch (error) {
+      seen = `could not be probed (${messageOf(error)})`;
+    }
     if (context.df.currentUtcDateTime >= deadline) {
-      throw new Error(
-        `${candidate} received WAL up to ${positions.receivedLsn ?? 'nothing'} and replayed up to ${positions.replayLsn ?? 'nothing'}, not past the shutdown checkpoint ${checkpointLsn}, within ${timeoutMs / 1000} s`,
-      );
+      throw new Error(`${candidate} ${seen}, not past the shutdown checkpoint ${checkpointLsn}, within ${timeoutMs / 1000} s`);
     }
     yield context.df.createTimer(addMilliseconds(context.df.currentUtcDateTime, pollMs));
   }
@@ -47,9 +57,13 @@ export function convergenceProblems(view: ClusterView, newPrimary: string): stri
 }
 
 function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
-  const { operationId, cluster: config, request } = context.df.getInput() as OperationInput<SwitchoverInput>;
+  const input = context.df.getInput() as OperationInput<SwitchoverInput>;
+  const runbook = new Runbook(context, { operationId: input.operationId, kind: 'switchover', cluster: input.cluster.name });
+  return yield* runbook.guarded(switchoverSteps(context, runbook, input));
+}
+
+function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
-  const runbook = new Runbook(context, { operationId, kind: 'switchover', cluster });
 
   // 1. Inspect, choose the candidate; any doubt refuses before anything changes.
   const view = yield* runbook.step('inspect cluster', callActivity(context, 'inspectCluster', { cluster }));
@@ -81,19 +95,9 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     return yield* runbook.rollBack(undo, 'aborted', `aborted before promotion: ${messageOf(error)}`);
   }
 
-  // 5. Promote. A failed promote may still have promoted, or may still complete later: look, and
-  // if it is not (yet) primary, take it out of every pool before rolling back, so that a late
-  // promotion can never be reached through the load balancer beside the restarted old primary.
-  try {
-    yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
-  } catch (error) {
-    if (!(yield* isPrimaryNow(context, cluster, candidate))) {
-      undo.push({ name: `take ${candidate} out of the pools`, run: () => callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'none' }) });
-      runbook.problem(`${candidate} was asked to promote and then taken out of the pools: check it is still a standby before putting it back into the read pool`);
-      return yield* runbook.rollBack(undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
-    }
-    runbook.problem(`promote reported an error but ${candidate} is primary: ${messageOf(error)}`);
-  }
+  // 5. Promote; a failed promotion is looked at before anything is rolled back.
+  const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo);
+  if (rolledBack) return rolledBack;
 
   // Past the point of no return: roll forward only, and report what could not be finished.
   if (pausedRoles.length) {
@@ -107,7 +111,7 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
     yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate }));
   }
   // 8. The old primary comes back as a standby, cheapest safe way first, then serves reads.
-  const rejoined = yield* runbook.bestEffort(`rejoin ${oldPrimary}`, callActivity(context, 'rejoinAsStandby', { cluster, node: oldPrimary, primary: candidate }), (r) => r);
+  const rejoined = yield* runbook.bestEffort(`rejoin ${oldPrimary}`, runLongVmScript(context, { cluster, node: oldPrimary, script: 'rejoin', input: { primary: candidate } }), (r) => r);
   if (rejoined) {
     runbook.update({ rejoinMethod: rejoined.method });
     yield* runbook.bestEffort(`${oldPrimary} into read pool`, callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'read' }));
@@ -127,17 +131,6 @@ function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: st
     activityTask(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' }),
     activityTask(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' }),
   ]);
-}
-
-/** Whether a node is a reachable primary now; an inspection that fails counts as "not known to be". */
-function* isPrimaryNow(context: OrchestrationContext, cluster: string, node: string): Generator<Task, boolean, unknown> {
-  try {
-    const view = yield* callActivity(context, 'inspectCluster', { cluster });
-    const inspected = nodeNamed(view, node);
-    return !!inspected?.reachable && inspected.role === 'primary';
-  } catch {
-    return false;
-  }
 }
 
 df.app.orchestration(SWITCHOVER, switchover);

@@ -21,6 +21,8 @@ import { PoolMembership } from './tcp-load-balancer';
 
 /** What `lab up` records, so later commands (and other processes) find the same lab. */
 export interface LabManifest {
+  /** Made at creation: tells this lab from a later one built in the same place. */
+  id?: string;
   options: LabOptions;
   binDir: string;
   credentials: LabCredentials;
@@ -64,16 +66,22 @@ export class Lab {
     return new Lab(JSON.parse(readFileSync(layout.manifestFile, 'utf8')) as LabManifest);
   }
 
-  /** Brings a healthy lab up; on an existing lab only starts what is stopped (idempotent). */
-  static async up(options: Partial<LabOptions> = {}): Promise<Lab> {
+  /**
+   * Brings a healthy lab up. On an existing lab it only starts what is stopped (idempotent) —
+   * except the nodes in `leaveStopped` (VMs Azure holds powered off) — and waits until every
+   * server it started answers, whatever state the cluster is in: a switchover interrupted half-way
+   * is the app's to finish, not the lab's.
+   */
+  static async up(options: Partial<LabOptions> = {}, { leaveStopped = [] }: { leaveStopped?: readonly string[] } = {}): Promise<Lab> {
     const existing = Lab.open(options);
     if (existing) {
-      await existing.ensureRunning();
+      await existing.ensureRunning(leaveStopped);
       return existing;
     }
     const full = { ...defaultLabOptions(), ...options };
     await Lab.removeLeftovers(full);
     const lab = new Lab({
+      id: randomBytes(8).toString('hex'),
       options: full,
       binDir: findPgBinDir(),
       credentials: {
@@ -169,8 +177,9 @@ export class Lab {
     }
   }
 
-  private async ensureRunning(): Promise<void> {
-    for (const node of this.layout.nodes) {
+  private async ensureRunning(leaveStopped: readonly string[]): Promise<void> {
+    const started = this.layout.nodes.filter((node) => !leaveStopped.includes(node.name));
+    for (const node of started) {
       const server = this.server(node.name);
       if (!(await server.isRunning())) {
         log('start', { node: node.name });
@@ -180,7 +189,14 @@ export class Lab {
     if (!(await this.ilb().health().catch(() => false))) {
       await this.startLoadBalancer({ writePool: [this.layout.nodes[0].name], readPool: this.layout.nodes.slice(1).map((n) => n.name) });
     }
-    await this.waitUntilHealthy();
+    await waitFor(
+      'every started server to answer',
+      async () => {
+        const inspections = await Promise.all(started.map((node) => inspectNode(node.name, this.adminEndpoint(node.name))));
+        return inspections.every((n) => n.reachable) || undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 200 },
+    );
   }
 
   private async startLoadBalancer(initialPools: PoolMembership): Promise<void> {

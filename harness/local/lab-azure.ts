@@ -1,7 +1,8 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab } from '../lab/lab';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
-import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, worldFromCluster } from './azure-emulator';
+import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
 import { labSecrets } from './lab-cluster';
 
 const log = (event: string, fields: Record<string, unknown>): void => {
@@ -13,7 +14,23 @@ const log = (event: string, fields: Record<string, unknown>): void => {
  * the real scripts on this machine with the node's paths as parameters), its load balancer pools
  * drive the lab's TCP load balancer, and powering a VM off kills that node's PostgreSQL.
  */
-export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor } = {}): Promise<AzureEmulator> {
+/**
+ * A VM Azure holds powered off stays off across restarts of the local stack, as a real one does:
+ * the stack keeps the powered-off VMs in a file, does not let the lab start their PostgreSQL,
+ * and hands them to the emulator in that state.
+ */
+type PoweredOff = Extract<VmPowerState, 'stopped' | 'deallocated'>;
+
+export function poweredOffVms(powerFile: string): Record<string, PoweredOff> {
+  return existsSync(powerFile) ? (JSON.parse(readFileSync(powerFile, 'utf8')) as Record<string, PoweredOff>) : {};
+}
+
+export async function startLabAzure(
+  lab: Lab,
+  cluster: ClusterConfig,
+  options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor; powerFile?: string } = {},
+): Promise<AzureEmulator> {
+  const poweredOff = options.powerFile ? poweredOffVms(options.powerFile) : {};
   const pools = await lab.ilb().pools();
   const roles: Record<string, PoolRole> = Object.fromEntries(
     cluster.nodes.map((node) => [node.name, pools.writePool.includes(node.name) ? 'write' : pools.readPool.includes(node.name) ? 'read' : 'none']),
@@ -29,12 +46,16 @@ export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: {
       (error: Error) => log('route-failed', { error: error.message }),
     );
   };
-  return startAzureEmulator({
+  const azure = await startAzureEmulator({
     world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
     latency: options.latency ?? 'zero',
     host: lab.layout.ilb.control.host,
     onPoolsChanged: route,
     onPowerStateChanged: (vm, state) => {
+      if (options.powerFile) {
+        const others = Object.fromEntries(Object.entries(poweredOffVms(options.powerFile)).filter(([name]) => name !== vm));
+        writeFileSync(options.powerFile, JSON.stringify(state === 'stopped' || state === 'deallocated' ? { ...others, [vm]: state } : others));
+      }
       // As on a VM, booting starts PostgreSQL on its own; it may find the server already started
       // (e.g. by a rejoin that raced the boot), which is not an error of the power change.
       const change = state === 'running' ? lab.server(vm).start() : state === 'stopped' || state === 'deallocated' ? lab.server(vm).kill() : Promise.resolve();
@@ -43,4 +64,6 @@ export async function startLabAzure(lab: Lab, cluster: ClusterConfig, options: {
     ...(options.announce ? { announce: options.announce } : {}),
     ...(options.executor ? { executor: options.executor } : {}),
   });
+  for (const [vm, state] of Object.entries(poweredOff)) azure.control.setPowerState(vm, state);
+  return azure;
 }

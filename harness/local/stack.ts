@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../lab/lab';
 import { LabOptions } from '../lab/layout';
@@ -9,7 +9,7 @@ import { AzureEmulator, GuestExecutor, LatencyOption } from './azure-emulator';
 import { applyLocalSettings, LocalRuntime, readHostJson } from './runtime';
 import { projectRoot } from '../util/project-root';
 import { labClusterConfig } from './lab-cluster';
-import { startLabAzure } from './lab-azure';
+import { poweredOffVms, startLabAzure } from './lab-azure';
 import { resetServices } from '../../src/app/services';
 
 export interface LocalStackOptions {
@@ -29,6 +29,8 @@ export interface LocalStackOptions {
   executor?: GuestExecutor;
   /** The app to run: an unpacked deployment package (its package.json "main" and host.json). Default: this checkout's sources. */
   appRoot?: string;
+  /** host.json's functionTimeout replaced (e.g. '00:00:05' to test what outlives it); default: the app's host.json. */
+  functionTimeout?: string;
 }
 
 export interface LocalStack {
@@ -38,7 +40,30 @@ export interface LocalStack {
   cluster: ClusterConfig;
   /** The app's base URL when listening. */
   origin: string | undefined;
+  /**
+   * The Functions host dies and comes back on the same state, as after a crash or a deployment:
+   * work in flight is abandoned (its effects stay, its results are lost) and every unfinished
+   * instance resumes from its history. Azure, the lab and the app's settings stay as they are.
+   */
+  restartRuntime(): Promise<void>;
   stop(options?: { keepLab?: boolean }): Promise<void>;
+}
+
+/**
+ * The runtime's instances are operations on one lab. A lab built anew in the same place (another
+ * cluster, another system identifier) must not inherit them: its state starts empty.
+ */
+function claimRuntimeState(runtimeDir: string, lab: Lab, log: ((line: string) => void) | undefined): string {
+  const labId = lab.manifest.id ?? 'unknown';
+  const marker = join(runtimeDir, 'lab-id');
+  const owner = existsSync(marker) ? readFileSync(marker, 'utf8').trim() : undefined;
+  if (owner !== labId) {
+    if (existsSync(runtimeDir)) (log ?? ((line: string) => process.stderr.write(`${line}\n`)))(JSON.stringify({ component: 'local-stack', event: 'runtime-state-cleared', reason: `made for lab ${owner ?? '(unknown)'}, this lab is ${labId}` }));
+    rmSync(runtimeDir, { recursive: true, force: true });
+    mkdirSync(runtimeDir, { recursive: true });
+    writeFileSync(marker, `${labId}\n`);
+  }
+  return runtimeDir;
 }
 
 function appModule(appRoot: string | undefined): string {
@@ -54,14 +79,16 @@ function appModule(appRoot: string | undefined): string {
  * exactly as in Azure, through app settings; only their values point here.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
-  const lab = await Lab.up(options.lab ?? {});
+  mkdirSync(options.stateDir, { recursive: true });
+  const powerFile = join(options.stateDir, 'vm-power.json');
+  const lab = await Lab.up(options.lab ?? {}, { leaveStopped: Object.keys(poweredOffVms(powerFile)) });
   const config = labClusterConfig(lab, options.policy);
   const [cluster] = config.clusters;
-  mkdirSync(options.stateDir, { recursive: true });
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor });
+  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor, powerFile });
+  const runtimeDir = claimRuntimeState(join(options.stateDir, 'runtime'), lab, options.log);
   Object.assign(process.env, {
     [CONFIG_FILE_SETTING]: configFile,
     [AZURE_SETTING_NAMES.armEndpoint]: azure.endpoint,
@@ -75,33 +102,41 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // As `func start` does: local.settings.json fills in the settings not set above, host.json names the hub and route prefix.
   applyLocalSettings(projectRoot());
   const host = readHostJson(options.appRoot ?? projectRoot());
-  let runtime: LocalRuntime;
-  try {
-    runtime = await LocalRuntime.start({
+  const startRuntime = () =>
+    LocalRuntime.start({
       routePrefix: host.routePrefix,
       ...(host.hubName ? { taskHubName: host.hubName } : {}),
-      ...(host.functionTimeout ? { functionTimeout: host.functionTimeout } : {}),
-      stateDir: join(options.stateDir, 'runtime'),
+      ...((options.functionTimeout ?? host.functionTimeout) ? { functionTimeout: options.functionTimeout ?? host.functionTimeout } : {}),
+      stateDir: runtimeDir,
       appModule: appModule(options.appRoot),
       scheduleTimers: options.scheduleTimers ?? false,
       ...(options.functionKey ? { functionKey: options.functionKey } : {}),
       ...(options.log ? { log: options.log } : {}),
     });
+  let runtime: LocalRuntime;
+  try {
+    runtime = await startRuntime();
   } catch (error) {
     await azure.stop();
     throw error;
   }
   const origin = options.listen ? await runtime.http.listen(options.listen.port, options.listen.host) : undefined;
-  return {
+  const stack: LocalStack = {
     lab,
     azure,
     runtime,
     cluster,
     origin,
+    async restartRuntime() {
+      await stack.runtime.stop();
+      stack.runtime = await startRuntime();
+      if (options.listen) await stack.runtime.http.listen(options.listen.port, options.listen.host);
+    },
     async stop({ keepLab = false } = {}) {
-      await runtime.stop();
+      await stack.runtime.stop();
       await azure.stop();
       if (!keepLab) await Lab.down(lab.manifest.options);
     },
   };
+  return stack;
 }

@@ -21,6 +21,9 @@ export class FailoverError extends Error {
   }
 }
 
+/** A step's decision no longer holds on a fresh look (e.g. after a restart): it was not carried out. */
+export class StaleDecisionError extends FailoverError {}
+
 /** A value the operator supplied is wrong; nothing was changed. */
 export class InvalidInputError extends FailoverError {}
 

@@ -15,6 +15,27 @@ export class FaultyGuest {
   readonly failures: { vm: string; script: VmScriptName }[] = [];
   private readonly bash = createBashExecutor();
 
+  private readonly watchers: { vm: string; script: VmScriptName; then: () => void }[] = [];
+
+  /** Calls `then` once, after the next run of `script` on `vm` finished. */
+  afterScript(vm: string, script: VmScriptName, then: () => void): void {
+    this.watchers.push({ vm, script, then });
+  }
+
+  private readonly slow: { vm: string; script: VmScriptName; delayMs: number }[] = [];
+
+  /**
+   * Every run of `script` on `vm` waits `delayMs` before it starts its work, as a rejoin that has
+   * a big database to copy takes long; the VM stays busy with it meanwhile. Returns the undo.
+   */
+  slowScript(vm: string, script: VmScriptName, delayMs: number): () => void {
+    const entry = { vm, script, delayMs };
+    this.slow.push(entry);
+    return () => {
+      if (this.slow.includes(entry)) this.slow.splice(this.slow.indexOf(entry), 1);
+    };
+  }
+
   breakScript(vm: string, script: VmScriptName): void {
     this.broken.push({ vm, script });
   }
@@ -29,6 +50,13 @@ export class FaultyGuest {
       this.failures.push(fault);
       return { stdout: '', stderr: `injected failure of ${fault.script} on ${vm.name}\n`, exitCode: 1 };
     }
-    return this.bash(vm, scriptText, env, run);
+    const delayMs = this.slow.filter((s) => s.vm === vm.name && isScript(scriptText, s.script)).reduce((sum, s) => sum + s.delayMs, 0);
+    if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    const result = await this.bash(vm, scriptText, env, run);
+    for (const watcher of this.watchers.filter((w) => w.vm === vm.name && isScript(scriptText, w.script))) {
+      this.watchers.splice(this.watchers.indexOf(watcher), 1);
+      watcher.then();
+    }
+    return result;
   };
 }

@@ -102,4 +102,34 @@ describe('clean abort of a planned switchover', () => {
     expect(runs('stop-clean')).toBe(3);
     expect(runs('promote')).toBe(3);
   });
+
+  // Last: it completes the switchover, so the cluster is no longer as the tests above expect.
+  it('goes on when a probe of the candidate fails during the catch-up: one missed look is no verdict', async () => {
+    const services = clusterServices('lab');
+    const adminEndpoint = services.adminEndpoint.bind(services);
+    let failingProbes = 0;
+    services.adminEndpoint = async (node) => {
+      if (node === 'pg2' && failingProbes > 0) {
+        failingProbes -= 1;
+        throw new Error('injected: pg2 did not answer the probe');
+      }
+      return adminEndpoint(node);
+    };
+    // Every attempt of the first position probe after the stop fails (the activity's retries included).
+    guest.afterScript('pg1', 'stop-clean', () => (failingProbes = 3));
+    try {
+      const load = new WriteLoad(stack.lab.appEndpoint('write'));
+      await load.prepare();
+      load.start();
+      await load.waitForCommits(30);
+      const report = await switchoverAndWait(stack, { target: 'pg2' });
+      await load.waitForCommits(30);
+      const writes = await load.stop();
+      expect(failingProbes).toBe(0);
+      expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg2' });
+      expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    } finally {
+      services.adminEndpoint = adminEndpoint;
+    }
+  });
 });

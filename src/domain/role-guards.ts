@@ -1,0 +1,31 @@
+import type { NodeInspection } from './node-state';
+
+/**
+ * Checks made right before a step acts, on a fresh look — not on the decision the orchestration
+ * took earlier, which a restart of the Functions host may have made stale (docs/invariants.md S2,
+ * S4, S9). Each returns why the step must not go ahead, or undefined.
+ */
+
+/**
+ * The write pool only ever receives a reachable primary on the newest timeline any node shows.
+ * Restoring the pool as it was before an operation that stops short of promotion (S3) may put back
+ * a node that does not answer — it was there before — but never a standby or an older writer.
+ */
+export function writePoolRefusal(node: string, nodes: readonly NodeInspection[], { restoring = false }: { restoring?: boolean } = {}): string | undefined {
+  const target = nodes.find((n) => n.name === node);
+  if (!target) return `${node} is not a node of this cluster: not put into the write pool`;
+  if (!target.reachable) return restoring ? undefined : `${node} does not answer (${target.error}): not put into the write pool`;
+  if (target.role !== 'primary') return `${node} is in recovery, not a primary: not put into the write pool`;
+  const newer = nodes.filter((n) => n.reachable && n.name !== node && n.timeline > target.timeline);
+  if (newer.length) {
+    return `${node} is a primary on timeline ${target.timeline}, but ${newer.map((n) => `${n.name} is on timeline ${n.reachable ? n.timeline : '?'}`).join(', ')}: not put into the write pool`;
+  }
+  return undefined;
+}
+
+/** A standby only ever follows a node that is a reachable primary now. */
+export function followTargetRefusal(primary: string, inspection: NodeInspection): string | undefined {
+  if (!inspection.reachable) return `${primary} does not answer (${inspection.error}): nothing follows it`;
+  if (inspection.role !== 'primary') return `${primary} is not a primary (it is in recovery): nothing follows it`;
+  return undefined;
+}

@@ -1,0 +1,53 @@
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
+import type { OperationReport } from '../../../src/domain/operation';
+import { api, startTestStack } from '../../support/stack';
+import { waitForOperation } from '../../support/operations';
+
+/**
+ * Recovery (docs/invariants.md S1, S4, S8, S9): the Functions host dies in the middle of a
+ * switchover — at each step in turn — and comes back on the same state. The step in flight is
+ * abandoned (whatever it did on the VMs stays; its result is lost) and the operation resumes
+ * from its history: it finishes, with every acknowledged commit on the new primary and the
+ * cluster converged, whichever step the host died in.
+ */
+describe('a switchover survives a restart of the Functions host at every step', () => {
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack('20.8');
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const nodes = ['pg1', 'pg2', 'pg3'];
+  const steps = ['inspect cluster', 'drain primary', 'stop primary', 'wait for candidate', 'promote candidate', 'resume application logins', 'repoint load balancer', 'follows', 'rejoin', 'into read pool', 'verify topology'];
+
+  it.each(steps.map((step, index) => [step, nodes[index % 3], nodes[(index + 1) % 3]]))('restarted during "%s" (%s → %s)', async (step, oldPrimary, target) => {
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+
+    const started = await api(stack, 'POST', `clusters/${stack.cluster.name}/switchover`, { target });
+    expect(started.status).toBe(202);
+    const operationId = String(started.body.operationId);
+    const stepOf = (customStatus: string | null) => (customStatus ? ((JSON.parse(customStatus) as Partial<OperationReport>).currentStep ?? '') : '');
+    await stack.runtime.waitForInstance(operationId, { timeoutMs: 120_000, until: (state) => stepOf(state?.customStatus ?? null).includes(step) });
+    await stack.restartRuntime();
+
+    const report = await waitForOperation(stack, operationId);
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+
+    expect(report).toMatchObject({ outcome: 'completed', oldPrimary, newPrimary: target, problems: [] });
+    expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    const status = await stack.lab.waitUntilHealthy();
+    expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
+    expect(new Set(status.nodes.map((n) => n.timeline)).size).toBe(1);
+    expect(status.ilb.writePool).toEqual([target]);
+    expect([...status.ilb.readPool].sort()).toEqual(nodes.filter((n) => n !== target));
+  });
+});

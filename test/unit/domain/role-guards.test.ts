@@ -1,0 +1,35 @@
+import { followTargetRefusal, writePoolRefusal } from '../../../src/domain/role-guards';
+import { down, primary, standby } from '../../support/views';
+
+describe('writePoolRefusal: only a reachable primary on the newest timeline enters the write pool', () => {
+  it('accepts the one primary', () => {
+    expect(writePoolRefusal('pg2', [down('pg1'), primary('pg2', '0/5000000', ['pg3']), standby('pg3', 'pg2', '0/5000000')])).toBeUndefined();
+  });
+
+  it('refuses a standby: the decision to promote it was not carried out', () => {
+    expect(writePoolRefusal('pg2', [primary('pg1', '0/5000000'), standby('pg2', 'pg1', '0/5000000')])).toMatch(/pg2 is in recovery, not a primary/);
+  });
+
+  it('refuses an older writer beside a node on a newer timeline', () => {
+    const newer = { ...primary('pg2', '0/6000000'), timeline: 3 };
+    expect(writePoolRefusal('pg1', [{ ...primary('pg1', '0/5000000'), timeline: 2 }, newer])).toBe('pg1 is a primary on timeline 2, but pg2 is on timeline 3: not put into the write pool');
+  });
+
+  it('refuses a node that does not answer, unless the pool is being restored as it was', () => {
+    expect(writePoolRefusal('pg1', [down('pg1'), standby('pg2', 'pg1', '0/5000000')])).toMatch(/pg1 does not answer/);
+    expect(writePoolRefusal('pg1', [down('pg1'), standby('pg2', 'pg1', '0/5000000')], { restoring: true })).toBeUndefined();
+    expect(writePoolRefusal('pg1', [primary('pg2', '0/5000000'), standby('pg1', 'pg2', '0/5000000')], { restoring: true })).toMatch(/in recovery/);
+  });
+
+  it('refuses a name the cluster does not have', () => {
+    expect(writePoolRefusal('pg9', [primary('pg1', '0/5000000')], { restoring: true })).toMatch(/not a node of this cluster/);
+  });
+});
+
+describe('followTargetRefusal: a standby only follows a primary', () => {
+  it('accepts a reachable primary, refuses a standby or a node that does not answer', () => {
+    expect(followTargetRefusal('pg2', primary('pg2', '0/5000000'))).toBeUndefined();
+    expect(followTargetRefusal('pg2', standby('pg2', 'pg1', '0/5000000'))).toMatch(/pg2 is not a primary/);
+    expect(followTargetRefusal('pg2', down('pg2'))).toMatch(/pg2 does not answer/);
+  });
+});
