@@ -12,7 +12,6 @@ import { stopCleanly } from '../src/vm-scripts/catalogue';
  */
 registerActivity('stopPostgres', async ({ cluster, node, follow }) => {
   const services = clusterServices(cluster);
-  const upstream = follow ? { primary: services.node(follow), secrets: { replicationPassword: await services.secrets.get(services.config.postgres.replicationPasswordSecret) } } : null;
-  const stopped = await runVmScript(services, node, stopCleanly(services.config, services.node(node), upstream));
+  const stopped = await runVmScript(services, node, stopCleanly(services.config, services.node(node), follow ? { primary: services.node(follow) } : null));
   return { checkpointLsn: stopped.checkpointLsn, timeline: stopped.timeline, restartsAs: stopped.restartsAs, follows: follow };
 });

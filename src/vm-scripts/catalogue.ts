@@ -176,26 +176,22 @@ export function inspectVm(cluster: ClusterForScripts, node: NodeForScripts, opti
 
 /**
  * Who a node stopped by stopCleanly streams from if anything starts it again (S8: it restarts as a
- * standby, never as a writable primary): the switchover candidate, with the replication password
- * its WAL receiver needs. `null` when no candidate is known yet (a fence in a failover): it then
- * restarts as a standby with the primary_conninfo it already has, read-only, until rejoin.
+ * standby, never as a writable primary): the switchover candidate. No secret: the stop is inside
+ * the write outage and stays on the fast action Run Command path; the conninfo names the node's
+ * replication passfile, which rejoin and follow fill. `null` when no candidate is known yet (a fence
+ * in a failover): it then restarts as a standby with the primary_conninfo it already has,
+ * read-only, until rejoin.
  */
-export type StopUpstream = { primary: NodeForScripts; secrets: FollowSecrets } | null;
+export type StopUpstream = { primary: NodeForScripts } | null;
 
 /**
  * stop-clean.sh: fast shutdown of the primary; reports the shutdown checkpoint, and leaves the
  * node configured to start as a standby of `upstream.primary` (standby.signal, primary_conninfo).
  */
-export function stopCleanly(
-  cluster: ClusterForScripts,
-  node: NodeForScripts,
-  upstream: StopUpstream,
-  options: VmScriptOptions = {},
-): VmScriptCall<StopCleanResult> | VmScriptCallWithSecrets<StopCleanResult> {
+export function stopCleanly(cluster: ClusterForScripts, node: NodeForScripts, upstream: StopUpstream, options: VmScriptOptions = {}): VmScriptCall<StopCleanResult> {
   const timeoutSeconds = waitSeconds(options) + 120;
-  if (!upstream) return call('stop-clean', nodeParameters(cluster, node, options), timeoutSeconds, StopCleanResultSchema);
-  const parameters = { ...nodeParameters(cluster, node, options), ...upstreamParameters(cluster, node, upstream.primary) };
-  return callWithSecrets('stop-clean', parameters, { PGFO_REPLICATION_PASSWORD: upstream.secrets.replicationPassword }, timeoutSeconds, StopCleanResultSchema);
+  const parameters = { ...nodeParameters(cluster, node, options), ...(upstream ? upstreamParameters(cluster, node, upstream.primary) : {}) };
+  return call('stop-clean', parameters, timeoutSeconds, StopCleanResultSchema);
 }
 
 export interface StartOptions extends VmScriptOptions {

@@ -10,10 +10,12 @@
 # start as a STANDBY (configure_standby in lib.sh: standby.signal, recovery_target_timeline
 # 'latest'), so whatever starts it again - a reboot, `systemctl start`, a supervisor - brings back
 # a read-only standby, never a second writable primary beside the promoted candidate. With
-# PGFO_PRIMARY_HOST (the switchover candidate) it also gets primary_conninfo and the replication
-# passfile for it, the way rejoin writes them: restarted, it streams from the candidate and, once
-# the candidate is promoted, follows it onto the new timeline (its shutdown checkpoint is the
-# fork point). Without PGFO_PRIMARY_HOST (a fence in a failover, before any candidate is chosen)
+# PGFO_PRIMARY_HOST (the switchover candidate) it also gets primary_conninfo for it, naming the
+# passfile rejoin and follow keep the replication password in: restarted, it streams from the
+# candidate (once that passfile holds the password - on any node that ever was a standby) and,
+# once the candidate is promoted, follows it onto the new timeline (its shutdown checkpoint is the
+# fork point). No secret travels with the stop: it stays on the fast action Run Command path,
+# inside the write outage; rejoin writes the password. Without PGFO_PRIMARY_HOST (a fence in a failover, before any candidate is chosen)
 # only the primary_conninfo it already has is kept: restarted, it stays read-only, streaming from
 # that node or from none, until rejoin points it at the new primary. Only start.sh with
 # PGFO_START_AS=primary (the undo of a clean abort) brings it back as the primary.
@@ -26,7 +28,6 @@
 # Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER [PGFO_WAIT_SECONDS]
 #             [PGFO_PRIMARY_HOST PGFO_PRIMARY_PORT PGFO_REPLICATION_USER PGFO_PASSFILE] (all or none)
-# Protected:  PGFO_REPLICATION_PASSWORD (with PGFO_PRIMARY_HOST; kept in PGFO_PASSFILE)
 # Result: alreadyStopped, clusterState ("shut down"), checkpointLsn, redoLsn, redoWalFile, timeline,
 #         restartsAs ("standby"), primaryHost, primaryPort (null without PGFO_PRIMARY_HOST)
 set -euo pipefail
@@ -35,9 +36,11 @@ pgfo_begin stop-clean
 step validate
 validate_node
 upstream=false
-# shellcheck disable=SC2154 # pgfo_replication_password is set by pgfo_begin (lib.sh)
-if [[ -n ${PGFO_PRIMARY_HOST-}${PGFO_PRIMARY_PORT-}${PGFO_REPLICATION_USER-}${PGFO_PASSFILE-}$pgfo_replication_password ]]; then
-  validate_upstream
+if [[ -n ${PGFO_PRIMARY_HOST-}${PGFO_PRIMARY_PORT-}${PGFO_REPLICATION_USER-}${PGFO_PASSFILE-} ]]; then
+  need_host PGFO_PRIMARY_HOST
+  need_port PGFO_PRIMARY_PORT
+  need_role PGFO_REPLICATION_USER
+  need_path PGFO_PASSFILE
   upstream=true
 fi
 
@@ -81,7 +84,6 @@ check_shut_down
 
 step configure-standby
 if [[ $upstream == true ]]; then
-  write_replication_passfile
   configure_standby "$PGFO_DATA_DIR"
   note "configured to start as a standby of $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT"
 else

@@ -33,7 +33,7 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect(standby.systemIdentifier).toBe(primary.systemIdentifier);
   });
 
-  const toPg2 = () => ({ primary: labNode(cluster, 'pg2'), secrets: labSecrets(lab) });
+  const toPg2 = () => ({ primary: labNode(cluster, 'pg2') });
 
   it('stop-clean stops the primary and reports the shutdown checkpoint pg_controldata agrees with; it is idempotent', async () => {
     const first = await runOk(stopCleanly(cluster, labNode(cluster, 'pg1'), toPg2()));

@@ -36,9 +36,9 @@ describe('VM scripts: a primary stopped by stop-clean never comes back writable 
   });
 
   it('stop-clean stops pg1 as a switchover does (candidate pg2); a retry reports the same checkpoint', async () => {
-    const { result } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const { result } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
     expect(result).toMatchObject({ alreadyStopped: false, clusterState: 'shut down', restartsAs: 'standby', primaryHost: node('pg2').host });
-    const { result: again } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const { result: again } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
     expect(again).toEqual({ ...result, alreadyStopped: true });
   });
 
@@ -52,7 +52,7 @@ describe('VM scripts: a primary stopped by stop-clean never comes back writable 
   });
 
   it('stop-clean and start as the primary both refuse the running standby, changing nothing', async () => {
-    const stop = await runVmScript(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const stop = await runVmScript(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
     expect(stop.result).toMatchObject({ ok: false, script: 'stop-clean', step: 'check' });
     expect(String(stop.result.error)).toMatch(/is a standby .*nothing was changed/);
     const start = await runVmScript(startServer(cluster, node('pg1'), { startAs: 'primary' }));

@@ -44,7 +44,7 @@ describe('VM scripts: rejoin falls back to pg_basebackup when a rewind is imposs
     await sql(lab, 'pg1', "INSERT INTO reclone_probe VALUES (5, 'only on the old primary, next segment')");
     await sql(lab, 'pg2', "INSERT INTO reclone_probe VALUES (3, 'only on the new primary')");
     // Stopped as a switchover would (S8: configured as a standby of pg2): the re-clone must not mind.
-    const { result } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const { result } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
 
     // Keep only the segment holding the shutdown checkpoint: the fork point's segment is gone.
     const walDir = join(dataDir, 'pg_wal');

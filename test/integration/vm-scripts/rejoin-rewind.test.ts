@@ -43,7 +43,7 @@ describe('VM scripts: rejoin of a diverged old primary uses pg_rewind', () => {
     await sql(lab, 'pg2', "INSERT INTO diverge_probe VALUES (3, 'only on the new primary')");
     // Stopped the way a switchover stops it (S8: standby.signal and primary_conninfo for pg2 already
     // in place): pg_rewind needs exactly this clean shutdown, and must not mind the standby setup.
-    const { result: stopped } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const { result: stopped } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
     expect(stopped).toMatchObject({ timeline: 1, restartsAs: 'standby', primaryHost: node('pg2').host });
   });
 

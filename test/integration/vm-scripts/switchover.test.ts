@@ -35,7 +35,7 @@ describe('VM scripts: a clean switchover pg1 -> pg2', () => {
   });
 
   it('stop-clean stops pg1, leaves it configured as a standby of pg2 (S8), and the candidate pg2 receives WAL past its shutdown checkpoint', async () => {
-    const call = stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) });
+    const call = stopCleanly(cluster, node('pg1'), { primary: node('pg2') });
     const { run, result } = await runOk(call, { watch: true });
     expect(result).toMatchObject({ alreadyStopped: false, timeline: 1, restartsAs: 'standby', primaryHost: node('pg2').host, primaryPort: 5432 });
     expectNoSecretIn(run, lab);
@@ -48,7 +48,7 @@ describe('VM scripts: a clean switchover pg1 -> pg2', () => {
     expect(autoConf.match(/^primary_conninfo/gm)).toHaveLength(1);
 
     // A retry (the activity's, or a replay) reports the same stop; it does not take the standby.signal for a standby.
-    const { result: again } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2'), secrets: labSecrets(lab) }));
+    const { result: again } = await runOk(stopCleanly(cluster, node('pg1'), { primary: node('pg2') }));
     expect(again).toEqual({ ...result, alreadyStopped: true });
     expect(readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8')).toBe(autoConf);
     await waitFor(
