@@ -58,6 +58,18 @@ async function anyRunningOperation(client: DurableClient, cluster: string): Prom
 }
 
 /**
+ * A gate that completed has seen its operation end, so the costly listing (every running instance
+ * of the task hub) runs only when the gate is missing or ended otherwise. It is a second line
+ * behind the gate's id: a listing that fails does not stop an operation (an automatic failover
+ * above all).
+ */
+async function orphanedOperation(client: DurableClient, cluster: string): Promise<Running | undefined> {
+  const gate = await statusOf(client, operationGateId(cluster));
+  if (gate && String(gate.runtimeStatus) === 'Completed') return undefined;
+  return anyRunningOperation(client, cluster).catch(() => undefined);
+}
+
+/**
  * Starts an operation through the cluster's single-flight gate (docs/invariants.md S5). The host
  * refuses a second instance under a running gate id, so of two racing triggers exactly one starts;
  * the other is told which operation is running. A switchover or failover of the cluster that still
@@ -65,7 +77,7 @@ async function anyRunningOperation(client: DurableClient, cluster: string): Prom
  */
 export async function startOperation<Request>(client: DurableClient, input: OperationInput<Request>): Promise<StartResult> {
   const cluster = input.cluster.name;
-  const running = (await runningOperation(client, cluster)) ?? (await anyRunningOperation(client, cluster));
+  const running = (await runningOperation(client, cluster)) ?? (await orphanedOperation(client, cluster));
   if (running) return { started: false, running };
   try {
     await client.startNew(CLUSTER_OPERATION, { instanceId: operationGateId(cluster), input });

@@ -7,7 +7,7 @@ import type { NodeInspection } from './node-state';
  */
 
 /**
- * The write pool only ever receives a reachable primary on the newest timeline any node shows.
+ * The write pool only ever receives a reachable primary, never one beside a writer on a newer timeline.
  * Restoring the pool as it was before an operation that stops short of promotion (S3) may put back
  * a node that does not answer — it was there before — but never a standby or an older writer.
  */
@@ -16,7 +16,9 @@ export function writePoolRefusal(node: string, nodes: readonly NodeInspection[],
   if (!target) return `${node} is not a node of this cluster: not put into the write pool`;
   if (!target.reachable) return restoring ? undefined : `${node} does not answer (${target.error}): not put into the write pool`;
   if (target.role !== 'primary') return `${node} is in recovery, not a primary: not put into the write pool`;
-  const newer = nodes.filter((n) => n.reachable && n.name !== node && n.timeline > target.timeline);
+  // Only another writer counts: a standby's timeline number may come from a diverged history (a
+  // fenced stray restarted read-only) and says nothing about who the primary is.
+  const newer = nodes.filter((n) => n.reachable && n.role === 'primary' && n.name !== node && n.timeline > target.timeline);
   if (newer.length) {
     return `${node} is a primary on timeline ${target.timeline}, but ${newer.map((n) => `${n.name} is on timeline ${n.reachable ? n.timeline : '?'}`).join(', ')}: not put into the write pool`;
   }

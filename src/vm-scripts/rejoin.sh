@@ -208,6 +208,8 @@ if [[ -n $state && $state != 'shut down' && $state != 'shut down in recovery' ]]
     fallback_reason="crash recovery failed: $(tool_error)"
     method=pg_basebackup
   fi
+  # Single-user mode needed the signal files gone; put them back at once, whatever it did (S8).
+  configure_standby "$PGFO_DATA_DIR"
 fi
 
 # A stopped STANDBY that replayed past a timeline switch after its last restartpoint (a former
@@ -253,6 +255,9 @@ if [[ $method == pg_rewind ]]; then
     fallback_reason="pg_rewind: $(tool_error)"
     method=pg_basebackup
   fi
+  # pg_rewind removes files the source lacks, standby.signal among them: write it again at once,
+  # also after a failed rewind, so that a re-clone that takes an hour never leaves a primary (S8).
+  configure_standby "$PGFO_DATA_DIR"
 fi
 
 if [[ $started == false && ($method == follow || $method == pg_rewind) ]]; then
@@ -289,6 +294,7 @@ if [[ $method == pg_basebackup ]]; then
     stop_quietly
     rm -rf "$PGFO_DATA_DIR.pgfo-failed"
     mv "$PGFO_DATA_DIR" "$PGFO_DATA_DIR.pgfo-failed"
+    configure_standby "$old" # the directory put back must not start as a primary either (S8)
     mv "$old" "$PGFO_DATA_DIR"
     pgfo_fail_fields+=("$(jstr method "$method")" "$(jstr_or_null fallbackReason "$(clip "$fallback_reason")")")
     fail "$reason; the previous data directory is back in place, the clone is kept in $PGFO_DATA_DIR.pgfo-failed"

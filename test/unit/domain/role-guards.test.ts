@@ -15,6 +15,11 @@ describe('writePoolRefusal: only a reachable primary on the newest timeline ente
     expect(writePoolRefusal('pg1', [{ ...primary('pg1', '0/5000000'), timeline: 2 }, newer])).toBe('pg1 is a primary on timeline 2, but pg2 is on timeline 3: not put into the write pool');
   });
 
+  it('ignores a standby whose timeline number comes from another history (a fenced stray restarted read-only)', () => {
+    const stray = { ...standby('pg3', 'pg1', '0/5000000'), timeline: 7 };
+    expect(writePoolRefusal('pg2', [down('pg1'), { ...primary('pg2', '0/6000000'), timeline: 6 }, stray])).toBeUndefined();
+  });
+
   it('refuses a node that does not answer, unless the pool is being restored as it was', () => {
     expect(writePoolRefusal('pg1', [down('pg1'), standby('pg2', 'pg1', '0/5000000')])).toMatch(/pg1 does not answer/);
     expect(writePoolRefusal('pg1', [down('pg1'), standby('pg2', 'pg1', '0/5000000')], { restoring: true })).toBeUndefined();
