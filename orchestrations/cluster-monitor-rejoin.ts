@@ -6,6 +6,7 @@ import { REJOIN_NODE, RejoinInput } from '../src/domain/health';
 import { finishStep, startStep, StepRecord } from '../src/domain/timeline';
 import { messageOf } from './runbook';
 import { runLongVmScript } from './vm-script-run';
+import { clipText } from '../src/domain/status-size';
 
 /** How a rejoin ended: rejoined, left for later (the node cannot be reached yet), skipped, or failed. */
 export interface RejoinReport {
@@ -30,6 +31,9 @@ export interface RejoinReport {
  * standby and goes on without it; a rejoin that then streams from the wrong node is reported by
  * the next checks and retried. Running rejoins through the gate would close that window.
  */
+/** A handful of steps with their errors clipped keeps the published report far below the 16 KB custom status limit. */
+const MAX_ERROR_CHARS = 400;
+
 function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, RejoinReport, unknown> {
   const input = context.df.getInput() as RejoinInput;
   const cluster = input.cluster.name;
@@ -47,11 +51,11 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
       publish({ steps: finishStep(report.steps, context.df.currentUtcDateTime, 'ok', summary?.(result)) });
       return result;
     } catch (error) {
-      publish({ steps: finishStep(report.steps, context.df.currentUtcDateTime, 'failed', { error: messageOf(error) }) });
+      publish({ steps: finishStep(report.steps, context.df.currentUtcDateTime, 'failed', { error: clipText(messageOf(error), MAX_ERROR_CHARS) }) });
       throw error;
     }
   }
-  const finish = (outcome: RejoinReport['outcome'], reason: string, method?: string) => publish({ outcome, reason, ...(method ? { method } : {}) });
+  const finish = (outcome: RejoinReport['outcome'], reason: string, method?: string) => publish({ outcome, reason: clipText(reason, MAX_ERROR_CHARS), ...(method ? { method } : {}) });
   publish({});
 
   try {
