@@ -3,7 +3,7 @@ import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { startTestStack } from '../../support/stack';
-import { switchoverAndWait } from '../../support/operations';
+import { switchoverAndWait, switchoverUnderLoad } from '../../support/operations';
 import { FaultyGuest } from '../../support/faults';
 import { clusterServices } from '../../../src/app/services';
 
@@ -118,16 +118,10 @@ describe('clean abort of a planned switchover', () => {
     // Every attempt of the first position probe after the stop fails (the activity's retries included).
     guest.afterScript('pg1', 'stop-clean', () => (failingProbes = 3));
     try {
-      const load = new WriteLoad(stack.lab.appEndpoint('write'));
-      await load.prepare();
-      load.start();
-      await load.waitForCommits(30);
-      const report = await switchoverAndWait(stack, { target: 'pg2' });
-      await load.waitForCommits(30);
-      const writes = await load.stop();
+      const { report, lost } = await switchoverUnderLoad(stack, { target: 'pg2' });
       expect(failingProbes).toBe(0);
       expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg2' });
-      expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+      expect(lost).toEqual([]);
     } finally {
       services.adminEndpoint = adminEndpoint;
     }
