@@ -1,9 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { LocalStack } from '../../../harness/local/stack';
-import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
+import type { WriteLoadReport } from '../../../harness/load/write-load';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { startTestStack } from '../../support/stack';
-import { switchoverAndWait, switchoverUnderLoad } from '../../support/operations';
+import { switchoverUnderLoad } from '../../support/operations';
 import { FaultyGuest } from '../../support/faults';
 import { clusterServices } from '../../../src/app/services';
 
@@ -27,19 +27,8 @@ describe('clean abort of a planned switchover', () => {
 
   afterEach(() => guest.repairAll());
 
-  async function abortUnderLoad(body: Record<string, unknown>) {
-    const load = new WriteLoad(stack.lab.appEndpoint('write'));
-    await load.prepare();
-    load.start();
-    await load.waitForCommits(30);
-    const report = await switchoverAndWait(stack, body);
-    // The application gets back in: logins resumed, the old primary writable through the same frontend.
-    await load.waitForCommits(30);
-    const writes = await load.stop();
-    return { report, writes };
-  }
-
-  async function expectAsBefore(writes: Awaited<ReturnType<WriteLoad['stop']>>, readPool = ['pg2', 'pg3']) {
+  /** The application got back in (logins resumed, the old primary writable through the same frontend) and lost nothing. */
+  async function expectAsBefore({ writes, lost }: { writes: WriteLoadReport; lost: number[] }, readPool = ['pg2', 'pg3']) {
     const status = await stack.lab.waitUntilHealthy();
     expect(status.nodes.map((n) => [n.name, n.role, n.timeline])).toEqual([
       ['pg1', 'primary', 1],
@@ -47,13 +36,13 @@ describe('clean abort of a planned switchover', () => {
       ['pg3', 'standby', 1],
     ]);
     expect(status.ilb).toMatchObject({ writePool: ['pg1'], readPool });
-    expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    expect(lost).toEqual([]);
     expect(new Set(writes.acknowledged.map((c) => c.server))).toEqual(new Set([stack.lab.layout.nodes[0].host]));
   }
 
   it('rolls back when stopping the primary fails', async () => {
     guest.breakScript('pg1', 'stop-clean');
-    const { report, writes } = await abortUnderLoad({ target: 'pg2' });
+    const { report, ...writes } = await switchoverUnderLoad(stack, { target: 'pg2' });
     expect(report.outcome).toBe('aborted');
     expect(report.reason).toMatch(/aborted before promotion: .*stop-clean/);
     expect(report.steps.map((s) => [s.name, s.result])).toEqual([
@@ -68,7 +57,7 @@ describe('clean abort of a planned switchover', () => {
 
   it('rolls back when promotion fails and the candidate was not promoted', async () => {
     guest.breakScript('pg2', 'promote');
-    const { report, writes } = await abortUnderLoad({ target: 'pg2' });
+    const { report, ...writes } = await switchoverUnderLoad(stack, { target: 'pg2' });
     expect(report.outcome).toBe('aborted');
     expect(report.reason).toMatch(/promotion of pg2 failed/);
     expect(report.steps.filter((s) => s.name.startsWith('undo:')).map((s) => [s.name, s.result])).toEqual([
@@ -87,7 +76,7 @@ describe('clean abort of a planned switchover', () => {
     const receiverPid = await withClient(stack.lab.adminEndpoint('pg3'), async (client) => (await client.query<{ pid: number }>('SELECT pid FROM pg_stat_wal_receiver')).rows[0].pid);
     execFileSync('kill', ['-STOP', String(receiverPid)]);
     try {
-      const { report, writes } = await abortUnderLoad({ target: 'pg3', timeoutSeconds: 2 });
+      const { report, ...writes } = await switchoverUnderLoad(stack, { target: 'pg3', timeoutSeconds: 2 });
       expect(report.outcome).toBe('aborted');
       expect(report.reason).toMatch(/pg3 received WAL up to .* and replayed up to .*, not past the shutdown checkpoint .*, within 2 s/);
       execFileSync('kill', ['-CONT', String(receiverPid)]);
