@@ -126,7 +126,7 @@ function printSettings(options: BenchOptions, plan: BenchPlan): void {
   say(`    (defaults: ${DEFAULTS.runs} zero-latency runs per promotion path and ${DEFAULTS.runs} Patroni switchovers (--runs N); ${DEFAULTS.realisticRuns} realistic-latency run per promotion path, ` +
     `because each takes ~1-2 min (--realistic-runs N); ${DEFAULTS.failoverRuns} kill -9 failover per tool and detection variant, ~1 min each (--failover-runs N); ` +
     `${DEFAULTS.realisticFailoverRuns} realistic-latency failovers of ours (--realistic-failover-runs N); --quick: ${QUICK.runs}/${QUICK.realisticRuns}/${QUICK.failoverRuns}/${QUICK.realisticFailoverRuns})`);
-  say(`  promotion paths: ${options.methods.join(', ')}; Azure latency profiles: ${options.profiles.join(', ')}; ours: ${options.ours ? 'on' : 'off'}; peer: ${options.peer ? 'Patroni' : 'off'}`);
+  say(`  promotion paths: ${options.methods.join(', ')}; Azure latency profiles: ${options.profiles.join(', ')}; Durable backend: ${options.durableBackend}; ours: ${options.ours ? 'on' : 'off'}; peer: ${options.peer ? 'Patroni' : 'off'}`);
   say(`  write load: ${options.commits} acknowledged commits before and after each operation; ${LOAD_DESCRIPTION.join(' ')}`);
   if (plan.scenarios.some((s) => s.kind === 'failover')) {
     say(`  unplanned failover: kill -9 of the primary under the write load; detection variants: ${options.detection.join(', ')}; ours promotes with ${failoverPromoteMethod(options)}, fenceByPowerOff ${FAILOVER_FENCE_BY_POWER_OFF}`);
@@ -235,6 +235,7 @@ new Command('bench')
   .option('--detection <list>', 'failover detection variants: standard,fast (default both; see harness/bench/detection.ts)')
   .option('--methods <list>', 'promotion paths: sql,runCommand (default both)')
   .option('--profiles <list>', 'Azure latency profiles: zero,realistic (default both)')
+  .option('--durable-backend <name>', 'Durable backend the realistic runs model (main.bicep durableBackend): dts (default, the Bicep default) or azure-storage')
   .option('--quick', `a quick look: --runs ${QUICK.runs} --realistic-runs ${QUICK.realisticRuns} --failover-runs ${QUICK.failoverRuns} --realistic-failover-runs ${QUICK.realisticFailoverRuns} unless given`)
   .option('--no-ours', 'skip our scenarios')
   .option('--no-peer', 'skip Patroni')

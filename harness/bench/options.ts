@@ -1,5 +1,6 @@
 import { LatencyName, PromoteMethod } from './ours';
 import { DETECTION_NAMES, DetectionName } from './detection';
+import type { DurableBackend } from '../local/runtime/host/durable-backend';
 
 /** What to run, from the command line. */
 export interface BenchOptions {
@@ -15,6 +16,8 @@ export interface BenchOptions {
   detection: DetectionName[];
   methods: PromoteMethod[];
   profiles: LatencyName[];
+  /** The Durable backend our realistic stacks model (main.bicep durableBackend): its dispatch latency and limits. */
+  durableBackend: DurableBackend;
   ours: boolean;
   peer: boolean;
   install: boolean;
@@ -36,6 +39,7 @@ export interface RawFlags {
   detection?: string;
   methods?: string;
   profiles?: string;
+  durableBackend?: string;
   quick?: boolean;
   ours?: boolean;
   peer?: boolean;
@@ -59,6 +63,13 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
   return [...new Set(items as T[])];
 }
 
+/** One of `allowed`; the first when not given. */
+function one<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T {
+  if (value === undefined) return allowed[0];
+  if (!allowed.includes(value as T)) throw new Error(`${flag} takes one of ${allowed.join(', ')}; got "${value}"`);
+  return value as T;
+}
+
 /** The promotion path our failovers use: the app's default (sql) when it is among --methods, else the one given. */
 export function failoverPromoteMethod(options: Pick<BenchOptions, 'methods'>): PromoteMethod {
   return options.methods.includes('sql') ? 'sql' : options.methods[0];
@@ -75,6 +86,7 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     detection: list('--detection', flags.detection, DETECTION_NAMES),
     methods: list('--methods', flags.methods, ['sql', 'runCommand'] as const),
     profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
+    durableBackend: one('--durable-backend', flags.durableBackend, ['dts', 'azure-storage'] as const),
     ours: flags.ours !== false,
     peer: flags.peer !== false,
     install: flags.install !== false,

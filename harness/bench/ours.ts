@@ -6,6 +6,8 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLocalStack, LocalStack } from '../local/stack';
 import { describeLatency, resolveLatency } from '../local/azure-emulator/latency';
+import { deploymentPlatform, describeDeploymentPlatform } from '../local/deployment-platform';
+import type { DurableBackend } from '../local/runtime/host/durable-backend';
 import { AZURE_SETTING_NAMES } from '../../src/adapters/azure';
 import { FailoverApiClient } from '../../cli/api-client';
 import { OperationReport } from '../../src/domain/operation';
@@ -55,6 +57,7 @@ export class OurStackEnvironment implements Environment {
     readonly promoteMethod: PromoteMethod,
     private readonly addressBlock: string,
     readonly failover?: FailoverSetup,
+    readonly durableBackend: DurableBackend = 'dts',
   ) {
     this.name = failover
       ? `ours (promote ${promoteMethod}, ${latency} Azure latency, health check on its schedule, ${failover.detection.name} detection)`
@@ -102,6 +105,9 @@ export class OurStackEnvironment implements Environment {
         stateDir,
         lab,
         latency: this.latency,
+        // Realistic rows include the Durable backend's own dispatch latency (and cold starts, none with the shipped always-ready instances).
+        dispatchLatency: this.latency === 'realistic' ? 'deployment' : 'none',
+        durableBackend: this.durableBackend,
         policy: this.policy(),
         scheduleTimers: !!this.failover,
         listen: { host: `127.${this.addressBlock}.1`, port: 7071 },
@@ -164,6 +170,9 @@ export class OurStackEnvironment implements Environment {
         : []),
       `Azure latency profile "${this.latency}"${this.latency === 'zero' ? ': every Azure operation completes at once (still 202 + polling)' : ' (assumptions from field reports, not measurements):'}`,
       ...(this.latency === 'zero' ? [] : describeLatency(profile).map((line) => `  ${line}`)),
+      ...(this.latency === 'zero'
+        ? [`Functions platform: no Durable dispatch latency or cold start modelled; ${this.durableBackend === 'dts' ? 'Durable Task Scheduler payload limit (1 MB) enforced' : 'Azure Storage backend (no payload limit)'}`]
+        : ['Functions platform (the deployment as shipped):', ...describeDeploymentPlatform(deploymentPlatform({ backend: this.durableBackend })).map((line) => `  ${line}`)]),
     ];
   }
 
@@ -174,6 +183,8 @@ export class OurStackEnvironment implements Environment {
       latencyProfile: this.latency,
       latency: resolveLatency(this.latency),
       latencyAssumptions: describeLatency(resolveLatency(this.latency)),
+      durableBackend: this.durableBackend,
+      functionsPlatform: this.latency === 'realistic' ? deploymentPlatform({ backend: this.durableBackend }) : { dispatchLatency: 'none' },
       policy: this.stack?.cluster.policy,
       armPollIntervalMs: process.env[AZURE_SETTING_NAMES.pollIntervalMs],
       addressBlock: this.addressBlock,

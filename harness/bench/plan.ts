@@ -6,6 +6,9 @@ import { PatroniEnvironment, PatroniFailoverScenario, PatroniSwitchoverScenario 
 import { PendingScenario, Scenario } from './scenario';
 import { DETECTION, DetectionName, failoverAzureCriticalPath } from './detection';
 import { REALISTIC_LATENCY } from '../local/azure-emulator/latency';
+import { deploymentPlatform } from '../local/deployment-platform';
+import { describeDispatchLatency } from '../local/runtime/durable/dispatch-latency';
+import type { DurableBackend } from '../local/runtime/host/durable-backend';
 
 export interface BenchPlan {
   scenarios: Scenario[];
@@ -34,14 +37,14 @@ export function planBench(options: BenchOptions): BenchPlan {
   const switchovers = (profile: 'zero' | 'realistic') => {
     if (!options.ours || !options.profiles.includes(profile) || ourRuns(profile) === 0) return;
     for (const method of options.methods) {
-      scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours), ourRuns(profile), load));
+      scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours, undefined, options.durableBackend), ourRuns(profile), load));
     }
   };
   const failoverMethod = failoverPromoteMethod(options);
   const failovers = (profile: 'zero' | 'realistic', detection: DetectionName) => {
     const runs = profile === 'zero' ? options.failoverRuns : options.realisticFailoverRuns;
     if (!options.ours || !options.profiles.includes(profile) || runs === 0 || !options.detection.includes(detection)) return;
-    const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF });
+    const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF }, options.durableBackend);
     scenarios.push(new OurFailoverScenario(environment, runs, load));
   };
 
@@ -62,17 +65,18 @@ export function planBench(options: BenchOptions): BenchPlan {
 
   const oursFailsOver = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover');
   const realisticFailover = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover' && s.variant.latency === 'realistic');
-  if (oursFailsOver && !realisticFailover) failoverNotes.push(...realisticProjection(failoverMethod));
+  if (oursFailsOver && !realisticFailover) failoverNotes.push(...realisticProjection(failoverMethod, options.durableBackend));
   return { scenarios, pending, load, failoverNotes };
 }
 
 /** Not run by default (minutes per run): what the realistic Azure latency profile would add to our failover's outage, from its assumptions. */
-export function realisticProjection(promoteMethod: 'sql' | 'runCommand'): string[] {
+export function realisticProjection(promoteMethod: 'sql' | 'runCommand', durableBackend: DurableBackend = 'dts'): string[] {
   const path = failoverAzureCriticalPath(REALISTIC_LATENCY, { fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF, promoteMethod, membership: 'nic' });
   const total = path.reduce((sum, p) => sum + p.ms, 0);
   return [
     `Our failover with realistic Azure latency was not run (--realistic-failover-runs N runs it; minutes per run). Projection, not a measurement: the Azure calls between the kill and the first write on the new primary`,
     `  would add about ${Math.round(total / 1000)} s to our zero-latency outage under the emulator's assumptions (${path.map((p) => `${p.step} ${Math.round(p.ms / 1000)} s`).join('; ')}),`,
     `  plus ARM polling granularity (network Retry-After ${REALISTIC_LATENCY.retryAfterSeconds.network ?? 'none'} s). Patroni needs no Azure call, so its loopback failover figure is also its Azure figure.`,
+    `  Also not in the projection: the Durable backend's dispatch latency on every step (${describeDispatchLatency(deploymentPlatform({ backend: durableBackend }).dispatchLatency).join('; ')}).`,
   ];
 }

@@ -11,6 +11,9 @@ import { projectRoot } from '../util/project-root';
 import { labClusterConfig } from './lab-cluster';
 import { poweredOffVms, startLabAzure } from './lab-azure';
 import { resetServices } from '../../src/app/services';
+import { deploymentPlatform, describeDeploymentPlatform } from './deployment-platform';
+import type { DispatchLatencyOption } from './runtime/durable/dispatch-latency';
+import type { DurableBackend } from './runtime/host/durable-backend';
 
 export interface LocalStackOptions {
   /** Where the runtime keeps instances and the generated configuration. */
@@ -31,6 +34,14 @@ export interface LocalStackOptions {
   appRoot?: string;
   /** host.json's functionTimeout replaced (e.g. '00:00:05' to test what outlives it); default: the app's host.json. */
   functionTimeout?: string;
+  /**
+   * The Durable backend's dispatch latency and cold starts in the runtime: 'deployment' (host.json
+   * and main.bicep as deployed: deployment-platform.ts), 'none', or a runtime profile. Default:
+   * 'deployment' with the realistic Azure latency, 'none' otherwise (tests).
+   */
+  dispatchLatency?: 'deployment' | DispatchLatencyOption;
+  /** Which backend main.bicep deploys (its durableBackend parameter); default: the Bicep default, the Durable Task Scheduler. */
+  durableBackend?: DurableBackend;
 }
 
 export interface LocalStack {
@@ -102,6 +113,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // As `func start` does: local.settings.json fills in the settings not set above, host.json names the hub and route prefix.
   applyLocalSettings(projectRoot());
   const host = readHostJson(options.appRoot ?? projectRoot());
+  const platform = deploymentPlatform({ appRoot: options.appRoot, backend: options.durableBackend });
+  const dispatch = options.dispatchLatency ?? (options.latency === 'realistic' ? 'deployment' : 'none');
+  if (dispatch === 'deployment') for (const line of describeDeploymentPlatform(platform)) options.announce?.(`  platform assumption: ${line}`);
   const startRuntime = () =>
     LocalRuntime.start({
       routePrefix: host.routePrefix,
@@ -112,6 +126,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       scheduleTimers: options.scheduleTimers ?? false,
       ...(options.functionKey ? { functionKey: options.functionKey } : {}),
       ...(options.log ? { log: options.log } : {}),
+      durableBackend: platform.backend,
+      dispatchLatency: dispatch === 'deployment' ? platform.dispatchLatency : dispatch,
     });
   let runtime: LocalRuntime;
   try {

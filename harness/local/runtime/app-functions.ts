@@ -1,5 +1,6 @@
 import type { OrchestratorStateJson } from './durable/actions';
 import type { ClientBindingData } from './durable/client-binding';
+import type { EntityOutcome } from './durable/entity-scheduler';
 import type { OrchestratorOutcome } from './durable/episode';
 import type { OrchestrationBinding } from './durable/orchestration-binding';
 import type { ActivityOutcome } from './durable/orchestration-engine';
@@ -103,6 +104,12 @@ export class AppFunctions {
         details: JSON.stringify({ Message: e.message, StackTrace: e.stack ?? null, ClassName: e.name }),
       };
     }
+  }
+
+  /** An entity batch: the trigger value is the extension's JSON text; the SDK returns its EntityState. */
+  async runEntity(name: string, triggerJson: string): Promise<EntityOutcome> {
+    const response = await this.invoke(this.get(name, 'entity'), { trigger: { string: triggerJson } });
+    return fromTypedData(response.returnValue) as EntityOutcome;
   }
 
   async runTimer(name: string, info: TimerInfoJson, retryContext: RpcRetryContext | undefined): Promise<void> {

@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalRuntime, type LocalRuntimeOptions } from './local-runtime';
+import { readDurableBackend } from './host/durable-backend';
 
 /**
  * What `func start` does around the host, for `npm run local`: load local.settings.json "Values"
  * into the environment, read host.json (http.routePrefix, durableTask.hubName with %Setting%
- * references, functionTimeout), start the runtime with timer schedules on, and listen (default port 7071).
+ * references, functionTimeout, the Durable storage provider), start the runtime with timer schedules on, and listen (default port 7071).
  * Environment variables already set win over local.settings.json, so a caller can override a
  * setting for one run.
  */
@@ -34,6 +35,8 @@ export async function funcStart(options: FuncStartOptions): Promise<{ runtime: L
     routePrefix: host.routePrefix,
     taskHubName: host.hubName,
     ...(host.functionTimeout ? { functionTimeout: host.functionTimeout } : {}),
+    // The backend host.json (and AzureFunctionsJobHost__ settings) name: its limits apply.
+    ...(rest.durableBackend || rest.dispatchLatency ? {} : { durableBackend: readDurableBackend(options.appRoot).backend }),
   };
   delete runtimeOptions.appRoot;
   const runtime = await LocalRuntime.start(runtimeOptions);

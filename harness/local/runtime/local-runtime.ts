@@ -8,7 +8,12 @@ import { startRpcListener } from './durable/durable-endpoints';
 import type { ApiContext } from './durable/durable-http-api';
 import type { InstanceState } from './durable/instance-state';
 import { InstanceStore } from './durable/instance-store';
+import { EntityScheduler } from './durable/entity-scheduler';
+import { EntityStore } from './durable/entity-store';
 import { OrchestrationEngine, type InstanceFilter } from './durable/orchestration-engine';
+import { DispatchLatency, resolveDispatchLatency, type DispatchLatencyOption, type DispatchLatencyProfile } from './durable/dispatch-latency';
+import { DTS_MAX_PAYLOAD_BYTES } from './durable/payload-limit';
+import type { DurableBackend } from './host/durable-backend';
 import { createFunctionKeys, type FunctionKeys } from './http/function-keys';
 import { HttpHost } from './http/http-host';
 import { httpRouteOf, pathBelowPrefix } from './http/http-routes';
@@ -45,6 +50,25 @@ export interface LocalRuntimeOptions {
   rpcPort?: number;
   /** host.json functionTimeout, e.g. "00:10:00" (default: Flex Consumption's 30 minutes). */
   functionTimeout?: string;
+  /**
+   * The Durable backend whose limits apply (host.json storageProvider.type): 'dts' (azureManaged,
+   * as host.json and the Bicep default) enforces the scheduler's 1 MB payload limit; 'azure-storage'
+   * has none. Default: the dispatchLatency profile's backend, else 'dts'.
+   */
+  durableBackend?: DurableBackend;
+  /**
+   * The backend's dispatch latency and Flex cold starts (durable/dispatch-latency.ts): 'none' (the
+   * default: tests drive a ManualClock and would have to advance it for every dispatch), 'dts',
+   * 'azure-storage', or a profile. The realistic local stack passes the deployment's.
+   */
+  dispatchLatency?: DispatchLatencyOption;
+}
+
+/** The Azure platform the runtime plays: backend (payload limit) and dispatch latency. */
+export interface DurablePlatform {
+  durableBackend: DurableBackend;
+  maxPayloadBytes: number | undefined;
+  dispatchLatency: DispatchLatencyProfile;
 }
 
 /**
@@ -61,12 +85,15 @@ export class LocalRuntime {
     private readonly core: WorkerCore,
     private readonly functionsOfApp: AppFunctions,
     private readonly engine: OrchestrationEngine,
+    private readonly entities: EntityScheduler,
     private readonly rpc: Listening & { rpcBaseUrl: string },
     private readonly timers: TimerScheduler,
     /** The func-start-like HTTP listener; call `http.listen(port)` to serve the app. */
     readonly http: HttpHost,
     readonly keys: FunctionKeys,
     private readonly settings: { taskHubName: string; routePrefix: string; log: RuntimeLog },
+    /** The backend and dispatch latency in force. */
+    readonly platform: DurablePlatform,
   ) {
     this.client = this.durableClient();
   }
@@ -87,17 +114,39 @@ export class LocalRuntime {
       return clientBindingData({ origin, taskHubName: settings.taskHubName, systemKey: keys.systemKey }, listeners.rpc.rpcBaseUrl);
     };
     const functions = new AppFunctions(core, log, binding);
-    const engine = new OrchestrationEngine({
+    const functionTimeout = parseFunctionTimeout(options.functionTimeout ?? FLEX_CONSUMPTION_DEFAULT_TIMEOUT);
+    const platform = durablePlatform(options);
+    const entities: EntityScheduler = new EntityScheduler({
+      store: new EntityStore(options.stateDir),
+      clock,
+      log,
+      functionTimeout,
+      entityNames: () => functions.names('entity'),
+      runEntity: (name, trigger) => functions.runEntity(name, trigger),
+      respond: (instanceId, requestId, response) => {
+        if (engine.raiseEvent(instanceId, requestId, response) !== 'accepted') log.warn('entity.responseDropped', { instanceId, requestId, reason: 'no running instance' });
+      },
+    });
+    const engine: OrchestrationEngine = new OrchestrationEngine({
       store: new InstanceStore(options.stateDir),
       clock,
       log,
       orchestratorNames: () => functions.names('orchestration'),
       activityNames: () => functions.names('activity'),
+      entityNames: () => functions.names('entity'),
+      deliverToEntity: (schedulerId, request) => entities.deliver(schedulerId, request),
       runOrchestrator: (name, input) => functions.runOrchestrator(name, input),
       runActivity: (name, input) => functions.runActivity(name, input),
-      functionTimeout: parseFunctionTimeout(options.functionTimeout ?? FLEX_CONSUMPTION_DEFAULT_TIMEOUT),
+      functionTimeout,
+      dispatch: new DispatchLatency(platform.dispatchLatency, clock, log),
+      maxPayloadBytes: platform.maxPayloadBytes,
     });
-    const api: ApiContext = { engine, webhook: (origin) => ({ origin, taskHubName: settings.taskHubName, systemKey: keys.systemKey }) };
+    const api: ApiContext = {
+      engine,
+      entities,
+      webhook: (origin) => ({ origin, taskHubName: settings.taskHubName, systemKey: keys.systemKey }),
+      maxPayloadBytes: platform.maxPayloadBytes,
+    };
     const rpc = await startRpcListener(api, keys, (error) => log.error('rpc.error', { error }), options.rpcPort ?? 0);
     listeners.rpc = rpc;
     const timers = new TimerScheduler({ clock, log, invoke: (name, info, retryContext) => functions.runTimer(name, info, retryContext) });
@@ -111,14 +160,17 @@ export class LocalRuntime {
       startByName: (name, input) => startInBackground(functions, timers, log, name, input),
     });
     listeners.http = http;
-    const runtime = new LocalRuntime(core, functions, engine, rpc, timers, http, keys, settings);
+    const runtime = new LocalRuntime(core, functions, engine, entities, rpc, timers, http, keys, settings, platform);
     try {
       const appDirectory = options.appModule ? dirname(options.appModule) : undefined;
       for (const hook of core.hooksOf('appStart')) await hook({ hookData: core.appHookData, functionAppDirectory: appDirectory });
+      entities.load();
       engine.start();
+      entities.resume();
       if (options.scheduleTimers) timers.start(functions.timerFunctions());
     } catch (error) {
       await engine.stop();
+      await entities.stop();
       await rpc.close();
       throw error;
     }
@@ -173,6 +225,20 @@ export class LocalRuntime {
     return this.engine.holdEpisodes(instanceId);
   }
 
+  /**
+   * Holds every orchestration start between its status read and its write (as a slow storage round
+   * trip does) until `release()`, so a test can make starts of one instance id overlap.
+   */
+  holdStarts(): { whenWaiting(count: number): Promise<void>; release(): void } {
+    return this.engine.holdStarts();
+  }
+
+  /** An entity's state as the durable client reads it (undefined while it does not exist). */
+  readEntity(name: string, key: string): unknown {
+    const found = this.entities.read({ name, key });
+    return found ? (JSON.parse(found.state ?? 'null') as unknown) : undefined;
+  }
+
   /** Resolves when the instance reaches a terminal status (or `until` holds); event-driven, no polling. */
   async waitForInstance(
     instanceId: string,
@@ -187,6 +253,8 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     for (const hook of this.core.hooksOf('appTerminate')) await hook({ hookData: this.core.appHookData });
     await this.timers.stop();
+    // Entities first: a request an orchestration sends meanwhile is in its history and is sent again on the next start.
+    await this.entities.stop();
     await this.engine.stop();
     await Promise.all([this.http.close(), this.rpc.close()]);
     this.settings.log.info('runtime.stopped', {});
@@ -204,6 +272,15 @@ export class LocalRuntime {
     ));
     return df.getClient(context);
   }
+}
+
+function durablePlatform(options: LocalRuntimeOptions): DurablePlatform {
+  const dispatchLatency = resolveDispatchLatency(options.dispatchLatency);
+  const durableBackend = options.durableBackend ?? (dispatchLatency.backend === 'none' ? 'dts' : dispatchLatency.backend);
+  if (dispatchLatency.backend !== 'none' && dispatchLatency.backend !== durableBackend) {
+    throw new Error(`dispatchLatency models the ${dispatchLatency.backend} backend, but durableBackend is ${durableBackend}`);
+  }
+  return { durableBackend, maxPayloadBytes: durableBackend === 'dts' ? DTS_MAX_PAYLOAD_BYTES : undefined, dispatchLatency };
 }
 
 /** The host's admin API starts a function and answers 202 at once; failures only reach the log. */

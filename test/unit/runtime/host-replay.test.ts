@@ -14,6 +14,7 @@ const options: HostReplayOptions = {
   maximumShortTimerMs: 6 * 24 * 3600 * 1000,
   activityNames: ['A', 'B', 'C', 'Flaky'],
   orchestratorNames: ['Sub'],
+  entityNames: ['Counter'],
 };
 const t = (seconds: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString();
 const started = (at: string): HistoryEvent[] => [
@@ -98,8 +99,10 @@ test('unknown functions, long timers and unsupported actions fail the orchestrat
   });
   const long = replayActions(started(t(0)), [[{ actionType: ActionType.CreateTimer, fireAt: new Date(Date.UTC(2026, 0, 8)).toISOString() }]], options);
   expect(long.failure?.message).toContain('not supported by the local runtime');
-  const entity = replayActions(started(t(0)), [[{ actionType: ActionType.CallEntity }]], options);
-  expect(entity.failure?.message).toBe('CallEntity is not supported by the local runtime.');
+  const http = replayActions(started(t(0)), [[{ actionType: ActionType.CallHttp }]], options);
+  expect(http.failure?.message).toBe('CallHttp is not supported by the local runtime.');
+  const unknownEntity = replayActions(started(t(0)), [[{ actionType: ActionType.CallEntity, instanceId: '@ghost@k', operation: 'get' }]], options);
+  expect(unknownEntity.failure?.message).toMatch(/^The function 'ghost' doesn't exist, is disabled, or is not an entity function/);
 });
 
 test('continueAsNew and sub-orchestration ids', () => {

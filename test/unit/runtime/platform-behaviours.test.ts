@@ -102,13 +102,15 @@ describe('an event raised while the last episode runs (engine with a scripted or
       log: createRuntimeLog(engineLogs.sink, 'debug'),
       orchestratorNames: () => ['Scripted'],
       activityNames: () => [],
+      entityNames: () => [],
+      deliverToEntity: () => undefined,
       runOrchestrator: (_name, binding) => scripted(binding),
       runActivity: () => Promise.resolve({ ok: true, result: null }),
       functionTimeout: parseFunctionTimeout('00:10:00'),
     });
     try {
       engine.start();
-      const id = engine.startNew('Scripted', 'queued-at-can', JSON.stringify({ round: 0 }));
+      const id = await engine.startNew('Scripted', 'queued-at-can', JSON.stringify({ round: 0 }));
       await engine.waitFor(id, { timeoutMs: 10_000, until: (s) => s?.runtimeStatus === 'Running' && s.inbox.length === 0 });
       engine.raiseEvent(id, 'E', '"x"');
       await enteredLast;

@@ -1,7 +1,9 @@
 import { managementUrls, type WebhookSettings } from './client-binding';
+import type { EntityScheduler } from './entity-scheduler';
 import { InvalidInstanceIdError, UnknownOrchestratorError } from './errors';
 import type { RuntimeStatus } from './instance-state';
 import type { InstanceFilter, OrchestrationEngine } from './orchestration-engine';
+import { PayloadTooLargeError, payloadTooLarge } from './payload-limit';
 import { statusPayload } from './status-payload';
 
 /**
@@ -10,8 +12,9 @@ import { statusPayload } from './status-payload';
  * /runtime/webhooks/durabletask (the URLs in check-status responses). Routes, status codes and
  * error bodies follow the extension: unknown instance -> 404 with no body, operation on a finished
  * instance -> 410, unknown orchestrator -> 400, start with the id of a running instance -> 500
- * carrying OrchestrationAlreadyExistsException. Rewind, restart, suspend/resume and entities answer
- * 501 (not implemented locally).
+ * carrying OrchestrationAlreadyExistsException. Entities: GET entities/<name>/<key> answers the state
+ * (404 while the entity does not exist), POST …?op=<operation> signals it (202). Rewind, restart,
+ * suspend/resume and entity listing answer 501 (not implemented locally).
  */
 export interface ApiRequest {
   method: string;
@@ -34,7 +37,10 @@ export interface ApiResponse {
 
 export interface ApiContext {
   engine: OrchestrationEngine;
+  entities: EntityScheduler;
   webhook(origin: string): WebhookSettings;
+  /** The backend's payload limit for start inputs and raised events (payload-limit.ts); none when undefined. */
+  maxPayloadBytes?: number;
 }
 
 const json = (status: number, value: unknown, headers: Record<string, string> = {}): ApiResponse => ({
@@ -67,7 +73,10 @@ async function route(context: ApiContext, request: ApiRequest): Promise<ApiRespo
   if (controller === 'orchestrators' && first && segments.length <= 3) {
     return method === 'POST' ? startOrchestration(context, request, first, second) : empty(404);
   }
-  if (controller === 'entities') return notImplemented('Durable entities are not supported by the local runtime.');
+  if (controller === 'entities') {
+    if (first === undefined || second === undefined || segments.length > 3) return notImplemented('Listing entities is not supported by the local runtime.');
+    return entityRequest(context, request, { name: first, key: second });
+  }
   if (controller !== 'instances' || segments.length > 4) return empty(404);
   if (first === undefined) {
     if (method === 'GET') return json(200, context.engine.list(filterFrom(request.query)).map((s) => statusPayload(s, { showInput: flag(request.query, 'showInput') ?? true })));
@@ -113,7 +122,9 @@ async function startOrchestration(context: ApiContext, request: ApiRequest, name
   const parsed = jsonInput(request);
   if ('error' in parsed) return parsed.error;
   const input = parsed.input;
-  const id = context.engine.startNew(name, instanceId, input);
+  const tooLarge = payloadTooLarge(input, `input of orchestration '${name}'`, context.maxPayloadBytes);
+  if (tooLarge) throw new PayloadTooLargeError(tooLarge);
+  const id = await context.engine.startNew(name, instanceId, input);
   const timeoutSeconds = Number(request.query.get('timeout'));
   const intervalSeconds = Number(request.query.get('pollingInterval'));
   if (request.query.has('timeout') && request.query.has('pollingInterval') && timeoutSeconds > 0 && intervalSeconds >= 0) {
@@ -164,6 +175,21 @@ function getStatus(context: ApiContext, request: ApiRequest, instanceId: string)
   }
 }
 
+/** HttpApiHandler.HandleGetEntityRequestAsync / HandlePostEntityOperationRequestAsync. */
+function entityRequest(context: ApiContext, request: ApiRequest, entity: { name: string; key: string }): ApiResponse {
+  const method = request.method.toUpperCase();
+  if (method === 'GET') {
+    const found = context.entities.read(entity);
+    return found ? { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: found.state ?? 'null' } : empty(404);
+  }
+  if (method !== 'POST') return empty(404);
+  if (!context.entities.functionFor(entity.name)) return errorResponse(404, `No entity function named '${entity.name}' was found.`);
+  const parsed = jsonInput(request);
+  if ('error' in parsed) return parsed.error;
+  context.entities.signal(entity, request.query.get('op') ?? '', parsed.input);
+  return empty(202);
+}
+
 function raiseEvent(context: ApiContext, request: ApiRequest, instanceId: string, eventName: string): ApiResponse {
   const state = context.engine.get(instanceId);
   if (!state) return empty(404);
@@ -173,6 +199,8 @@ function raiseEvent(context: ApiContext, request: ApiRequest, instanceId: string
   const parsed = jsonInput(request);
   if ('error' in parsed) return parsed.error;
   const input = parsed.input;
+  const tooLarge = payloadTooLarge(input, `event '${eventName}'`, context.maxPayloadBytes);
+  if (tooLarge) throw new PayloadTooLargeError(tooLarge);
   return operationResult(context.engine.raiseEvent(instanceId, eventName, input));
 }
 

@@ -4,6 +4,7 @@ import { replayActions, type ScheduledCall } from './host-replay';
 import { EventType, completedTaskIds, history, type HistoryEvent } from './history-events';
 import type { InboxMessage, InstanceState, RuntimeStatus } from './instance-state';
 import { MAXIMUM_SHORT_TIMER_MS, orchestrationBinding, type OrchestrationBinding } from './orchestration-binding';
+import { limitActivityResult, oversizedEpisodePayload } from './payload-limit';
 
 /**
  * One orchestration episode, split around the (asynchronous) orchestrator invocation:
@@ -58,8 +59,13 @@ export function customStatusSizeError(json: string): string | undefined {
   return `The UTF-16 size of the JSON-serialized payload must not exceed ${n0(MAX_CUSTOM_STATUS_KB)} KB. The current payload size is ${n0(kb)} KB.`;
 }
 
+/** The backend's payload limit (Durable Task Scheduler: 1 MB; none on Azure Storage): payload-limit.ts. */
+export interface PayloadLimits {
+  maxPayloadBytes?: number;
+}
+
 /** Returns undefined when no message adds anything to the history (stale or duplicate deliveries). */
-export function prepareEpisode(state: InstanceState, inbox: readonly InboxMessage[], now: string): PreparedEpisode | undefined {
+export function prepareEpisode(state: InstanceState, inbox: readonly InboxMessage[], now: string, limits: PayloadLimits = {}): PreparedEpisode | undefined {
   const past = state.history.map((e) => ({ ...e, IsPlayed: true }));
   const scheduledIds = new Set(past.filter((e) => isScheduling(e)).map((e) => e.EventId));
   const done = completedTaskIds(past);
@@ -78,7 +84,7 @@ export function prepareEpisode(state: InstanceState, inbox: readonly InboxMessag
     const belongsHere = message.executionId === state.executionId && id !== undefined && scheduledIds.has(id);
     if (belongsHere && !done.has(id)) {
       done.add(id);
-      events.push(event);
+      events.push(limitActivityResult(event, past, limits.maxPayloadBytes));
     }
   }
   const startsExecution = events.some((e) => e.EventType === EventType.ExecutionStarted);
@@ -102,7 +108,8 @@ export function completeEpisode(
   state: InstanceState,
   prepared: PreparedEpisode,
   outcome: OrchestratorOutcome,
-  functions: { activityNames: readonly string[]; orchestratorNames: readonly string[] },
+  functions: { activityNames: readonly string[]; orchestratorNames: readonly string[]; entityNames: readonly string[] },
+  limits: PayloadLimits = {},
 ): EpisodeCommit {
   const now = prepared.now;
   const orchestratorState = outcome.state;
@@ -143,6 +150,12 @@ export function completeEpisode(
   if (!failure && outcome.error !== undefined) {
     failure = `Orchestrator function '${state.name}' failed: ${orchestratorState?.error ?? outcome.error}`;
   }
+  // The scheduler refuses the whole completion, so nothing of this episode is scheduled.
+  const tooLarge = failure ? undefined : oversizedEpisodePayload(newCalls, orchestratorState, continueAsNewInput, limits.maxPayloadBytes);
+  if (tooLarge) {
+    failure = `Orchestrator function '${state.name}' failed: ${tooLarge}`;
+    newCalls = [];
+  }
 
   const appended = newCalls.map((call) => schedulingEvent(now, call));
   let runtimeStatus: RuntimeStatus = 'Running';
@@ -178,7 +191,8 @@ function isScheduling(e: HistoryEvent): boolean {
   return (
     e.EventType === EventType.TaskScheduled ||
     e.EventType === EventType.TimerCreated ||
-    e.EventType === EventType.SubOrchestrationInstanceCreated
+    e.EventType === EventType.SubOrchestrationInstanceCreated ||
+    e.EventType === EventType.EventSent
   );
 }
 
@@ -190,5 +204,7 @@ function schedulingEvent(now: string, call: ScheduledCall): HistoryEvent {
       return history.timerCreated(now, call.id, call.fireAt ?? now);
     case 'subOrchestration':
       return history.subOrchestrationCreated(now, call.id, call.name ?? '', call.instanceId ?? '', call.input ?? null);
+    case 'entity':
+      return history.eventSent(now, call.id, call.instanceId ?? '', call.name ?? '', call.input ?? null);
   }
 }

@@ -140,6 +140,12 @@ export const history = {
     Reason: reason,
     Details: details,
   }),
+  eventSent: (at: string, id: number, instanceId: string, name: string, input: string | null): HistoryEvent => ({
+    ...base(EventType.EventSent, at, id),
+    InstanceId: instanceId,
+    Name: name,
+    Input: input,
+  }),
   eventRaised: (at: string, name: string, input: string | null): HistoryEvent => ({
     ...base(EventType.EventRaised, at),
     Name: name,

@@ -1,4 +1,5 @@
 import { ActionType, ReplaySchema, actionTypeName, serializedInput, type ActionJson, type RetryOptionsJson } from './actions';
+import { REQUEST_EVENT_NAME, deterministicGuid, entityOfSchedulerId, type RequestMessage } from './entity-messages';
 import { EventType, type HistoryEvent } from './history-events';
 import { HostTask } from './host-task';
 import { nextRetryDelayMs } from './retry-policy';
@@ -15,7 +16,8 @@ import { nextRetryDelayMs } from './retry-policy';
  */
 export interface ScheduledCall {
   id: number;
-  kind: 'activity' | 'timer' | 'subOrchestration';
+  /** 'entity': an EventSent carrying a RequestMessage to the entity `instanceId` (call or signal). */
+  kind: 'activity' | 'timer' | 'subOrchestration' | 'entity';
   name?: string;
   input?: string | null;
   fireAt?: string;
@@ -31,6 +33,7 @@ export interface HostReplayOptions {
   maximumShortTimerMs: number;
   activityNames: readonly string[];
   orchestratorNames: readonly string[];
+  entityNames: readonly string[];
 }
 
 export interface HostReplayResult {
@@ -77,6 +80,7 @@ class ShimReplay {
   private failure: ReplayFailure | undefined;
   private continueAsNew: { input: string | null } | undefined;
   private readonly warnings: string[] = [];
+  private guidCounter = 0;
 
   constructor(
     private readonly actions: ActionJson[][],
@@ -122,6 +126,8 @@ class ShimReplay {
         return this.expectCall(event, 'timer');
       case EventType.SubOrchestrationInstanceCreated:
         return this.expectCall(event, 'subOrchestration');
+      case EventType.EventSent:
+        return this.expectCall(event, 'entity');
       case EventType.TaskCompleted:
       case EventType.SubOrchestrationInstanceCompleted:
         return this.complete(event.TaskScheduledId, true);
@@ -197,7 +203,10 @@ class ShimReplay {
       case ActionType.WhenAny:
         return HostTask.whenAny((action.compoundActions ?? []).map((a) => this.invoke(a)));
       case ActionType.CallEntity:
+        return this.sendEntityRequest(action, false);
       case ActionType.SignalEntity:
+        this.sendEntityRequest(action, true);
+        return HostTask.settled();
       case ActionType.ScheduledSignalEntity:
       case ActionType.LockEntities:
       case ActionType.ReleaseEntities:
@@ -230,6 +239,32 @@ class ShimReplay {
     return this.allocate({ kind: 'subOrchestration', name, instanceId, input: serializedInput(action) });
   }
 
+  /**
+   * DurableOrchestrationContext.CallDurableTaskFunctionAsync for FunctionType.Entity: a request id
+   * from NewGuid, an EventSent named "op" to the entity (it takes a sequence number, which
+   * durable-functions counts too), and for a call a wait for the external event named after the
+   * request id (WaitForEntityResponse), which the entity raises with its ResponseMessage.
+   */
+  private sendEntityRequest(action: ActionJson, signal: boolean): HostTask {
+    const target = action.instanceId ?? '';
+    const entity = entityOfSchedulerId(target);
+    if (!entity) throw new ReplayFailure(`'${target}' is not a valid entity id.`, false);
+    if (!this.options.entityNames.some((n) => n.toLowerCase() === entity.name.toLowerCase())) {
+      throw new ReplayFailure(unknownFunction(entity.name, 'entity', this.options.entityNames), false);
+    }
+    const operation = typeof action.operation === 'string' ? action.operation : '';
+    const request: RequestMessage = {
+      op: operation,
+      ...(signal ? { signal: true } : {}),
+      ...(action.input === undefined || action.input === null ? {} : { input: JSON.stringify(action.input) }),
+      id: deterministicGuid(this.options.instanceId, new Date(this.now).toISOString(), this.guidCounter++),
+      parent: this.options.instanceId,
+      parentExecution: this.options.executionId,
+    };
+    this.record({ kind: 'entity', name: REQUEST_EVENT_NAME, instanceId: target, input: JSON.stringify(request) });
+    return signal ? HostTask.settled() : this.waitForEvent(request.id);
+  }
+
   private createTimerFromAction(action: ActionJson): HostTask {
     const fireAt = Date.parse(action.fireAt ?? '');
     if (Number.isNaN(fireAt)) throw new ReplayFailure(`CreateTimer action has an invalid fireAt: ${String(action.fireAt)}`, false);
@@ -258,11 +293,16 @@ class ShimReplay {
   }
 
   private allocate(call: Omit<ScheduledCall, 'id'>): HostTask {
+    const task = new HostTask();
+    this.open.set(this.record(call), task);
+    return task;
+  }
+
+  /** Takes the next sequence number for a call. */
+  private record(call: Omit<ScheduledCall, 'id'>): number {
     const id = this.nextId++;
     this.calls.set(id, { id, ...call });
-    const task = new HostTask();
-    this.open.set(id, task);
-    return task;
+    return id;
   }
 
   /** DurableTask.Core RetryInterceptor.Invoke, attempt by attempt. */
@@ -318,7 +358,7 @@ class ShimReplay {
   private expectCall(event: HistoryEvent, kind: ScheduledCall['kind']): void {
     const id = event.EventId;
     const call = this.calls.get(id);
-    const what = { activity: 'an activity task', timer: 'a timer task', subOrchestration: 'a sub-orchestration task' }[kind];
+    const what = { activity: 'an activity task', timer: 'a timer task', subOrchestration: 'a sub-orchestration task', entity: 'a send event task' }[kind];
     const named = event.Name ? ` named '${event.Name}'` : '';
     if (!call) {
       throw new ReplayFailure(
@@ -338,6 +378,13 @@ class ShimReplay {
       throw new ReplayFailure(
         `Non-Deterministic workflow detected: A previous execution of this orchestration scheduled ${what} with sequence number ${id}${named}, ` +
           `but the current orchestration replay instead scheduled one named '${call.name ?? ''}' with this sequence number.`,
+        true,
+      );
+    }
+    if (kind === 'entity' && event.InstanceId !== undefined && event.InstanceId !== call.instanceId) {
+      throw new ReplayFailure(
+        `Non-Deterministic workflow detected: A previous execution of this orchestration sent an event with sequence number ${id} to '${event.InstanceId}', ` +
+          `but the current orchestration replay instead sent one to '${call.instanceId ?? ''}'.`,
         true,
       );
     }
@@ -361,9 +408,9 @@ function requireRetry(action: ActionJson): RetryOptionsJson {
   return options;
 }
 
-function unknownFunction(name: string, kind: 'activity' | 'orchestrator', known: readonly string[]): string {
+function unknownFunction(name: string, kind: 'activity' | 'orchestrator' | 'entity', known: readonly string[]): string {
   const info = known.length > 0
     ? `The following are the known ${kind} functions: '${known.join("', '")}'.`
     : `No ${kind} functions are currently registered!`;
-  return `The function '${name}' doesn't exist, is disabled, or is not an ${kind === 'activity' ? 'activity' : 'orchestrator'} function. Additional info: ${info}`;
+  return `The function '${name}' doesn't exist, is disabled, or is not ${kind === 'entity' ? 'an entity' : kind === 'activity' ? 'an activity' : 'an orchestrator'} function. Additional info: ${info}`;
 }

@@ -3,6 +3,8 @@ import { EventEmitter } from 'node:events';
 import type { Clock, ClockTimer } from '../clock';
 import { functionTimeoutMessage, type FunctionTimeout } from '../host/function-timeout';
 import type { RuntimeLog } from '../log';
+import type { DispatchLatency } from './dispatch-latency';
+import type { RequestMessage } from './entity-messages';
 import { completeEpisode, prepareEpisode, type OrchestratorOutcome } from './episode';
 import { InvalidInstanceIdError, OrchestrationAlreadyExistsError, RuntimeStoppedError, UnknownOrchestratorError } from './errors';
 import { EventType, completedTaskIds, history, type HistoryEvent, type ParentRef } from './history-events';
@@ -27,10 +29,17 @@ export interface EngineDeps {
   log: RuntimeLog;
   orchestratorNames(): string[];
   activityNames(): string[];
+  entityNames(): string[];
+  /** Where orchestrations' entity requests go (the entity scheduler). */
+  deliverToEntity(schedulerId: string, request: RequestMessage): void;
   runOrchestrator(name: string, binding: OrchestrationBinding): Promise<OrchestratorOutcome>;
   runActivity(name: string, input: string | null, instanceId: string, taskId: number): Promise<ActivityOutcome>;
   /** host.json functionTimeout: an activity attempt still running then fails, as in Azure. */
   functionTimeout: FunctionTimeout;
+  /** The backend's dispatch latency and cold starts (dispatch-latency.ts); work starts at once without it. */
+  dispatch?: DispatchLatency;
+  /** The backend's payload limit (Durable Task Scheduler: 1 MB, payload-limit.ts); none without it. */
+  maxPayloadBytes?: number;
 }
 
 export interface InstanceFilter {
@@ -43,6 +52,8 @@ export interface InstanceFilter {
 export type ClientOperationResult = 'accepted' | 'notFound' | 'gone';
 
 const MAX_INSTANCE_ID_LENGTH = 256;
+/** An Azure Storage table read, then the queue and table writes: tens of milliseconds. */
+const STATUS_READ_TO_WRITE_MS = 20;
 
 export class OrchestrationEngine {
   private readonly states = new Map<string, InstanceState>();
@@ -51,6 +62,7 @@ export class OrchestrationEngine {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly changes = new EventEmitter();
   private readonly held = new Set<string>();
+  private startGate: StartGate | undefined;
   private stopped = false;
 
   constructor(private readonly deps: EngineDeps) {
@@ -70,6 +82,7 @@ export class OrchestrationEngine {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.deps.dispatch?.release();
     for (const byId of this.timers.values()) for (const timer of byId.values()) timer.cancel();
     this.timers.clear();
     await Promise.allSettled([...this.running.values(), ...this.inflight]);
@@ -77,7 +90,14 @@ export class OrchestrationEngine {
 
   // ---- client operations (what the Durable Task HTTP API exposes) --------------------------
 
-  startNew(name: string, requestedId: string | undefined, inputJson: string | null): string {
+  /**
+   * Not atomic, as on the Azure Storage provider (the singleton docs page; Azure/durabletask PR 528):
+   * the existing instance's status is read, and the new instance written a storage round trip
+   * later. Two starts of one id that overlap both pass the check and both succeed; the first
+   * write's execution runs, and the second ExecutionStarted reaches a running instance and is
+   * discarded by the dispatcher, so the second caller's input never runs.
+   */
+  async startNew(name: string, requestedId: string | undefined, inputJson: string | null): Promise<string> {
     this.assertRunning();
     const known = this.deps.orchestratorNames();
     if (!known.includes(name)) {
@@ -92,8 +112,36 @@ export class OrchestrationEngine {
     if (existing && ['Running', 'ContinuedAsNew', 'Pending', 'Suspended'].includes(existing.runtimeStatus)) {
       throw new OrchestrationAlreadyExistsError(`An Orchestration instance with the status ${existing.runtimeStatus} already exists.`);
     }
+    await this.statusReadToWrite();
+    this.assertRunning();
+    const now = this.states.get(instanceId);
+    if (now && now !== existing && !isTerminal(now.runtimeStatus)) {
+      this.deps.log.warn('instance.duplicateStartDiscarded', { instanceId, name, reason: 'another start of this id wrote first; its execution runs' });
+      return instanceId;
+    }
     this.createInstance({ instanceId, name, inputJson });
     return instanceId;
+  }
+
+  /**
+   * Holds every start between its status read and its write until `release()`: what a slow storage
+   * round trip does to starts that overlap. `whenWaiting(n)` resolves once n starts are held.
+   */
+  holdStarts(): { whenWaiting(count: number): Promise<void>; release(): void } {
+    const gate = new StartGate();
+    this.startGate = gate;
+    return {
+      whenWaiting: (count) => gate.whenWaiting(count),
+      release: () => {
+        if (this.startGate === gate) this.startGate = undefined;
+        gate.release();
+      },
+    };
+  }
+
+  private statusReadToWrite(): Promise<void> {
+    if (this.startGate) return this.startGate.hold();
+    return new Promise((resolve) => setTimeout(resolve, STATUS_READ_TO_WRITE_MS));
   }
 
   raiseEvent(instanceId: string, eventName: string, inputJson: string | null): ClientOperationResult {
@@ -217,7 +265,8 @@ export class OrchestrationEngine {
   private schedule(instanceId: string): void {
     if (this.stopped || this.running.has(instanceId) || this.held.has(instanceId)) return;
     const loop = (async () => {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      const waiting = this.states.get(instanceId);
+      await (this.deps.dispatch && waiting ? this.deps.dispatch.beforeEpisode(waiting) : new Promise<void>((resolve) => setImmediate(resolve)));
       for (;;) {
         const state = this.states.get(instanceId);
         if (this.stopped || this.held.has(instanceId) || !state || state.inbox.length === 0) break;
@@ -248,7 +297,7 @@ export class OrchestrationEngine {
     // `do { … } while (continuedAsNew)`), with nothing but its ExecutionStarted: messages that
     // arrived meanwhile come in the next batch.
     const batch = startsContinuedExecution(state) ? state.inbox.slice(0, 1) : state.inbox;
-    const prepared = prepareEpisode(state, batch, now);
+    const prepared = prepareEpisode(state, batch, now, { maxPayloadBytes: this.deps.maxPayloadBytes });
     if (!prepared) {
       state.inbox = state.inbox.filter((m) => !batch.includes(m));
       this.commit(state);
@@ -264,7 +313,8 @@ export class OrchestrationEngine {
     const commit = completeEpisode(state, prepared, outcome, {
       activityNames: this.deps.activityNames(),
       orchestratorNames: this.deps.orchestratorNames(),
-    });
+      entityNames: this.deps.entityNames(),
+    }, { maxPayloadBytes: this.deps.maxPayloadBytes });
     state.history = commit.history;
     state.inbox = state.inbox.filter((m) => !prepared.consumed.includes(m));
     state.lastActions = commit.lastActions;
@@ -367,13 +417,19 @@ export class OrchestrationEngine {
         return this.armTimer(state.instanceId, state.executionId, call.id, call.fireAt ?? this.nowIso());
       case 'subOrchestration':
         return this.startChild(state, call);
+      case 'entity':
+        return this.deps.deliverToEntity(call.instanceId ?? '', JSON.parse(call.input ?? 'null') as RequestMessage);
     }
   }
 
   private runActivity(instanceId: string, executionId: string, call: ScheduledCall): void {
     const name = call.name ?? '';
-    this.deps.log.info('activity.started', { instanceId, taskId: call.id, name });
-    const work = this.withinFunctionTimeout(name, this.deps.runActivity(name, call.input ?? null, instanceId, call.id))
+    // The function timeout runs from the start, after the backend's dispatch latency.
+    const start = (): Promise<ActivityOutcome> => {
+      this.deps.log.info('activity.started', { instanceId, taskId: call.id, name });
+      return this.withinFunctionTimeout(name, this.deps.runActivity(name, call.input ?? null, instanceId, call.id));
+    };
+    const work = (this.deps.dispatch ? this.deps.dispatch.runActivity(instanceId, start) : start())
       .catch((error: unknown): ActivityOutcome => ({ ok: false, reason: `Activity function '${name}' failed: ${String(error)}`, details: '{}' }))
       .then((outcome) => {
         this.inflight.delete(work);
@@ -451,6 +507,9 @@ export class OrchestrationEngine {
         this.armTimer(state.instanceId, state.executionId, event.EventId, event.FireAt ?? event.Timestamp);
       } else if (event.EventType === EventType.SubOrchestrationInstanceCreated) {
         this.resumeChild(state, event);
+      } else if (event.EventType === EventType.EventSent) {
+        // The entity drops a request it has already queued or handled (same request id).
+        this.deps.deliverToEntity(event.InstanceId ?? '', JSON.parse(event.Input ?? 'null') as RequestMessage);
       }
     }
   }
@@ -484,6 +543,27 @@ export class OrchestrationEngine {
 
   private assertRunning(): void {
     if (this.stopped) throw new RuntimeStoppedError();
+  }
+}
+
+class StartGate {
+  private readonly held: Array<() => void> = [];
+  private readonly watchers: Array<{ count: number; resolve: () => void }> = [];
+
+  hold(): Promise<void> {
+    return new Promise((resolve) => {
+      this.held.push(resolve);
+      for (const w of this.watchers.filter((x) => this.held.length >= x.count)) w.resolve();
+    });
+  }
+
+  whenWaiting(count: number): Promise<void> {
+    if (this.held.length >= count) return Promise.resolve();
+    return new Promise((resolve) => this.watchers.push({ count, resolve }));
+  }
+
+  release(): void {
+    this.held.splice(0).forEach((go) => go());
   }
 }
 
