@@ -15,6 +15,10 @@ export type { LongVmScriptName, LongVmScripts };
  */
 export type VmScriptPoll<R> = { state: 'running'; executionState: string } | { state: 'succeeded'; result: R } | { state: 'failed'; error: string } | { state: 'gone'; detail: string };
 
+export type RepointResult =
+  | { outcome: 'streaming'; changed: boolean; senderHost: string; receivedTimeline: number }
+  | { outcome: 'refused' | 'cannot-follow'; detail: string };
+
 /** Every activity an orchestration may call: its input and what it returns. */
 export interface Activities {
   inspectCluster: [{ cluster: string }, ClusterView];
@@ -29,6 +33,12 @@ export interface Activities {
   setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean }, { changed: boolean }];
   followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
   /**
+   * The health check's re-point of a standby that streams from elsewhere: looks again (gate, pools,
+   * roles, timelines), then follow.sh. `refused`: the decision no longer holds; `cannot-follow`:
+   * it did not stream from the primary in time (past the fork point?): the rejoin path's turn.
+   */
+  repointStandby: [{ cluster: string; node: string; primary: string }, RepointResult];
+  /**
    * Starts a long VM script (src/app/long-vm-scripts.ts) as a managed Run Command and returns at
    * once; `runName` names this run on every attempt (orchestrations/vm-script-run.ts).
    */
@@ -40,7 +50,10 @@ export interface Activities {
   startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
   startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
   ensurePostgresStopped: [{ cluster: string; node: string }, { stopped: boolean; how: string; checkpointLsn: Lsn | null }];
-  setReadPoolIfStandby: [{ cluster: string; node: string }, { changed: boolean; refused: string | null }];
+  /** `holdsWeighed`: the caller is the cluster monitor, whose verdict already weighed the maintenance holds. */
+  setReadPoolIfStandby: [{ cluster: string; node: string; holdsWeighed?: boolean }, { changed: boolean; refused: string | null }];
+  /** Whether an operation (by instance id) still runs: `active` for Pending, Running, ContinuedAsNew or Suspended. */
+  readOperationStatus: [{ operationId: string }, { active: boolean; runtimeStatus: string | null }];
   readHealthState: [{ cluster: string }, { state: import('../src/domain/health').HealthState | null; operation: { operationId: string; kind: string } | null }];
 }
 

@@ -4,7 +4,7 @@ import type { ActivityName, InputOf, OutputOf } from './catalogue';
 
 /**
  * Registers a catalogued activity that needs the Durable client (to start an operation through the
- * single-flight gate, or to read another instance's state): an orchestration cannot do either
+ * cluster's ownership check, or to read another instance's state): an orchestration cannot do either
  * itself. The durableClient input binding is the one the Functions host fills for any function.
  */
 export function registerClientActivity<K extends ActivityName>(name: K, implementation: (input: InputOf<K>, client: df.DurableClient) => Promise<OutputOf<K>>): void {

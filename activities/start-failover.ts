@@ -4,8 +4,8 @@ import { newOperationId, startOperation } from '../src/app/operations';
 import type { FailoverRequest } from '../src/domain/failover';
 
 /**
- * The health check's automatic failover, started through the cluster's single-flight gate
- * (docs/invariants.md S5) like every other operation; if one already runs, that one is reported
+ * The health check's automatic failover, started like every other operation: it runs only if it
+ * owns the cluster (docs/invariants.md S5); if one already runs, that one is reported
  * instead.
  */
 registerClientActivity('startAutomaticFailover', async ({ cluster, reason, requestedBy }, client) => {

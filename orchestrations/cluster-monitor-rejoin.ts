@@ -26,10 +26,10 @@ export interface RejoinReport {
  * (plain follow, else pg_rewind, else pg_basebackup) and into the read pool. It looks again before
  * each change: the monitor's observation may be older than what it finds.
  *
- * It checks the single-flight gate when it starts but does not hold it (OperationKind has only
- * switchover and failover): a switchover started during a rejoin sees the node as down or as a
- * standby and goes on without it; a rejoin that then streams from the wrong node is reported by
- * the next checks and retried. Running rejoins through the gate would close that window.
+ * It checks that no operation owns the cluster when it starts but does not claim it (OperationKind
+ * has only switchover and failover): a switchover started during a rejoin sees the node as down or
+ * as a standby and goes on without it; a rejoin that then streams from the wrong node is reported
+ * by the next checks and retried. Claiming the cluster for rejoins too would close that window.
  */
 /** A handful of steps with their errors clipped keeps the published report far below the 16 KB custom status limit. */
 const MAX_ERROR_CHARS = 400;
@@ -90,7 +90,7 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
 
     const rejoined = yield* step(`rejoin ${node} to ${primary}`, runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary } }), (r) => r);
     // Only a node still in recovery goes into the read pool: a switchover may have promoted it
-    // meanwhile (this rejoin does not hold the single-flight gate).
+    // meanwhile (this rejoin does not own the cluster).
     const serving = yield* step(`${node} into the read pool`, callActivity(context, 'setReadPoolIfStandby', { cluster, node }), (r) => r);
     if (serving.refused) return finish('failed', `rejoined (${rejoined.method}), but ${serving.refused}`);
     return finish('rejoined', `${node} streams from ${primary} (${rejoined.method})`, rejoined.method);

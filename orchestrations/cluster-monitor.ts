@@ -7,6 +7,7 @@ import {
   HealthAction,
   healthVerdict,
   HealthState,
+  holdForMaintenance,
   initialHealthState,
   isStale,
   MONITOR_EVENT,
@@ -14,6 +15,7 @@ import {
   MonitorInput,
   recordAction,
   recordStale,
+  rejoinInstead,
   setMaintenance,
 } from '../src/domain/health';
 import { fitHealthState } from '../src/domain/status-size';
@@ -44,9 +46,12 @@ import { messageOf } from './runbook';
  * published state (src/functions/health-check-client.ts), so the maintenance flag survives it.
  * Observations begun before the monitor's last action finished are ignored (stale: they describe
  * the cluster before the action). Long work (a failover, a rejoin) runs as its own orchestration
- * so the monitor keeps watching meanwhile; only the S2 fence of a second writer runs inline.
- * The monitor acts only while no operation runs through the gate; a rejoin it started is not
- * itself held by the gate (the gate admits only switchover and failover), see the rejoin.
+ * so the monitor keeps watching meanwhile; only the S2 fence of a second writer and the re-point
+ * of a standby (follow.sh, bounded by activities/repoint-standby.ts) run inline. Maintenance holds (a node
+ * approved for planned maintenance stays out of the pools until it is over) are applied like the
+ * maintenance flag: requests with their own id, confirmed through the published state.
+ * The monitor acts only while no operation owns the cluster; a rejoin it started does not claim
+ * it (only switchover and failover do), see the rejoin.
  */
 const EVENTS_PER_EXECUTION = 100;
 
@@ -70,6 +75,8 @@ function* handle(context: OrchestrationContext, state: HealthState, event: Monit
   switch (event?.type) {
     case 'maintenance':
       return setMaintenance(state, { enabled: event.enabled, at: now, by: event.by, reason: event.reason, requestId: event.requestId });
+    case 'maintenance-hold':
+      return holdForMaintenance(state, event.hold, event.requestId);
     case 'observation': {
       if (isStale(state, event.observation)) return recordStale(state);
       const assessment = healthVerdict(event.config, state, event.observation);
@@ -115,14 +122,38 @@ function* act(context: OrchestrationContext, config: ClusterConfig, state: Healt
         const started = yield* callActivity(context, 'startRejoin', { cluster, node: action.node, primary: action.primary, reason: action.reason });
         return recordAction(state, action, { at: done(), ok: true, detail: `${started.started ? 'started' : 'already running'}: ${started.instanceId}` });
       }
+      case 'repoint':
+        return yield* repoint(context, config, state, action);
       case 'read-pool': {
-        const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node: action.node });
+        // The verdict weighed this turn's maintenance holds; the published ones may still show a
+        // hold that ended with this very check.
+        const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node: action.node, holdsWeighed: true });
         if (serving.refused) return recordAction(state, action, { at: done(), ok: false, detail: serving.refused });
         return recordAction(state, action, { at: done(), ok: true, detail: `${action.node} serves reads again` });
       }
     }
   } catch (error) {
     return recordAction(state, action, { at: done(), ok: false, detail: messageOf(error) });
+  }
+}
+
+/**
+ * A standby that streams from the wrong node (or not at all) follows the primary again: follow.sh
+ * through the repointStandby activity, which looks again first. One that cannot simply follow
+ * (its WAL went past the fork point) is handed to the rejoin path at once, as a fenced writer is.
+ */
+function* repoint(context: OrchestrationContext, config: ClusterConfig, state: HealthState, action: Extract<HealthAction, { kind: 'repoint' }>): Generator<Task, HealthState, unknown> {
+  const done = () => context.df.currentUtcDateTime.toISOString();
+  const result = yield* callActivity(context, 'repointStandby', { cluster: config.name, node: action.node, primary: action.primary });
+  switch (result.outcome) {
+    case 'streaming':
+      return recordAction(state, action, { at: done(), ok: true, detail: `${action.node} streams from ${action.primary} (${result.changed ? 'primary_conninfo re-pointed' : 'primary_conninfo was already right'}; timeline ${result.receivedTimeline})` });
+    case 'refused':
+      return recordAction(state, action, { at: done(), ok: false, detail: result.detail });
+    case 'cannot-follow': {
+      const failed = rejoinInstead(recordAction(state, action, { at: done(), ok: false, detail: result.detail }), action.node, action.primary, done());
+      return yield* act(context, config, failed, { kind: 'rejoin', node: action.node, primary: action.primary, reason: `${action.node} could not simply follow ${action.primary}: ${result.detail}` });
+    }
   }
 }
 

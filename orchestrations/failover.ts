@@ -11,6 +11,7 @@ import { OperationInput, OperationReport } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
+import { exclusively } from './ownership';
 import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
 import { runLongVmScript } from './vm-script-run';
@@ -30,7 +31,7 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 };
 
 /**
- * Unplanned failover (docs/design.md §5), started through the single-flight gate like a switchover
+ * Unplanned failover (docs/design.md §5), run only while it owns the cluster, like a switchover
  * (S5) — by the health check, the HTTP API, or any other trigger:
  *  1. inspect, with the health check's last known primary position; identify the old primary;
  *  2. fence it: out of both pools (no new session reaches it: S2); if it still answers as a
@@ -52,7 +53,7 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 function* failover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<FailoverRequest>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'failover', cluster: input.cluster.name });
-  return yield* runbook.guarded(failoverSteps(context, runbook, input));
+  return yield* runbook.guarded(exclusively(context, runbook, input, failoverSteps(context, runbook, input)));
 }
 
 function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>): Generator<Task, OperationReport, unknown> {

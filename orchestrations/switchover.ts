@@ -7,6 +7,7 @@ import { OperationInput, OperationReport } from '../src/domain/operation';
 import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
+import { exclusively } from './ownership';
 import { messageOf, Runbook, Undo } from './runbook';
 import { runLongVmScript } from './vm-script-run';
 
@@ -59,7 +60,7 @@ export function convergenceProblems(view: ClusterView, newPrimary: string): stri
 function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<SwitchoverInput>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'switchover', cluster: input.cluster.name });
-  return yield* runbook.guarded(switchoverSteps(context, runbook, input));
+  return yield* runbook.guarded(exclusively(context, runbook, input, switchoverSteps(context, runbook, input)));
 }
 
 function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>): Generator<Task, OperationReport, unknown> {

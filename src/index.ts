@@ -4,7 +4,7 @@
  * durable-functions, in Azure and under the local runtime alike.
  */
 import '../activities';
-import '../orchestrations/cluster-operation';
+import '../orchestrations/cluster-ownership';
 import '../orchestrations/switchover';
 import './functions/switchover-http';
 import './functions/cluster-http';

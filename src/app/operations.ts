@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { DurableClient, DurableOrchestrationStatus, OrchestrationRuntimeStatus } from 'durable-functions';
-import { CLUSTER_OPERATION, OperationInput, OperationKind, OperationReport, operationGateId } from '../domain/operation';
+import * as df from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { OperationInput, OperationKind, OperationReport } from '../domain/operation';
+import { CLAIM_STEP, ClusterOwner, CLUSTER_OWNERSHIP, OwnershipState } from '../domain/ownership';
 
 export type StartResult = { started: true; operationId: string } | { started: false; running: { operationId: string; kind: OperationKind } };
 
@@ -20,95 +22,81 @@ async function statusOf(client: DurableClient, instanceId: string): Promise<Dura
   }
 }
 
+/** Whether an operation still runs (an unknown id — never started, or purged — does not). */
+export async function operationStatus(client: DurableClient, operationId: string): Promise<{ active: boolean; runtimeStatus: string | null }> {
+  const status = await statusOf(client, operationId);
+  return { active: isActive(status), runtimeStatus: status ? String(status.runtimeStatus) : null };
+}
+
 type Running = { operationId: string; kind: OperationKind };
 
 /**
- * The operation running for the cluster: the gate's, or the one a gate that was terminated (or
- * failed) had started. Terminating an orchestration does not terminate its sub-orchestrations
- * (docs/azure-platform.md item 2), so such an operation may still be running without its gate.
- * A gate that completed has seen its operation end; only the other endings need the extra look.
+ * The operation that owns the cluster and still runs: the owner on record in the cluster's
+ * ownership entity (orchestrations/cluster-ownership.ts), confirmed running. An owner that was
+ * terminated (terminating never releases) does not hold the cluster: the next operation takes over.
  */
-async function runningOperation(client: DurableClient, cluster: string): Promise<Running | undefined> {
-  const gate = await statusOf(client, operationGateId(cluster));
-  if (!gate) return undefined;
-  const { operationId, kind } = (gate.input ?? {}) as OperationInput<unknown>;
-  if (isActive(gate)) return { operationId, kind };
-  if (!operationId || String(gate.runtimeStatus) === 'Completed') return undefined;
-  return isActive(await statusOf(client, operationId)) ? { operationId, kind } : undefined;
-}
-
-const OPERATION_KINDS: readonly string[] = ['switchover', 'failover'] satisfies OperationKind[];
-
-/**
- * Any switchover or failover of the cluster still running, found by listing the running instances
- * (operation ids are "<cluster>-<kind>-…", and the orchestration is named after the kind) and
- * confirmed from its input. Catches an operation whose gate is gone altogether (terminated, then
- * purged or replaced). The JS client cannot filter by instance id prefix, so it lists every
- * running instance of the task hub: used only before starting an operation.
- */
-async function anyRunningOperation(client: DurableClient, cluster: string): Promise<Running | undefined> {
-  const running = await client.getStatusBy({ runtimeStatus: [...ACTIVE].map((s) => s as OrchestrationRuntimeStatus) });
-  const candidates = running.filter((s) => OPERATION_KINDS.includes(s.name) && s.instanceId.startsWith(`${cluster}-${s.name}-`));
-  for (const candidate of candidates) {
-    const status = await statusOf(client, candidate.instanceId);
-    const input = status?.input as Partial<OperationInput<unknown>> | undefined;
-    if (isActive(status) && input?.cluster?.name === cluster) return { operationId: candidate.instanceId, kind: candidate.name as OperationKind };
-  }
-  return undefined;
+export async function currentOperation(client: DurableClient, cluster: string): Promise<Running | undefined> {
+  const record = await client.readEntityState<OwnershipState>(new df.EntityId(CLUSTER_OWNERSHIP, cluster));
+  const owner = record.entityExists ? record.entityState?.owner : undefined;
+  if (!owner) return undefined;
+  return (await operationStatus(client, owner.operationId)).active ? { operationId: owner.operationId, kind: owner.kind } : undefined;
 }
 
 /**
- * A gate that completed has seen its operation end, so the costly listing (every running instance
- * of the task hub) runs only when the gate is missing or ended otherwise. It is a second line
- * behind the gate's id: a listing that fails does not stop an operation (an automatic failover
- * above all).
+ * Starts an operation under its own id (docs/invariants.md S5). A cluster owned by a running
+ * operation refuses at once. Otherwise the operation starts, and its first step claims the cluster
+ * in the ownership entity, atomically: of two triggers that race past this check, one runs and the
+ * other's operation ends "refused" having changed nothing. The caller waits (bounded) for that
+ * claim, so it is told which one won; the id it gets names an operation that exists either way.
  */
-async function orphanedOperation(client: DurableClient, cluster: string): Promise<Running | undefined> {
-  const gate = await statusOf(client, operationGateId(cluster));
-  if (gate && String(gate.runtimeStatus) === 'Completed') return undefined;
-  return anyRunningOperation(client, cluster).catch(() => undefined);
-}
-
-/**
- * Starts an operation through the cluster's single-flight gate (docs/invariants.md S5). The host
- * refuses a second instance under a running gate id, so of two racing triggers exactly one starts;
- * the other is told which operation is running. A switchover or failover of the cluster that still
- * runs without its gate (the gate was terminated: that does not end the operation) also refuses.
- */
-export async function startOperation<Request>(client: DurableClient, input: OperationInput<Request>): Promise<StartResult> {
-  const cluster = input.cluster.name;
-  const running = (await runningOperation(client, cluster)) ?? (await orphanedOperation(client, cluster));
+export async function startOperation<Request>(client: DurableClient, input: OperationInput<Request>, claimWaitMs = CLAIM_WAIT_MS): Promise<StartResult> {
+  const running = await currentOperation(client, input.cluster.name);
   if (running) return { started: false, running };
   try {
-    await client.startNew(CLUSTER_OPERATION, { instanceId: operationGateId(cluster), input });
-    return { started: true, operationId: input.operationId };
+    await client.startNew(input.kind, { instanceId: input.operationId, input });
   } catch (error) {
-    const winner = await runningOperation(client, cluster);
-    if (winner) return { started: false, running: winner };
+    // The same operation id started twice (a trigger delivered twice): that operation is the answer.
+    if ((await operationStatus(client, input.operationId)).active) return { started: false, running: { operationId: input.operationId, kind: input.kind } };
     throw error;
+  }
+  const owner = await claimOutcome(client, input.operationId, claimWaitMs);
+  return owner ? { started: false, running: owner } : { started: true, operationId: input.operationId };
+}
+
+/** How long a trigger waits for its operation's claim: a few Durable dispatches on Azure. */
+const CLAIM_WAIT_MS = 30_000;
+const CLAIM_POLL_MS = 250;
+
+/**
+ * The owner that refused the operation's claim, or undefined once the claim was granted (or not
+ * decided within the wait: the operation's own report then tells).
+ */
+async function claimOutcome(client: DurableClient, operationId: string, waitMs: number): Promise<Running | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const status = await statusOf(client, operationId);
+    const report = (String(status?.runtimeStatus) === 'Completed' ? status?.output : status?.customStatus) as OperationReport | undefined;
+    const claimed = report?.steps?.find((s) => s.name === CLAIM_STEP);
+    if (claimed?.result === 'ok') {
+      const detail = claimed.detail as { granted?: boolean; owner?: ClusterOwner } | undefined;
+      return detail?.owner ? { operationId: detail.owner.operationId, kind: detail.owner.kind } : undefined;
+    }
+    if (claimed?.result === 'failed' || (status && !isActive(status)) || Date.now() >= deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, CLAIM_POLL_MS));
   }
 }
 
 /** An operation's live progress or final report; undefined when this cluster never had it. */
 export async function readOperation(client: DurableClient, cluster: string, operationId: string): Promise<OperationReport | undefined> {
-  if (!operationId.startsWith(`${cluster}-`)) return undefined;
   const status = await statusOf(client, operationId);
-  if (!status) {
-    // Started but not yet scheduled by its gate: it exists, it just has not begun.
-    const running = await runningOperation(client, cluster);
-    return running?.operationId === operationId ? { operationId, kind: running.kind, cluster, outcome: 'running', currentStep: 'queued', problems: [], steps: [] } : undefined;
-  }
+  const input = status?.input as OperationInput<unknown> | undefined;
+  if (!status || input?.cluster?.name !== cluster || input.operationId !== operationId) return undefined;
   const runtime = String(status.runtimeStatus);
   const progress = status.customStatus as OperationReport | undefined;
   if (runtime === 'Completed') return status.output as OperationReport;
   if (runtime === 'Failed' || runtime === 'Terminated') {
-    const base = progress ?? { operationId, kind: (status.input as OperationInput<unknown>).kind, cluster, problems: [], steps: [] };
+    const base = progress ?? { operationId, kind: input.kind, cluster, problems: [], steps: [] };
     return { ...base, outcome: 'failed', currentStep: undefined, reason: `the orchestration ${runtime.toLowerCase()}: ${String(status.output ?? 'no detail')}` };
   }
-  return progress ?? { operationId, kind: (status.input as OperationInput<unknown>).kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
-}
-
-/** The operation the cluster's single-flight gate is running now, if any (whoever started it). */
-export function currentOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: OperationKind } | undefined> {
-  return runningOperation(client, cluster);
+  return progress ?? { operationId, kind: input.kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
 }

@@ -1,7 +1,9 @@
 import type { ClusterConfig } from '../config/schema';
-import { ClusterView, nodeNamed, primariesOf, streamsFrom } from './cluster-view';
+import { ClusterView, nodeNamed, primariesOf, standbysOf, streamsFrom } from './cluster-view';
 import { bytesBetween, Lsn } from './lsn';
+import { addHold, describeHold, holdOn, MaintenanceHold, reviewHolds } from './maintenance-hold';
 import { isStreaming, NodeInspection, ReachableNode } from './node-state';
+import { placeStandby } from './standby-placement';
 import { clipText } from './status-size';
 
 /** How early a scheduled check may fire and still count as a full grace period. */
@@ -30,6 +32,8 @@ export interface PendingRejoin {
   since: string;
   attempts: number;
   lastAttemptAt: string | null;
+  /** A standby that could not simply follow the primary (not a former primary): rejoined the same way. */
+  standby?: true;
 }
 
 export interface MaintenanceState {
@@ -54,6 +58,8 @@ export type HealthAction =
   /** Out of both pools and stopped (or powered off): a writable node that is not the write pool's primary. */
   | { kind: 'fence'; node: string; reason: string }
   | { kind: 'rejoin'; node: string; primary: string; reason: string }
+  /** A running standby on the primary's timeline that streams from elsewhere (or not at all) follows the primary. */
+  | { kind: 'repoint'; node: string; primary: string; reason: string }
   | { kind: 'read-pool'; node: string; reason: string };
 
 /** What one check concluded, as the monitor publishes it. */
@@ -86,6 +92,8 @@ export interface HealthState {
   /** Updated on every check that finds the write pool's primary healthy. */
   primary: KnownPrimary | null;
   pendingRejoin: PendingRejoin[];
+  /** Nodes approved for planned maintenance: out of the pools until it is over (src/domain/maintenance-hold.ts). */
+  maintenanceHolds: MaintenanceHold[];
   /** The failingSince of the outage an automatic failover was already started for (one attempt per outage). */
   autoFailoverFor: string | null;
   lastOperation: { operationId: string; kind: string; startedAt: string; reason: string; started: boolean } | null;
@@ -144,6 +152,7 @@ export function initialHealthState(cluster: string): HealthState {
     failingSince: null,
     primary: null,
     pendingRejoin: [],
+    maintenanceHolds: [],
     autoFailoverFor: null,
     lastOperation: null,
     lastAction: null,
@@ -179,6 +188,7 @@ function rejoinDue(pending: PendingRejoin, at: string): boolean {
   return ms(at) - ms(pending.lastAttemptAt) >= rejoinRetryDelayMs(pending.attempts);
 }
 
+const bound = (policy: HealthPolicyInput) => policy.policy.maxLagBytesForFailover;
 const describeNode = (node: NodeInspection | undefined) => (!node ? 'missing' : node.reachable ? node.role : `unreachable (${node.error})`);
 
 /**
@@ -192,9 +202,10 @@ const describeNode = (node: NodeInspection | undefined) => (!node ? 'missing' : 
  */
 export function healthVerdict(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation): HealthAssessment {
   const at = observation.startedAt;
-  const base: HealthState = { ...state, observations: state.observations + 1 };
+  const holds = reviewHolds(state.maintenanceHolds ?? [], observation.view, at);
+  const base: HealthState = { ...state, observations: state.observations + 1, maintenanceHolds: holds.holds };
   const decided = decide(policy, base, observation);
-  const check: CheckRecord = { at, ...decided.check, suppressed: null };
+  const check: CheckRecord = { at, ...decided.check, findings: [...holds.ended, ...decided.check.findings], suppressed: null };
   if (check.action) {
     const because = suppression(policy, decided.state, check.action);
     if (because) {
@@ -319,7 +330,7 @@ function severalInWritePool(state: HealthState, view: ClusterView): Decision {
 function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation, primary: ReachableNode, strays: ReachableNode[]): Decision {
   const { view } = observation;
   const at = observation.startedAt;
-  const bound = policy.policy.maxLagBytesForFailover;
+  const holds = state.maintenanceHolds;
   let pending = state.pendingRejoin.filter((p) => p.node !== primary.name);
   // A primary change (a failover or switchover) leaves the former primary to come back as a standby.
   if (state.primary && state.primary.name !== primary.name && !pending.some((p) => p.node === state.primary!.name)) {
@@ -329,6 +340,14 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
     if (!pending.some((p) => p.node === stray.name)) pending = [...pending, { node: stray.name, primary: primary.name, since: at, attempts: 0, lastAttemptAt: null }];
   }
   pending = pending.map((p) => (p.primary === primary.name ? p : { ...p, primary: primary.name, attempts: 0, lastAttemptAt: null }));
+
+  // S4: where every other standby stands. One that may hold WAL past the fork point joins the
+  // rejoins (with their back-off); nodes held for maintenance or being rejoined are left alone.
+  const placements = new Map(standbysOf(view).map((node) => [node.name, placeStandby(node, primary)] as const));
+  for (const [node, placement] of placements) {
+    if (placement.kind !== 'rejoin' || pending.some((p) => p.node === node) || holdOn(holds, node) || observation.rejoining.includes(node)) continue;
+    pending = [...pending, { node, primary: primary.name, since: at, attempts: 0, lastAttemptAt: null, standby: true }];
+  }
 
   const findings: string[] = [];
   let action: HealthAction | null = null;
@@ -350,6 +369,12 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
       continue;
     }
     if (strays.some((s) => s.name === entry.node)) continue;
+    const what = entry.standby ? 'standby to rejoin' : 'former primary';
+    const hold = holdOn(holds, node.name);
+    if (hold) {
+      findings.push(describeHold(hold));
+      continue;
+    }
     if (node.reachable && streamsFrom(node, primary)) {
       if (!view.pools.read.includes(node.name)) propose({ kind: 'read-pool', node: node.name, reason: `${node.name} streams from ${primary.name} again: serve reads` });
       else settled.push(node.name);
@@ -361,19 +386,18 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
     }
     const power = observation.powerStates[node.name];
     if (!node.reachable && power !== undefined && power !== 'running') {
-      findings.push(`${node.name} (former primary) waits to be rejoined: its VM is ${power}`);
+      findings.push(`${node.name} (${what}) waits to be rejoined: its VM is ${power}`);
       continue;
     }
     if (!rejoinDue(entry, observation.startedAt)) {
-      findings.push(`${node.name} (former primary) is not streaming yet; the next rejoin attempt is due ${seconds(rejoinRetryDelayMs(entry.attempts) - (ms(at) - ms(entry.lastAttemptAt!)))} s from now`);
+      findings.push(`${node.name} (${what}) is not streaming yet; the next rejoin attempt is due ${seconds(rejoinRetryDelayMs(entry.attempts) - (ms(at) - ms(entry.lastAttemptAt!)))} s from now`);
       continue;
     }
-    propose({
-      kind: 'rejoin',
-      node: node.name,
-      primary: primary.name,
-      reason: `${node.name} (former primary) is ${describeNode(node)} and does not stream from ${primary.name}: rejoin it (follow, else pg_rewind, else pg_basebackup)`,
-    });
+    const placement = entry.standby ? placements.get(node.name) : undefined;
+    const reason = placement?.kind === 'rejoin' ? placement.why : `${node.name} (${what}) is ${describeNode(node)} and does not stream from ${primary.name}: rejoin it (follow, else pg_rewind, else pg_basebackup)`;
+    // A node to rejoin is a finding too: a check that calls for a rejoin is never "healthy".
+    findings.push(reason);
+    propose({ kind: 'rejoin', node: node.name, primary: primary.name, reason });
   }
   pending = pending.filter((p) => !settled.includes(p.node));
 
@@ -383,20 +407,30 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
       findings.push(`${node.name} is unreachable: ${node.error}`);
       continue;
     }
-    if (!streamsFrom(node, primary)) {
-      findings.push(`${node.name} does not stream from ${primary.name} (WAL receiver: ${node.walReceiver?.status ?? 'none'})`);
+    const hold = holdOn(holds, node.name);
+    if (hold) {
+      findings.push(describeHold(hold));
+      continue;
+    }
+    const placement = placements.get(node.name);
+    if (!placement || observation.rejoining.includes(node.name)) {
+      findings.push(`${node.name} is being rejoined as a standby of ${primary.name}`);
+      continue;
+    }
+    if (placement.kind !== 'in-place') {
+      findings.push(placement.why);
+      if (placement.kind === 'repoint') propose({ kind: 'repoint', node: node.name, primary: primary.name, reason: placement.why });
       continue;
     }
     const position = node.receivedLsn ?? node.replayLsn;
     let lagging = false;
     if (primary.currentLsn && position) {
       const lag = bytesBetween(position, primary.currentLsn);
-      lagging = lag > bound;
-      if (lagging) findings.push(`${node.name} is ${lag} bytes behind ${primary.name}, more than maxLagBytesForFailover (${bound}): a failover to it now would be refused`);
+      lagging = lag > bound(policy);
+      if (lagging) findings.push(`${node.name} is ${lag} bytes behind ${primary.name}, more than maxLagBytesForFailover (${bound(policy)}): a failover to it now would be refused`);
     }
-    // S4: a standby taken out of the read pool (a scheduled event's approval, a VM power event)
-    // comes back once it streams again within the bound. The observation does not say whether
-    // its maintenance was approved moments ago, so that nuance is not weighed here.
+    // S4: a standby taken out of the read pool (a VM power event, a maintenance hold that ended)
+    // comes back once it streams again within the bound; one held for maintenance was left above.
     if (!view.pools.read.includes(node.name)) {
       if (lagging || !position) findings.push(`${node.name} streams but is not in the read pool (not put back while it lags)`);
       else {
@@ -561,9 +595,32 @@ export function recordAction(
       if (outcome.ok) next = { ...next, pendingRejoin: state.pendingRejoin.filter((p) => p.node !== action.node) };
       break;
     case 'fence':
+    case 'repoint':
       break;
   }
   return next;
+}
+
+/**
+ * A standby the re-point could not bring to stream from the primary (its WAL may be past the fork
+ * point): from now on it is rejoined like a former primary — follow, else pg_rewind, else
+ * pg_basebackup — with the rejoins' back-off.
+ */
+export function rejoinInstead(state: HealthState, node: string, primary: string, at: string): HealthState {
+  if (state.pendingRejoin.some((p) => p.node === node)) return state;
+  return { ...state, pendingRejoin: [...state.pendingRejoin, { node, primary, since: at, attempts: 0, lastAttemptAt: null, standby: true }] };
+}
+
+/** Records a maintenance approval's hold; the same request sent again (the endpoint re-sends until confirmed) is applied once. */
+export function holdForMaintenance(state: HealthState, hold: MaintenanceHold, requestId: string): HealthState {
+  const id = clipText(requestId, REQUEST_ID_CHARS);
+  if (maintenanceApplied(state, id)) return state;
+  return {
+    ...state,
+    maintenanceHolds: addHold(state.maintenanceHolds ?? [], hold),
+    lastRequestId: id,
+    recentRequestIds: [...(state.recentRequestIds ?? []), id].slice(-RECENT_REQUEST_IDS),
+  };
 }
 
 // ------------------------------------------------------------------------- the monitor's names
@@ -580,7 +637,9 @@ export const rejoinInstanceId = (cluster: string, node: string): string => `clus
 
 export type MonitorEvent =
   | { type: 'observation'; observation: HealthObservation; config: ClusterConfig }
-  | { type: 'maintenance'; enabled: boolean; by: string; reason: string | null; requestId: string };
+  | { type: 'maintenance'; enabled: boolean; by: string; reason: string | null; requestId: string }
+  /** A node approved for planned maintenance: kept out of the pools until it is over. */
+  | { type: 'maintenance-hold'; hold: MaintenanceHold; requestId: string };
 
 export interface MonitorInput {
   cluster: string;

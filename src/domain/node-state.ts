@@ -1,3 +1,4 @@
+import type { ConninfoTarget } from './conninfo';
 import { Lsn } from './lsn';
 
 /** A row of pg_stat_replication, as the primary sees one standby. */
@@ -45,6 +46,13 @@ export interface ReachableNode extends NodeIdentity {
   replayLsn: Lsn | null;
   replication: ReplicationConnection[];
   walReceiver: WalReceiverState | null;
+  /**
+   * A standby's primary_conninfo host and port — where it connects after any restart of its WAL
+   * receiver, whether or not it streams now. null for a primary, or when the setting cannot be read.
+   */
+  primaryConninfo: ConninfoTarget | null;
+  /** pg_postmaster_start_time(): a different value later means the server was restarted meanwhile. */
+  serverStartedAt: string | null;
 }
 
 export type NodeInspection = ReachableNode | UnreachableNode;

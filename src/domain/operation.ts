@@ -31,9 +31,3 @@ export interface OperationReport {
   currentStep?: string;
   steps: StepRecord[];
 }
-
-/** The orchestration that admits one operation per cluster at a time. */
-export const CLUSTER_OPERATION = 'clusterOperation';
-
-/** The one instance id per cluster that makes operations single-flight (docs/invariants.md S5). */
-export const operationGateId = (cluster: string): string => `cluster-operation-${cluster}`;

@@ -1,3 +1,4 @@
+import { compareLsn } from './lsn';
 import type { NodeInspection } from './node-state';
 
 /**
@@ -29,5 +30,28 @@ export function writePoolRefusal(node: string, nodes: readonly NodeInspection[],
 export function followTargetRefusal(primary: string, inspection: NodeInspection): string | undefined {
   if (!inspection.reachable) return `${primary} does not answer (${inspection.error}): nothing follows it`;
   if (inspection.role !== 'primary') return `${primary} is not a primary (it is in recovery): nothing follows it`;
+  return undefined;
+}
+
+/**
+ * The health check re-points a standby only at the write pool's single primary as it is now
+ * (docs/invariants.md S2, S4), and only a standby that holds nothing the primary lacks. `standby`
+ * must have been read BEFORE `nodes`: the primary's position read later is then at least anything
+ * the standby can have received from it, so a standby ahead of it on the same timeline really holds
+ * WAL the primary never wrote (two promotions to the same timeline number) and is left alone.
+ */
+export function repointRefusal(node: string, primary: string, look: { standby: NodeInspection; nodes: readonly NodeInspection[]; writePool: readonly string[] }): string | undefined {
+  const target = look.nodes.find((n) => n.name === primary);
+  if (!target) return `${primary} is not a node of this cluster: ${node} is not re-pointed`;
+  const notPrimary = followTargetRefusal(primary, target) ?? writePoolRefusal(primary, look.nodes);
+  if (notPrimary) return notPrimary;
+  if (look.writePool.length !== 1 || look.writePool[0] !== primary) return `the write pool holds [${look.writePool.join(', ')}], not ${primary} alone: ${node} is not re-pointed at it`;
+  const { standby } = look;
+  if (!standby.reachable) return `${node} does not answer (${standby.error}): not re-pointed`;
+  if (standby.role !== 'standby') return `${node} is not in recovery: a writable node is fenced, never re-pointed`;
+  const position = standby.receivedLsn ?? standby.replayLsn;
+  if (target.reachable && standby.timeline === target.timeline && position && target.currentLsn && compareLsn(position, target.currentLsn) > 0) {
+    return `${node} has WAL up to ${position} on timeline ${standby.timeline}, beyond ${primary}'s ${target.currentLsn} on the same timeline: a diverged history, not re-pointed (resolve by hand)`;
+  }
   return undefined;
 }

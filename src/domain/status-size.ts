@@ -116,6 +116,9 @@ const HEALTH_LEVELS: HealthLimits[] = [
   { text: 400, findings: 12 },
   { text: 150, findings: 4 },
   { text: 60, findings: 0 },
+  // The last resort, with every node pending a rejoin and MAX_HOLDS of them held for maintenance: the
+  // decisive fields alone fill most of the budget, so the descriptions give way entirely.
+  { text: 0, findings: 0 },
 ];
 
 /**
@@ -123,7 +126,7 @@ const HEALTH_LEVELS: HealthLimits[] = [
  * check's summary and findings, reasons, action details) are clipped, first moderately and, if the
  * whole is still too big, harder; the fields decisions read (failure counts and times, the last
  * known primary, pending rejoins, maintenance flag, request ids) are never touched. Those are
- * bounded by the configuration: pending rejoins by the cluster's nodes (at most MAX_NODES), request
+ * bounded by the configuration: pending rejoins and maintenance holds by the cluster's nodes (at most MAX_NODES, one each), request
  * ids by RECENT_REQUEST_IDS; test/unit/domain/status-size.test.ts builds the worst case.
  */
 export function fitHealthState(state: HealthState): HealthState {

@@ -21,7 +21,7 @@ export type VmPowerEventOutcome = {
 /**
  * A VM of a cluster was powered off, deallocated or restarted through ARM (Event Grid
  * `Microsoft.Resources.ResourceActionSuccess`). It is already down, so nothing can be drained:
- * a primary that went away is failed over (kind 'failover', through the single-flight gate); a
+ * a primary that went away is failed over (kind 'failover', single flight: docs/invariants.md S5); a
  * standby leaves the read pool. Putting it back once it streams again is the health check's job
  * (its read-pool action). In maintenance mode (automatic actions paused) it does not fail over.
  * A failure (e.g. the cluster cannot be inspected) is thrown, so Event Grid delivers the event again.

@@ -71,11 +71,8 @@ export async function sendToMonitor(client: DurableClient, cluster: string, even
   await client.raiseEvent(monitorInstanceId(cluster), MONITOR_EVENT, event);
 }
 
-/**
- * The operation running through the cluster's single-flight gate, if any — or still running after
- * its gate was terminated (which does not terminate the operation).
- */
-export async function gateOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: string } | null> {
+/** The running operation that owns the cluster (docs/invariants.md S5), if any. */
+export async function owningOperation(client: DurableClient, cluster: string): Promise<{ operationId: string; kind: string } | null> {
   return (await currentOperation(client, cluster)) ?? null;
 }
 

@@ -4,7 +4,7 @@ import type { ClusterConfig } from '../config/schema';
 import { appConfig, clusterServices } from '../app/services';
 import { inspectCluster } from '../app/inspection';
 import type { HealthObservation } from '../domain/health';
-import { gateOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
+import { owningOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
 
 export const HEALTH_CHECK = 'healthCheck';
 export const HEALTH_CHECK_SCHEDULE_SETTING = 'HEALTH_CHECK_SCHEDULE';
@@ -23,13 +23,13 @@ export function healthCheckSchedule(env: NodeJS.ProcessEnv = process.env): strin
 
 /**
  * One look at a cluster: every node probed in parallel with policy.health.probeTimeoutMs (an
- * unreachable node is an answer, not an error), the pools, the operation running through the
- * gate, the rejoins running, and the VM power state of every node the app could not reach.
+ * unreachable node is an answer, not an error), the pools, the running operation that owns
+ * the cluster, the rejoins running, and the VM power state of every node the app could not reach.
  */
 export async function observeCluster(client: df.DurableClient, cluster: ClusterConfig): Promise<HealthObservation> {
   const startedAt = new Date().toISOString();
   const services = clusterServices(cluster.name);
-  const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), gateOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
+  const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), owningOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
   const powerStates = Object.fromEntries(
     await Promise.all(
       view.nodes

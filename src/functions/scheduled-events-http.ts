@@ -19,6 +19,9 @@ import type { OperationKind } from '../domain/operation';
 import type { SwitchoverInput } from '../../orchestrations/switchover';
 import { invalidBody, json, problemResponse, readJsonBody } from '../http/problem';
 import { handleErrors, operationLinks } from '../http/common';
+import { nodeNamed } from '../domain/cluster-view';
+import { holdForApproval, holdRequestId } from '../domain/maintenance-hold';
+import { sendUntilApplied } from './monitor-requests';
 
 /**
  * The event as the agent on the VM forwards it from the Scheduled Events document
@@ -62,7 +65,7 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
       return problemResponse({ status: 400, title: 'Invalid request body', detail: `Resources: ${message}`, errors: [{ field: 'Resources', message }] });
     }
     const trigger: MaintenanceTrigger = { kind: 'scheduled-event', eventId: event.EventId, eventType: event.EventType };
-    return answerMaintenance(request, client, context, { cluster, node: node.name, trigger, alsoAffected: affected });
+    return answerMaintenance(request, client, context, { cluster, node: node.name, trigger, alsoAffected: affected, durationSeconds: event.DurationInSeconds });
   });
 }
 
@@ -76,7 +79,7 @@ export async function answerMaintenance(
   request: HttpRequest,
   client: df.DurableClient,
   context: InvocationContext,
-  ask: { cluster: ClusterConfig; node: string; trigger: MaintenanceTrigger; alsoAffected?: string[] },
+  ask: { cluster: ClusterConfig; node: string; trigger: MaintenanceTrigger; alsoAffected?: string[]; durationSeconds?: number },
 ): Promise<HttpResponseInit> {
   const { cluster, node, trigger } = ask;
   const ownId = maintenanceOperationId(cluster.name, node, trigger);
@@ -100,9 +103,18 @@ export async function answerMaintenance(
       return inProgress(request, cluster, node, now);
     }
     case 'approve': {
+      // Held first, then out of the pools: no health check can put it back into the read pool
+      // in between, nor before the maintenance is over (src/domain/maintenance-hold.ts).
+      const self = view && nodeNamed(view, node);
+      const hold = holdForApproval({ node, trigger, approvedAt: new Date().toISOString(), serverStartedAt: self?.reachable ? self.serverStartedAt : null, durationSeconds: ask.durationSeconds });
+      const held = await sendUntilApplied(client, cluster.name, { type: 'maintenance-hold', hold, requestId: holdRequestId(node, trigger) });
+      if (!held) {
+        log({ why: decision.why, held: false });
+        return notHeldYet(cluster, node);
+      }
       const services = clusterServices(cluster.name);
       const { changed } = await services.loadBalancer.setRole(services.node(node), 'none');
-      log({ why: decision.why, removedFromPools: changed });
+      log({ why: decision.why, removedFromPools: changed, heldUntil: hold.until });
       return json(200, {
         verdict: 'approve',
         node,
@@ -114,6 +126,21 @@ export async function answerMaintenance(
       log({ why: decision.why });
       return json(200, { verdict: 'wait', node, reason: decision.why, ...(decision.operationId ? { operationId: decision.operationId } : {}) });
   }
+}
+
+/** The monitor has not confirmed the hold yet: not approved now, ask again (the answer is decided afresh then). */
+function notHeldYet(cluster: ClusterConfig, node: string): HttpResponseInit {
+  const retryAfter = retryAfterSeconds(cluster);
+  return {
+    status: 202,
+    headers: { 'retry-after': String(retryAfter) },
+    jsonBody: {
+      verdict: 'in-progress',
+      node,
+      retryAfter,
+      detail: `${node} may go, but the cluster monitor has not yet confirmed that it keeps ${node} out of the pools until the maintenance is over; ask again in ${retryAfter} s`,
+    },
+  };
 }
 
 function inProgress(request: HttpRequest, cluster: ClusterConfig, node: string, running: { operationId: string; kind: OperationKind; joined: boolean }): HttpResponseInit {

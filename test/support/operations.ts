@@ -1,5 +1,5 @@
 import { LocalStack } from '../../harness/local/stack';
-import { OperationReport, operationGateId } from '../../src/domain/operation';
+import { OperationReport } from '../../src/domain/operation';
 import { findLostCommits, WriteLoad, type WriteLoadReport } from '../../harness/load/write-load';
 import { api } from './stack';
 
@@ -11,7 +11,7 @@ export async function switchoverAndWait(stack: LocalStack, body: Record<string, 
 }
 
 export async function waitForOperation(stack: LocalStack, operationId: string): Promise<OperationReport> {
-  await stack.runtime.waitForInstance(operationGateId(stack.cluster.name), { timeoutMs: 300_000 });
+  await stack.runtime.waitForInstance(operationId, { timeoutMs: 300_000 });
   const { status, body } = await api(stack, 'GET', `clusters/${stack.cluster.name}/operations/${operationId}`);
   if (status !== 200) throw new Error(`operation ${operationId}: ${status} ${JSON.stringify(body)}`);
   return body as unknown as OperationReport;

@@ -10,12 +10,14 @@ export function testCluster(edit: (doc: ReturnType<typeof validConfigDocument>) 
   return parseConfig(doc, 'test').clusters[0];
 }
 
-const hostOf = (name: string) => `10.0.1.${10 + Number(name.replace('pg', ''))}`;
+export const hostOf = (name: string) => `10.0.1.${10 + Number(name.replace('pg', ''))}`;
+/** When every fixture node's postmaster started (before any observation of the domain tests). */
+export const SERVER_STARTED_AT = '2026-05-01T09:00:00.000Z';
 
 export function primary(name: string, lsn: string, streamingStandbys: string[] = []): ReachableNode {
   return {
     name, host: hostOf(name), port: 5432, reachable: true, role: 'primary', serverVersion: '15.8', timeline: 1,
-    currentLsn: lsn, receivedLsn: null, replayLsn: null, walReceiver: null,
+    currentLsn: lsn, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null, serverStartedAt: SERVER_STARTED_AT,
     replication: streamingStandbys.map((s) => ({ applicationName: s, clientAddr: hostOf(s), state: 'streaming', sentLsn: lsn, writeLsn: lsn, flushLsn: lsn, replayLsn: lsn, syncState: 'async' })),
   };
 }
@@ -25,6 +27,7 @@ export function standby(name: string, from: string, received: string | null, rep
     name, host: hostOf(name), port: 5432, reachable: true, role: 'standby', serverVersion: '15.8', timeline: 1,
     currentLsn: replayed, receivedLsn: received, replayLsn: replayed, replication: [],
     walReceiver: { status, senderHost: hostOf(from), senderPort: 5432, flushedLsn: received, receivedTimeline: 1, lastMessageAt: null },
+    primaryConninfo: { host: hostOf(from), port: 5432 }, serverStartedAt: SERVER_STARTED_AT,
   };
 }
 

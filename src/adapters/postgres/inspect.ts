@@ -1,4 +1,5 @@
 import { Client } from 'pg';
+import { conninfoTarget } from '../../domain/conninfo';
 import { Lsn, normalizeLsn } from '../../domain/lsn';
 import { NodeInspection, ReplicationConnection, WalReceiverState } from '../../domain/node-state';
 import { PgEndpoint, PgTimeouts, withClient } from './connect';
@@ -65,11 +66,17 @@ async function readStandbyState(client: Client) {
         lastMessageAt: r.last_msg_receipt_time ? r.last_msg_receipt_time.toISOString() : null,
       }
     : null;
+  // pg_settings rather than current_setting(): a role that may not read primary_conninfo (it is
+  // superuser-only) gets no row instead of an error, and the node still counts as reachable.
+  const conninfo = await client.query<{ setting: string }>("SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'");
+  const setting = conninfo.rows[0]?.setting;
   return {
     timeline: walReceiver?.receivedTimeline ?? rows[0].checkpoint_tli,
     receivedLsn: lsnOrNull(rows[0].received),
     replayLsn: lsnOrNull(rows[0].replayed),
     walReceiver,
+    // Only host and port are kept: the conninfo may hold a password.
+    primaryConninfo: setting === undefined ? null : conninfoTarget(setting),
   };
 }
 
@@ -83,16 +90,17 @@ export async function inspectNode(name: string, endpoint: PgEndpoint, timeouts?:
     return await withClient(
       endpoint,
       async (client) => {
-        const { rows } = await client.query<{ in_recovery: boolean; version: string }>(
-          "SELECT pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS version",
+        const { rows } = await client.query<{ in_recovery: boolean; version: string; started: Date | null }>(
+          "SELECT pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS version, pg_postmaster_start_time() AS started",
         );
         const serverVersion = rows[0].version;
+        const serverStartedAt = rows[0].started ? rows[0].started.toISOString() : null;
         if (!rows[0].in_recovery) {
           const primary = await readPrimaryState(client);
-          return { ...base, reachable: true, role: 'primary', serverVersion, ...primary, receivedLsn: null, replayLsn: null, walReceiver: null };
+          return { ...base, reachable: true, role: 'primary', serverVersion, serverStartedAt, ...primary, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null };
         }
         const standby = await readStandbyState(client);
-        return { ...base, reachable: true, role: 'standby', serverVersion, ...standby, currentLsn: standby.replayLsn, replication: [] };
+        return { ...base, reachable: true, role: 'standby', serverVersion, serverStartedAt, ...standby, currentLsn: standby.replayLsn, replication: [] };
       },
       timeouts,
     );

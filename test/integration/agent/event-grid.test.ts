@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LocalStack } from '../../../harness/local/stack';
 import { HealthState, monitorInstanceId } from '../../../src/domain/health';
-import { OperationInput, operationGateId, OperationReport } from '../../../src/domain/operation';
+import { OperationInput, OperationReport } from '../../../src/domain/operation';
 import type { VmPowerEventOutcome } from '../../../src/functions/event-grid-vm-power';
 import { api, startTestStack } from '../../support/stack';
 import { vmActionCloudEvent, vmActionEventGridSchema } from '../../unit/agent/event-grid-payloads';
@@ -89,12 +89,12 @@ describe('Event Grid: VM power actions start recovery', () => {
     const outcome = await deliver(event);
 
     expect(outcome).toMatchObject({ outcome: 'failover-started', node: 'pg1', operationId: expect.stringMatching(/^lab-failover-vm-event-/) });
-    const gate = stack.runtime.getInstance(operationGateId('lab'));
-    const input = JSON.parse(gate!.input!) as OperationInput<{ reason: string; requireDeadPrimary?: boolean }>;
+    const started = stack.runtime.getInstance(outcome.operationId ?? '');
+    const input = JSON.parse(started!.input!) as OperationInput<{ reason: string; requireDeadPrimary?: boolean }>;
     expect(input).toMatchObject({ kind: 'failover', operationId: outcome.operationId, request: { reason: expect.stringMatching(/^VM pg1 powered off/), requireDeadPrimary: true } });
     expect(await deliver(event)).toMatchObject({ outcome: expect.stringMatching(/^(already-handled|failover-not-started)$/), operationId: outcome.operationId });
 
-    await stack.runtime.waitForInstance(operationGateId('lab'), { timeoutMs: 180_000 });
+    await stack.runtime.waitForInstance(outcome.operationId ?? '', { timeoutMs: 180_000 });
     const { body } = await api(stack, 'GET', `clusters/lab/operations/${outcome.operationId}`);
     const report = body as unknown as OperationReport;
     expect(report).toMatchObject({ kind: 'failover', outcome: 'completed', oldPrimary: 'pg1' });

@@ -1,6 +1,6 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator';
-import { operationGateId, OperationReport } from '../../../src/domain/operation';
+import { OperationReport } from '../../../src/domain/operation';
 import { api, startTestStack, TEST_FUNCTION_KEY } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';
 import { closedPortUrl, runScript, startScript, writeAgentConfig } from '../../unit/agent/support';
@@ -14,7 +14,7 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
   let stack: LocalStack;
   let imds: ScheduledEventsEmulator;
   /** What the app's operations looked like at the moment each event was approved (StartRequests arrived). */
-  const atApproval = new Map<string, { gate?: string; operations: Record<string, string> }>();
+  const atApproval = new Map<string, { operations: Record<string, string> }>();
 
   beforeAll(async () => {
     stack = await startTestStack('50.1');
@@ -24,7 +24,7 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
       onEventStarted: (event, by) => {
         if (by !== 'approval') return;
         const operations = Object.fromEntries(stack.runtime.listInstances().filter((i) => i.name === 'switchover').map((i) => [i.instanceId, i.runtimeStatus]));
-        atApproval.set(event.EventId, { gate: stack.runtime.getInstance(operationGateId(stack.cluster.name))?.runtimeStatus, operations });
+        atApproval.set(event.EventId, { operations });
       },
     });
   });

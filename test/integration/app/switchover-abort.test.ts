@@ -46,6 +46,7 @@ describe('clean abort of a planned switchover', () => {
     expect(report.outcome).toBe('aborted');
     expect(report.reason).toMatch(/aborted before promotion: .*stop-clean/);
     expect(report.steps.map((s) => [s.name, s.result])).toEqual([
+      ['claim cluster', 'ok'],
       ['inspect cluster', 'ok'],
       ['drain primary', 'ok'],
       ['stop primary', 'failed'],

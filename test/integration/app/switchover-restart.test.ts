@@ -23,6 +23,8 @@ describe('a switchover survives a restart of the Functions host at every step', 
   });
 
   const nodes = ['pg1', 'pg2', 'pg3'];
+  // 'claim cluster' is over before the HTTP answer (it waits for the claim); a restart during an
+  // entity call is test/unit/runtime/entities.test.ts's.
   const steps = ['inspect cluster', 'drain primary', 'stop primary', 'wait for candidate', 'promote candidate', 'resume application logins', 'repoint load balancer', 'follows', 'rejoin', 'into read pool', 'verify topology'];
 
   it.each(steps.map((step, index) => [step, nodes[index % 3], nodes[(index + 1) % 3]]))('restarted during "%s" (%s → %s)', async (step, oldPrimary, target) => {

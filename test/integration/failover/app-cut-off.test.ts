@@ -67,7 +67,7 @@ describe('the app cut off from a primary the standbys still stream from', () => 
     expect(second.body).toMatchObject({ operationId: started.body.operationId, detail: expect.stringMatching(/^failover .* is running on cluster lab/) });
     const report = await waitForOperation(stack, String(started.body.operationId));
     expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg3', rejoinMethod: 'follow', problems: [] });
-    expect(report.steps.map((s) => s.name).slice(0, 5)).toEqual(['inspect cluster', 'fence pg1: out of the pools', 'stop pg1', 'wait for the standbys', 're-inspect']);
+    expect(report.steps.map((s) => s.name).slice(0, 6)).toEqual(['claim cluster', 'inspect cluster', 'fence pg1: out of the pools', 'stop pg1', 'wait for the standbys', 're-inspect']);
     expect(report.steps.find((s) => s.name === 'choose candidate')!.detail).toMatchObject({ candidate: 'pg3', lossBytes: 0, reference: { source: "pg1's shutdown checkpoint" } });
 
     await load.waitForCommits(30);
@@ -98,7 +98,7 @@ describe('the app cut off from a primary the standbys still stream from', () => 
       restore();
     }
     expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg3', newPrimary: 'pg1' });
-    expect(report.steps.map((s) => s.name).slice(0, 7)).toEqual(['inspect cluster', 'fence pg3: out of the pools', 're-inspect', 'make sure pg3 is stopped', 'wait for the standbys', 're-inspect', 'choose candidate']);
+    expect(report.steps.map((s) => s.name).slice(0, 8)).toEqual(['claim cluster', 'inspect cluster', 'fence pg3: out of the pools', 're-inspect', 'make sure pg3 is stopped', 'wait for the standbys', 're-inspect', 'choose candidate']);
     expect(report.steps.find((s) => s.name === 'make sure pg3 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^stopped cleanly through Run Command/) });
     expect(report.steps.find((s) => s.name === 'choose candidate')!.detail).toMatchObject({ candidate: 'pg1', lossBytes: 0, reference: { source: "pg3's shutdown checkpoint" } });
     // pg3 followed pg1 from its clean stop, but the app could not see it in recovery while cut off: it stays out of the read pool.

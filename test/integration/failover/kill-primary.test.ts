@@ -44,6 +44,7 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
     const promoted = report.newPrimary!;
     expect(['pg2', 'pg3']).toContain(promoted);
     expect(report.steps.map((s) => s.name)).toEqual([
+      'claim cluster',
       'inspect cluster',
       'fence pg1: out of the pools',
       're-inspect',

@@ -112,6 +112,7 @@ describe('maintenance mode and manual failover with the loss bound', () => {
     expect(refused).toMatchObject({ kind: 'failover', outcome: 'refused', oldPrimary: 'pg1' });
     expect(refused.reason).toMatch(new RegExp(`^pg[23] has received WAL up to \\S+, \\d+ bytes behind pg1 at the last healthy check \\(.*\\) \\(${lastKnown.lsn}\\), more than maxLagBytesForFailover \\(1048576\\).*acceptDataLoss: true`));
     expect(refused.steps.map((s) => [s.name, s.result])).toEqual([
+      ['claim cluster', 'ok'],
       ['inspect cluster', 'ok'],
       ['fence pg1: out of the pools', 'ok'],
       ['re-inspect', 'ok'],
@@ -129,7 +130,7 @@ describe('maintenance mode and manual failover with the loss bound', () => {
     const choice = accepted.steps.find((s) => s.name === 'choose candidate')!.detail as { lossBytes: number; dataLossAccepted: boolean };
     expect(choice.dataLossAccepted).toBe(true);
     expect(choice.lossBytes).toBeGreaterThan(1024 * 1024);
-    expect(accepted.steps[0].detail).toMatchObject({ reason: 'pg1 is gone for good' });
+    expect(accepted.steps[1].detail).toMatchObject({ reason: 'pg1 is gone for good' });
 
     await load.waitForCommits(30);
     const writes = await load.stop();

@@ -6,7 +6,7 @@ import { withClient } from '../../../src/adapters/postgres/connect';
 import { inspectNode } from '../../../src/adapters/postgres/inspect';
 import { HealthState, monitorInstanceId, rejoinInstanceId } from '../../../src/domain/health';
 import { isStreaming, NodeInspection } from '../../../src/domain/node-state';
-import { OperationReport, operationGateId } from '../../../src/domain/operation';
+import { OperationReport } from '../../../src/domain/operation';
 import { Lab } from '../../../harness/lab/lab';
 import { LocalStack, startLocalStack } from '../../../harness/local/stack';
 import { AcknowledgedCommit } from '../../../harness/load/write-load';
@@ -68,7 +68,8 @@ export async function checkUntil(stack: LocalStack, done: (state: HealthState) =
   throw new Error(`not done after ${maxChecks} checks; verdicts: ${states.map((s) => s.lastCheck?.verdict).join(', ')}; last: ${JSON.stringify(states.at(-1)?.lastCheck)}`);
 }
 
-export const operationStarted = (stack: LocalStack): boolean => stack.runtime.getInstance(operationGateId(stack.cluster.name)) !== undefined;
+/** Whether any switchover or failover was ever started on the stack. */
+export const operationStarted = (stack: LocalStack): boolean => stack.runtime.listInstances().some((i) => i.name === 'switchover' || i.name === 'failover');
 
 /** The failover the health check started: waits for it to end and returns its report. */
 export async function automaticFailoverReport(stack: LocalStack, state: HealthState): Promise<OperationReport> {

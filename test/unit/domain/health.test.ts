@@ -1,7 +1,6 @@
+import { run } from './health-support';
 import {
   HealthObservation,
-  HealthState,
-  healthVerdict,
   initialHealthState,
   isStale,
   recordAction,
@@ -14,8 +13,7 @@ import {
 import { NodeInspection } from '../../../src/domain/node-state';
 import { down, primary, standby, testCluster, view } from '../../support/views';
 
-// Default policy: failureThreshold 3, graceSeconds 30, autoFailover on, maxLagBytesForFailover 1 MiB.
-const cluster = testCluster();
+// Default policy (health-support's cluster): failureThreshold 3, graceSeconds 30, autoFailover on, maxLagBytesForFailover 1 MiB.
 const T0 = Date.parse('2026-05-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();
 
@@ -31,16 +29,6 @@ const deadPrimaryNodes = () => [down('pg1'), standby('pg2', 'pg1', '0/3000000', 
 /** The app cannot reach the primary, but both standbys still stream from it. */
 const cutOffNodes = () => [down('pg1'), standby('pg2', 'pg1', '0/3000000'), standby('pg3', 'pg1', '0/3000000')];
 
-/** Feeds observations one after another, like the monitor does. */
-function run(observations: HealthObservation[], start: HealthState = initialHealthState('orders'), policy = cluster) {
-  let state = start;
-  const checks = observations.map((o) => {
-    const assessed = healthVerdict(policy, state, o);
-    state = assessed.state;
-    return assessed.check;
-  });
-  return { checks, state, last: checks[checks.length - 1] };
-}
 
 describe('health verdict: a healthy cluster', () => {
   it('is healthy, records the primary and its LSN, and resets the failure count', () => {
@@ -50,14 +38,16 @@ describe('health verdict: a healthy cluster', () => {
     expect(state.lastCheck).toBe(last);
   });
 
-  it('reports a standby that does not stream, one that is unreachable, and one further behind than the failover bound — but does not act', () => {
+  it('reports a standby further behind than the failover bound and one that is unreachable without acting; re-points one that does not stream', () => {
+    const lagging = [primary('pg1', '0/3000000', ['pg2', 'pg3']), standby('pg2', 'pg1', '0/1000000'), standby('pg3', 'pg1', '0/3000000')];
+    expect(run([observe(0, lagging)]).last).toMatchObject({ verdict: 'degraded', action: null, findings: [expect.stringMatching(/^pg2 is 33554432 bytes behind pg1, more than maxLagBytesForFailover \(1048576\)/)] });
     const nodes = [primary('pg1', '0/3000000', ['pg2']), standby('pg2', 'pg1', '0/1000000'), standby('pg3', 'pg1', '0/2000000', '0/2000000', 'waiting')];
     const { last } = run([observe(0, nodes)]);
     expect(last.verdict).toBe('degraded');
-    expect(last.action).toBeNull();
+    expect(last.action).toMatchObject({ kind: 'repoint', node: 'pg3', primary: 'pg1' });
     expect(last.findings).toEqual([
       expect.stringMatching(/^pg2 is 33554432 bytes behind pg1, more than maxLagBytesForFailover \(1048576\)/),
-      expect.stringMatching(/^pg3 does not stream from pg1 \(WAL receiver: waiting\)/),
+      'pg3 does not stream from pg1 (WAL receiver waiting; primary_conninfo names 10.0.1.11:5432): re-point it (same timeline 1, nothing to undo)',
     ]);
     expect(run([observe(0, [primary('pg1', '0/1', ['pg2']), standby('pg2', 'pg1', '0/1'), down('pg3')])]).last.findings).toEqual(['pg3 is unreachable: connection refused']);
   });
@@ -293,8 +283,9 @@ describe('health verdict: the former primary comes back', () => {
     const notBack = run([observe(10, lagging, { read: ['pg3'] })], healthy).last;
     expect(notBack.action).toBeNull();
     expect(notBack.findings).toContain('pg2 streams but is not in the read pool (not put back while it lags)');
+    // One that does not stream is re-pointed first (it goes back only once it streams).
     const broken = [primary('pg1', '0/3000000', ['pg3']), standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting'), standby('pg3', 'pg1', '0/3000000')];
-    expect(run([observe(10, broken, { read: ['pg3'] })], healthy).last.action).toBeNull();
+    expect(run([observe(10, broken, { read: ['pg3'] })], healthy).last.action).toMatchObject({ kind: 'repoint', node: 'pg2' });
   });
 
   it('puts it into the read pool once it streams from the new primary, then forgets it', () => {

@@ -1,5 +1,6 @@
 import { MAX_NODES } from '../../../src/config/schema';
 import { HealthAction, HealthState, initialHealthState, maintenanceApplied, RECENT_REQUEST_IDS, setMaintenance } from '../../../src/domain/health';
+import { holdForApproval, MAX_HOLDS } from '../../../src/domain/maintenance-hold';
 import { OperationReport } from '../../../src/domain/operation';
 import { clipText, CUSTOM_STATUS_MAX_CHARS, fitHealthState, fitOperationReport, jsonLength } from '../../../src/domain/status-size';
 import { StepRecord } from '../../../src/domain/timeline';
@@ -22,7 +23,11 @@ describe('the monitor state', () => {
       state = setMaintenance(state, { enabled: true, at: at(i), by: huge('by'), reason: huge('reason'), requestId: `${i}-${'r'.repeat(200)}` });
     }
     const action = (kind: HealthAction['kind']): HealthAction =>
-      kind === 'failover' ? { kind, reason: huge('failover reason') } : kind === 'rejoin' ? { kind, node: nodes[1], primary: nodes[0], reason: huge('rejoin reason') } : { kind, node: nodes[1], reason: huge(`${kind} reason`) };
+      kind === 'failover'
+        ? { kind, reason: huge('failover reason') }
+        : kind === 'rejoin' || kind === 'repoint'
+          ? { kind, node: nodes[1], primary: nodes[0], reason: huge(`${kind} reason`) }
+          : { kind, node: nodes[1], reason: huge(`${kind} reason`) };
     return {
       ...state,
       failingSince: at(1),
@@ -30,7 +35,9 @@ describe('the monitor state', () => {
       actedAt: at(2),
       primary: { name: nodes[0], lsn: 'FFFFFFFF/FFFFFFFF', timeline: 2 ** 31, at: at(3) },
       // Every other node waits to rejoin (the primary never does).
-      pendingRejoin: nodes.slice(1).map((node) => ({ node, primary: nodes[0], since: at(4), attempts: 2 ** 31, lastAttemptAt: at(5) })),
+      pendingRejoin: nodes.slice(1).map((node) => ({ node, primary: nodes[0], since: at(4), attempts: 2 ** 31, lastAttemptAt: at(5), standby: true })),
+      // As many nodes held for maintenance as there may be.
+      maintenanceHolds: nodes.slice(-MAX_HOLDS).map((node) => holdForApproval({ node, trigger: { kind: 'scheduled-event', eventId: 'E'.repeat(64), eventType: 'Terminate' }, approvedAt: at(9), serverStartedAt: at(0) })),
       lastOperation: { operationId: `${'c'.repeat(63)}-failover-vm-event-${'f'.repeat(16)}`, kind: 'failover', startedAt: at(6), reason: huge('operation reason'), started: true },
       lastAction: { kind: 'rejoin', node: nodes[1], at: at(7), ok: false, detail: huge('Run Command output') },
       lastCheck: {
@@ -50,7 +57,7 @@ describe('the monitor state', () => {
     const fitted = fitHealthState(worst);
     expect(jsonLength(fitted)).toBeLessThanOrEqual(CUSTOM_STATUS_MAX_CHARS);
     expect(jsonLength(fitted)).toBeLessThanOrEqual(EXTENSION_LIMIT_CHARS);
-    const decisive = ['cluster', 'consecutiveFailures', 'failingSince', 'primary', 'pendingRejoin', 'autoFailoverFor', 'actedAt', 'observations', 'staleObservations', 'lastRequestId', 'recentRequestIds', 'execution'] as const;
+    const decisive = ['cluster', 'consecutiveFailures', 'failingSince', 'primary', 'pendingRejoin', 'maintenanceHolds', 'autoFailoverFor', 'actedAt', 'observations', 'staleObservations', 'lastRequestId', 'recentRequestIds', 'execution'] as const;
     for (const field of decisive) expect(fitted[field]).toEqual(worst[field]);
     expect(fitted.maintenance).toMatchObject({ enabled: true, changedAt: worst.maintenance.changedAt });
     expect(fitted.pendingRejoin).toHaveLength(MAX_NODES - 1);
