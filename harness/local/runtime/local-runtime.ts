@@ -249,6 +249,11 @@ export class LocalRuntime {
     return state;
   }
 
+  /** Resolves with the first instance for which `until` holds (its id need not be known yet); event-driven. */
+  waitForAnyInstance(options: { timeoutMs: number; until: (state: InstanceState) => boolean }): Promise<InstanceState> {
+    return this.engine.waitForAny(options);
+  }
+
   /** Stops listeners, timers and the engine; in-flight work finishes but its results are not persisted. */
   async stop(): Promise<void> {
     for (const hook of this.core.hooksOf('appTerminate')) await hook({ hookData: this.core.appHookData });

@@ -54,6 +54,8 @@ export type ClientOperationResult = 'accepted' | 'notFound' | 'gone';
 const MAX_INSTANCE_ID_LENGTH = 256;
 /** An Azure Storage table read, then the queue and table writes: tens of milliseconds. */
 const STATUS_READ_TO_WRITE_MS = 20;
+/** The change channel every instance's changes are also emitted on. */
+const ANY_INSTANCE = Symbol('any instance');
 
 export class OrchestrationEngine {
   private readonly states = new Map<string, InstanceState>();
@@ -182,6 +184,7 @@ export class OrchestrationEngine {
     this.deps.store.delete(instanceId);
     this.deps.log.info('instance.purged', { instanceId });
     this.changes.emit(instanceId);
+    this.changes.emit(ANY_INSTANCE, instanceId);
     return true;
   }
 
@@ -219,6 +222,32 @@ export class OrchestrationEngine {
       };
       this.changes.on(instanceId, check);
       check();
+    });
+  }
+
+  /**
+   * Resolves with the first instance for which `until` holds, checked on every change of any
+   * instance (and once at once); for a test that must act on an instance whose id it learns later.
+   */
+  waitForAny(options: { timeoutMs: number; until: (state: InstanceState) => boolean }): Promise<InstanceState> {
+    return new Promise((resolve, reject) => {
+      const check = (instanceId: string): boolean => {
+        const state = this.get(instanceId);
+        if (!state || !options.until(state)) return false;
+        cleanup();
+        resolve(state);
+        return true;
+      };
+      const timeout = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out after ${options.timeoutMs} ms waiting for any instance to match`));
+      }, options.timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timeout);
+        this.changes.off(ANY_INSTANCE, check);
+      };
+      this.changes.on(ANY_INSTANCE, check);
+      [...this.states.keys()].some(check);
     });
   }
 
@@ -530,6 +559,7 @@ export class OrchestrationEngine {
     if (this.stopped) return;
     this.deps.store.save(state);
     this.changes.emit(state.instanceId);
+    this.changes.emit(ANY_INSTANCE, state.instanceId);
   }
 
   private cancelTimers(instanceId: string): void {
