@@ -235,7 +235,15 @@ handle_event() {
         return
       fi
       if [[ $(jstring "Events.$i.EventStatus" "$doc_flat") != Scheduled ]]; then
-        finish "$id" "$type" released "the event started without our approval (NotBefore passed)${why:+ ($why)}" "$operation"
+        # Started: by the platform at NotBefore, or by an approval, e.g. another delivery of this
+        # same event that the app answered first. The app's verdict now tells which.
+        status=$(app_post scheduled-events "$pgfo_tmp/event-$id.json" "$pgfo_tmp/answer" "${CFG[PGFO_HTTP_TIMEOUT_SECONDS]}")
+        app_answer "$pgfo_tmp/answer"
+        if [[ $status == 200 && $verdict == approve ]]; then
+          finish "$id" "$type" approved "${answer_detail:-the app approved}; another delivery of this event had already started it" "${answer_operation:-$operation}"
+        else
+          finish "$id" "$type" released "the event started without our approval (NotBefore passed)${why:+ ($why)}" "$operation"
+        fi
         return
       fi
       not_before=$(jstring "Events.$i.NotBefore" "$doc_flat") || not_before=''

@@ -4,6 +4,8 @@ import { OperationReport } from '../../../src/domain/operation';
 import { api, startTestStack, TEST_FUNCTION_KEY } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';
 import { closedPortUrl, runScript, startScript, writeAgentConfig } from '../../unit/agent/support';
+import { waitFor } from '../../../harness/util/wait';
+import { check } from '../failover/support';
 
 /**
  * The real agent script (bash) on "the VM", the emulated metadata service (Scheduled Events), and
@@ -29,12 +31,28 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
     });
   });
 
-  // Each test's maintenance is over before the next begins: its events leave the document.
-  afterEach(() => {
+  // Each test's maintenance is over before the next begins: its events leave the document, and a
+  // Reboot or Redeploy restarted the node's PostgreSQL, so the health check ends the node's hold
+  // and it serves reads again (a Freeze's hold lasts its duration plus a margin: it stays).
+  afterEach(async () => {
+    const restarted = new Set<string>();
     for (const event of imds.document().Events) {
-      if (event.EventStatus === 'Started') imds.complete(event.EventId);
-      else imds.cancel(event.EventId);
+      if (event.EventStatus !== 'Started') imds.cancel(event.EventId);
+      else {
+        if (event.EventType === 'Reboot' || event.EventType === 'Redeploy') event.Resources.forEach((vm) => restarted.add(vm));
+        imds.complete(event.EventId);
+      }
     }
+    for (const node of restarted) {
+      await stack.lab.server(node).stop();
+      await stack.lab.server(node).start();
+    }
+    if (restarted.size === 0) return;
+    await waitFor(`${[...restarted].join(', ')} to serve reads again after the maintenance`, async () => {
+      const state = await check(stack);
+      const readPool = (await stack.lab.status()).ilb.readPool;
+      return [...restarted].every((node) => !state.maintenanceHolds.some((h) => h.node === node) && (readPool.includes(node) || state.primary?.name === node));
+    }, { timeoutMs: 60_000 });
   });
 
   afterAll(async () => {

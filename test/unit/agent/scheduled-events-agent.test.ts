@@ -72,6 +72,29 @@ describe('scheduled-events-agent.sh', () => {
     expect(imds.event(eventId)).toMatchObject({ EventStatus: 'Started', NotBefore: '' });
   });
 
+  it('an event another delivery got approved meanwhile counts as approved once the app says approve; one the platform started does not', async () => {
+    const approveAfterStart = { status: 200, body: { verdict: 'approve', node: 'pg1', detail: 'pg1 is a standby now' } };
+    const app = await fakeApp((_request, index) => (index === 0 ? inProgress : approveAfterStart));
+    const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'], notBefore: 15 * 60_000 });
+    const agent = startScript('scheduled-events-agent.sh', ['--once', '--config', config(app.url).file]);
+    await app.waitForRequests(1);
+    // The other delivery (the same event forwarded twice) was answered first and approved it.
+    const other = await fetch(`${imds.baseUrl('pg1')}/metadata/scheduledevents?api-version=2020-07-01`, { method: 'POST', headers: { Metadata: 'true' }, body: JSON.stringify({ StartRequests: [{ EventId: eventId }] }) });
+    expect(other.status).toBe(200);
+
+    const run = await agent.exited;
+    expect(run.results).toEqual([expect.objectContaining({ eventId, outcome: 'approved', detail: 'pg1 is a standby now; another delivery of this event had already started it', operationId: 'orders-switchover-event-1' })]);
+    expect(approvalsOf(eventId)).toHaveLength(1);
+
+    // Started by the platform at NotBefore while the app still works on it: not approved.
+    imds.complete(eventId);
+    const app2 = await fakeApp(() => inProgress);
+    const late = imds.schedule({ eventType: 'Reboot', resources: ['pg1'], notBefore: 2_000 });
+    const run2 = await once(config(app2.url).file);
+    expect(run2.results).toEqual([expect.objectContaining({ eventId: late, outcome: 'released' })]);
+    expect(approvalsOf(late)).toEqual([]);
+  });
+
   it('handles each EventId once, however often it is listed; events for other VMs are not forwarded', async () => {
     const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
     const other = imds.schedule({ eventType: 'Redeploy', resources: ['pg2'] });
