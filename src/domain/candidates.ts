@@ -20,17 +20,24 @@ function byPosition(a: Lsn | null, b: Lsn | null): number {
 }
 
 /**
- * Orders promotable standbys best first: most WAL received, then most replayed (less to apply
- * before it can serve), then the operator's priority, then name so the order is total.
- * noFailover nodes are never candidates.
+ * Orders promotable standbys best first: most WAL received, then one not held for planned
+ * maintenance (src/domain/maintenance-hold.ts: it is about to reboot or freeze), then most replayed
+ * (less to apply before it can serve), then the operator's priority, then name so the order is
+ * total. A held node with more WAL still ranks first: promoting another would lose what only the
+ * held one received. noFailover nodes are never candidates.
  */
-export function rankCandidates(standbys: ReachableNode[], nodes: NodeConfig[]): RankedCandidate[] {
+export function rankCandidates(standbys: ReachableNode[], nodes: NodeConfig[], held: ReadonlySet<string> = new Set()): RankedCandidate[] {
   const configOf = new Map(nodes.map((n) => [n.name, n]));
+  const isHeld = (name: string) => Number(held.has(name));
   return standbys
     .filter((s) => s.role === 'standby' && configOf.has(s.name) && !configOf.get(s.name)!.noFailover)
     .map((s) => ({ name: s.name, receivedLsn: s.receivedLsn, replayLsn: s.replayLsn, priority: configOf.get(s.name)!.priority }))
     .sort(
       (a, b) =>
-        byPosition(furthestLsn(a), furthestLsn(b)) || byPosition(a.replayLsn, b.replayLsn) || b.priority - a.priority || a.name.localeCompare(b.name),
+        byPosition(furthestLsn(a), furthestLsn(b)) ||
+        isHeld(a.name) - isHeld(b.name) ||
+        byPosition(a.replayLsn, b.replayLsn) ||
+        b.priority - a.priority ||
+        a.name.localeCompare(b.name),
     );
 }

@@ -64,10 +64,11 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; refusal: Failover
 
 const refuse = <T>(code: FailoverRefusalCode, reason: string): Outcome<T> => ({ ok: false, refusal: { code, reason } });
 
-const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, exclude: string): ReachableNode[] =>
+const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, exclude: string, held?: ReadonlySet<string>): ReachableNode[] =>
   rankCandidates(
     standbysOf(view).filter((s) => s.name !== exclude),
     cluster.nodes,
+    held,
   ).map((c) => standbysOf(view).find((s) => s.name === c.name)!);
 
 /**
@@ -188,9 +189,10 @@ export interface FailoverChoice {
 }
 
 /**
- * After the fence: the best standby by received WAL, then replayed WAL, then priority (never a
- * noFailover node), or the requested target; refused when it is further behind the reference than
- * policy.maxLagBytesForFailover, unless the request accepts data loss (S7).
+ * After the fence: the best standby by received WAL, then one not held for planned maintenance
+ * (`held`), then replayed WAL, then priority (never a noFailover node), or the requested target;
+ * refused when it is further behind the reference than policy.maxLagBytesForFailover, unless the
+ * request accepts data loss (S7).
  */
 export function chooseFailoverCandidate(
   cluster: Pick<ClusterConfig, 'name' | 'nodes' | 'policy'>,
@@ -198,6 +200,7 @@ export function chooseFailoverCandidate(
   start: Pick<FailoverStart, 'oldPrimary' | 'alreadyPromoted'>,
   reference: LossReference | null,
   request: FailoverRequest,
+  held: ReadonlySet<string> = new Set(),
 ): Outcome<FailoverChoice> {
   const { oldPrimary } = start;
   const bound = cluster.policy.maxLagBytesForFailover;
@@ -215,7 +218,7 @@ export function chooseFailoverCandidate(
 
   const targetCheck = checkTarget(cluster, view, oldPrimary, request.target);
   if (!targetCheck.ok) return targetCheck;
-  const ranked = promotable(cluster, view, oldPrimary);
+  const ranked = promotable(cluster, view, oldPrimary, held);
   const chosen = request.target ? ranked.find((s) => s.name === request.target)! : ranked[0];
   const candidateLsn = furthestLsn(chosen);
   const lossOf = (node: ReachableNode): number | null => {

@@ -90,6 +90,9 @@ export function addHold(holds: readonly MaintenanceHold[], hold: MaintenanceHold
   return [...holds.filter((h) => h.node !== hold.node), hold].slice(-MAX_HOLDS);
 }
 
+/** The nodes held out of the pools now: never a planned switchover's candidate, a failover's only when no other has as much WAL. */
+export const heldNodes = (holds: readonly MaintenanceHold[] | undefined): Set<string> => new Set((holds ?? []).map((h) => h.node));
+
 export const holdOn = (holds: readonly MaintenanceHold[] | undefined, node: string): MaintenanceHold | undefined => (holds ?? []).find((h) => h.node === node);
 
 const takesServerDown = (hold: MaintenanceHold) => hold.event !== 'Freeze';

@@ -27,6 +27,7 @@ export type RefusalCode =
   | 'target-no-failover'
   | 'target-not-streaming'
   | 'target-lagging'
+  | 'target-held'
   | 'no-candidate';
 
 export interface Refusal {
@@ -40,9 +41,11 @@ const refuse = (code: RefusalCode, reason: string): PlanOutcome => ({ ok: false,
 
 /**
  * Step 1 of the runbook: exactly one primary, and a candidate that streams from it and is close
- * enough. Refusing here changes nothing, so every doubt is a refusal.
+ * enough, and is not held for its own planned maintenance (`held`: it is about to reboot or freeze,
+ * and a planned switchover can always wait for it or choose another). Refusing here changes
+ * nothing, so every doubt is a refusal.
  */
-export function planSwitchover(cluster: ClusterConfig, view: ClusterView, request: SwitchoverRequest): PlanOutcome {
+export function planSwitchover(cluster: ClusterConfig, view: ClusterView, request: SwitchoverRequest, held: ReadonlySet<string> = new Set()): PlanOutcome {
   const primaries = primariesOf(view);
   if (primaries.length === 0) return refuse('no-primary', `no reachable primary in cluster ${cluster.name}: a planned switchover needs a running primary (use failover for a dead one)`);
   if (primaries.length > 1) return refuse('several-primaries', `${primaries.map((p) => p.name).join(' and ')} are all primaries: resolve the split before switching over`);
@@ -64,10 +67,12 @@ export function planSwitchover(cluster: ClusterConfig, view: ClusterView, reques
     if (config?.noFailover) return refuse('target-no-failover', `${request.target} has noFailover set and is never promoted; pick another node or change its configuration`);
     if (!streaming.includes(target)) return refuse('target-not-streaming', `${request.target} is not streaming from ${primary.name}; it could not catch up`);
     if (lagOf(target.name) > maxLag) return refuse('target-lagging', `${request.target} is ${lagOf(target.name)} bytes behind ${primary.name}, more than the ${maxLag} allowed (maxLagBytes)`);
+    if (held.has(target.name)) return refuse('target-held', `${request.target} is held out of the pools for its planned maintenance: pick another standby, or switch over to it once its maintenance is over`);
     candidate = target.name;
   } else {
-    const eligible = rankCandidates(streaming, cluster.nodes).filter((c) => lagOf(c.name) <= maxLag);
-    if (eligible.length === 0) return refuse('no-candidate', `no standby streams from ${primary.name} within ${maxLag} bytes and without noFailover`);
+    const eligible = rankCandidates(streaming, cluster.nodes).filter((c) => lagOf(c.name) <= maxLag && !held.has(c.name));
+    const heldNote = held.size ? `, without noFailover and not held for planned maintenance (${[...held].join(', ')})` : ' and without noFailover';
+    if (eligible.length === 0) return refuse('no-candidate', `no standby streams from ${primary.name} within ${maxLag} bytes${heldNote}`);
     candidate = eligible[0].name;
   }
 

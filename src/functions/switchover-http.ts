@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { clusterConfig, nodeConfig } from '../app/services';
 import { inspectCluster } from '../app/inspection';
 import { newOperationId, startOperation } from '../app/operations';
+import { heldNodes } from '../domain/maintenance-hold';
 import { planSwitchover } from '../domain/switchover-plan';
+import { readHealthState } from './health-check-client';
 import { SwitchoverInput } from '../../orchestrations/switchover';
 import { invalidBody, json, problemResponse, readJsonBody } from '../http/problem';
 import { handleErrors, startedResponse } from '../http/common';
@@ -28,7 +30,8 @@ export async function switchoverHandler(request: HttpRequest, client: df.Durable
     if (switchover.target) nodeConfig(cluster, switchover.target);
 
     if (dryRun) {
-      const outcome = planSwitchover(cluster, await inspectCluster(cluster.name), switchover);
+      const [view, health] = await Promise.all([inspectCluster(cluster.name), readHealthState(client, cluster.name)]);
+      const outcome = planSwitchover(cluster, view, switchover, heldNodes(health?.maintenanceHolds));
       if (!outcome.ok) return problemResponse({ status: 409, title: 'Switchover not possible now', detail: outcome.refusal.reason, code: outcome.refusal.code });
       return json(200, { dryRun: true, plan: outcome.plan });
     }

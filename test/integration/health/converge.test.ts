@@ -144,6 +144,9 @@ describe('the health check converges the topology (S4)', () => {
     expect((await stack.lab.status()).ilb.readPool).not.toContain(node);
     // The same event answered again holds it once, and does not put it back either.
     expect(await api(stack, 'POST', path, event)).toMatchObject({ status: 200, body: { verdict: 'approve' } });
+    // Nor is it ever a switchover's candidate while held: it is about to reboot.
+    expect(await api(stack, 'POST', `clusters/${stack.cluster.name}/switchover`, { target: node, dryRun: true })).toMatchObject({ status: 409, body: { code: 'target-held' } });
+    expect(await switchoverAndWait(stack, { target: node })).toMatchObject({ outcome: 'refused', reason: expect.stringContaining(`${node} is held out of the pools for its planned maintenance`) });
 
     // The reboot: PostgreSQL stops and starts again. Back, streaming and caught up (restarted, it
     // receives again from the start of a WAL segment), it serves reads again.

@@ -105,6 +105,12 @@ describe('choosing the candidate and checking the loss bound (S7)', () => {
     expect(chooseFailoverCandidate(prioritized, afterDeath('0/3000000', '0/3000000'), start, reference, request())).toMatchObject({ ok: true, value: { candidate: 'pg3' } });
   });
 
+  it('passes over a standby held for planned maintenance when another has as much WAL, but never loses WAL for it', () => {
+    const held = new Set(['pg2']);
+    expect(chooseFailoverCandidate(cluster, afterDeath('0/3000000', '0/3000000'), start, reference, request(), held)).toMatchObject({ ok: true, value: { candidate: 'pg3', followers: ['pg2'] } });
+    expect(chooseFailoverCandidate(cluster, afterDeath('0/3000000', '0/2F00000'), start, reference, request(), held)).toMatchObject({ ok: true, value: { candidate: 'pg2' } });
+  });
+
   it('measures the loss against the reference and accepts up to the bound', () => {
     expect(chooseFailoverCandidate(cluster, afterDeath('0/2F00000', '0/2E00000'), start, reference, request())).toMatchObject({ ok: true, value: { candidate: 'pg2', lossBytes: 0x100000, dataLossAccepted: false } });
   });

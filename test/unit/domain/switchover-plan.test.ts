@@ -16,6 +16,12 @@ describe('ranking standbys for promotion', () => {
     expect(rankCandidates([standby('pg2', 'pg1', '0/500'), standby('pg3', 'pg1', '0/500')], cluster.nodes).map((c) => c.name)).toEqual(['pg3', 'pg2']);
   });
 
+  it('ranks a node held for planned maintenance after one with as much WAL, never before one with more', () => {
+    const held = new Set(['pg3']);
+    expect(rankCandidates([standby('pg2', 'pg1', '0/500', '0/400'), standby('pg3', 'pg1', '0/500', '0/500')], cluster.nodes, held).map((c) => c.name)).toEqual(['pg2', 'pg3']);
+    expect(rankCandidates([standby('pg2', 'pg1', '0/400'), standby('pg3', 'pg1', '0/500')], cluster.nodes, held).map((c) => c.name)).toEqual(['pg3', 'pg2']);
+  });
+
   it('compares positions numerically, across the 32-bit boundary', () => {
     expect(rankCandidates([standby('pg2', 'pg1', '0/FFFFFFFF'), standby('pg3', 'pg1', '1/0')], cluster.nodes)[0].name).toBe('pg3');
   });
@@ -42,6 +48,15 @@ describe('planning a switchover', () => {
   it('takes the requested target', () => {
     const outcome = planSwitchover(cluster, healthy(), { target: 'pg2' });
     expect(outcome.ok && [outcome.plan.candidate, outcome.plan.candidateLagBytes, outcome.plan.followers]).toEqual(['pg2', 0x100, ['pg3']]);
+  });
+
+  it('never chooses a standby held for its planned maintenance, and says so when none is left', () => {
+    expect(planSwitchover(cluster, healthy(), {}, new Set(['pg3']))).toMatchObject({ ok: true, plan: { candidate: 'pg2', followers: ['pg3'] } });
+    expect(planSwitchover(cluster, healthy(), { target: 'pg3' }, new Set(['pg3']))).toEqual({
+      ok: false,
+      refusal: { code: 'target-held', reason: 'pg3 is held out of the pools for its planned maintenance: pick another standby, or switch over to it once its maintenance is over' },
+    });
+    expect(planSwitchover(cluster, healthy(), {}, new Set(['pg2', 'pg3']))).toMatchObject({ ok: false, refusal: { code: 'no-candidate', reason: expect.stringContaining('not held for planned maintenance (pg2, pg3)') } });
   });
 
   it('goes on without an unreachable standby and reports it', () => {
