@@ -5,6 +5,7 @@ import type { Lsn } from '../src/domain/lsn';
 import type { PoolRole } from '../src/ports/load-balancer';
 import type { VmCommandRun } from '../src/ports/vm-commands';
 import type { LongVmScriptName, LongVmScripts } from '../src/app/long-vm-scripts';
+import { ActingOn, confirmIdentity } from '../src/app/identity';
 
 export type { LongVmScriptName, LongVmScripts };
 
@@ -19,19 +20,25 @@ export type RepointResult =
   | { outcome: 'streaming'; changed: boolean; senderHost: string; receivedTimeline: number }
   | { outcome: 'refused' | 'cannot-follow'; detail: string };
 
+/**
+ * An operation's acting steps carry the system identifier it pinned at its first look; the node
+ * they name must still hold that database cluster, or the step refuses (src/app/identity.ts).
+ */
+type Pinned = { identity?: string | null };
+
 /** Every activity an orchestration may call: its input and what it returns. */
 export interface Activities {
   inspectCluster: [{ cluster: string }, ClusterView];
-  drainPrimary: [{ cluster: string; node: string }, { pausedRoles: string[]; endedSessions: number }];
-  resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] }, { resumedRoles: string[] }];
+  drainPrimary: [{ cluster: string; node: string } & Pinned, { pausedRoles: string[]; endedSessions: number }];
+  resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] } & Pinned, { resumedRoles: string[] }];
   /** `follow`: the node it streams from if anything starts it again (S8: always as a standby); null when none is known yet. */
-  stopPostgres: [{ cluster: string; node: string; follow: string | null }, { checkpointLsn: Lsn; timeline: number; restartsAs: 'standby'; follows: string | null }];
+  stopPostgres: [{ cluster: string; node: string; follow: string | null } & Pinned, { checkpointLsn: Lsn; timeline: number; restartsAs: 'standby'; follows: string | null }];
   /** `startAs: 'primary'`: the rollback's undo of stopPostgres (back as the primary it was); left out: as configured. */
-  startPostgres: [{ cluster: string; node: string; startAs?: 'primary' }, { alreadyRunning: boolean; role: 'primary' | 'standby' }];
+  startPostgres: [{ cluster: string; node: string; startAs?: 'primary' } & Pinned, { alreadyRunning: boolean; role: 'primary' | 'standby' }];
   readWalPositions: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }];
-  promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' }, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
-  setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean }, { changed: boolean }];
-  followPrimary: [{ cluster: string; node: string; primary: string }, { senderHost: string; receivedTimeline: number }];
+  promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' } & Pinned, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
+  setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean } & Pinned, { changed: boolean }];
+  followPrimary: [{ cluster: string; node: string; primary: string } & Pinned, { senderHost: string; receivedTimeline: number }];
   /**
    * The health check's re-point of a standby that streams from elsewhere: looks again (gate, pools,
    * roles, timelines), then follow.sh. `refused`: the decision no longer holds; `cannot-follow`:
@@ -42,14 +49,14 @@ export interface Activities {
    * Starts a long VM script (src/app/long-vm-scripts.ts) as a managed Run Command and returns at
    * once; `runName` names this run on every attempt (orchestrations/vm-script-run.ts).
    */
-  startVmScript: [{ cluster: string; node: string; script: LongVmScriptName; input: LongVmScripts[LongVmScriptName][0]; runName: string }, VmCommandRun];
+  startVmScript: [{ cluster: string; node: string; script: LongVmScriptName; input: LongVmScripts[LongVmScriptName][0]; runName: string } & Pinned, VmCommandRun];
   /** One look at a started run; a failed script is an answer (`failed`), not an activity failure. */
   pollVmScript: [{ cluster: string; node: string; script: LongVmScriptName; run: VmCommandRun }, VmScriptPoll<LongVmScripts[LongVmScriptName][1]>];
-  fenceVm: [{ cluster: string; node: string }, { powerState: string }];
+  fenceVm: [{ cluster: string; node: string } & Pinned, { powerState: string }];
   inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
   startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
   startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
-  ensurePostgresStopped: [{ cluster: string; node: string }, { stopped: boolean; how: string; checkpointLsn: Lsn | null }];
+  ensurePostgresStopped: [{ cluster: string; node: string } & Pinned, { stopped: boolean; how: string; checkpointLsn: Lsn | null }];
   /** `holdsWeighed`: the caller is the cluster monitor, whose verdict already weighed the maintenance holds. */
   setReadPoolIfStandby: [{ cluster: string; node: string; holdsWeighed?: boolean }, { changed: boolean; refused: string | null }];
   /** Whether an operation (by instance id) still runs: `active` for Pending, Running, ContinuedAsNew or Suspended. */
@@ -81,7 +88,15 @@ export function* callActivity<K extends ActivityName>(context: OrchestrationCont
   return (yield activityTask(context, name, input)) as OutputOf<K>;
 }
 
-/** Registers the implementation of one catalogued activity with the Functions runtime. */
+/**
+ * Registers the implementation of one catalogued activity with the Functions runtime. An acting
+ * step first confirms that the nodes it names still hold the operation's database cluster.
+ */
 export function registerActivity<K extends ActivityName>(name: K, implementation: (input: InputOf<K>) => Promise<OutputOf<K>>): void {
-  df.app.activity(name, { handler: (input: unknown) => implementation(input as InputOf<K>) });
+  df.app.activity(name, {
+    handler: async (input: unknown) => {
+      await confirmIdentity(name, input as ActingOn);
+      return implementation(input as InputOf<K>);
+    },
+  });
 }

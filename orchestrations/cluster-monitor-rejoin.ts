@@ -7,6 +7,7 @@ import { finishStep, startStep, StepRecord } from '../src/domain/timeline';
 import { messageOf } from './runbook';
 import { runLongVmScript } from './vm-script-run';
 import { clipText } from '../src/domain/status-size';
+import { clusterIdentity } from '../src/domain/cluster-identity';
 
 /** How a rejoin ended: rejoined, left for later (the node cannot be reached yet), skipped, or failed. */
 export interface RejoinReport {
@@ -67,6 +68,8 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     if (!primary) return finish('skipped', `no single healthy primary in the write pool (write pool: [${view.pools.write.join(', ')}]): nothing to rejoin to`);
     if (primary === node) return finish('skipped', `${node} is the write pool's primary`);
     publish({ primary });
+    // Its acting steps refuse a node that holds another database cluster by then (S9).
+    const identity = clusterIdentity(view);
     const current = nodeNamed(view, node);
     if (!current) return finish('skipped', `${node} is not a node of this cluster`);
 
@@ -77,18 +80,18 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     }
     if (current.reachable && current.role === 'primary') {
       // It came back writable: never through the load balancer, and its sessions end now.
-      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none' }));
-      yield* step(`stop ${node}`, callActivity(context, 'stopPostgres', { cluster, node, follow: primary }), (r) => r);
+      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
+      yield* step(`stop ${node}`, callActivity(context, 'stopPostgres', { cluster, node, follow: primary, identity }), (r) => r);
     } else if (!current.reachable) {
       const vm = yield* step(`look at ${node}'s VM`, callActivity(context, 'inspectVm', { cluster, node }), (r) => r);
       if (vm.powerState !== 'running') return finish('waiting', `${node}'s VM is ${vm.powerState}: rejoined when it runs again`);
       if (vm.serverRunning !== false) {
         return finish('waiting', vm.serverRunning ? `PostgreSQL runs on ${node} but does not answer (${current.error}): rejoined once it answers` : `${node}'s VM could not be asked (${vm.detail ?? 'no detail'})`);
       }
-      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none' }));
+      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
     }
 
-    const rejoined = yield* step(`rejoin ${node} to ${primary}`, runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary } }), (r) => r);
+    const rejoined = yield* step(`rejoin ${node} to ${primary}`, runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary }, identity }), (r) => r);
     // Only a node still in recovery goes into the read pool: a switchover may have promoted it
     // meanwhile (this rejoin does not own the cluster).
     const serving = yield* step(`${node} into the read pool`, callActivity(context, 'setReadPoolIfStandby', { cluster, node }), (r) => r);

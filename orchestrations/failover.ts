@@ -1,16 +1,19 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { activityTask, callActivity, OutputOf } from '../activities/catalogue';
+import { callActivity } from '../activities/catalogue';
 import type { ClusterConfig } from '../src/config/schema';
 import { rankCandidates } from '../src/domain/candidates';
-import { ClusterView, nodeNamed, standbysOf } from '../src/domain/cluster-view';
+import { nodeNamed, standbysOf } from '../src/domain/cluster-view';
 import { chooseFailoverCandidate, FailoverChoice, FailoverRefusalCode, FailoverRequest, identifyOldPrimary, lossReference, Outcome } from '../src/domain/failover';
+import { clusterIdentity } from '../src/domain/cluster-identity';
 import { Lsn } from '../src/domain/lsn';
+import { heldNodes } from '../src/domain/maintenance-hold';
 import type { NodeInspection } from '../src/domain/node-state';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
+import { inspectWithHealth } from './inspection';
 import { exclusively } from './ownership';
 import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
@@ -72,19 +75,24 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   const start = identified.value;
   const old = start.oldPrimary;
   runbook.update({ oldPrimary: old });
+  // Every step that acts refuses a node that holds another database cluster by then (S9). Not the
+  // fence of an old primary that did not answer: confirming would wait out its connect timeout on
+  // the write path, and taking a dead node out of the pools is what this failover is for.
+  const identity = clusterIdentity(view);
+  const oldIdentity = nodeNamed(view, old)?.reachable ? identity : null;
 
   const undo: Undo[] = [];
   let shutdownCheckpointLsn: Lsn | null = null;
   let choice: FailoverChoice;
   try {
     // 2. Fence: from here on the old primary takes no new session through the load balancer.
-    yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none' }));
-    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true }) });
+    yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
+    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true, identity }) });
     // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.
     for (const stray of start.strayWriters) {
-      yield* runbook.step(`fence ${stray}: writable, but not a promotion to roll forward to`, callActivity(context, 'setPoolRole', { cluster, node: stray, role: 'none' }));
-      yield* runbook.step(`stop ${stray}`, callActivity(context, 'stopPostgres', { cluster, node: stray, follow: null }), (r) => r);
+      yield* runbook.step(`fence ${stray}: writable, but not a promotion to roll forward to`, callActivity(context, 'setPoolRole', { cluster, node: stray, role: 'none', identity }));
+      yield* runbook.step(`stop ${stray}`, callActivity(context, 'stopPostgres', { cluster, node: stray, follow: null, identity }), (r) => r);
     }
     // A clean stop ends its sessions and sends its last WAL to the standbys; then the best
     // standby (or the target) gets a bounded time to receive it. Its undo restarts it as the
@@ -96,8 +104,8 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       yield* runbook.step('wait for the standbys', waitForWal(context, config, old, checkpointLsn, request.target, timeoutMs), (r) => r);
     };
     const stopAndWait = function* (): Generator<Task, void, unknown> {
-      undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary' }) });
-      const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old, follow: null }), (r) => r);
+      undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary', identity }) });
+      const stopped = yield* runbook.step(`stop ${old}`, callActivity(context, 'stopPostgres', { cluster, node: old, follow: null, identity }), (r) => r);
       yield* waitForStandbys(stopped.checkpointLsn);
     };
     if (start.oldPrimaryWritable) yield* stopAndWait();
@@ -125,7 +133,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           { currentLsn: null, shutdownCheckpointLsn },
           standbysOf(after).filter((s) => s.name !== old),
         );
-        return chooseFailoverCandidate(config, after, start, reference, request);
+        return chooseFailoverCandidate(config, after, start, reference, request, heldNodes(health.state?.maintenanceHolds));
       }
     };
     let chosen = yield* decide();
@@ -138,18 +146,18 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
       if (config.policy.fenceByPowerOff) {
-        yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old }), (r) => r);
+        yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
         chosen = yield* decide();
         if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
       } else {
-        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old }), (r) => r);
+        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity }), (r) => r);
         if (!stop.stopped) {
           return yield* runbook.rollBack(undo, 'refused',
             `${old} may still be running and could not be stopped: ${stop.how}. Promoting now could leave two writable primaries (S2): stop PostgreSQL on ${old} (or power its VM off) and fail over again, or set policy.fenceByPowerOff`,
           );
         }
         if (stop.checkpointLsn) {
-          undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary' }) });
+          undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary', identity }) });
           yield* waitForStandbys(stop.checkpointLsn);
           chosen = yield* decide();
           if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
@@ -176,32 +184,28 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   // 5. Promote; a failed promotion is looked at before anything is rolled back.
   const candidate = choice.candidate;
   if (!choice.alreadyPrimary) {
-    const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo);
+    const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo, identity);
     if (rolledBack) return rolledBack;
   }
 
   // Past the point of no return: roll forward only, and report what could not be finished.
-  yield* runbook.bestEffort('repoint load balancer', callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write' }));
+  yield* runbook.bestEffort('repoint load balancer', callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
   for (const follower of choice.followers) {
-    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate }));
+    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));
   }
   for (const node of choice.unreachable) {
-    const outcome = yield* runbook.bestEffort(`rejoin ${node}`, rejoinIfPossible(context, cluster, node, candidate), (r) => r);
+    const outcome = yield* runbook.bestEffort(`rejoin ${node}`, rejoinIfPossible(context, { cluster, node, primary: candidate, identity }), (r) => r);
     if (outcome && !outcome.rejoined) runbook.problem(`${node} is not streaming from ${candidate}: ${outcome.why}`);
   }
 
   // 6. The old primary: now if it can be, else when it returns (the health check).
-  const rejoined = yield* runbook.bestEffort(`rejoin ${old}`, rejoinIfPossible(context, cluster, old, candidate, !!shutdownCheckpointLsn), (r) => r);
+  const rejoined = yield* runbook.bestEffort(`rejoin ${old}`, rejoinIfPossible(context, { cluster, node: old, primary: candidate, identity }, !!shutdownCheckpointLsn), (r) => r);
   if (rejoined?.rejoined) runbook.update({ rejoinMethod: rejoined.method });
   else if (rejoined) runbook.problem(`${old} stays fenced out of the pools: ${rejoined.why}; the health check rejoins it when it returns`);
 
   const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
   if (final) convergenceProblems(final, candidate).forEach((p) => runbook.problem(p));
   return runbook.finish('completed');
-}
-
-function* inspectWithHealth(context: OrchestrationContext, cluster: string): Generator<Task, [ClusterView, OutputOf<'readHealthState'>], unknown> {
-  return (yield context.df.Task.all([activityTask(context, 'inspectCluster', { cluster }), activityTask(context, 'readHealthState', { cluster })])) as [ClusterView, OutputOf<'readHealthState'>];
 }
 
 /** After a clean stop: poll (durable timers) until the best standby, or the target, received the shutdown checkpoint, or time runs out. */
@@ -229,13 +233,17 @@ type RejoinOutcome = { rejoined: true; method: string } | { rejoined: false; why
  * recovers it first). A node whose VM is off, or whose postmaster runs but does not answer
  * (frozen, cut off), is left for the health check.
  */
-function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node: string, primary: string, stoppedCleanly = false): Generator<Task, RejoinOutcome, unknown> {
+function* rejoinIfPossible(
+  context: OrchestrationContext,
+  { cluster, node, primary, identity }: { cluster: string; node: string; primary: string; identity: string | null },
+  stoppedCleanly = false,
+): Generator<Task, RejoinOutcome, unknown> {
   if (!stoppedCleanly) {
     const view = yield* callActivity(context, 'inspectCluster', { cluster });
     const current = nodeNamed(view, node);
     if (current?.reachable && current.role === 'primary') {
-      yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'none' });
-      yield* callActivity(context, 'stopPostgres', { cluster, node, follow: primary });
+      yield* callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity });
+      yield* callActivity(context, 'stopPostgres', { cluster, node, follow: primary, identity });
     } else if (!current?.reachable) {
       const vm = yield* callActivity(context, 'inspectVm', { cluster, node });
       if (vm.powerState !== 'running') return { rejoined: false, why: `its VM is ${vm.powerState}` };
@@ -243,11 +251,10 @@ function* rejoinIfPossible(context: OrchestrationContext, cluster: string, node:
       if (vm.serverRunning === null) return { rejoined: false, why: `its VM could not be asked: ${vm.detail ?? 'no detail'}` };
     }
   }
-  const rejoined = yield* runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary } });
+  const rejoined = yield* runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary }, identity });
   const serving = yield* callActivity(context, 'setReadPoolIfStandby', { cluster, node });
   if (serving.refused) return { rejoined: false, why: `it was rejoined (${rejoined.method}) but ${serving.refused}` };
   return { rejoined: true, method: rejoined.method };
 }
-
 
 df.app.orchestration(FAILOVER, failover);

@@ -12,14 +12,14 @@ import { messageOf, Runbook, Undo } from './runbook';
  * load balancer beside the restarted old primary (docs/invariants.md S2, S3). Returns the
  * rolled-back report, or undefined when the candidate is primary and the operation goes on.
  */
-export function* promoteOrRollBack(context: OrchestrationContext, runbook: Runbook, config: ClusterConfig, candidate: string, undo: Undo[]): Generator<Task, OperationReport | undefined, unknown> {
+export function* promoteOrRollBack(context: OrchestrationContext, runbook: Runbook, config: ClusterConfig, candidate: string, undo: Undo[], identity: string | null): Generator<Task, OperationReport | undefined, unknown> {
   const cluster = config.name;
   try {
-    yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod }), (r) => r);
+    yield* runbook.step('promote candidate', callActivity(context, 'promoteStandby', { cluster, node: candidate, method: config.policy.promoteMethod, identity }), (r) => r);
     return undefined;
   } catch (error) {
     if (!(yield* isPrimaryNow(context, cluster, candidate))) {
-      undo.push({ name: `take ${candidate} out of the pools`, run: () => callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'none' }) });
+      undo.push({ name: `take ${candidate} out of the pools`, run: () => callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'none', identity }) });
       runbook.problem(`${candidate} was asked to promote and then taken out of the pools: check it is still a standby before putting it back into the read pool`);
       return yield* runbook.rollBack(undo, 'aborted', `promotion of ${candidate} failed: ${messageOf(error)}`);
     }

@@ -3,10 +3,13 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import { activityTask, callActivity } from '../activities/catalogue';
 import { ClusterView, nodeNamed, streamsFrom } from '../src/domain/cluster-view';
 import { Lsn } from '../src/domain/lsn';
+import { clusterIdentity } from '../src/domain/cluster-identity';
+import { heldNodes } from '../src/domain/maintenance-hold';
 import { OperationInput, OperationReport } from '../src/domain/operation';
 import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
+import { inspectWithHealth } from './inspection';
 import { exclusively } from './ownership';
 import { messageOf, Runbook, Undo } from './runbook';
 import { runLongVmScript } from './vm-script-run';
@@ -66,28 +69,31 @@ function* switchover(context: OrchestrationContext): Generator<Task, OperationRe
 function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
 
-  // 1. Inspect, choose the candidate; any doubt refuses before anything changes.
-  const view = yield* runbook.step('inspect cluster', callActivity(context, 'inspectCluster', { cluster }));
-  const outcome = planSwitchover(config, view, request);
+  // 1. Inspect, choose the candidate (never a node held for its planned maintenance); any doubt
+  // refuses before anything changes.
+  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster));
+  const outcome = planSwitchover(config, view, request, heldNodes(health.state?.maintenanceHolds));
   if (!outcome.ok) return runbook.finish('refused', outcome.refusal.reason);
   const plan: SwitchoverPlan = outcome.plan;
   const { oldPrimary, candidate } = plan;
   runbook.update({ oldPrimary, newPrimary: candidate });
+  // Every step that acts refuses a node that holds another database cluster by then (S9).
+  const identity = clusterIdentity(view);
 
   const undo: Undo[] = [];
   const pausedRoles = config.postgres.applicationRoles;
   try {
     // 2. Drain: checkpoint while still serving, pause application logins, end their sessions.
     // The undo goes first: resuming logins is idempotent, and a drain can fail part-way.
-    undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles }) });
-    yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary }));
+    undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles, identity }) });
+    yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary, identity }));
 
     // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes. It is left
     // configured as a standby of the candidate (S8): should this orchestration never get further,
     // whatever starts it again (a reboot, a service restart) starts a read-only standby that
     // follows the candidate once promoted. The undo brings it back as the primary.
-    undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary, startAs: 'primary' }) });
-    const stopped = yield* runbook.step('stop primary', callActivity(context, 'stopPostgres', { cluster, node: oldPrimary, follow: candidate }), (r) => r);
+    undo.push({ name: 'restart old primary', run: () => callActivity(context, 'startPostgres', { cluster, node: oldPrimary, startAs: 'primary', identity }) });
+    const stopped = yield* runbook.step('stop primary', callActivity(context, 'stopPostgres', { cluster, node: oldPrimary, follow: candidate, identity }), (r) => r);
 
     // 4. Wait until the candidate holds every committed byte.
     const timeoutMs = (request.timeoutSeconds ?? config.policy.catchupTimeoutSeconds) * 1000;
@@ -97,25 +103,25 @@ function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { clu
   }
 
   // 5. Promote; a failed promotion is looked at before anything is rolled back.
-  const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo);
+  const rolledBack = yield* promoteOrRollBack(context, runbook, config, candidate, undo, identity);
   if (rolledBack) return rolledBack;
 
   // Past the point of no return: roll forward only, and report what could not be finished.
   if (pausedRoles.length) {
-    const resumed = yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles }));
+    const resumed = yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles, identity }));
     if (!resumed) runbook.problem(`application logins are still paused on ${candidate}: run ALTER ROLE ... LOGIN for ${pausedRoles.join(', ')}`);
   }
   // 6. Repoint the load balancer: old primary out of both pools, new primary into the write pool.
-  yield* runbook.bestEffort('repoint load balancer', repoint(context, cluster, oldPrimary, candidate));
+  yield* runbook.bestEffort('repoint load balancer', repoint(context, cluster, oldPrimary, candidate, identity));
   // 7. Other standbys follow the new primary.
   for (const follower of plan.followers) {
-    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate }));
+    yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));
   }
   // 8. The old primary comes back as a standby, cheapest safe way first, then serves reads.
-  const rejoined = yield* runbook.bestEffort(`rejoin ${oldPrimary}`, runLongVmScript(context, { cluster, node: oldPrimary, script: 'rejoin', input: { primary: candidate } }), (r) => r);
+  const rejoined = yield* runbook.bestEffort(`rejoin ${oldPrimary}`, runLongVmScript(context, { cluster, node: oldPrimary, script: 'rejoin', input: { primary: candidate }, identity }), (r) => r);
   if (rejoined) {
     runbook.update({ rejoinMethod: rejoined.method });
-    yield* runbook.bestEffort(`${oldPrimary} into read pool`, callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'read' }));
+    yield* runbook.bestEffort(`${oldPrimary} into read pool`, callActivity(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'read', identity }));
   }
 
   const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
@@ -127,10 +133,10 @@ function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { clu
  * The old primary is already stopped (step 3), so both pool changes go at once: the write pool
  * never holds two writable nodes, and writes resume after one pool update instead of two.
  */
-function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: string, newPrimary: string): Generator<Task, void, unknown> {
+function* repoint(context: OrchestrationContext, cluster: string, oldPrimary: string, newPrimary: string, identity: string | null): Generator<Task, void, unknown> {
   yield context.df.Task.all([
-    activityTask(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write' }),
-    activityTask(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none' }),
+    activityTask(context, 'setPoolRole', { cluster, node: newPrimary, role: 'write', identity }),
+    activityTask(context, 'setPoolRole', { cluster, node: oldPrimary, role: 'none', identity }),
   ]);
 }
 

@@ -21,14 +21,14 @@ const MAX_STARTS = 2;
  */
 export function* runLongVmScript<S extends LongVmScriptName>(
   context: OrchestrationContext,
-  request: { cluster: string; node: string; script: S; input: LongVmScripts[S][0] },
+  request: { cluster: string; node: string; script: S; input: LongVmScripts[S][0]; identity?: string | null },
 ): Generator<Task, LongVmScripts[S][1], unknown> {
-  const { cluster, node, script, input } = request;
+  const { cluster, node, script, input, identity } = request;
   const baseName = vmScriptRunName(script, context.df.instanceId, `${script} ${node}`, context.df.currentUtcDateTime);
   let gone = '';
   for (let start = 1; start <= MAX_STARTS; start++) {
     const runName = start === 1 ? baseName : `${baseName}-${start}`;
-    const run = yield* callActivity(context, 'startVmScript', { cluster, node, script, input, runName });
+    const run = yield* callActivity(context, 'startVmScript', { cluster, node, script, input, runName, identity });
     const deadline = addMilliseconds(context.df.currentUtcDateTime, (run.timeoutSeconds + REPORT_MARGIN_SECONDS) * 1000);
     let delayMs: number | undefined;
     for (;;) {

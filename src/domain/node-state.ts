@@ -53,6 +53,12 @@ export interface ReachableNode extends NodeIdentity {
   primaryConninfo: ConninfoTarget | null;
   /** pg_postmaster_start_time(): a different value later means the server was restarted meanwhile. */
   serverStartedAt: string | null;
+  /**
+   * pg_control_system()'s system_identifier, as text (a 64-bit number): the same on every node of one
+   * database cluster (initdb makes it; pg_basebackup and pg_rewind keep it), so another value means
+   * another database cluster. null when it cannot be read.
+   */
+  systemIdentifier: string | null;
 }
 
 export type NodeInspection = ReachableNode | UnreachableNode;

@@ -13,11 +13,13 @@ export function testCluster(edit: (doc: ReturnType<typeof validConfigDocument>) 
 export const hostOf = (name: string) => `10.0.1.${10 + Number(name.replace('pg', ''))}`;
 /** When every fixture node's postmaster started (before any observation of the domain tests). */
 export const SERVER_STARTED_AT = '2026-05-01T09:00:00.000Z';
+/** The fixture cluster's pg_control system identifier (initdb's: seconds since 1970 << 32, plus noise). */
+export const SYSTEM_IDENTIFIER = '7443108474285611041';
 
 export function primary(name: string, lsn: string, streamingStandbys: string[] = []): ReachableNode {
   return {
     name, host: hostOf(name), port: 5432, reachable: true, role: 'primary', serverVersion: '15.8', timeline: 1,
-    currentLsn: lsn, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null, serverStartedAt: SERVER_STARTED_AT,
+    currentLsn: lsn, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null, serverStartedAt: SERVER_STARTED_AT, systemIdentifier: SYSTEM_IDENTIFIER,
     replication: streamingStandbys.map((s) => ({ applicationName: s, clientAddr: hostOf(s), state: 'streaming', sentLsn: lsn, writeLsn: lsn, flushLsn: lsn, replayLsn: lsn, syncState: 'async' })),
   };
 }
@@ -27,7 +29,7 @@ export function standby(name: string, from: string, received: string | null, rep
     name, host: hostOf(name), port: 5432, reachable: true, role: 'standby', serverVersion: '15.8', timeline: 1,
     currentLsn: replayed, receivedLsn: received, replayLsn: replayed, replication: [],
     walReceiver: { status, senderHost: hostOf(from), senderPort: 5432, flushedLsn: received, receivedTimeline: 1, lastMessageAt: null },
-    primaryConninfo: { host: hostOf(from), port: 5432 }, serverStartedAt: SERVER_STARTED_AT,
+    primaryConninfo: { host: hostOf(from), port: 5432 }, serverStartedAt: SERVER_STARTED_AT, systemIdentifier: SYSTEM_IDENTIFIER,
   };
 }
 

@@ -80,6 +80,15 @@ async function readStandbyState(client: Client) {
   };
 }
 
+/** The node's pg_control system identifier; null when it does not answer. */
+export async function readSystemIdentifier(endpoint: PgEndpoint, timeouts?: PgTimeouts): Promise<string | null> {
+  try {
+    return await withClient(endpoint, async (client) => (await client.query<{ id: string }>('SELECT system_identifier::text AS id FROM pg_control_system()')).rows[0].id, timeouts);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * One look at a node: its role and WAL positions. An unreachable node is a normal answer
  * (reachable: false with the reason), not an exception — health checks depend on it.
@@ -90,17 +99,18 @@ export async function inspectNode(name: string, endpoint: PgEndpoint, timeouts?:
     return await withClient(
       endpoint,
       async (client) => {
-        const { rows } = await client.query<{ in_recovery: boolean; version: string; started: Date | null }>(
-          "SELECT pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS version, pg_postmaster_start_time() AS started",
+        const { rows } = await client.query<{ in_recovery: boolean; version: string; started: Date | null; system_identifier: string | null }>(
+          "SELECT pg_is_in_recovery() AS in_recovery, current_setting('server_version') AS version, pg_postmaster_start_time() AS started, (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier",
         );
         const serverVersion = rows[0].version;
         const serverStartedAt = rows[0].started ? rows[0].started.toISOString() : null;
+        const systemIdentifier = rows[0].system_identifier;
         if (!rows[0].in_recovery) {
           const primary = await readPrimaryState(client);
-          return { ...base, reachable: true, role: 'primary', serverVersion, serverStartedAt, ...primary, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null };
+          return { ...base, reachable: true, role: 'primary', serverVersion, serverStartedAt, systemIdentifier, ...primary, receivedLsn: null, replayLsn: null, walReceiver: null, primaryConninfo: null };
         }
         const standby = await readStandbyState(client);
-        return { ...base, reachable: true, role: 'standby', serverVersion, serverStartedAt, ...standby, currentLsn: standby.replayLsn, replication: [] };
+        return { ...base, reachable: true, role: 'standby', serverVersion, serverStartedAt, systemIdentifier, ...standby, currentLsn: standby.replayLsn, replication: [] };
       },
       timeouts,
     );

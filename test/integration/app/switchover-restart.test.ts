@@ -1,5 +1,8 @@
+import { rmSync } from 'node:fs';
+import { EventType } from '../../../harness/local/runtime/durable/history-events';
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
+import type { ReachableNode } from '../../../src/domain/node-state';
 import type { OperationReport } from '../../../src/domain/operation';
 import { api, startTestStack } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';
@@ -52,5 +55,35 @@ describe('a switchover survives a restart of the Functions host at every step', 
     expect(new Set(status.nodes.map((n) => n.timeline)).size).toBe(1);
     expect(status.ilb.writePool).toEqual([target]);
     expect([...status.ilb.readPool].sort()).toEqual(nodes.filter((n) => n !== target));
+  });
+
+  // Last: it leaves the lab with a foreign primary.
+  it('resumed against a primary rebuilt meanwhile (another system identifier), it refuses to act on it', async () => {
+    const before = await stack.lab.waitUntilHealthy();
+    const primary = before.nodes.find((n) => n.role === 'primary')!.name;
+    const inspecting = stack.runtime.waitForAnyInstance({ timeoutMs: 120_000, until: (state) => state.name === 'switchover' && state.runtimeStatus === 'Running' && stepOf(state.customStatus) === 'inspect cluster' });
+    const started = api(stack, 'POST', `clusters/${stack.cluster.name}/switchover`, {});
+    const operationId = (await inspecting).instanceId;
+    // The operation looks at the cluster; it decides only once the held episode runs.
+    const release = stack.runtime.holdEpisodes(operationId);
+    expect(await started).toMatchObject({ status: 202, body: { operationId } });
+    await stack.runtime.waitForInstance(operationId, { timeoutMs: 60_000, until: (state) => (state?.inbox ?? []).filter((m) => m.event.EventType === EventType.TaskCompleted).length === 2 });
+
+    const server = stack.lab.server(primary);
+    await server.stop();
+    rmSync(server.node.dataDir, { recursive: true, force: true });
+    await server.initPrimary(stack.lab.manifest.credentials);
+    await server.start();
+    const rebuilt = (await stack.lab.inspectAll()).find((n) => n.name === primary) as ReachableNode;
+    release();
+
+    const report = await waitForOperation(stack, operationId);
+    // Its drain refused, and so did the drain's undo: an operator has to look at the rebuilt cluster.
+    expect(report).toMatchObject({ outcome: 'failed', oldPrimary: primary, reason: expect.stringContaining(`${primary} holds another database cluster`) });
+    expect(report.steps.filter((s) => s.result === 'failed').map((s) => s.name)).toEqual(['drain primary', 'undo: resume application logins']);
+    // Nothing moved: the pools are as they were, and the rebuilt node was not touched.
+    const after = await stack.lab.status();
+    expect(after.ilb).toMatchObject({ writePool: before.ilb.writePool, readPool: before.ilb.readPool });
+    expect((await stack.lab.inspectAll()).find((n) => n.name === primary)).toMatchObject({ reachable: true, role: 'primary', serverStartedAt: rebuilt.serverStartedAt, systemIdentifier: rebuilt.systemIdentifier });
   });
 });
