@@ -93,6 +93,9 @@ async function execute(core: EmulatorCore, vm: VmState, execution: ScriptExecuti
   return result;
 }
 
+/** Managed Run Commands one VM keeps at most. */
+export const MAX_RUN_COMMANDS_PER_VM = 25;
+
 async function putManagedRunCommand(core: EmulatorCore, ctx: RequestContext, vm: VmState, name: string, scope: (vm: VmState, ctx: RequestContext) => OperationScope) {
   if (!RUN_COMMAND_NAME.test(name)) throw new AzureHttpError(400, 'InvalidParameter', `The run command name '${name}' is invalid.`);
   const body = requireObject(await ctx.json(), 'the request body');
@@ -110,6 +113,10 @@ async function putManagedRunCommand(core: EmulatorCore, ctx: RequestContext, vm:
   if (existing && existing.fingerprint === fingerprint) {
     // Azure: the same request under the same name does not run the script again.
     return ctx.send(200, runCommandBody(existing, false));
+  }
+  if (!existing && vm.runCommands.size >= MAX_RUN_COMMANDS_PER_VM) {
+    // The limit is documented (../shared/azure-facts.md: "Max 25 per VM"); the error's code and text are ours.
+    throw new AzureHttpError(409, 'OperationNotAllowed', `Virtual machine '${vm.name}' already has ${vm.runCommands.size} run commands, the maximum of ${MAX_RUN_COMMANDS_PER_VM}: delete run commands that are no longer needed.`);
   }
   claimForRunCommand(vm);
   const rc: ManagedRunCommandState = {

@@ -17,6 +17,40 @@ export interface ManagedCommandResult {
 
 const RUNNING_STATES = new Set(['pending', 'running']);
 
+/** Our run names (uniqueRunCommandName, vmScriptRunName): the sweep touches nothing else on the VM. */
+const OUR_RUNS = /^pgfo-/;
+/**
+ * An ended run of ours that nobody read for this long was abandoned: the orchestration that started
+ * it gave up (its script outlived its timeout) or was terminated, or an attempt died between the
+ * run's end and its deletion. Live orchestrations look at their runs every 15 s at most.
+ */
+export const ABANDONED_AFTER_MS = 60 * 60_000;
+
+/**
+ * Deletes our abandoned runs before creating one, so leftovers never use up the VM's 25 managed
+ * Run Commands (../shared/azure-facts.md: "Max 25 per VM (delete after use)"), after which every
+ * managed run on it — every rejoin — would be refused. One list call, off the write path (managed
+ * runs carry secrets or long scripts; the outage's steps use action Run Command). A failed sweep
+ * is logged: the create then says whether the VM is full.
+ */
+async function sweepAbandonedRuns(compute: ComputeManagementClient, vm: ResourceId, options: ResolvedAdapterOptions): Promise<void> {
+  const abandoned: string[] = [];
+  try {
+    for await (const rc of compute.virtualMachineRunCommands.listByVirtualMachine(vm.resourceGroup, vm.name, { expand: 'instanceView' })) {
+      const view = rc.instanceView;
+      const ended = view?.endTime && !RUNNING_STATES.has((view.executionState ?? 'unknown').toLowerCase());
+      if (rc.name && OUR_RUNS.test(rc.name) && ended && options.clock.now() - new Date(view.endTime!).getTime() > ABANDONED_AFTER_MS) abandoned.push(rc.name);
+    }
+  } catch (error) {
+    options.log.warn('vm-command.sweep-failed', { vm: vm.name, error: (error as Error).message });
+    return;
+  }
+  for (const name of abandoned) {
+    options.log.info('vm-command.abandoned-run-deleted', { vm: vm.name, runCommand: name });
+    await deleteQuietly(compute, vm, name, options);
+  }
+}
+
 /** Azure's rule for a run command's name, as the emulator enforces it: at most 80 characters. */
 export const RUN_COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
 
@@ -50,6 +84,7 @@ export async function runManagedCommand(
   options: ResolvedAdapterOptions,
 ): Promise<ManagedCommandResult> {
   const runCommandName = uniqueRunCommandName(script.name);
+  await sweepAbandonedRuns(compute, vm, options);
   const body: VirtualMachineRunCommand = {
     location,
     source: { script: script.text },
@@ -121,6 +156,7 @@ export async function startManagedCommand(
   options: ResolvedAdapterOptions,
 ): Promise<{ existed: boolean }> {
   if (await readManagedRun(compute, vm, runName)) return { existed: true };
+  await sweepAbandonedRuns(compute, vm, options);
   const body: VirtualMachineRunCommand = {
     location,
     source: { script: script.text },

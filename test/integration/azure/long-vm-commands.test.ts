@@ -158,4 +158,22 @@ describe('VM commands started asynchronously and polled', () => {
       await slow.emulator.stop();
     }
   });
+
+  test('a VM keeps 25 managed runs at most: abandoned runs of ours (ended, unread for an hour) are deleted before the next start, nothing else is', async () => {
+    const pg2 = h.cluster.nodes[1];
+    const compute = h.clients.compute(pg2.vmResourceId.split('/')[2]).virtualMachineRunCommands;
+    // Someone else's run on the VM, and 24 of ours that ended but were never read (given up on).
+    await compute.createOrUpdate('pg-rg', 'pg2', 'operator-inventory', { location: 'westeurope', source: { script: 'true' }, asyncExecution: true });
+    for (let i = 0; i < 24; i++) await vm.start(pg2, { script: { name: 'left', text: ok() }, timeoutSeconds: 60, runName: `pgfo-left-${i}` });
+    await waitFor('the 25 runs to end', () => h.emulator.record.executions.filter((e) => /^(operator-inventory|pgfo-left-\d+)$/.test(e.runCommandName ?? '') && e.state === 'finished').length === 25);
+
+    // Just ended: nothing is abandoned yet, so the VM is full and refuses a 26th, as Azure does.
+    await expect(vm.start(pg2, { script: { name: 'next', text: ok() }, timeoutSeconds: 60, runName: 'pgfo-next' })).rejects.toThrow(/maximum of 25/);
+
+    // An hour later they are abandoned: the next start deletes them and goes ahead.
+    const later = new AzureVmCommands(h.clients, { ...h.options, clock: { now: () => Date.now() + 2 * 60 * 60_000, sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) } });
+    const run = await later.start(pg2, { script: { name: 'next', text: ok() }, timeoutSeconds: 60, runName: 'pgfo-next' });
+    expect(run.runName).toBe('pgfo-next');
+    expect((await runNames('pg2')).sort()).toEqual(['operator-inventory', 'pgfo-next']);
+  });
 });
