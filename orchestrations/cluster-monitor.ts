@@ -74,7 +74,7 @@ function* handle(context: OrchestrationContext, state: HealthState, event: Monit
   const now = context.df.currentUtcDateTime.toISOString();
   switch (event?.type) {
     case 'maintenance':
-      return setMaintenance(state, { enabled: event.enabled, at: now, by: event.by, reason: event.reason, requestId: event.requestId });
+      return setMaintenance(state, { enabled: event.enabled, at: now, by: event.by, reason: event.reason, requestId: event.requestId, requestedAt: event.requestedAt });
     case 'maintenance-hold':
       return holdForMaintenance(state, event.hold, event.requestId);
     case 'observation': {

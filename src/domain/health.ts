@@ -41,6 +41,8 @@ export interface MaintenanceState {
   changedAt: string | null;
   changedBy: string | null;
   reason: string | null;
+  /** When the request in force was made (by its sender's clock): an older request arriving later does not override it. */
+  requestedAt?: string | null;
 }
 
 export type HealthVerdictKind =
@@ -555,14 +557,23 @@ export function maintenanceApplied(state: HealthState, requestId: string): boole
   return state.lastRequestId === id || (state.recentRequestIds ?? []).includes(id);
 }
 
-/** Applies a maintenance request; one already applied (the same request sent again) changes nothing. */
-export function setMaintenance(state: HealthState, change: { enabled: boolean; at: string; by: string; reason?: string | null; requestId?: string | null }): HealthState {
+/**
+ * Applies a maintenance request; one already applied (the same request sent again) changes nothing.
+ * Its sender re-sends until it sees it applied (src/functions/monitor-requests.ts), so a request can
+ * arrive after a newer one: a request made before the one in force is recorded as handled (its
+ * sender stops) but overrides nothing — the newest request wins, whatever the arrival order.
+ */
+export function setMaintenance(state: HealthState, change: { enabled: boolean; at: string; by: string; reason?: string | null; requestId?: string | null; requestedAt?: string | null }): HealthState {
   const requestId = change.requestId ? clipText(change.requestId, REQUEST_ID_CHARS) : null;
   if (requestId && maintenanceApplied(state, requestId)) return state;
   const recent = state.recentRequestIds ?? [];
+  const inForce = state.maintenance.requestedAt;
+  const superseded = !!change.requestedAt && !!inForce && Date.parse(change.requestedAt) < Date.parse(inForce);
   return {
     ...state,
-    maintenance: { enabled: change.enabled, changedAt: change.at, changedBy: clipText(change.by, 100), reason: change.reason == null ? null : clipText(change.reason, 500) },
+    maintenance: superseded
+      ? state.maintenance
+      : { enabled: change.enabled, changedAt: change.at, changedBy: clipText(change.by, 100), reason: change.reason == null ? null : clipText(change.reason, 500), requestedAt: change.requestedAt ?? null },
     lastRequestId: requestId ?? state.lastRequestId,
     recentRequestIds: requestId ? [...recent, requestId].slice(-RECENT_REQUEST_IDS) : recent,
   };
@@ -637,7 +648,7 @@ export const rejoinInstanceId = (cluster: string, node: string): string => `clus
 
 export type MonitorEvent =
   | { type: 'observation'; observation: HealthObservation; config: ClusterConfig }
-  | { type: 'maintenance'; enabled: boolean; by: string; reason: string | null; requestId: string }
+  | { type: 'maintenance'; enabled: boolean; by: string; reason: string | null; requestId: string; requestedAt?: string }
   /** A node approved for planned maintenance: kept out of the pools until it is over. */
   | { type: 'maintenance-hold'; hold: MaintenanceHold; requestId: string };
 

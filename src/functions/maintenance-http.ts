@@ -33,7 +33,7 @@ export async function maintenanceHandler(request: HttpRequest, client: df.Durabl
     const { enabled, reason } = parsed.data;
 
     const requestId = randomUUID();
-    const event: MonitorEvent = { type: 'maintenance', enabled, by: 'http', reason: reason ?? null, requestId };
+    const event: MonitorEvent = { type: 'maintenance', enabled, by: 'http', reason: reason ?? null, requestId, requestedAt: new Date().toISOString() };
     const state = await sendUntilApplied(client, cluster.name, event);
     if (state) return json(200, { cluster: cluster.name, maintenance: state.maintenance });
     return json(202, { cluster: cluster.name, requested: { enabled, reason: reason ?? null }, detail: `the cluster monitor is busy and has not confirmed the change yet; GET /api/clusters/${cluster.name}/health shows when it has (send it again if it does not)` });

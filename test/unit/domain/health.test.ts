@@ -8,6 +8,7 @@ import {
   rejoinRetryDelayMs,
   REJOIN_RETRY_MAX_MS,
   REJOIN_RETRY_MS,
+  maintenanceApplied,
   setMaintenance,
 } from '../../../src/domain/health';
 import { NodeInspection } from '../../../src/domain/node-state';
@@ -311,7 +312,17 @@ describe('the monitor state bookkeeping', () => {
   it('maintenance keeps who set it, why, and the request id', () => {
     const on = setMaintenance(initialHealthState('orders'), { enabled: true, at: at(0), by: 'http', reason: 'kernel update', requestId: 'r1' });
     expect(on).toMatchObject({ maintenance: { enabled: true, changedAt: at(0), changedBy: 'http', reason: 'kernel update' }, lastRequestId: 'r1' });
-    expect(setMaintenance(on, { enabled: false, at: at(5), by: 'cli' }).maintenance).toEqual({ enabled: false, changedAt: at(5), changedBy: 'cli', reason: null });
+    expect(setMaintenance(on, { enabled: false, at: at(5), by: 'cli' }).maintenance).toEqual({ enabled: false, changedAt: at(5), changedBy: 'cli', reason: null, requestedAt: null });
+  });
+
+  it('the newest maintenance request wins, whatever order the re-sent requests arrive in', () => {
+    const off = setMaintenance(initialHealthState('orders'), { enabled: false, at: at(2), by: 'http', reason: 'done', requestId: 'newer', requestedAt: at(1) });
+    // The older "enable" request, re-sent by its handler, arrives after the newer "disable".
+    const late = setMaintenance(off, { enabled: true, at: at(3), by: 'http', reason: 'patching', requestId: 'older', requestedAt: at(0) });
+    expect(late.maintenance).toEqual(off.maintenance);
+    expect(maintenanceApplied(late, 'older')).toBe(true); // its sender stops re-sending
+    const newest = setMaintenance(late, { enabled: true, at: at(4), by: 'http', requestId: 'newest', requestedAt: at(3.5) });
+    expect(newest.maintenance).toMatchObject({ enabled: true, requestedAt: at(3.5) });
   });
 
   it('rejoin retries back off exponentially up to a cap', () => {
