@@ -28,13 +28,14 @@ export function appConfig(): FailoverConfig {
 
 export function clusterConfig(name: string): ClusterConfig {
   const cluster = appConfig().clusters.find((c) => c.name === name);
-  if (!cluster) throw new UnknownResourceError(`no cluster named "${name}"; configured: ${appConfig().clusters.map((c) => c.name).join(', ')}`, { cluster: name });
+  // The answer does not list the configured names: node agents call these routes too.
+  if (!cluster) throw new UnknownResourceError(`no cluster named "${name}" in this app's configuration: check the name in the URL`, { cluster: name });
   return cluster;
 }
 
 export function nodeConfig(cluster: ClusterConfig, name: string): NodeConfig {
   const node = cluster.nodes.find((n) => n.name === name);
-  if (!node) throw new UnknownResourceError(`cluster ${cluster.name} has no node "${name}"; its nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`, { cluster: cluster.name, node: name });
+  if (!node) throw new UnknownResourceError(`cluster ${cluster.name} has no node "${name}" in this app's configuration: check the node name`, { cluster: cluster.name, node: name });
   return node;
 }
 

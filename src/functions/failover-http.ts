@@ -1,5 +1,5 @@
 import * as df from 'durable-functions';
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { clusterConfig, nodeConfig } from '../app/services';
 import { newOperationId, startOperation } from '../app/operations';
@@ -19,7 +19,7 @@ const FailoverBody = z.strictObject({
  * bound (docs/invariants.md S7) unless acceptDataLoss. 202 with the operation id; 409 while another
  * operation runs.
  */
-export async function failoverHandler(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
+export async function failoverHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   return handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const read = await readJsonBody(request);
@@ -37,7 +37,7 @@ export async function failoverHandler(request: HttpRequest, client: df.DurableCl
     };
     const started = await startOperation(client, { operationId, kind: 'failover', cluster, request: failover, requestedBy: 'http' });
     return startedResponse(request, cluster.name, started);
-  });
+  }, context);
 }
 
 df.app.client.http('startFailover', { route: 'clusters/{cluster}/failover', methods: ['POST'], authLevel: 'function', handler: failoverHandler });

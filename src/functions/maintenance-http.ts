@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as df from 'durable-functions';
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import { clusterConfig } from '../app/services';
 import { invalidBody, json, readJsonBody } from '../http/problem';
@@ -23,7 +23,7 @@ const MaintenanceBody = z.strictObject({
  * The request is an event tagged with its own id, sent again while it may have been lost
  * (sendUntilApplied); the monitor applies a request id once.
  */
-export async function maintenanceHandler(request: HttpRequest, client: df.DurableClient): Promise<HttpResponseInit> {
+export async function maintenanceHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   return handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const read = await readJsonBody(request);
@@ -37,7 +37,7 @@ export async function maintenanceHandler(request: HttpRequest, client: df.Durabl
     const state = await sendUntilApplied(client, cluster.name, event);
     if (state) return json(200, { cluster: cluster.name, maintenance: state.maintenance });
     return json(202, { cluster: cluster.name, requested: { enabled, reason: reason ?? null }, detail: `the cluster monitor is busy and has not confirmed the change yet; GET /api/clusters/${cluster.name}/health shows when it has (send it again if it does not)` });
-  });
+  }, context);
 }
 
 df.app.client.http('setMaintenance', { route: 'clusters/{cluster}/maintenance', methods: ['POST'], authLevel: 'function', handler: maintenanceHandler });

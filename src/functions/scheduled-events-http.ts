@@ -66,7 +66,7 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
     }
     const trigger: MaintenanceTrigger = { kind: 'scheduled-event', eventId: event.EventId, eventType: event.EventType };
     return answerMaintenance(request, client, context, { cluster, node: node.name, trigger, alsoAffected: affected, durationSeconds: event.DurationInSeconds });
-  });
+  }, context);
 }
 
 /**

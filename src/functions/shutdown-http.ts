@@ -32,7 +32,7 @@ export async function shutdownHandler(request: HttpRequest, client: df.DurableCl
     // Without a request id every call is its own request; a running switchover is still joined.
     const requestId = parsed.data.requestId ?? randomUUID();
     return answerMaintenance(request, client, context, { cluster, node: node.name, trigger: { kind: 'shutdown', requestId } });
-  });
+  }, context);
 }
 
 df.app.client.http('nodeShutdown', {

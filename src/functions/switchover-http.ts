@@ -19,7 +19,7 @@ const SwitchoverBody = z.strictObject({
 });
 
 /** POST /api/clusters/{cluster}/switchover — a planned switchover (or, with dryRun, its plan). */
-export async function switchoverHandler(request: HttpRequest, client: df.DurableClient, _context: InvocationContext): Promise<HttpResponseInit> {
+export async function switchoverHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   return handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const read = await readJsonBody(request);
@@ -40,7 +40,7 @@ export async function switchoverHandler(request: HttpRequest, client: df.Durable
     const input: SwitchoverInput = switchover;
     const started = await startOperation(client, { operationId, kind: 'switchover', cluster, request: input, requestedBy: 'http' });
     return startedResponse(request, cluster.name, started);
-  });
+  }, context);
 }
 
 df.app.client.http('startSwitchover', {

@@ -1,5 +1,5 @@
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-import { ConfigError, InvalidInputError } from '../domain/errors';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { ConfigError, FailoverError, InvalidInputError } from '../domain/errors';
 import { UnknownResourceError } from '../app/services';
 import { json, problemResponse } from './problem';
 import type { StartResult } from '../app/operations';
@@ -9,15 +9,26 @@ export function operationLinks(request: HttpRequest, cluster: string, operationI
   return { statusUrl: `${origin}/api/clusters/${encodeURIComponent(cluster)}/operations/${encodeURIComponent(operationId)}` };
 }
 
-/** Maps typed errors to problem responses: unknown names → 404, bad input → 400, a bad app configuration or anything else → 500. */
-export async function handleErrors(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+/**
+ * Maps typed errors to problem responses: unknown names → 404, bad input → 400, a bad app
+ * configuration → 500 saying what to fix. Anything else is a 500 that tells the caller only where
+ * to look: its text (hosts, SQL, Azure's answers) goes to the function's log, under the
+ * invocation id the response names.
+ */
+export async function handleErrors(work: () => Promise<HttpResponseInit>, context: Pick<InvocationContext, 'invocationId' | 'error'>): Promise<HttpResponseInit> {
   try {
     return await work();
   } catch (error) {
     if (error instanceof ConfigError) return problemResponse({ status: 500, title: 'The app is misconfigured', detail: error.message });
     if (error instanceof UnknownResourceError) return problemResponse({ status: 404, title: 'Not found', detail: error.message });
     if (error instanceof InvalidInputError) return problemResponse({ status: 400, title: 'Invalid request', detail: error.message });
-    return problemResponse({ status: 500, title: 'Internal error', detail: (error as Error).message });
+    context.error(JSON.stringify({ event: 'http.internal-error', invocationId: context.invocationId, error: error instanceof FailoverError ? error.toJSON() : String((error as Error)?.stack ?? error) }));
+    return problemResponse({
+      status: 500,
+      title: 'Internal error',
+      detail: `the request failed inside the app; the function's log has the details under invocation ${context.invocationId}`,
+      invocationId: context.invocationId,
+    });
   }
 }
 

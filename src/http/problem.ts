@@ -27,9 +27,17 @@ export function invalidBody(error: z.ZodError, hint: string): HttpResponseInit {
   return problemResponse({ status: 400, title: 'Invalid request body', detail: errors.map((e) => `${e.field}: ${e.message}`).join('; '), errors });
 }
 
-/** Reads a JSON body; an empty body is `{}`. */
+/** Every body this API takes is a small JSON object (a Scheduled Events event is the largest). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** Reads a JSON body; an empty body is `{}`; one over MAX_BODY_BYTES is refused (413) unparsed. */
 export async function readJsonBody(request: { text(): Promise<string> }): Promise<{ ok: true; body: unknown } | { ok: false; response: HttpResponseInit }> {
-  const text = (await request.text()).trim();
+  const raw = await request.text();
+  const bytes = Buffer.byteLength(raw);
+  if (bytes > MAX_BODY_BYTES) {
+    return { ok: false, response: problemResponse({ status: 413, title: 'Request body too large', detail: `the body is ${bytes} bytes, more than the ${MAX_BODY_BYTES} this API accepts: send only the fields the route documents` }) };
+  }
+  const text = raw.trim();
   if (!text) return { ok: true, body: {} };
   try {
     return { ok: true, body: JSON.parse(text) };
