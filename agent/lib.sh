@@ -231,6 +231,10 @@ load_config() {
   CFG[PGFO_IMDS_URL]=${CFG[PGFO_IMDS_URL]%/}
 
   [[ ${CFG[PGFO_APP_URL]-} =~ ^https?://[^[:space:]]+$ ]] || die "PGFO_APP_URL must be the app's base URL (https://<app>.azurewebsites.net)"
+  # The key or token goes with every request: plain http only to this machine (local testing).
+  if [[ ${CFG[PGFO_APP_URL]} == http://* && ! ${CFG[PGFO_APP_URL]} =~ ^http://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?(/|$) ]]; then
+    die "PGFO_APP_URL must use https:// (the function key or token travels with every request); http:// is accepted only for a loopback address, for local testing"
+  fi
   [[ ${CFG[PGFO_IMDS_URL]} =~ ^https?://[^[:space:]]+$ ]] || die "PGFO_IMDS_URL must be a URL (default http://169.254.169.254)"
   [[ ${CFG[PGFO_CLUSTER]-} =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || die "PGFO_CLUSTER must be the cluster's name in the app's configuration"
   [[ ${CFG[PGFO_NODE]-} =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || die "PGFO_NODE must be this node's name in the app's configuration"

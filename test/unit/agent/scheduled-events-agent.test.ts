@@ -251,6 +251,13 @@ describe('scheduled-events-agent.sh', () => {
     expect(run.stderr).not.toContain(AGENT_KEY);
   });
 
+  it('refuses an app URL over plain http unless it is this machine (the key travels with every request)', async () => {
+    const run = await once(writeAgentConfig({ PGFO_APP_URL: 'http://pg-failover.azurewebsites.net', PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_FUNCTION_KEY: AGENT_KEY }).file);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/PGFO_APP_URL must use https:\/\/ .*http:\/\/ is accepted only for a loopback address/);
+    expect(imds.record.requests).toEqual([]);
+  });
+
   it('managed identity: sends a token from the metadata service; the VM name comes from the metadata service', async () => {
     const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
     const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
