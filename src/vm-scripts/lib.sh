@@ -302,9 +302,21 @@ write_replication_passfile() {
   note "replication password written to $PGFO_PASSFILE (0600, $PGFO_OS_USER)"
 }
 
-# The admin password goes into a temporary password file, removed when the script ends.
+# The admin password goes into a temporary password file, removed when the script ends. A run
+# killed with SIGKILL (no EXIT trap) leaves its file: its name carries the run's PID, so the next
+# run removes it once that process is gone.
 write_admin_passfile() {
-  pgfo_admin_passfile=$(mktemp "${TMPDIR:-/tmp}/pgfo-admin.XXXXXX")
+  local stale pid
+  for stale in "${TMPDIR:-/tmp}"/pgfo-admin.*.*; do
+    [[ -f $stale ]] || continue
+    pid=${stale##*/pgfo-admin.}
+    pid=${pid%%.*}
+    if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+      rm -f "$stale"
+      note "removed $stale, left by a run that was killed"
+    fi
+  done
+  pgfo_admin_passfile=$(mktemp "${TMPDIR:-/tmp}/pgfo-admin.$$.XXXXXX")
   if ((EUID == 0)); then chown "$PGFO_OS_USER" "$pgfo_admin_passfile"; fi
   passfile_line "$PGFO_ADMIN_USER" "$pgfo_admin_password" >"$pgfo_admin_passfile"
 }
