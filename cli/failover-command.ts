@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { FailoverApiClient } from './api-client';
-import { apiOptions, followOperation, renderOutcome, renderSteps } from './switchover-command';
+import { apiClient, apiOptions, followOperation, renderOutcome, renderSteps } from './switchover-command';
 
 /** `pg-failover failover <cluster> [--to node] [--accept-data-loss]`: a manual unplanned failover, followed to its end. */
 export function failoverCommand(): Command {
@@ -11,7 +10,7 @@ export function failoverCommand(): Command {
     .option('--accept-data-loss', 'promote even if the standby is further behind the last known primary position than maxLagBytesForFailover')
     .option('--reason <text>', 'why (shown in the operation report)')
     .action(async (cluster: string, flags: { url: string; key?: string; to?: string; acceptDataLoss?: boolean; reason?: string }) => {
-      const api = new FailoverApiClient(flags.url, flags.key);
+      const api = apiClient(flags);
       const body = { ...(flags.to ? { target: flags.to } : {}), ...(flags.acceptDataLoss ? { acceptDataLoss: true } : {}), ...(flags.reason ? { reason: flags.reason } : {}) };
       const { status, body: answer } = await api.request('POST', `clusters/${encodeURIComponent(cluster)}/failover`, body);
       if (status !== 202) throw new Error(`failover refused (${status}): ${String(answer.detail ?? JSON.stringify(answer))}`);

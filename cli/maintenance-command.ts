@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { FailoverApiClient } from './api-client';
-import { apiOptions } from './switchover-command';
+import { apiClient, apiOptions } from './switchover-command';
 
 /** `pg-failover maintenance <cluster> --on|--off`: pause or resume the health check's automatic actions. */
 export function maintenanceCommand(): Command {
@@ -12,7 +11,7 @@ export function maintenanceCommand(): Command {
     .option('--reason <text>', 'why (kept in the cluster health state)')
     .action(async (cluster: string, flags: { url: string; key?: string; on?: boolean; off?: boolean; reason?: string }) => {
       if (!!flags.on === !!flags.off) throw new Error('say --on or --off (exactly one)');
-      const api = new FailoverApiClient(flags.url, flags.key);
+      const api = apiClient(flags);
       const { status, body } = await api.request('POST', `clusters/${encodeURIComponent(cluster)}/maintenance`, { enabled: !!flags.on, ...(flags.reason ? { reason: flags.reason } : {}) });
       if (status === 200) {
         const maintenance = body.maintenance as { enabled: boolean; changedAt: string };

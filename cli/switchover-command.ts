@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OperationReport } from '../src/domain/operation';
 import { FailoverApiClient } from './api-client';
@@ -33,13 +34,26 @@ export async function followOperation(api: FailoverApiClient, cluster: string, o
 
 interface ApiFlags {
   url: string;
-  key?: string;
+  keyFile?: string;
 }
 
+/** The key never comes from the command line, where ps and the shell history would show it. */
 export function apiOptions(command: Command): Command {
   return command
     .option('--url <url>', 'the Function App (or `npm run local`) base URL', process.env.PG_FAILOVER_URL ?? 'http://127.0.0.1:7071')
-    .option('--key <key>', 'function key (default: $PG_FAILOVER_KEY)', process.env.PG_FAILOVER_KEY);
+    .option('--key-file <path>', 'a file holding the function key (default: the key in $PG_FAILOVER_KEY)');
+}
+
+export function apiClient(flags: ApiFlags): FailoverApiClient {
+  if (!flags.keyFile) return new FailoverApiClient(flags.url, process.env.PG_FAILOVER_KEY);
+  let key: string;
+  try {
+    key = readFileSync(flags.keyFile, 'utf8').trim();
+  } catch (error) {
+    throw new Error(`--key-file ${flags.keyFile} cannot be read (${(error as Error).message}): give a file that holds the function key`);
+  }
+  if (!key) throw new Error(`--key-file ${flags.keyFile} is empty: put the function key in it`);
+  return new FailoverApiClient(flags.url, key);
 }
 
 export function switchoverCommand(): Command {
@@ -50,7 +64,7 @@ export function switchoverCommand(): Command {
     .option('--dry-run', 'only show the plan')
     .option('--timeout <seconds>', 'how long the candidate may take to catch up', (v) => Number(v))
     .action(async (cluster: string, flags: ApiFlags & { to?: string; dryRun?: boolean; timeout?: number }) => {
-      const api = new FailoverApiClient(flags.url, flags.key);
+      const api = apiClient(flags);
       const body = { ...(flags.to ? { target: flags.to } : {}), ...(flags.dryRun ? { dryRun: true } : {}), ...(flags.timeout ? { timeoutSeconds: flags.timeout } : {}) };
       const { status, body: answer } = await api.request('POST', `clusters/${encodeURIComponent(cluster)}/switchover`, body);
       if (status === 200) {

@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
@@ -31,6 +34,9 @@ describe('maintenance mode and manual failover with the loss bound', () => {
   const cluster = () => stack.cluster.name;
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
 
+  const keyFile = join(mkdtempSync(join(tmpdir(), 'pgfo-key-')), 'key');
+  writeFileSync(keyFile, `${TEST_FUNCTION_KEY}\n`, { mode: 0o600 });
+
   /** Runs the pg-failover CLI against the stack and returns what it printed. */
   async function cli(args: string[]): Promise<string> {
     let out = '';
@@ -39,7 +45,7 @@ describe('maintenance mode and manual failover with the loss bound', () => {
       return true;
     });
     try {
-      await program().parseAsync(['node', 'pg-failover', ...args, '--url', stack.origin!, '--key', TEST_FUNCTION_KEY]);
+      await program().parseAsync(['node', 'pg-failover', ...args, '--url', stack.origin!, '--key-file', keyFile]);
     } finally {
       write.mockRestore();
     }
