@@ -49,6 +49,11 @@ describe('HTTP API against the lab through local Azure and the local runtime', (
     expect(String(response.body.detail)).toMatch(detail);
   });
 
+  it('answers 413 for a body over 64 KiB, before reading it as JSON', async () => {
+    const response = await api(stack, 'POST', 'clusters/lab/switchover', `{"target":"${'x'.repeat(70_000)}"}`);
+    expect(response).toMatchObject({ status: 413, body: { title: 'Request body too large', detail: expect.stringContaining('more than the 65536 this API accepts') } });
+  });
+
   it('answers 404 for an unknown cluster, node or operation', async () => {
     const cluster = await api(stack, 'POST', 'clusters/nope/switchover', {});
     expect(cluster.status).toBe(404);
