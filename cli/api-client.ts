@@ -1,4 +1,6 @@
-import { OperationReport } from '../src/domain/operation';
+import type { OperationPage } from '../src/domain/operation-summary';
+import type { ClusterStatus } from '../src/domain/health-summary';
+import type { OperationView } from '../src/app/operations';
 
 /** Talks to a running deployment (Azure, or `npm run local`) through the app's own HTTP API. */
 export class FailoverApiClient {
@@ -24,9 +26,23 @@ export class FailoverApiClient {
     return { status: response.status, body: parsed };
   }
 
-  async operation(cluster: string, operationId: string): Promise<OperationReport> {
-    const { status, body } = await this.request('GET', `clusters/${encodeURIComponent(cluster)}/operations/${encodeURIComponent(operationId)}`);
-    if (status !== 200) throw new Error(`reading operation ${operationId} failed (${status}): ${String(body.detail ?? JSON.stringify(body))}`);
-    return body as unknown as OperationReport;
+  /** A GET that must answer 200; anything else is an error carrying the API's own detail. */
+  async read<T>(path: string, what: string): Promise<T> {
+    const { status, body } = await this.request('GET', path);
+    if (status !== 200) throw new Error(`reading ${what} failed (${status}): ${String(body.detail ?? JSON.stringify(body))}`);
+    return body as T;
+  }
+
+  operation(cluster: string, operationId: string): Promise<OperationView> {
+    return this.read(`clusters/${encodeURIComponent(cluster)}/operations/${encodeURIComponent(operationId)}`, `operation ${operationId}`);
+  }
+
+  operations(cluster: string, page: { pageSize?: number; cursor?: string }): Promise<OperationPage> {
+    const query = new URLSearchParams({ ...(page.pageSize === undefined ? {} : { pageSize: String(page.pageSize) }), ...(page.cursor ? { cursor: page.cursor } : {}) });
+    return this.read(`clusters/${encodeURIComponent(cluster)}/operations${query.size ? `?${query}` : ''}`, `the operations of ${cluster}`);
+  }
+
+  status(cluster: string): Promise<ClusterStatus> {
+    return this.read(`clusters/${encodeURIComponent(cluster)}`, `cluster ${cluster}`);
   }
 }

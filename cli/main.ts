@@ -4,6 +4,9 @@ import { labCommand } from '../harness/lab/lab-command';
 import { switchoverCommand } from './switchover-command';
 import { failoverCommand } from './failover-command';
 import { maintenanceCommand } from './maintenance-command';
+import { statusCommand } from './status-command';
+import { historyCommand } from './history-command';
+import { showCommand } from './show-command';
 
 export function program(): Command {
   return new Command('pg-failover')
@@ -11,7 +14,10 @@ export function program(): Command {
     .addCommand(labCommand())
     .addCommand(switchoverCommand())
     .addCommand(failoverCommand())
-    .addCommand(maintenanceCommand());
+    .addCommand(maintenanceCommand())
+    .addCommand(statusCommand())
+    .addCommand(historyCommand())
+    .addCommand(showCommand());
 }
 
 export async function main(argv: string[]): Promise<void> {

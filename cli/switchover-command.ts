@@ -32,7 +32,7 @@ export async function followOperation(api: FailoverApiClient, cluster: string, o
   }
 }
 
-interface ApiFlags {
+export interface ApiFlags {
   url: string;
   keyFile?: string;
 }

@@ -3,6 +3,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import { callActivity } from '../activities/catalogue';
 import { ClusterView, nodeNamed, primariesOf, streamsFrom } from '../src/domain/cluster-view';
 import { REJOIN_NODE, RejoinInput } from '../src/domain/health';
+import { fenceStep } from '../src/domain/operation';
 import { finishStep, startStep, StepRecord } from '../src/domain/timeline';
 import { messageOf } from './runbook';
 import { runLongVmScript } from './vm-script-run';
@@ -80,7 +81,7 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
     }
     if (current.reachable && current.role === 'primary') {
       // It came back writable: never through the load balancer, and its sessions end now.
-      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
+      yield* step(fenceStep(node), callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
       yield* step(`stop ${node}`, callActivity(context, 'stopPostgres', { cluster, node, follow: primary, identity }), (r) => r);
     } else if (!current.reachable) {
       const vm = yield* step(`look at ${node}'s VM`, callActivity(context, 'inspectVm', { cluster, node }), (r) => r);
@@ -88,7 +89,7 @@ function* rejoinReturningNode(context: OrchestrationContext): Generator<Task, Re
       if (vm.serverRunning !== false) {
         return finish('waiting', vm.serverRunning ? `PostgreSQL runs on ${node} but does not answer (${current.error}): rejoined once it answers` : `${node}'s VM could not be asked (${vm.detail ?? 'no detail'})`);
       }
-      yield* step(`fence ${node}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
+      yield* step(fenceStep(node), callActivity(context, 'setPoolRole', { cluster, node, role: 'none', identity }));
     }
 
     const rejoined = yield* step(`rejoin ${node} to ${primary}`, runLongVmScript(context, { cluster, node, script: 'rejoin', input: { primary }, identity }), (r) => r);

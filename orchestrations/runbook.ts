@@ -1,5 +1,5 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { OperationOutcome, OperationReport } from '../src/domain/operation';
+import { OperationOutcome, OperationReport, undoStep } from '../src/domain/operation';
 import { fitOperationReport } from '../src/domain/status-size';
 import { finishStep, startStep } from '../src/domain/timeline';
 
@@ -88,7 +88,7 @@ export class Runbook {
     const failures: string[] = [];
     for (const step of [...undo].reverse()) {
       try {
-        yield* this.step(`undo: ${step.name}`, step.run());
+        yield* this.step(undoStep(step.name), step.run());
       } catch (error) {
         failures.push(`${step.name}: ${messageOf(error)}`);
       }

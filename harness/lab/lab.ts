@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { InvalidInputError } from '../../src/domain/errors';
-import { bytesBetween } from '../../src/domain/lsn';
+import { lagBytes, walPosition } from '../../src/domain/cluster-view';
 import { isStreaming, NodeInspection } from '../../src/domain/node-state';
 import { connect, PgEndpoint } from '../../src/adapters/postgres/connect';
 import { inspectNode } from '../../src/adapters/postgres/inspect';
@@ -244,15 +244,14 @@ export class Lab {
     return {
       nodes: inspections.map((node): LabNodeStatus => {
         if (!node.reachable) return { name: node.name, host: node.host, port: node.port, role: 'down', timeline: null, lsn: null, lagBytes: null, streaming: false };
-        const lsn = node.role === 'primary' ? node.currentLsn : node.replayLsn;
         return {
           name: node.name,
           host: node.host,
           port: node.port,
           role: node.role,
           timeline: node.timeline,
-          lsn,
-          lagBytes: primaryLsn && lsn ? Math.max(0, bytesBetween(lsn, primaryLsn)) : null,
+          lsn: walPosition(node),
+          lagBytes: lagBytes(node, primaryLsn),
           streaming: isStreaming(node),
         };
       }),

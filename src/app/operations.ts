@@ -86,17 +86,47 @@ async function claimOutcome(client: DurableClient, operationId: string, waitMs: 
   }
 }
 
-/** An operation's live progress or final report; undefined when this cluster never had it. */
-export async function readOperation(client: DurableClient, cluster: string, operationId: string): Promise<OperationReport | undefined> {
-  const status = await statusOf(client, operationId);
+/** An operation as the Durable store holds it: its report, what started it and when. */
+export interface OperationRecord {
+  report: OperationReport;
+  trigger: string;
+  /** The instance's creation time as the store gives it (to the second). */
+  startedAt: string;
+}
+
+/**
+ * The operation an instance holds, when it is one of this cluster's: its input names the cluster
+ * exactly (not a cluster whose name is a prefix of the id) and the instance's own id. The cluster
+ * monitor, rejoins and entities have other inputs, so they are never taken for operations.
+ */
+export function operationRecord(status: DurableOrchestrationStatus | undefined, cluster: string): OperationRecord | undefined {
   const input = status?.input as OperationInput<unknown> | undefined;
-  if (!status || input?.cluster?.name !== cluster || input.operationId !== operationId) return undefined;
+  if (!status || input?.cluster?.name !== cluster || input.operationId !== status.instanceId) return undefined;
+  const { operationId, kind } = input;
   const runtime = String(status.runtimeStatus);
   const progress = status.customStatus as OperationReport | undefined;
-  if (runtime === 'Completed') return status.output as OperationReport;
-  if (runtime === 'Failed' || runtime === 'Terminated') {
-    const base = progress ?? { operationId, kind: input.kind, cluster, problems: [], steps: [] };
-    return { ...base, outcome: 'failed', currentStep: undefined, reason: `the orchestration ${runtime.toLowerCase()}: ${String(status.output ?? 'no detail')}` };
-  }
-  return progress ?? { operationId, kind: input.kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
+  const report = ((): OperationReport => {
+    if (runtime === 'Completed') return status.output as OperationReport;
+    if (runtime === 'Failed' || runtime === 'Terminated') {
+      const base = progress ?? { operationId, kind, cluster, problems: [], steps: [] };
+      return { ...base, outcome: 'failed', currentStep: undefined, reason: `the orchestration ${runtime.toLowerCase()}: ${String(status.output ?? 'no detail')}` };
+    }
+    return progress ?? { operationId, kind, cluster, outcome: 'running', currentStep: 'starting', problems: [], steps: [] };
+  })();
+  return { report, trigger: input.requestedBy, startedAt: new Date(status.createdTime).toISOString() };
+}
+
+/** GET …/operations/{id}: the report, what started the operation and when. */
+export type OperationView = OperationReport & Pick<OperationRecord, 'trigger' | 'startedAt'>;
+
+export const operationView = ({ report, trigger, startedAt }: OperationRecord): OperationView => ({ ...report, trigger, startedAt });
+
+export async function readOperationRecord(client: DurableClient, cluster: string, operationId: string): Promise<OperationRecord | undefined> {
+  const status = await statusOf(client, operationId);
+  return status?.instanceId === operationId ? operationRecord(status, cluster) : undefined;
+}
+
+/** An operation's live progress or final report; undefined when this cluster never had it. */
+export async function readOperation(client: DurableClient, cluster: string, operationId: string): Promise<OperationReport | undefined> {
+  return (await readOperationRecord(client, cluster, operationId))?.report;
 }

@@ -1,3 +1,4 @@
+import { bytesBetween, Lsn } from './lsn';
 import { NodeInspection, ReachableNode } from './node-state';
 
 /** Pool membership by node name, as the load balancer reports it. */
@@ -28,4 +29,13 @@ export function streamsFrom(standby: NodeInspection, primary: NodeInspection): b
   const fromHost = receiver?.status === 'streaming' && receiver.senderHost === primary.host && (receiver.senderPort ?? primary.port) === primary.port;
   const seenByPrimary = primary.replication.some((r) => r.applicationName === standby.name && r.state === 'streaming');
   return fromHost || seenByPrimary;
+}
+
+/** A node's WAL position: the primary's current one, a standby's replayed one. */
+export const walPosition = (node: NodeInspection): Lsn | null => (!node.reachable ? null : node.role === 'primary' ? node.currentLsn : node.replayLsn);
+
+/** How many bytes of the primary's WAL a node has not replayed yet; null when either position is unknown. */
+export function lagBytes(node: NodeInspection, primaryLsn: Lsn | null): number | null {
+  const lsn = walPosition(node);
+  return primaryLsn && lsn ? Math.max(0, bytesBetween(lsn, primaryLsn)) : null;
 }

@@ -1,6 +1,15 @@
 import type { ClusterConfig } from '../config/schema';
 import type { StepRecord } from './timeline';
 
+/**
+ * Names of the steps that take writes away and give them back, shared by the orchestrations that
+ * run them and the history that finds an operation's write window by them (operation-summary.ts).
+ */
+export const DRAIN_STEP = 'drain primary';
+export const REPOINT_STEP = 'repoint load balancer';
+export const fenceStep = (node: string): string => `fence ${node}: out of the pools`;
+export const undoStep = (name: string): string => `undo: ${name}`;
+
 export type OperationKind = 'switchover' | 'failover';
 
 /** What a trigger hands an operation orchestration. */

@@ -7,7 +7,7 @@ describe('reading an operation by cluster and id', () => {
     ({
       getStatus: async (id: string) => {
         if (id !== instanceId) throw new Error(`instance ${id} not found`);
-        return { instanceId, runtimeStatus: 'Running', input: { operationId: instanceId, kind: 'switchover', cluster: { name: cluster } }, customStatus: null } as unknown as DurableOrchestrationStatus;
+        return { instanceId, runtimeStatus: 'Running', createdTime: new Date('2026-12-05T01:00:00Z'), input: { operationId: instanceId, kind: 'switchover', cluster: { name: cluster } }, customStatus: null } as unknown as DurableOrchestrationStatus;
       },
     }) as unknown as DurableClient;
 

@@ -79,7 +79,7 @@ async function route(context: ApiContext, request: ApiRequest): Promise<ApiRespo
   }
   if (controller !== 'instances' || segments.length > 4) return empty(404);
   if (first === undefined) {
-    if (method === 'GET') return json(200, context.engine.list(filterFrom(request.query)).map((s) => statusPayload(s, { showInput: flag(request.query, 'showInput') ?? true })));
+    if (method === 'GET') return listInstances(context, request);
     if (method === 'DELETE') return purgeWhere(context, request.query);
     return empty(404);
   }
@@ -206,6 +206,31 @@ function raiseEvent(context: ApiContext, request: ApiRequest, instanceId: string
 
 function operationResult(result: 'accepted' | 'notFound' | 'gone'): ApiResponse {
   return empty(result === 'accepted' ? 202 : result === 'gone' ? 410 : 404);
+}
+
+/**
+ * HttpApiHandler.HandleGetStatusRequestAsync (Azure/azure-functions-durable-extension,
+ * src/WebJobs.Extensions.DurableTask/HttpApiHandler.cs): one page of at most `top` instances
+ * (OrchestrationStatusQueryCondition.PageSize, 100 when the request gives none), continued by the
+ * `x-ms-continuation-token` request header, and the token for the next page in the same response
+ * header, which durable-functions' getStatusBy follows to the end. The Azure Storage provider reads
+ * its Instances table, keyed by instance id, so pages come in instance id order, never by creation time.
+ */
+const DEFAULT_PAGE_SIZE = 100;
+
+function listInstances(context: ApiContext, request: ApiRequest): ApiResponse {
+  const top = Number(request.query.get('top'));
+  const pageSize = Number.isInteger(top) && top > 0 ? top : DEFAULT_PAGE_SIZE;
+  const token = request.headers['x-ms-continuation-token'];
+  const after = token ? Buffer.from(token, 'base64url').toString('utf8') : undefined;
+  const remaining = context.engine
+    .list(filterFrom(request.query))
+    .filter((s) => after === undefined || s.instanceId > after)
+    .sort((a, b) => (a.instanceId < b.instanceId ? -1 : a.instanceId > b.instanceId ? 1 : 0));
+  const page = remaining.slice(0, pageSize);
+  const last = page.at(-1);
+  const next: Record<string, string> = remaining.length > pageSize && last ? { 'x-ms-continuation-token': Buffer.from(last.instanceId).toString('base64url') } : {};
+  return json(200, page.map((s) => statusPayload(s, { showInput: flag(request.query, 'showInput') ?? true })), next);
 }
 
 function purgeWhere(context: ApiContext, query: URLSearchParams): ApiResponse {
