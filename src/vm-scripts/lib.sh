@@ -240,9 +240,15 @@ run_cmd() {
   return "$rc"
 }
 
-# hold_lock FILE: an exclusive lock for the rest of the script (released when it exits), or fail.
+# hold_lock NAME: an exclusive lock for the rest of the script (released when it exits), or fail.
+# Locks live in a directory only this user can write: root opening a lock file in a directory the
+# OS user owns would truncate whatever a symlink planted there points to.
 hold_lock() {
-  exec {pgfo_lock_fd}>"$1"
+  local dir=/run/pg-failover
+  if ((EUID != 0)); then dir=${TMPDIR:-/tmp}/pg-failover-$EUID; fi
+  mkdir -m 0700 "$dir" 2>/dev/null || true # another script may be making it too
+  [[ -d $dir && ! -L $dir && -O $dir ]] || fail "the lock directory $dir must be a directory owned by $(id -un), not a link"
+  exec {pgfo_lock_fd}>"$dir/$1"
   flock -n "$pgfo_lock_fd"
 }
 
@@ -268,15 +274,20 @@ local_sql() {
 }
 
 # ---------------------------------------------------------------- files owned by the OS user
+# Root never opens, creates, copies or moves a file in a directory the OS user owns: any database
+# superuser gets a shell as that user (COPY ... TO PROGRAM) and could plant a symlink there that
+# makes root write or read any file. Such file work runs as the OS user, with its rights only.
 
-# install_file PATH: writes stdin to PATH atomically, mode 0600, owned by the OS user.
+# install_file PATH: writes stdin to PATH atomically, mode 0600, as the OS user.
 install_file() {
-  local path=$1 tmp
-  tmp=$(mktemp "$path.pgfo-XXXXXX")
-  cat >"$tmp"
-  chmod 600 "$tmp"
-  if ((EUID == 0)); then chown "$PGFO_OS_USER:$(id -g "$PGFO_OS_USER")" "$tmp"; fi
-  mv -f "$tmp" "$path"
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  run_cmd as_os_user bash -c 'umask 077 && tmp=$(mktemp "$1.pgfo-XXXXXX") && cat >"$tmp" && mv -f -T "$tmp" "$1"' install_file "$1"
+}
+
+# read_os_user_file PATH: the file's text read as the OS user; nothing when there is no such file.
+read_os_user_file() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  run_cmd as_os_user bash -c '[[ ! -e $1 && ! -L $1 ]] || cat -- "$1"' read_os_user_file "$1"
 }
 
 # passfile_line USER PASSWORD: a .pgpass line for USER on any host, port and database.
@@ -290,12 +301,13 @@ passfile_line() {
 # The replication password goes into PGFO_PASSFILE (kept: the WAL receiver reads it whenever it
 # reconnects). Lines for other users are kept.
 write_replication_passfile() {
-  local line
+  local line kept
+  kept=$(read_os_user_file "$PGFO_PASSFILE")
   {
-    if [[ -f $PGFO_PASSFILE ]]; then
+    if [[ -n $kept ]]; then
       while IFS= read -r line || [[ -n $line ]]; do
         [[ $line == "*:*:*:$PGFO_REPLICATION_USER:"* ]] || printf '%s\n' "$line"
-      done <"$PGFO_PASSFILE"
+      done <<<"$kept"
     fi
     passfile_line "$PGFO_REPLICATION_USER" "$pgfo_replication_password"
   } | install_file "$PGFO_PASSFILE"
@@ -317,8 +329,9 @@ write_admin_passfile() {
     fi
   done
   pgfo_admin_passfile=$(mktemp "${TMPDIR:-/tmp}/pgfo-admin.$$.XXXXXX")
-  if ((EUID == 0)); then chown "$PGFO_OS_USER" "$pgfo_admin_passfile"; fi
   passfile_line "$PGFO_ADMIN_USER" "$pgfo_admin_password" >"$pgfo_admin_passfile"
+  # Given away only once written: its new owner could swap it for a symlink root would write through.
+  if ((EUID == 0)); then chown "$PGFO_OS_USER" "$pgfo_admin_passfile"; fi
 }
 
 # ---------------------------------------------------------------- the server
@@ -445,12 +458,13 @@ streaming_fields() {
 # set_auto_conf DIR NAME VALUE: a setting in a STOPPED server's postgresql.auto.conf, the way
 # pg_basebackup -R and pg_rewind -R write primary_conninfo (other lines are kept).
 set_auto_conf() {
-  local file=$1/postgresql.auto.conf line
+  local file=$1/postgresql.auto.conf line kept
+  kept=$(read_os_user_file "$file")
   {
-    if [[ -f $file ]]; then
+    if [[ -n $kept ]]; then
       while IFS= read -r line || [[ -n $line ]]; do
         [[ $line =~ ^[[:space:]]*$2[[:space:]]*= ]] || printf '%s\n' "$line"
-      done <"$file"
+      done <<<"$kept"
     fi
     printf "%s = '%s'\n" "$2" "${3//\'/\'\'}"
   } | install_file "$file"
@@ -467,5 +481,5 @@ configure_standby() {
   set_auto_conf "$1" recovery_target_timeline latest
   if [[ ${2-} != keep-conninfo ]]; then set_auto_conf "$1" primary_conninfo "$(standby_conninfo)"; fi
   # On disk before anyone is told: a power loss right after must not bring back a primary.
-  sync -- "$1/standby.signal" "$1/postgresql.auto.conf" "$1"
+  as_os_user sync -- "$1/standby.signal" "$1/postgresql.auto.conf" "$1"
 }

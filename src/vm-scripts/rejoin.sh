@@ -29,6 +29,8 @@
 # pg_rewind and pg_basebackup would replace them with the primary's copies (wrong
 # listen_addresses, for one). They are saved beside the data directory first
 # (<data>.pgfo-conf, kept if an interrupted run already saved them) and put back afterwards.
+# Files and directories beside or inside the data directory are copied and moved as the OS user
+# (lib.sh, "files owned by the OS user"); the rejoin lock lives in root's own lock directory.
 # A data directory that was not shut down cleanly (crash) gets crash recovery in single-user
 # mode first, as pg_rewind and Patroni do.
 #
@@ -77,9 +79,9 @@ save_config_files() {
   if [[ -d $conf_save ]] && compgen -G "$conf_save/*.conf" >/dev/null; then
     note "keeping the configuration an earlier, interrupted run saved in $conf_save"
   else
-    mkdir -p "$conf_save"
+    run_cmd as_os_user mkdir -p "$conf_save"
     for file in "$PGFO_DATA_DIR"/*.conf; do
-      if [[ -f $file ]]; then cp -p "$file" "$conf_save/"; fi
+      if [[ -f $file ]]; then run_cmd as_os_user cp -p -- "$file" "$conf_save/"; fi
     done
   fi
   for file in "$conf_save"/*.conf; do
@@ -91,7 +93,7 @@ save_config_files() {
 restore_config_files() { # restore_config_files DIR
   local file
   for file in "$conf_save"/*.conf; do
-    if [[ -f $file ]]; then cp -p "$file" "$1/"; fi
+    if [[ -f $file ]]; then run_cmd as_os_user cp -p -- "$file" "$1/"; fi
   done
 }
 
@@ -136,7 +138,7 @@ report_rejoined() { # report_rejoined ALREADY_RUNNING
 step lock
 # One rejoin per data directory at a time: a retried or timed-out Run Command must not start a
 # second copy that deletes the first one's clone or interleaves its directory swaps.
-hold_lock "$PGFO_DATA_DIR.pgfo-lock" || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
+hold_lock "rejoin${PGFO_DATA_DIR//\//_}.lock" || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
 
 step check-node
 if server_running; then
@@ -285,17 +287,17 @@ if [[ $method == pg_basebackup ]]; then
 
   step swap
   rm -rf "$old" # only a leftover of a run that finished its swap but not its cleanup
-  mv "$PGFO_DATA_DIR" "$old"
-  mv "$new" "$PGFO_DATA_DIR"
+  run_cmd as_os_user mv -T -- "$PGFO_DATA_DIR" "$old"
+  run_cmd as_os_user mv -T -- "$new" "$PGFO_DATA_DIR"
 
   step start-standby
   if ! start_standby; then
     reason="the re-cloned data directory did not stream from $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT (WAL receiver: ${WR_STATUS:-none}) $(tool_error)"
     stop_quietly
     rm -rf "$PGFO_DATA_DIR.pgfo-failed"
-    mv "$PGFO_DATA_DIR" "$PGFO_DATA_DIR.pgfo-failed"
+    run_cmd as_os_user mv -T -- "$PGFO_DATA_DIR" "$PGFO_DATA_DIR.pgfo-failed"
     configure_standby "$old" # the directory put back must not start as a primary either (S8)
-    mv "$old" "$PGFO_DATA_DIR"
+    run_cmd as_os_user mv -T -- "$old" "$PGFO_DATA_DIR"
     pgfo_fail_fields+=("$(jstr method "$method")" "$(jstr_or_null fallbackReason "$(clip "$fallback_reason")")")
     fail "$reason; the previous data directory is back in place, the clone is kept in $PGFO_DATA_DIR.pgfo-failed"
   fi

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../../harness/lab/lab';
 import { labOsOwner, makeOwnedDir } from '../../../harness/lab/os-owner';
@@ -8,7 +8,7 @@ import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
 import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
-import { controldata, labCluster, labNode, labSecrets, runOk, runVmScript, sql, walReceiver } from './support';
+import { controldata, labCluster, labNode, labSecrets, rejoinLockFile, runOk, runVmScript, sql, walReceiver } from './support';
 
 /** inspect, stop-clean and start against a real lab; how every script fails. */
 describe('VM scripts: inspect, stop-clean, start, and failures', () => {
@@ -151,16 +151,34 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
 
   it('rejoin refuses to run while another rejoin of the same data directory holds its lock', async () => {
     const pg3 = labNode(cluster, 'pg3');
-    const lockFile = `${pg3.overrides.dataDirectory}.pgfo-lock`;
-    const holder = spawn('flock', [lockFile, 'sleep', '120'], { stdio: 'ignore' });
+    const lockFile = rejoinLockFile(pg3.overrides.dataDirectory!);
+    const holder = spawn('flock', [lockFile, 'sleep', '120'], { stdio: 'ignore', detached: true });
     try {
       await waitFor('the lock to be held', () => spawnSync('flock', ['-n', lockFile, 'true']).status !== 0, { timeoutMs: 10_000, intervalMs: 20 });
       const blocked = await runVmScript(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
       expect(blocked.result).toMatchObject({ ok: false, script: 'rejoin', step: 'lock' });
       expect(String(blocked.result.error)).toMatch(/another rejoin of .* is still running/);
     } finally {
-      holder.kill();
+      process.kill(-holder.pid!, 'SIGKILL'); // flock and its sleep, which holds the lock too
     }
+    expect((await lab.status()).nodes.find((n) => n.name === 'pg3')).toMatchObject({ role: 'standby', streaming: true });
+  });
+
+  it("rejoin copies the node's configuration as the OS user: a link it planted for the saved copy cannot make root write into root's directory", async () => {
+    const pg3 = labNode(cluster, 'pg3');
+    const dataDir = pg3.overrides.dataDirectory!;
+    const rootOnly = join(options.stateDir!, 'root-only');
+    mkdirSync(rootOnly, { mode: 0o755 });
+    await lab.server('pg3').stop();
+    symlinkSync(rootOnly, `${dataDir}.pgfo-conf`);
+
+    const refused = await runVmScript(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
+    expect(refused.result).toMatchObject({ ok: false, script: 'rejoin', step: 'save-config' });
+    expect(String(refused.result.error)).toMatch(/Permission denied/);
+    expect(readdirSync(rootOnly)).toEqual([]);
+
+    rmSync(`${dataDir}.pgfo-conf`);
+    await runOk(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
     expect((await lab.status()).nodes.find((n) => n.name === 'pg3')).toMatchObject({ role: 'standby', streaming: true });
   });
 

@@ -1,5 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClusterConfig, ClusterSchema, NodeConfig } from '../../../src/config/schema';
@@ -41,6 +41,13 @@ export function labNode(cluster: ClusterConfig, name: string): NodeConfig {
   const node = cluster.nodes.find((n) => n.name === name);
   if (!node) throw new Error(`no node ${name}`);
   return node;
+}
+
+/** Where rejoin.sh locks a data directory (lib.sh hold_lock: a directory only the script's user writes). */
+export function rejoinLockFile(dataDir: string): string {
+  const dir = process.getuid?.() === 0 ? '/run/pg-failover' : join(tmpdir(), `pg-failover-${process.getuid?.()}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, `rejoin${dataDir.replaceAll('/', '_')}.lock`);
 }
 
 /** The lab's passwords as the secrets the app would read from Key Vault. */

@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labOsOwner, makeOwnedDir, OsOwner, writeOwnedFile } from '../../../harness/lab/os-owner';
+import { vmScriptsDir } from '../../../src/vm-scripts/catalogue';
+import { parseScriptResult } from '../../../src/domain/script-result';
+
+const asRoot = process.getuid?.() === 0;
+const VICTIM_TEXT = "root's own text, never to be read or changed through a link\n";
+
+/**
+ * The VM scripts run as root, in directories the PostgreSQL OS user owns, and any database
+ * superuser has a shell as that user (COPY ... TO PROGRAM). A symlink that user plants where a
+ * script writes or reads must give it nothing root could do: lib.sh's file work runs as the OS
+ * user. Meaningful only as root (Run Command's user; CI runs as root).
+ */
+(asRoot ? describe : describe.skip)('VM scripts: root writes and reads through no symlink the OS user planted', () => {
+  let base: string;
+  let owner: OsOwner;
+  let data: string;
+  let victim: string;
+  let rootDir: string;
+
+  const run = (commands: string, env: Record<string, string> = {}) => {
+    const script = `source ${join(vmScriptsDir(), 'lib.sh')}\npgfo_begin symlink-test\n${commands}\nreport_ok`;
+    const child = spawnSync('bash', ['-c', script], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TMPDIR: join(base, 'tmp'), PGFO_OS_USER: owner.user, ...env },
+    });
+    const parsed = parseScriptResult(child.stdout);
+    if (parsed.kind !== 'result') throw new Error(`no result line\nstdout:\n${child.stdout}\nstderr:\n${child.stderr}`);
+    return parsed.result;
+  };
+  const plant = (link: string, target: string) => symlinkSync(target, link);
+  /** Every regular file under the OS user's directory that holds the victim's text. */
+  const disclosed = () => readdirSync(join(base, 'pg'), { recursive: true, encoding: 'utf8' }).filter((f) => {
+    const path = join(base, 'pg', f);
+    return lstatSync(path).isFile() && readFileSync(path, 'utf8').includes(VICTIM_TEXT.trim());
+  });
+
+  beforeEach(() => {
+    owner = labOsOwner();
+    base = mkdtempSync(join(tmpdir(), 'pgfo-symlinks-'));
+    chmodSync(base, 0o755);
+    mkdirSync(join(base, 'tmp'), { mode: 0o1777 });
+    chmodSync(join(base, 'tmp'), 0o1777);
+    victim = join(base, 'victim');
+    writeFileSync(victim, VICTIM_TEXT, { mode: 0o600 });
+    rootDir = join(base, 'root-only');
+    mkdirSync(rootDir, { mode: 0o755 });
+    makeOwnedDir(join(base, 'pg'), owner, 0o700);
+    data = join(base, 'pg', 'data');
+    makeOwnedDir(data, owner, 0o700);
+  });
+  afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+  it('install_file replaces a planted link, never writes through it', () => {
+    plant(join(data, 'standby.signal'), victim);
+    expect(run(`install_file "${data}/standby.signal" </dev/null`)).toMatchObject({ ok: true });
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    const signal = lstatSync(join(data, 'standby.signal'));
+    expect(signal.isFile()).toBe(true);
+    expect(signal.uid).toBe(owner.uid);
+  });
+
+  it('install_file works with the OS user\'s rights only: it cannot create a file where only root may', () => {
+    const result = run(`echo hello | install_file "${rootDir}/file"`);
+    expect(result).toMatchObject({ ok: false });
+    expect(String(result.error)).toMatch(/Permission denied/);
+    expect(readdirSync(rootDir)).toEqual([]);
+  });
+
+  it("set_auto_conf does not read a root-only file through a planted postgresql.auto.conf into the OS user's file", () => {
+    plant(join(data, 'postgresql.auto.conf'), victim);
+    const result = run(`set_auto_conf "${data}" recovery_target_timeline latest`);
+    expect(result).toMatchObject({ ok: false });
+    expect(String(result.error)).toMatch(/Permission denied/);
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    expect(disclosed()).toEqual([]);
+  });
+
+  it('the replication password file: a planted link to a root-only file is neither read nor written', () => {
+    const passfile = join(base, 'pg', '.pgpass');
+    plant(passfile, victim);
+    const result = run('write_replication_passfile', { PGFO_PASSFILE: passfile, PGFO_REPLICATION_USER: 'replicator', PGFO_REPLICATION_PASSWORD: 'r3pl' });
+    expect(result).toMatchObject({ ok: false });
+    expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+    expect(disclosed()).toEqual([]);
+  });
+
+  it('the replication password file keeps the lines of other users (read as the OS user)', () => {
+    const passfile = join(base, 'pg', '.pgpass');
+    writeOwnedFile(passfile, '*:*:*:someone:else\n*:*:*:replicator:old\n', owner);
+    expect(run('write_replication_passfile', { PGFO_PASSFILE: passfile, PGFO_REPLICATION_USER: 'replicator', PGFO_REPLICATION_PASSWORD: 'n3w' })).toMatchObject({ ok: true });
+    expect(readFileSync(passfile, 'utf8')).toBe('*:*:*:someone:else\n*:*:*:replicator:n3w\n');
+    expect(statSync(passfile).uid).toBe(owner.uid);
+  });
+
+  it('a lock lives in root\'s own directory, so a link planted beside the data directory is never opened', () => {
+    plant(`${data}.pgfo-lock`, victim);
+    const name = `symlink-test-${process.pid}.lock`;
+    try {
+      expect(run(`hold_lock ${name}`)).toMatchObject({ ok: true });
+      expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
+      const dir = statSync('/run/pg-failover');
+      expect(dir.uid).toBe(0);
+      expect(dir.mode & 0o777).toBe(0o700);
+      expect(existsSync(join('/run/pg-failover', name))).toBe(true);
+    } finally {
+      rmSync(join('/run/pg-failover', name), { force: true });
+    }
+  });
+});
