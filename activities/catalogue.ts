@@ -62,6 +62,8 @@ export interface Activities {
   /** Whether an operation (by instance id) still runs: `active` for Pending, Running, ContinuedAsNew or Suspended. */
   readOperationStatus: [{ operationId: string }, { active: boolean; runtimeStatus: string | null }];
   readHealthState: [{ cluster: string }, { state: import('../src/domain/health').HealthState | null; operation: { operationId: string; kind: string } | null }];
+  /** Sends an ended operation's steps and outcome to Application Insights (src/telemetry); buffers only, never fails on the network. */
+  reportOperation: [{ report: import('../src/domain/operation').OperationReport; trigger: string }, null];
 }
 
 export type ActivityName = keyof Activities;

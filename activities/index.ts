@@ -19,3 +19,4 @@ import './read-health-state';
 import './read-operation-status';
 import './ensure-postgres-stopped';
 import './set-read-pool-if-standby';
+import './report-operation';

@@ -15,6 +15,7 @@ import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
 import { inspectWithHealth } from './inspection';
 import { exclusively } from './ownership';
+import { reported } from './reporting';
 import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
 import { runLongVmScript } from './vm-script-run';
@@ -56,7 +57,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 function* failover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<FailoverRequest>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'failover', cluster: input.cluster.name });
-  return yield* runbook.guarded(exclusively(context, runbook, input, failoverSteps(context, runbook, input)));
+  const report = yield* runbook.guarded(exclusively(context, runbook, input, failoverSteps(context, runbook, input)));
+  return yield* reported(context, input, report);
 }
 
 function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>): Generator<Task, OperationReport, unknown> {

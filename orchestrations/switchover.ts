@@ -11,6 +11,7 @@ import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
 import { inspectWithHealth } from './inspection';
 import { exclusively } from './ownership';
+import { reported } from './reporting';
 import { messageOf, Runbook, Undo } from './runbook';
 import { runLongVmScript } from './vm-script-run';
 
@@ -63,7 +64,8 @@ export function convergenceProblems(view: ClusterView, newPrimary: string): stri
 function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<SwitchoverInput>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'switchover', cluster: input.cluster.name });
-  return yield* runbook.guarded(exclusively(context, runbook, input, switchoverSteps(context, runbook, input)));
+  const report = yield* runbook.guarded(exclusively(context, runbook, input, switchoverSteps(context, runbook, input)));
+  return yield* reported(context, input, report);
 }
 
 function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>): Generator<Task, OperationReport, unknown> {

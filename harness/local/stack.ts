@@ -11,6 +11,8 @@ import { projectRoot } from '../util/project-root';
 import { labClusterConfig } from './lab-cluster';
 import { poweredOffVms, startLabAzure } from './lab-azure';
 import { resetServices } from '../../src/app/services';
+import { resetTelemetry } from '../../src/telemetry';
+import { TELEMETRY_SETTING_NAMES } from '../../src/telemetry/settings';
 import { deploymentPlatform, describeDeploymentPlatform } from './deployment-platform';
 import type { DispatchLatencyOption } from './runtime/durable/dispatch-latency';
 import type { DurableBackend } from './runtime/host/durable-backend';
@@ -42,6 +44,12 @@ export interface LocalStackOptions {
   dispatchLatency?: 'deployment' | DispatchLatencyOption;
   /** Which backend main.bicep deploys (its durableBackend parameter); default: the Bicep default, the Durable Task Scheduler. */
   durableBackend?: DurableBackend;
+  /**
+   * Give the app the emulator's Application Insights connection string (sent with Entra ID, as
+   * deployed), so its telemetry lands in `azure.record.telemetry`. Default off: no connection
+   * string, no telemetry, as in Azure without one.
+   */
+  telemetry?: boolean;
 }
 
 export interface LocalStack {
@@ -85,6 +93,23 @@ function appModule(appRoot: string | undefined): string {
 }
 
 /**
+ * The Application Insights settings as deployed (Entra ID auth; the emulator accepts any token),
+ * or none. Statsbeat, the SDK's own usage report to Microsoft's endpoints, is off: local mode
+ * talks to nothing but the emulator.
+ */
+function setTelemetrySettings(connectionString: string | undefined): void {
+  const settings = {
+    [TELEMETRY_SETTING_NAMES.connectionString]: connectionString,
+    [TELEMETRY_SETTING_NAMES.authentication]: connectionString && 'Authorization=AAD',
+    APPLICATION_INSIGHTS_NO_STATSBEAT: connectionString && 'true',
+  };
+  for (const [name, value] of Object.entries(settings)) {
+    if (value) process.env[name] = value;
+    else delete process.env[name];
+  }
+}
+
+/**
  * Local mode (docs/design.md §6): the lab, the local Azure emulator playing its Azure, and the
  * local Functions runtime running the app's real registrations against both. The app is configured
  * exactly as in Azure, through app settings; only their values point here.
@@ -107,8 +132,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [AZURE_SETTING_NAMES.localCaFile]: azure.caFile,
     [AZURE_SETTING_NAMES.pollIntervalMs]: '100',
   });
+  setTelemetrySettings(options.telemetry ? azure.appInsightsConnectionString : undefined);
   // The app reads its settings once per process; a new stack brings new values.
   resetServices();
+  await resetTelemetry();
 
   // As `func start` does: local.settings.json fills in the settings not set above, host.json names the hub and route prefix.
   applyLocalSettings(projectRoot());
@@ -150,6 +177,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     },
     async stop({ keepLab = false } = {}) {
       await stack.runtime.stop();
+      await resetTelemetry();
       await azure.stop();
       if (!keepLab) await Lab.down(lab.manifest.options);
     },

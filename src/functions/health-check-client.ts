@@ -50,25 +50,29 @@ export async function readHealthState(client: DurableClient, cluster: string): P
 /**
  * Starts the cluster's monitor unless it runs. A monitor that failed or was terminated is started
  * again from its last published state, so the maintenance flag and the last known primary survive.
+ * Returns the state it read (a fresh start's initial state).
  */
-export async function ensureMonitor(client: DurableClient, cluster: string): Promise<void> {
+export async function ensureMonitor(client: DurableClient, cluster: string): Promise<HealthState> {
   const instanceId = monitorInstanceId(cluster);
   const status = await instanceStatus(client, instanceId, true);
-  if (isActive(status)) return;
   const state = healthStateOf(status) ?? initialHealthState(cluster);
+  if (isActive(status)) return state;
   const input: MonitorInput = { cluster, state };
   try {
     await client.startNew(CLUSTER_MONITOR, { instanceId, input });
   } catch (error) {
     // Another trigger started it first (singleton by instance id): that is what we wanted.
-    if (isActive(await instanceStatus(client, instanceId))) return;
+    if (isActive(await instanceStatus(client, instanceId))) return state;
     throw error;
   }
+  return state;
 }
 
-export async function sendToMonitor(client: DurableClient, cluster: string, event: MonitorEvent): Promise<void> {
-  await ensureMonitor(client, cluster);
+/** Returns the monitor's state as it was before this event. */
+export async function sendToMonitor(client: DurableClient, cluster: string, event: MonitorEvent): Promise<HealthState> {
+  const state = await ensureMonitor(client, cluster);
   await client.raiseEvent(monitorInstanceId(cluster), MONITOR_EVENT, event);
+  return state;
 }
 
 /** The running operation that owns the cluster (docs/invariants.md S5), if any. */

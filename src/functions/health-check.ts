@@ -3,7 +3,9 @@ import type { InvocationContext, Timer } from '@azure/functions';
 import type { ClusterConfig } from '../config/schema';
 import { appConfig, clusterServices } from '../app/services';
 import { inspectCluster } from '../app/inspection';
-import type { HealthObservation } from '../domain/health';
+import type { CheckRecord, HealthObservation } from '../domain/health';
+import { telemetry } from '../telemetry';
+import { reportHealthCheck } from '../telemetry/records';
 import { owningOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
 
 export const HEALTH_CHECK = 'healthCheck';
@@ -41,6 +43,17 @@ export async function observeCluster(client: df.DurableClient, cluster: ClusterC
 }
 
 /**
+ * The monitor's verdict reaches telemetry one run late: the state this run read holds the check of
+ * the run before. Each check is counted once per process (an instance restart may count one again).
+ */
+const countedChecks = new Map<string, string>();
+function isNewCheck(cluster: string, check: CheckRecord | null): boolean {
+  if (!check || countedChecks.get(cluster) === check.at) return false;
+  countedChecks.set(cluster, check.at);
+  return true;
+}
+
+/**
  * The timer health check: observes every cluster in parallel and hands each observation to the
  * cluster's monitor, which records it in the durable state, decides with healthVerdict and acts.
  * A cluster that cannot be observed (Azure unreachable) does not hold up the others.
@@ -49,9 +62,15 @@ export async function healthCheckHandler(_timer: Timer, client: df.DurableClient
   const clusters = appConfig().clusters;
   const results = await Promise.allSettled(
     clusters.map(async (cluster) => {
-      const observation = await observeCluster(client, cluster);
-      await sendToMonitor(client, cluster.name, { type: 'observation', observation, config: cluster });
-      return observation;
+      try {
+        const observation = await observeCluster(client, cluster);
+        const monitor = await sendToMonitor(client, cluster.name, { type: 'observation', observation, config: cluster });
+        reportHealthCheck(telemetry(), cluster, { view: observation.view, lastCheck: monitor.lastCheck, newCheck: isNewCheck(cluster.name, monitor.lastCheck) });
+        return observation;
+      } catch (error) {
+        reportHealthCheck(telemetry(), cluster, { failed: true });
+        throw error;
+      }
     }),
   );
   const failures: string[] = [];

@@ -22,6 +22,8 @@ import { handleErrors, operationLinks } from '../http/common';
 import { nodeNamed } from '../domain/cluster-view';
 import { holdForApproval, holdRequestId } from '../domain/maintenance-hold';
 import { sendUntilApplied } from './monitor-requests';
+import { telemetry } from '../telemetry';
+import { reportScheduledEventAnswer } from '../telemetry/records';
 
 /**
  * The event as the agent on the VM forwards it from the Scheduled Events document
@@ -51,7 +53,8 @@ const FIELDS = 'EventId, EventType, ResourceType, Resources, EventStatus, NotBef
  * 200 `{"verdict":"wait"}` (do not approve; the maintenance runs at NotBefore).
  */
 export async function scheduledEventHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
-  return handleErrors(async () => {
+  let eventType = '';
+  const response = await handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const node = nodeConfig(cluster, request.params.node);
     const read = await readJsonBody(request);
@@ -59,6 +62,7 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
     const parsed = ScheduledEventBody.safeParse(read.body);
     if (!parsed.success) return invalidBody(parsed.error, FIELDS);
     const event = parsed.data;
+    eventType = event.EventType;
     const affected = nodesNamedBy(cluster, event.Resources);
     if (!affected.includes(node.name)) {
       const message = `the event names ${event.Resources.join(', ')}, not ${vmNameOf(node)} (the VM of node ${node.name}): forward only the events that name this VM`;
@@ -67,6 +71,8 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
     const trigger: MaintenanceTrigger = { kind: 'scheduled-event', eventId: event.EventId, eventType: event.EventType };
     return answerMaintenance(request, client, context, { cluster, node: node.name, trigger, alsoAffected: affected, durationSeconds: event.DurationInSeconds });
   }, context);
+  reportScheduledEventAnswer(telemetry(), { cluster: request.params.cluster, node: request.params.node, eventType, response });
+  return response;
 }
 
 /**

@@ -18,6 +18,8 @@ export interface EmulatorCore {
   pools: PoolChangeNotifier;
   /** Random per-emulator key: identical managed Run Command requests are recognised by a keyed hash, never by stored secrets. */
   fingerprintKey: Buffer;
+  /** Random per emulator: the Application Insights component's key, in the connection string the app is given. */
+  instrumentationKey: string;
   endpoint(): string;
   powerChanged(vm: string, state: VmPowerState): void;
 }

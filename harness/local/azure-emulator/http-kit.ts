@@ -39,8 +39,8 @@ export class RequestContext {
     return undefined;
   }
 
-  /** The JSON body; 400 InvalidRequestContent when it is not JSON (ARM's answer to a malformed body). */
-  async json(): Promise<unknown> {
+  /** The raw body; 413 past MAX_BODY_BYTES. */
+  async body(): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of this.req) {
@@ -48,7 +48,12 @@ export class RequestContext {
       if (size > MAX_BODY_BYTES) throw new AzureHttpError(413, 'RequestEntityTooLarge', 'The request body is too large.');
       chunks.push(chunk as Buffer);
     }
-    const text = Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
+  }
+
+  /** The JSON body; 400 InvalidRequestContent when it is not JSON (ARM's answer to a malformed body). */
+  async json(): Promise<unknown> {
+    const text = (await this.body()).toString('utf8');
     if (!text.trim()) return undefined;
     try {
       return JSON.parse(text);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -57,6 +57,8 @@ export interface AzureEmulator {
   keyVaultUrl: string;
   /** PEM of the CA that signed the emulator's certificate, for PG_FAILOVER_LOCAL_CA_FILE. */
   caFile: string;
+  /** For APPLICATIONINSIGHTS_CONNECTION_STRING: this emulator's component key and ingestion endpoint. */
+  appInsightsConnectionString: string;
   latency: LatencyProfile;
   record: EmulatorRecord;
   control: EmulatorControl;
@@ -88,6 +90,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       notify(snapshot);
     }),
     fingerprintKey: randomBytes(32),
+    instrumentationKey: randomUUID(),
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
   };
@@ -98,7 +101,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   endpoint = `https://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   core.pools.check();
   if (options.announce) {
-    options.announce(`local Azure listening on ${endpoint} (ARM and Key Vault; trust ${certificate.caFile})`);
+    options.announce(`local Azure listening on ${endpoint} (ARM, Key Vault and Application Insights ingestion; trust ${certificate.caFile})`);
     for (const line of describeLatency(core.latency)) options.announce(`  latency assumption: ${line}`);
   }
 
@@ -111,6 +114,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     endpoint,
     keyVaultUrl: endpoint,
     caFile: certificate.caFile,
+    appInsightsConnectionString: `InstrumentationKey=${core.instrumentationKey};IngestionEndpoint=${endpoint}/`,
     latency: core.latency,
     record,
     control: {

@@ -1,3 +1,5 @@
+import type { TelemetryEnvelope } from './telemetry-ingestion';
+
 /**
  * What the emulator saw, for tests to assert on. It never holds a protected parameter's value
  * or a request body, so "the secret appears nowhere in the record" is a meaningful check.
@@ -39,11 +41,13 @@ export interface PoolsSnapshot {
 
 export interface EmulatorRecord {
   executions: ScriptExecutionRecord[];
+  /** Application Insights envelopes accepted by the ingestion endpoint: what the app reported, to be checked for secrets like the rest. */
+  telemetry: TelemetryEnvelope[];
   requests: RequestRecord[];
   poolChanges: PoolsSnapshot[];
   powerChanges: { vm: string; state: string }[];
 }
 
 export function emptyRecord(): EmulatorRecord {
-  return { executions: [], requests: [], poolChanges: [], powerChanges: [] };
+  return { executions: [], telemetry: [], requests: [], poolChanges: [], powerChanges: [] };
 }

@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore, Route } from './core';
 import { AzureHttpError, RequestContext } from './http-kit';
+import { handleTrack, TRACK_PATH } from './telemetry-ingestion';
 
 /**
- * Front door of the emulator: Key Vault paths (/secrets/...) and ARM paths (/subscriptions/...)
- * share one HTTPS listener. Both demand api-version; ARM demands a bearer token, Key Vault
- * answers a request without one with its 401 challenge (which its SDK needs to learn the
- * tenant and resource before it asks for a token).
+ * Front door of the emulator: Key Vault paths (/secrets/...), ARM paths (/subscriptions/...) and
+ * Application Insights ingestion (/v2.1/track, telemetry-ingestion.ts) share one HTTPS listener.
+ * Key Vault and ARM demand api-version; ARM demands a bearer token, Key Vault answers a request
+ * without one with its 401 challenge (which its SDK needs to learn the tenant and resource before
+ * it asks for a token).
  */
 export function createRequestHandler(core: EmulatorCore, arm: Route[], keyVault: Route[]) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -22,6 +24,7 @@ export function createRequestHandler(core: EmulatorCore, arm: Route[], keyVault:
 
 async function handle(core: EmulatorCore, ctx: RequestContext, arm: Route[], keyVault: Route[]): Promise<void> {
   const path = ctx.url.pathname;
+  if (TRACK_PATH.test(path)) return handleTrack(core, ctx);
   const isKeyVault = /^\/secrets(\/|$)/i.test(path);
   if (!ctx.query('api-version')) {
     ctx.req.resume();

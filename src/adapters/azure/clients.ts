@@ -33,10 +33,8 @@ export interface AzureClientOverrides {
  */
 export function createAzureClients(settings: AzureSettings, overrides: AzureClientOverrides = {}): AzureClients {
   const local = settings.localCaFile !== undefined;
-  const credential = overrides.credential ?? (local ? new StaticTokenCredential() : new DefaultAzureCredential(settings.managedIdentityClientId ? { managedIdentityClientId: settings.managedIdentityClientId } : {}));
-  // core-rest-pipeline hands tlsOptions to the https.Agent of each client; NODE_EXTRA_CA_CERTS would
-  // also work but only when set before the process starts, which the in-process tests cannot do.
-  const tlsOptions = local ? { ca: readCaFile(settings.localCaFile as string) } : undefined;
+  const credential = overrides.credential ?? azureCredential(settings, settings.managedIdentityClientId);
+  const tlsOptions = azureTlsOptions(settings);
   const armScope = `${settings.armEndpoint}/.default`;
 
   const computeClients = new Map<string, ComputeManagementClient>();
@@ -75,6 +73,21 @@ export function createAzureClients(settings: AzureSettings, overrides: AzureClie
       return secretClient;
     },
   };
+}
+
+/** The app's identity: a user-assigned managed identity when `clientId` is set; local mode's static token. */
+export function azureCredential(settings: AzureSettings, clientId: string | undefined): TokenCredential {
+  if (settings.localCaFile !== undefined) return new StaticTokenCredential();
+  return new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {});
+}
+
+/**
+ * Local mode: the emulator's CA as the only trusted root. core-rest-pipeline hands tlsOptions to
+ * the https.Agent of each client; NODE_EXTRA_CA_CERTS would also work but only when set before
+ * the process starts, which the in-process tests cannot do.
+ */
+export function azureTlsOptions(settings: AzureSettings): { ca: string } | undefined {
+  return settings.localCaFile !== undefined ? { ca: readCaFile(settings.localCaFile) } : undefined;
 }
 
 function readCaFile(file: string): string {
