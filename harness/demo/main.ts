@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
@@ -9,12 +9,14 @@ import { findLostCommits, WriteLoad } from '../load/write-load';
 import { FailoverApiClient } from '../../cli/api-client';
 import { followOperation } from '../../cli/switchover-command';
 import { DemoReport, renderDemoReport } from './report';
+import { renderOutagePage } from './outage-page';
 
 interface DemoFlags {
   json?: boolean;
   latency: 'zero' | 'realistic';
   addressBlock: string;
   target?: string;
+  html?: string;
 }
 
 const say = (flags: DemoFlags, line: string) => {
@@ -61,6 +63,7 @@ async function demo(flags: DemoFlags): Promise<number> {
     say(flags, 'Write load running through the load balancer write frontend; starting the switchover:');
 
     const api = new FailoverApiClient(stack.origin!, functionKey);
+    const requestedAt = Date.now();
     const started = performance.now();
     const { status, body } = await api.request('POST', `clusters/${stack.cluster.name}/switchover`, flags.target ? { target: flags.target } : {});
     if (status !== 202) throw new Error(`the switchover was refused (${status}): ${String(body.detail ?? JSON.stringify(body))}`);
@@ -90,6 +93,13 @@ async function demo(flags: DemoFlags): Promise<number> {
       topology,
     };
     process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : `\n${renderDemoReport(report, operation)}\n`);
+    if (flags.html) {
+      // The load's monotonic times become ms after the request, the zero of the app's wall-clock steps.
+      const sinceRequest = (at: number) => at - started;
+      const outage = writes.outageFrom === null || writes.outageTo === null ? null : { from: sinceRequest(writes.outageFrom), to: sinceRequest(writes.outageTo) };
+      writeFileSync(flags.html, renderOutagePage({ report, requestedAt, commits: writes.acknowledged.map((c) => ({ at: sinceRequest(c.at), server: c.server })), outage }));
+      say(flags, `\nThe outage picture: ${flags.html} (open it in a browser)`);
+    }
     return report.outcome === 'completed' && report.lostCommits === 0 ? 0 : 1;
   } finally {
     await teardown();
@@ -104,6 +114,7 @@ new Command('demo')
   .option('--latency <profile>', 'local Azure latencies: zero, or realistic (Run Command ~20 s, pool update ~10 s)', 'zero')
   .option('--target <node>', 'the standby to promote (default: the best one)')
   .option('--address-block <a.b>', 'loopback block 127.<a.b>.x for the demo cluster', '10.5')
+  .option('--html <file>', 'also write the outage picture, one self-contained HTML page: commits over time, the outage window, each step')
   .action(async (flags: DemoFlags) => {
     if (!['zero', 'realistic'].includes(flags.latency)) throw new Error(`--latency must be zero or realistic, not "${flags.latency}"`);
     process.exitCode = await demo(flags);
