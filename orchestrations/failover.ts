@@ -9,7 +9,7 @@ import { clusterIdentity } from '../src/domain/cluster-identity';
 import { Lsn } from '../src/domain/lsn';
 import { heldNodes } from '../src/domain/maintenance-hold';
 import type { NodeInspection } from '../src/domain/node-state';
-import { OperationInput, OperationReport } from '../src/domain/operation';
+import { fenceStep, OperationInput, OperationReport, REPOINT_STEP } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
@@ -88,7 +88,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   let choice: FailoverChoice;
   try {
     // 2. Fence: from here on the old primary takes no new session through the load balancer.
-    yield* runbook.step(`fence ${old}: out of the pools`, callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
+    yield* runbook.step(fenceStep(old), callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
     if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true, identity }) });
     // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.
@@ -191,7 +191,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   }
 
   // Past the point of no return: roll forward only, and report what could not be finished.
-  yield* runbook.bestEffort('repoint load balancer', callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
+  yield* runbook.bestEffort(REPOINT_STEP, callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
   for (const follower of choice.followers) {
     yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));
   }

@@ -5,7 +5,7 @@ import { ClusterView, nodeNamed, streamsFrom } from '../src/domain/cluster-view'
 import { Lsn } from '../src/domain/lsn';
 import { clusterIdentity } from '../src/domain/cluster-identity';
 import { heldNodes } from '../src/domain/maintenance-hold';
-import { OperationInput, OperationReport } from '../src/domain/operation';
+import { DRAIN_STEP, OperationInput, OperationReport, REPOINT_STEP } from '../src/domain/operation';
 import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
@@ -88,7 +88,7 @@ function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { clu
     // 2. Drain: checkpoint while still serving, pause application logins, end their sessions.
     // The undo goes first: resuming logins is idempotent, and a drain can fail part-way.
     undo.push({ name: 'resume application logins', run: () => callActivity(context, 'resumeApplicationLogins', { cluster, node: oldPrimary, roles: pausedRoles, identity }) });
-    yield* runbook.step('drain primary', callActivity(context, 'drainPrimary', { cluster, node: oldPrimary, identity }));
+    yield* runbook.step(DRAIN_STEP, callActivity(context, 'drainPrimary', { cluster, node: oldPrimary, identity }));
 
     // 3. Stop cleanly: the shutdown checkpoint is the last WAL the old primary writes. It is left
     // configured as a standby of the candidate (S8): should this orchestration never get further,
@@ -114,7 +114,7 @@ function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { clu
     if (!resumed) runbook.problem(`application logins are still paused on ${candidate}: run ALTER ROLE ... LOGIN for ${pausedRoles.join(', ')}`);
   }
   // 6. Repoint the load balancer: old primary out of both pools, new primary into the write pool.
-  yield* runbook.bestEffort('repoint load balancer', repoint(context, cluster, oldPrimary, candidate, identity));
+  yield* runbook.bestEffort(REPOINT_STEP, repoint(context, cluster, oldPrimary, candidate, identity));
   // 7. Other standbys follow the new primary.
   for (const follower of plan.followers) {
     yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));
