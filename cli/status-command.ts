@@ -65,8 +65,14 @@ export function statusCommand(): Command {
       }
       const intervalMs = (flags.watch === true ? 2 : flags.watch) * 1000;
       for (;;) {
-        const frame = render(await api.status(cluster));
-        process.stdout.write(flags.json ? frame : `${CLEAR_SCREEN}${new Date().toISOString()}  pg-failover status ${cluster} (every ${intervalMs / 1000} s, Ctrl-C to stop)\n${frame}`);
+        try {
+          const frame = render(await api.status(cluster));
+          process.stdout.write(flags.json ? frame : `${CLEAR_SCREEN}${new Date().toISOString()}  pg-failover status ${cluster} (every ${intervalMs / 1000} s, Ctrl-C to stop)\n${frame}`);
+        } catch (error) {
+          // A watch runs on through what an operator watches for (a failover, the app restarting):
+          // the failed read is said under the last frame, and the next one tries again.
+          process.stderr.write(`pg-failover: ${(error as Error).message}\n`);
+        }
         await sleep(intervalMs);
       }
     });
