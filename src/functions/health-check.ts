@@ -5,7 +5,7 @@ import { appConfig, clusterServices } from '../app/services';
 import { inspectCluster } from '../app/inspection';
 import type { CheckRecord, HealthObservation } from '../domain/health';
 import { telemetry } from '../telemetry';
-import { reportHealthCheck } from '../telemetry/records';
+import { healthCheckRecords } from '../telemetry/records';
 import { owningOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
 
 export const HEALTH_CHECK = 'healthCheck';
@@ -65,10 +65,10 @@ export async function healthCheckHandler(_timer: Timer, client: df.DurableClient
       try {
         const observation = await observeCluster(client, cluster);
         const monitor = await sendToMonitor(client, cluster.name, { type: 'observation', observation, config: cluster });
-        reportHealthCheck(telemetry(), cluster, { view: observation.view, lastCheck: monitor.lastCheck, newCheck: isNewCheck(cluster.name, monitor.lastCheck) });
+        telemetry().send(healthCheckRecords(cluster, { view: observation.view, lastCheck: monitor.lastCheck, newCheck: isNewCheck(cluster.name, monitor.lastCheck) }));
         return observation;
       } catch (error) {
-        reportHealthCheck(telemetry(), cluster, { failed: true });
+        telemetry().send(healthCheckRecords(cluster, { failed: true }));
         throw error;
       }
     }),

@@ -23,7 +23,7 @@ import { nodeNamed } from '../domain/cluster-view';
 import { holdForApproval, holdRequestId } from '../domain/maintenance-hold';
 import { sendUntilApplied } from './monitor-requests';
 import { telemetry } from '../telemetry';
-import { reportScheduledEventAnswer } from '../telemetry/records';
+import { scheduledEventRecords } from '../telemetry/records';
 
 /**
  * The event as the agent on the VM forwards it from the Scheduled Events document
@@ -71,7 +71,7 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
     const trigger: MaintenanceTrigger = { kind: 'scheduled-event', eventId: event.EventId, eventType: event.EventType };
     return answerMaintenance(request, client, context, { cluster, node: node.name, trigger, alsoAffected: affected, durationSeconds: event.DurationInSeconds });
   }, context);
-  reportScheduledEventAnswer(telemetry(), { cluster: request.params.cluster, node: request.params.node, eventType, response });
+  telemetry().send(scheduledEventRecords({ cluster: request.params.cluster, node: request.params.node, eventType, response }));
   return response;
 }
 

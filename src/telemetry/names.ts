@@ -46,3 +46,8 @@ export type TelemetryMetricKey = keyof typeof TELEMETRY_METRICS;
 /** Every property of one event; all are strings in Application Insights (customDimensions). */
 export type EventProperties<K extends TelemetryEventKey> = Record<(typeof TELEMETRY_EVENTS)[K]['properties'][number], string>;
 export type MetricDimensions<K extends TelemetryMetricKey> = Record<(typeof TELEMETRY_METRICS)[K]['dimensions'][number], string>;
+
+/** One custom event or one metric measurement, typed by its entry above. */
+export type TelemetryRecord =
+  | { [K in TelemetryEventKey]: { event: K; properties: EventProperties<K> } }[TelemetryEventKey]
+  | { [K in TelemetryMetricKey]: { metric: K; value: number; dimensions: MetricDimensions<K> } }[TelemetryMetricKey];

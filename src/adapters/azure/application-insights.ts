@@ -54,13 +54,16 @@ export function createApplicationInsightsTelemetry(settings: TelemetrySettings, 
   ) as Record<TelemetryMetricKey, Counter | Histogram>;
 
   return {
-    event(key, properties) {
-      logger.emit({ attributes: { ...properties, [CUSTOM_EVENT_NAME]: TELEMETRY_EVENTS[key].name } });
-    },
-    metric(key, value, dimensions) {
-      const instrument = instruments[key];
-      if ('add' in instrument) instrument.add(value, dimensions);
-      else instrument.record(value, dimensions);
+    send(records) {
+      for (const record of records) {
+        if ('event' in record) {
+          logger.emit({ attributes: { ...record.properties, [CUSTOM_EVENT_NAME]: TELEMETRY_EVENTS[record.event].name } });
+          continue;
+        }
+        const instrument = instruments[record.metric];
+        if ('add' in instrument) instrument.add(record.value, record.dimensions);
+        else instrument.record(record.value, record.dimensions);
+      }
     },
     async shutdown() {
       await Promise.allSettled([logs.shutdown(), metrics.shutdown()]);
