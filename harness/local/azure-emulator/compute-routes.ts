@@ -9,14 +9,14 @@ import { type OperationScope, vmLookup, vmRoute as route } from './vm-paths';
 export function computeRoutes(core: EmulatorCore): Route[] {
   const { vmOf, scope } = vmLookup(core);
   return [
-    route('GET', '', async (ctx, match) => {
+    route('GET', '', 'Microsoft.Compute/virtualMachines/read', async (ctx, match) => {
       const vm = vmOf(match);
       ctx.send(200, vmBody(vm, /instanceView/i.test(ctx.query('$expand') ?? '')));
     }),
-    route('GET', '/instanceView', async (ctx, match) => ctx.send(200, instanceViewBody(vmOf(match)))),
-    route('POST', '/powerOff', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'powerOff', scope)),
-    route('POST', '/deallocate', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'deallocate', scope)),
-    route('POST', '/start', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'start', scope)),
+    route('GET', '/instanceView', 'Microsoft.Compute/virtualMachines/instanceView/read', async (ctx, match) => ctx.send(200, instanceViewBody(vmOf(match)))),
+    route('POST', '/powerOff', 'Microsoft.Compute/virtualMachines/powerOff/action', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'powerOff', scope)),
+    route('POST', '/deallocate', 'Microsoft.Compute/virtualMachines/deallocate/action', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'deallocate', scope)),
+    route('POST', '/start', 'Microsoft.Compute/virtualMachines/start/action', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'start', scope)),
     ...runCommandRoutes(core),
   ];
 }

@@ -2,6 +2,7 @@ import type { PoolChangeNotifier } from './data-plane';
 import type { GuestExecutor } from './guest-executor';
 import type { RequestContext } from './http-kit';
 import type { LatencyProfile } from './latency';
+import type { RoleAssignment } from './authorization';
 import type { AsyncOperations } from './operations';
 import type { EmulatorRecord } from './record';
 import type { EmulatorState, VmPowerState } from './state';
@@ -16,6 +17,8 @@ export interface EmulatorCore {
   record: EmulatorRecord;
   executor: GuestExecutor;
   pools: PoolChangeNotifier;
+  /** The app identity's role on the cluster's resources (authorization.ts). */
+  authorization: RoleAssignment;
   /** Random per-emulator key: identical managed Run Command requests are recognised by a keyed hash, never by stored secrets. */
   fingerprintKey: Buffer;
   /** Random per emulator: the Application Insights component's key, in the connection string the app is given. */
@@ -29,5 +32,7 @@ export type RouteHandler = (ctx: RequestContext, match: RegExpExecArray) => Prom
 export interface Route {
   method: string;
   pattern: RegExp;
+  /** The RBAC action ARM checks on the requested resource; none for operation-status polls. */
+  action?: string;
   handler: RouteHandler;
 }

@@ -93,6 +93,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     instrumentationKey: randomUUID(),
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
+    authorization: options.world.authorization,
   };
   const arm = [...operationRoutes(core), ...computeRoutes(core), ...networkRoutes(core)];
   const server = createServer({ cert: certificate.certPem, key: certificate.keyPem }, createRequestHandler(core, arm, keyVaultRoutes(core)));
@@ -159,7 +160,8 @@ export { createBashExecutor, type GuestExecutor, type GuestResult, type GuestRun
 export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, type LatencyProfile } from './latency';
 export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
 export type { VmPowerState } from './state';
-export { worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
+export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
+export type { RoleAssignment } from './authorization';
 export {
   startScheduledEventsEmulator,
   type ScheduledEventsEmulator,

@@ -1,10 +1,11 @@
 import { isIP } from 'node:net';
+import { authorizeLinked } from './authorization';
 import type { EmulatorCore, Route } from './core';
 import { AzureHttpError, notFound, optionalArray, requireObject, requireString, type RequestContext } from './http-kit';
 import { key, type LoadBalancerState, newEtag, type NicState, type PoolAddressState, type PoolState } from './state';
 
 const RG = String.raw`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Network`;
-const route = (method: string, path: string, handler: Route['handler']): Route => ({ method, pattern: new RegExp(`${RG}${path}$`, 'i'), handler });
+const route = (method: string, path: string, action: string, handler: Route['handler']): Route => ({ method, pattern: new RegExp(`${RG}${path}$`, 'i'), action, handler });
 
 /** Network interfaces (NIC-based pool membership), load balancers and backend pools (IP-based membership). */
 export function networkRoutes(core: EmulatorCore): Route[] {
@@ -21,13 +22,17 @@ export function networkRoutes(core: EmulatorCore): Route[] {
   const scope = (ctx: RequestContext, subscriptionId: string, location: string) => ({ subscriptionId, provider: 'Microsoft.Network', location, apiVersion: ctx.query('api-version') as string });
 
   return [
-    route('GET', '/networkInterfaces/([^/]+)', async (ctx, match) => ctx.send(200, nicBody(nicOf(match))), ),
-    route('PUT', '/networkInterfaces/([^/]+)', async (ctx, match) => {
+    route('GET', '/networkInterfaces/([^/]+)', 'Microsoft.Network/networkInterfaces/read', async (ctx, match) => ctx.send(200, nicBody(nicOf(match))), ),
+    route('PUT', '/networkInterfaces/([^/]+)', 'Microsoft.Network/networkInterfaces/write', async (ctx, match) => {
       const nic = nicOf(match);
       const body = requireObject(await ctx.json(), 'the request body');
       checkPrecondition(ctx, nic, `network interface ${nic.name}`);
       if (nic.provisioningState !== 'Succeeded') throw anotherOperation(nic.id);
       const wanted = readNicPools(core, nic, body);
+      authorizeLinked(core, { action: 'Microsoft.Network/networkInterfaces/write', resourceId: nic.id }, [
+        ...nic.ipConfigurations.map((c) => ({ action: 'Microsoft.Network/virtualNetworks/subnets/join/action', resourceId: c.subnetId })),
+        ...[...new Set([...wanted.values()].flat())].map((poolId) => ({ action: 'Microsoft.Network/loadBalancers/backendAddressPools/join/action', resourceId: poolId })),
+      ]);
       const touchedPools = new Set<string>();
       for (const ipConfig of nic.ipConfigurations) {
         const next = wanted.get(ipConfig.name.toLowerCase()) ?? ipConfig.poolIds;
@@ -54,17 +59,17 @@ export function networkRoutes(core: EmulatorCore): Route[] {
       operation.succeed();
       core.pools.check();
     }),
-    route('GET', '/loadBalancers/([^/]+)', async (ctx, match) => {
+    route('GET', '/loadBalancers/([^/]+)', 'Microsoft.Network/loadBalancers/read', async (ctx, match) => {
       const lb = lbOf(match);
       ctx.send(200, { id: lb.id, name: lb.name, type: 'Microsoft.Network/loadBalancers', location: lb.location, etag: lb.etag, sku: { name: 'Standard', tier: 'Regional' },
         properties: { provisioningState: 'Succeeded', backendAddressPools: [...lb.pools.values()].map((pool) => poolBody(core, pool)) } });
     }),
-    route('GET', '/loadBalancers/([^/]+)/backendAddressPools/([^/]+)', async (ctx, match) => {
+    route('GET', '/loadBalancers/([^/]+)/backendAddressPools/([^/]+)', 'Microsoft.Network/loadBalancers/backendAddressPools/read', async (ctx, match) => {
       const pool = lbOf(match).pools.get(key(match[4]));
       if (!pool) throw notFound('Microsoft.Network/loadBalancers/backendAddressPools', `${match[3]}/${match[4]}`, match[2]);
       ctx.send(200, poolBody(core, pool));
     }),
-    route('PUT', '/loadBalancers/([^/]+)/backendAddressPools/([^/]+)', async (ctx, match) => {
+    route('PUT', '/loadBalancers/([^/]+)/backendAddressPools/([^/]+)', 'Microsoft.Network/loadBalancers/backendAddressPools/write', async (ctx, match) => {
       const lb = lbOf(match);
       const body = requireObject(await ctx.json(), 'the request body');
       let pool = lb.pools.get(key(match[4]));
@@ -74,6 +79,11 @@ export function networkRoutes(core: EmulatorCore): Route[] {
         if (pool.provisioningState !== 'Succeeded') throw anotherOperation(pool.id);
       }
       const addresses = readAddresses(body);
+      authorizeLinked(
+        core,
+        { action: 'Microsoft.Network/loadBalancers/backendAddressPools/write', resourceId: `${lb.id}/backendAddressPools/${match[4]}` },
+        [...new Set(addresses.map((a) => a.virtualNetworkId))].map((vnet) => ({ action: 'Microsoft.Network/virtualNetworks/joinLoadBalancer/action', resourceId: vnet })),
+      );
       if (pool && addresses.length && core.state.nicMembersOf(pool).length) {
         throw new AzureHttpError(400, 'MixingIPBasedAndNICBasedBackendAddressPoolNotAllowed', `Backend pool ${pool.id} has network interface members; it cannot also take IP addresses.`);
       }
@@ -172,6 +182,7 @@ function nicBody(nic: NicState) {
           privateIPAddress: c.privateIp,
           privateIPAllocationMethod: 'Static',
           privateIPAddressVersion: isIP(c.privateIp) === 6 ? 'IPv6' : 'IPv4',
+          subnet: { id: c.subnetId },
           primary: true,
           loadBalancerBackendAddressPools: c.poolIds.map((id) => ({ id })),
         },

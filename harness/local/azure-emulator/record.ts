@@ -44,10 +44,12 @@ export interface EmulatorRecord {
   /** Application Insights envelopes accepted by the ingestion endpoint: what the app reported, to be checked for secrets like the rest. */
   telemetry: TelemetryEnvelope[];
   requests: RequestRecord[];
+  /** Every RBAC action the emulator allowed, with the resource it was checked on. */
+  authorized: { action: string; scope: string }[];
   poolChanges: PoolsSnapshot[];
   powerChanges: { vm: string; state: string }[];
 }
 
 export function emptyRecord(): EmulatorRecord {
-  return { executions: [], telemetry: [], requests: [], poolChanges: [], powerChanges: [] };
+  return { executions: [], telemetry: [], requests: [], authorized: [], poolChanges: [], powerChanges: [] };
 }

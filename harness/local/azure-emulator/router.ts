@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore, Route } from './core';
+import { authorize } from './authorization';
 import { AzureHttpError, RequestContext } from './http-kit';
 import { handleTrack, TRACK_PATH } from './telemetry-ingestion';
 
@@ -51,6 +52,14 @@ async function handle(core: EmulatorCore, ctx: RequestContext, arm: Route[], key
     if (!match) continue;
     pathMatched = true;
     if (route.method !== ctx.method) continue;
+    if (route.action) {
+      try {
+        authorize(core, route.action, path);
+      } catch (error) {
+        ctx.req.resume();
+        throw error;
+      }
+    }
     return route.handler(ctx, match);
   }
   ctx.req.resume();

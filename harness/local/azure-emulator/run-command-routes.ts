@@ -13,7 +13,7 @@ const RUN_COMMAND_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
 export function runCommandRoutes(core: EmulatorCore): Route[] {
   const { vmOf, scope } = vmLookup(core);
   return [
-    route('POST', '/runCommand', async (ctx, match) => {
+    route('POST', '/runCommand', 'Microsoft.Compute/virtualMachines/runCommand/action', async (ctx, match) => {
       const vm = vmOf(match);
       const body = requireObject(await ctx.json(), 'the request body');
       const commandId = requireString(body.commandId, 'commandId');
@@ -33,18 +33,18 @@ export function runCommandRoutes(core: EmulatorCore): Route[] {
         operation.succeed({ value: [{ code: 'ProvisioningState/succeeded', level: 'Info', displayStatus: 'Provisioning succeeded', message: actionRunCommandMessage(result.stdout, result.stderr) }] });
       })();
     }),
-    route('GET', '/runCommands', async (ctx, match) => {
+    route('GET', '/runCommands', 'Microsoft.Compute/virtualMachines/runCommands/read', async (ctx, match) => {
       const vm = vmOf(match);
       const expand = /instanceView/i.test(ctx.query('$expand') ?? '');
       ctx.send(200, { value: [...vm.runCommands.values()].map((rc) => runCommandBody(rc, expand)) });
     }),
-    route('GET', '/runCommands/([^/]+)', async (ctx, match) => {
+    route('GET', '/runCommands/([^/]+)', 'Microsoft.Compute/virtualMachines/runCommands/read', async (ctx, match) => {
       const rc = vmOf(match).runCommands.get(key(match[4]));
       if (!rc) throw notFound('Microsoft.Compute/virtualMachines/runCommands', `${match[3]}/${match[4]}`, match[2]);
       ctx.send(200, runCommandBody(rc, /instanceView/i.test(ctx.query('$expand') ?? '')));
     }),
-    route('PUT', '/runCommands/([^/]+)', async (ctx, match) => putManagedRunCommand(core, ctx, vmOf(match), match[4], scope)),
-    route('DELETE', '/runCommands/([^/]+)', async (ctx, match) => {
+    route('PUT', '/runCommands/([^/]+)', 'Microsoft.Compute/virtualMachines/runCommands/write', async (ctx, match) => putManagedRunCommand(core, ctx, vmOf(match), match[4], scope)),
+    route('DELETE', '/runCommands/([^/]+)', 'Microsoft.Compute/virtualMachines/runCommands/delete', async (ctx, match) => {
       const vm = vmOf(match);
       const rc = vm.runCommands.get(key(match[4]));
       if (!rc) return ctx.send(204);

@@ -48,6 +48,7 @@ export interface IpConfigurationState {
   privateIp: string;
   /** Pool ids as the last writer spelled them (control plane). */
   poolIds: string[];
+  subnetId: string;
 }
 
 export interface NicState {
@@ -146,7 +147,7 @@ export class EmulatorState {
           location,
           etag: newEtag(),
           vmId: vm.resourceId,
-          ipConfigurations: [{ name: ipConfigName, privateIp: vm.privateIp, poolIds }],
+          ipConfigurations: [{ name: ipConfigName, privateIp: vm.privateIp, poolIds, subnetId: vm.nic.subnetId }],
           provisioningState: 'Succeeded',
           bumpEtagBeforeNextWrite: false,
         });

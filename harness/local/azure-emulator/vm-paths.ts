@@ -4,8 +4,8 @@ import { key, type VmState } from './state';
 
 const VM = String.raw`^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)`;
 
-/** A route under .../virtualMachines/{vm}; match[1..3] are subscription, resource group and VM name. */
-export const vmRoute = (method: string, suffix: string, handler: Route['handler']): Route => ({ method, pattern: new RegExp(`${VM}${suffix}$`, 'i'), handler });
+/** A route under .../virtualMachines/{vm} needing an RBAC action; match[1..3] are subscription, resource group and VM name. */
+export const vmRoute = (method: string, suffix: string, action: string, handler: Route['handler']): Route => ({ method, pattern: new RegExp(`${VM}${suffix}$`, 'i'), action, handler });
 
 export type OperationScope = { subscriptionId: string; provider: string; location: string; apiVersion: string };
 

@@ -1,6 +1,8 @@
 import { isIP } from 'node:net';
 import type { ClusterConfig } from '../../../src/config/schema';
 import type { PoolRole } from '../../../src/ports/load-balancer';
+import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
+import type { RoleAssignment } from './authorization';
 
 /** The emulated Azure's starting state. Resource ids are full ARM ids; lookups ignore case, as ARM does. */
 export interface EmulatorWorld {
@@ -12,6 +14,8 @@ export interface EmulatorWorld {
   loadBalancers: WorldLoadBalancer[];
   /** Key Vault secrets by name (one version each to start with). */
   secrets?: Record<string, string>;
+  /** The app identity's role and where it is assigned: every ARM request is held to it. */
+  authorization: RoleAssignment;
 }
 
 export interface WorldVm {
@@ -20,7 +24,7 @@ export interface WorldVm {
   /** The VM's private IP (its NIC's IP configuration carries it). */
   privateIp: string;
   /** The VM's NIC; needed for NIC-based pools. */
-  nic?: { resourceId: string; ipConfigurationName?: string; poolIds?: string[] };
+  nic?: { resourceId: string; subnetId: string; ipConfigurationName?: string; poolIds?: string[] };
   powerState?: 'running' | 'stopped' | 'deallocated';
 }
 
@@ -63,9 +67,11 @@ export function worldFromCluster(cluster: ClusterConfig, options: { secrets?: Re
   const roleOf = (node: string) => options.roles?.[node] ?? 'none';
   const poolOfRole = (role: PoolRole) => (role === 'write' ? lb.writePool : role === 'read' ? lb.readPool : undefined);
   const vnet = lb.virtualNetworkId ?? '';
+  const subnetId = databaseSubnetId(cluster);
   return {
     tenantId: options.tenantId,
     secrets: options.secrets,
+    authorization: failoverRoleAssignment(cluster, [subnetId]),
     vms: cluster.nodes.map((node) => {
       const pool = poolOfRole(roleOf(node.name));
       return {
@@ -73,7 +79,7 @@ export function worldFromCluster(cluster: ClusterConfig, options: { secrets?: Re
         resourceId: node.vmResourceId,
         privateIp: node.host,
         nic: node.nicResourceId
-          ? { resourceId: node.nicResourceId, ipConfigurationName: node.ipConfigurationName, poolIds: lb.membership === 'nic' && pool ? [poolId(pool)] : [] }
+          ? { resourceId: node.nicResourceId, subnetId, ipConfigurationName: node.ipConfigurationName, poolIds: lb.membership === 'nic' && pool ? [poolId(pool)] : [] }
           : undefined,
       };
     }),
@@ -88,6 +94,35 @@ export function worldFromCluster(cluster: ClusterConfig, options: { secrets?: Re
               : [],
         })),
       },
+    ],
+  };
+}
+
+/**
+ * The database subnet the cluster's NICs are in. The configuration does not name it (the
+ * deployment takes it as its databaseSubnetIds parameter): the cluster's virtual network, or one
+ * beside its load balancer.
+ */
+function databaseSubnetId(cluster: ClusterConfig): string {
+  const vnet = cluster.loadBalancer.virtualNetworkId ?? `${cluster.loadBalancer.resourceId.replace(/\/loadBalancers\/[^/]+$/i, '')}/virtualNetworks/${cluster.name}-vnet`;
+  return `${vnet}/subnets/database`;
+}
+
+/**
+ * The custom role the deployment defines (bicep/roles/failover-operator.json), assigned where
+ * main.bicep assigns it: each VM, each NIC, the load balancer, the database subnets and, for
+ * IP-based pools, the virtual network.
+ */
+export function failoverRoleAssignment(cluster: ClusterConfig, subnetIds: readonly string[]): RoleAssignment {
+  const lb = cluster.loadBalancer;
+  return {
+    actions: failoverOperatorRole.permissions.map((p) => p.action),
+    scopes: [
+      ...cluster.nodes.map((node) => node.vmResourceId),
+      ...cluster.nodes.flatMap((node) => (node.nicResourceId ? [node.nicResourceId] : [])),
+      lb.resourceId,
+      ...subnetIds,
+      ...(lb.membership === 'ip' && lb.virtualNetworkId ? [lb.virtualNetworkId] : []),
     ],
   };
 }

@@ -55,7 +55,9 @@ describe('the local Azure speaks Azure', () => {
   test('ARM rules: api-version required, bearer token required, unknown resources 404, malformed bodies 400', async () => {
     await expect(call(emulator, 'GET', `${VM}/pg1`)).resolves.toMatchObject({ status: 400, body: { error: { code: 'MissingApiVersionParameter' } } });
     await expect(call(emulator, 'GET', `${VM}/pg1?${API}`, { token: false })).resolves.toMatchObject({ status: 401, body: { error: { code: 'AuthenticationFailed' } } });
-    await expect(call(emulator, 'GET', `${VM}/pg9?${API}`)).resolves.toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound' } } });
+    // A VM outside the app's role assignments is refused before ARM looks it up; under an assigned VM, a missing child is 404.
+    await expect(call(emulator, 'GET', `${VM}/pg9?${API}`)).resolves.toMatchObject({ status: 403, body: { error: { code: 'AuthorizationFailed' } } });
+    await expect(call(emulator, 'GET', `${VM}/pg1/runCommands/nothing-here?${API}`)).resolves.toMatchObject({ status: 404 });
     await expect(call(emulator, 'POST', `${VM}/pg1/runCommand?${API}`, { body: '{"commandId": ' })).resolves.toMatchObject({ status: 400, body: { error: { code: 'InvalidRequestContent' } } });
     await expect(call(emulator, 'POST', `${VM}/pg1/runCommand?${API}`, { body: '{"commandId": 7}' })).resolves.toMatchObject({ status: 400, body: { error: { code: 'InvalidRequestFormat' } } });
   });

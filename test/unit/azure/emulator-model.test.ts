@@ -35,9 +35,10 @@ describe('emulator world', () => {
     expect(() =>
       validateWorld({
         vms: [
-          { name: 'x', resourceId: `${RG}/Microsoft.Compute/virtualMachines/y`, privateIp: 'nope', nic: { resourceId: `${RG}/Microsoft.Network/networkInterfaces/n`, poolIds: [`${RG}/Microsoft.Network/loadBalancers/lb/backendAddressPools/missing`] } },
+          { name: 'x', resourceId: `${RG}/Microsoft.Compute/virtualMachines/y`, privateIp: 'nope', nic: { resourceId: `${RG}/Microsoft.Network/networkInterfaces/n`, subnetId: `${RG}/Microsoft.Network/virtualNetworks/v/subnets/s`, poolIds: [`${RG}/Microsoft.Network/loadBalancers/lb/backendAddressPools/missing`] } },
         ],
         loadBalancers: [],
+        authorization: { actions: [], scopes: [] },
       }),
     ).toThrow(/ends in another name[\s\S]*not an IP address[\s\S]*no load balancer/);
   });
