@@ -41,8 +41,6 @@ export const FORBIDDEN_APP_SETTINGS = [
 
 /** Built-in role definition ids (checked against Azure's built-in roles reference). */
 export const ROLE_DEFINITION_IDS = {
-  virtualMachineContributor: '9980e02c-c2be-4d73-94e8-173b1dc7cf3c',
-  networkContributor: '4d97b98b-1d4f-4787-a291-c67834d212e7',
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
@@ -51,14 +49,17 @@ export const ROLE_DEFINITION_IDS = {
   durableTaskDataContributor: '0ad04412-c4d5-4796-b79c-f76d14c8d402',
 } as const;
 
+/** The deployment's own custom role (modules/failover-role.bicep, roles/failover-operator.json), by the parameter the assigning modules take. */
+export const FAILOVER_ROLE = "parameters('roleDefinitionName')";
+
 /** Module of main.bicep → the roles it can grant and the resource type it grants them on
  *  (which of them a deployment grants may depend on parameters: see DURABLE_BACKENDS). */
 export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> = {
-  vmRoles: { scope: 'Microsoft.Compute/virtualMachines', roles: [ROLE_DEFINITION_IDS.virtualMachineContributor] },
-  nicRoles: { scope: 'Microsoft.Network/networkInterfaces', roles: [ROLE_DEFINITION_IDS.networkContributor] },
-  loadBalancerRoles: { scope: 'Microsoft.Network/loadBalancers', roles: [ROLE_DEFINITION_IDS.networkContributor] },
-  subnetRoles: { scope: 'Microsoft.Network/virtualNetworks/subnets', roles: [ROLE_DEFINITION_IDS.networkContributor] },
-  virtualNetworkRoles: { scope: 'Microsoft.Network/virtualNetworks', roles: [ROLE_DEFINITION_IDS.networkContributor] },
+  vmRoles: { scope: 'Microsoft.Compute/virtualMachines', roles: [FAILOVER_ROLE] },
+  nicRoles: { scope: 'Microsoft.Network/networkInterfaces', roles: [FAILOVER_ROLE] },
+  loadBalancerRoles: { scope: 'Microsoft.Network/loadBalancers', roles: [FAILOVER_ROLE] },
+  subnetRoles: { scope: 'Microsoft.Network/virtualNetworks/subnets', roles: [FAILOVER_ROLE] },
+  virtualNetworkRoles: { scope: 'Microsoft.Network/virtualNetworks', roles: [FAILOVER_ROLE] },
   keyVault: { scope: 'Microsoft.KeyVault/vaults', roles: [ROLE_DEFINITION_IDS.keyVaultSecretsUser] },
   storage: {
     scope: 'Microsoft.Storage/storageAccounts',

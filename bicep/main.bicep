@@ -9,9 +9,10 @@
 //   - Key Vault (RBAC) for the admin and replication passwords, seeded by operators afterwards;
 //   - the Flex Consumption (FC1) Function App, Node 22 (or 24), VNet-integrated so it reaches the
 //     VMs, with always-ready instances for its durable and http groups;
-//   - least-privilege roles derived from the cluster configuration: Virtual Machine Contributor
-//     on each cluster VM, Network Contributor on each load balancer, NIC and database subnet
-//     (each assigned at that resource, in its own resource group), data roles on the storage
+//   - least-privilege roles derived from the cluster configuration: one custom role with exactly
+//     the actions the app calls (bicep/roles/failover-operator.json) on each cluster VM, load
+//     balancer, NIC and database subnet (each assigned at that resource, in its own resource
+//     group), data roles on the storage
 //     account (blob; plus queue and table for the AzureStorage backend), Durable Task Data
 //     Contributor on the task hub (DTS backend), Key Vault Secrets User on the vault;
 //   - optionally (deployEventSubscription, once the code is published) an Event Grid system topic
@@ -42,7 +43,7 @@ param clusterConfig FailoverConfig = { clusters: [] }
 @description('Subnet for the app\'s VNet integration, delegated to Microsoft.App/environments, in (or peered with) the database network. Not needed when deploySampleCluster is true.')
 param functionsSubnetId string = ''
 
-@description('Subnets the cluster NICs are in (NIC-based pools): moving a NIC between pools sends its IP configuration, and ARM checks subnets/join/action there, so the app gets Network Contributor on each of these subnets.')
+@description('Subnets the cluster NICs are in (NIC-based pools): moving a NIC between pools sends its IP configuration, and ARM checks subnets/join/action there, so the app gets its failover role on each of these subnets.')
 param databaseSubnetIds string[] = []
 
 @description('Durable Functions task hub name (letters and digits, 3-45).')
@@ -202,6 +203,15 @@ var ipPoolVirtualNetworkIds = union(
   []
 )
 var subnetIds = union(databaseSubnetIds, deploySampleCluster ? [sampleDatabaseSubnetId] : [])
+// Resource groups holding any cluster resource the failover role is assigned on (its assignable
+// scopes), lower-cased so that two spellings of one group give one scope.
+var clusterResourceGroupIds = union(
+  map(
+    concat(vmIds, nicIds, loadBalancerIds, subnetIds, ipPoolVirtualNetworkIds),
+    id => toLower('/subscriptions/${split(id, '/')[2]}/resourceGroups/${split(id, '/')[4]}')
+  ),
+  []
+)
 // Resource groups holding cluster VMs (Event Grid system topics), lower-cased so that two
 // spellings of one group give one topic.
 var vmResourceGroupIds = union(
@@ -375,16 +385,28 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
 }
 
 // ---- Least-privilege roles on the cluster's own resources, each in its resource group ----
+// Named here, known at the start of the deployment, so that each assignment's name and role id are too.
+var failoverRoleDefinitionName = guid(resourceGroup().id, 'pg-failover operator')
+
+module failoverRole 'modules/failover-role.bicep' = {
+  name: 'pgfo-failover-role'
+  params: {
+    roleDefinitionName: failoverRoleDefinitionName
+    clusterResourceGroupIds: clusterResourceGroupIds
+  }
+}
+
 module vmRoles 'modules/rbac-vm.bicep' = [
   for (vmId, i) in vmIds: {
     name: take('pgfo-rbac-vm-${i}-${uniqueString(vmId)}', 64)
     scope: resourceGroup(split(vmId, '/')[2], split(vmId, '/')[4])
     params: {
       vmName: last(split(vmId, '/'))
+      roleDefinitionName: failoverRoleDefinitionName
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sample]
+    dependsOn: [sample, failoverRole]
   }
 ]
 
@@ -394,10 +416,11 @@ module nicRoles 'modules/rbac-nic.bicep' = [
     scope: resourceGroup(split(nicId, '/')[2], split(nicId, '/')[4])
     params: {
       nicName: last(split(nicId, '/'))
+      roleDefinitionName: failoverRoleDefinitionName
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sampleNetwork]
+    dependsOn: [sampleNetwork, failoverRole]
   }
 ]
 
@@ -407,10 +430,11 @@ module loadBalancerRoles 'modules/rbac-load-balancer.bicep' = [
     scope: resourceGroup(split(loadBalancerId, '/')[2], split(loadBalancerId, '/')[4])
     params: {
       loadBalancerName: last(split(loadBalancerId, '/'))
+      roleDefinitionName: failoverRoleDefinitionName
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sampleNetwork]
+    dependsOn: [sampleNetwork, failoverRole]
   }
 ]
 
@@ -421,10 +445,11 @@ module subnetRoles 'modules/rbac-subnet.bicep' = [
     params: {
       virtualNetworkName: split(subnetId, '/')[8]
       subnetName: split(subnetId, '/')[10]
+      roleDefinitionName: failoverRoleDefinitionName
       principalId: identity.properties.principalId
       identityId: identity.id
     }
-    dependsOn: [sampleNetwork]
+    dependsOn: [sampleNetwork, failoverRole]
   }
 ]
 
@@ -434,9 +459,11 @@ module virtualNetworkRoles 'modules/rbac-vnet.bicep' = [
     scope: resourceGroup(split(virtualNetworkId, '/')[2], split(virtualNetworkId, '/')[4])
     params: {
       virtualNetworkName: last(split(virtualNetworkId, '/'))
+      roleDefinitionName: failoverRoleDefinitionName
       principalId: identity.properties.principalId
       identityId: identity.id
     }
+    dependsOn: [failoverRole]
   }
 ]
 

@@ -10,6 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import {
   DEPLOYED_APP_SETTINGS,
   DURABLE_BACKENDS,
+  FAILOVER_ROLE,
   FLEX_RUNTIME,
   FORBIDDEN_APP_SETTINGS,
   GRANTED_ROLES,
@@ -17,6 +18,7 @@ import {
   SAMPLE_AGENT_INSTALL,
   VM_POWER_EVENT_SUBSCRIPTION,
 } from '../../../bicep/contract';
+import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
 import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
 import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic, REPO_ROOT } from '../../../scripts/bicep/build';
@@ -45,7 +47,12 @@ const BROAD_ROLES = {
   contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
   userAccessAdministrator: '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
   storageAccountContributor: '17d1049b-9a84-46fb-8f53-869881c3d3ab',
+  // Replaced by the failover role: they allow deleting and reimaging VMs, NSG, DNS and peering changes.
+  virtualMachineContributor: '9980e02c-c2be-4d73-94e8-173b1dc7cf3c',
+  networkContributor: '4d97b98b-1d4f-4787-a291-c67834d212e7',
 };
+/** The roles an assignment grants: built-in ones by GUID, the deployment's failover role by its parameter. */
+const grantedRoles = (a: Located): string[] => [...roleGuids(a), ...(String(props(a.resource).roleDefinitionId).includes(FAILOVER_ROLE) ? [FAILOVER_ROLE] : [])];
 const EXPECTED_ROLES = GRANTED_ROLES;
 const REQUIRED_SETTINGS: string[] = Object.values(DEPLOYED_APP_SETTINGS);
 const FORBIDDEN_SETTINGS: readonly string[] = FORBIDDEN_APP_SETTINGS;
@@ -223,7 +230,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       for (const a of assignments) {
         const module = a.modulePath[0] ?? '(main)';
         expect(byModule[module]).toBeUndefined(); // one assignment resource (or loop) per module
-        byModule[module] = { scope: scopeType(a), roles: roleGuids(a) };
+        byModule[module] = { scope: scopeType(a), roles: grantedRoles(a) };
       }
       expect(byModule).toEqual(EXPECTED_ROLES);
     });
@@ -272,6 +279,25 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         expect(assignment).toHaveLength(1);
       }
       expect(variables.subnetIds).toContain("parameters('databaseSubnetIds')");
+    });
+
+    it('defines the failover role with exactly the actions of roles/failover-operator.json, no wildcard, assignable only in the cluster resources\' groups', () => {
+      const definition = one(ofType(main, 'Microsoft.Authorization/roleDefinitions'), 'role definition');
+      expect(definition.modulePath).toEqual(['failoverRole']);
+      const properties = props(definition.resource);
+      const permissions = properties.permissions as { actions: unknown; notActions: unknown }[];
+      const actions = new TemplateEvaluator(definition.template, { roleDefinitionName: 'r', clusterResourceGroupIds: [] }).evaluate(String(permissions[0].actions));
+      expect(actions).toEqual(failoverOperatorRole.permissions.map((p) => p.action));
+      expect(JSON.stringify(actions)).not.toContain('*');
+      expect(properties.type).toBe('CustomRole');
+      expect(String(properties.assignableScopes)).toContain("parameters('clusterResourceGroupIds')");
+      expect(String((main.variables as Record<string, string>).clusterResourceGroupIds)).toMatch(/vmIds.*nicIds.*loadBalancerIds.*subnetIds.*ipPoolVirtualNetworkIds/);
+      const named = { value: "[variables('failoverRoleDefinitionName')]" };
+      expect(props(moduleOf(main, 'failoverRole')).parameters).toEqual({ roleDefinitionName: named, clusterResourceGroupIds: { value: "[variables('clusterResourceGroupIds')]" } });
+      for (const module of ['vmRoles', 'nicRoles', 'loadBalancerRoles', 'subnetRoles', 'virtualNetworkRoles']) {
+        expect((props(moduleOf(main, module)).parameters as Record<string, JsonObject>).roleDefinitionName).toEqual(named);
+        expect(moduleOf(main, module).dependsOn).toContain('failoverRole');
+      }
     });
 
     it('names each assignment deterministically from the scope, the identity and the role', () => {
