@@ -8,6 +8,7 @@ import { TELEMETRY_EVENTS, TELEMETRY_METRICS } from '../../../src/telemetry/name
 import { api, startTestStack } from '../../support/stack';
 import { switchoverAndWait } from '../../support/operations';
 import { check } from '../failover/support';
+import { alertFilters, appInsights } from './support';
 
 /**
  * The app's telemetry through the real Azure Monitor exporter (Entra ID token, the emulator's CA)
@@ -25,14 +26,11 @@ describe('telemetry to Application Insights', () => {
     await stack?.stop();
   });
 
-  const envelopes = () => stack.azure.record.telemetry;
-  const events = (name: string) => envelopes().filter((e) => e.data.baseType === 'EventData' && e.data.baseData.name === name);
-  const propertiesOf = (e: TelemetryEnvelope) => e.data.baseData.properties as Record<string, string>;
-  const metricPoints = (name: string) =>
-    envelopes()
-      .filter((e) => e.data.baseType === 'MetricData')
-      .flatMap((e) => (e.data.baseData.metrics as { name: string; value: number; count: number; max?: number }[]).map((m) => ({ ...m, properties: propertiesOf(e) })))
-      .filter((m) => m.name === name);
+  const insights = () => appInsights(stack);
+  const envelopes = () => insights().envelopes();
+  const events = (name: string) => insights().events(name);
+  const propertiesOf = (e: TelemetryEnvelope) => insights().propertiesOf(e);
+  const metricPoints = (name: string) => insights().metricPoints(name);
 
   it('refuses telemetry without an Entra ID token, as a component with local auth disabled does', async () => {
     const before = envelopes().length;
@@ -103,7 +101,17 @@ describe('telemetry to Application Insights', () => {
     }
     expect(lag.some((p) => p.properties.node === 'pg2')).toBe(false); // the primary has no lag
 
-    const healthy = events(TELEMETRY_EVENTS.healthCheck.name).map(propertiesOf).filter((p) => p.verdict === 'healthy');
+    // Each of the three runs, as the "health check has not run" alert counts a run.
+    const run = alertFilters('alert-health-check-silent.kql').result;
+    const observed = await waitFor(
+      'a HealthCheck event for each run',
+      () => {
+        const seen = events(TELEMETRY_EVENTS.healthCheck.name).map(propertiesOf);
+        return seen.filter((p) => p.cluster === stack.cluster.name && p.result === run).length === 3 && seen;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const healthy = observed.filter((p) => p.verdict === 'healthy');
     expect(healthy).toContainEqual({ cluster: stack.cluster.name, result: 'observed', verdict: 'healthy', checkAt: second.lastCheck!.at });
     await waitFor('a healthy verdict counted', () => metricPoints(TELEMETRY_METRICS.healthVerdicts.name).find((m) => m.properties.verdict === 'healthy'), { timeoutMs: 60_000 });
   });
@@ -113,6 +121,8 @@ describe('telemetry to Application Insights', () => {
     expect(answer.status).toBe(400);
     const failed = await waitFor('the ScheduledEventAnswered event', () => events(TELEMETRY_EVENTS.scheduledEvent.name)[0], { timeoutMs: 60_000 });
     expect(propertiesOf(failed)).toEqual({ cluster: stack.cluster.name, node: 'pg3', eventType: '', status: '400', verdict: '', result: 'failed' });
+    // What the "scheduled-event forwarding is failing" alert filters on.
+    expect(propertiesOf(failed)).toMatchObject(alertFilters('alert-scheduled-events.kql'));
   });
 
   it('sends only the events and properties the names module declares, and never a secret', () => {
