@@ -170,6 +170,8 @@ var sampleCluster = {
     adminPasswordSecret: 'pg-admin-password'
     replicationUser: sampleReplicationUser
     replicationPasswordSecret: 'pg-replication-password'
+    // The sample's nodes use the image's snakeoil certificate (cloud-init/pg-node.yaml): TLS, unverified.
+    sslMode: 'require'
   }
 }
 var sampleDatabaseSubnetId = resourceId(

@@ -52,7 +52,9 @@ type PostgresConfig = {
   dataDirectory: string?
   binDirectory: string?
   serviceName: string?
-  sslMode: ('disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full')?
+  @description('TLS to each node; default verify-full, which needs sslRootCertSecret.')
+  sslMode: ('disable' | 'require' | 'verify-ca' | 'verify-full')?
+  @description('Name of the Key Vault secret holding the CA certificate (PEM) that signed the nodes\' server certificates.')
   sslRootCertSecret: string?
 }
 

@@ -32,11 +32,12 @@ log_line_prefix = '%m [%p] %q%u@%d '
 log_connections = off
 `;
 
+/** TCP only over TLS (as the sample deployment's pg_hba): a plaintext client finds no entry and is refused. */
 function hbaRules(replicationUser: string): string {
   return [
     'local all all peer map=lab',
-    `host replication ${replicationUser} 127.0.0.0/8 scram-sha-256`,
-    'host all all 127.0.0.0/8 scram-sha-256',
+    `hostssl replication ${replicationUser} 127.0.0.0/8 scram-sha-256`,
+    'hostssl all all 127.0.0.0/8 scram-sha-256',
     '',
   ].join('\n');
 }
@@ -52,6 +53,9 @@ function nodeSettings(node: LabNodeLayout): string {
     `port = ${node.port}`,
     `unix_socket_directories = '${node.socketDir}'`,
     `cluster_name = '${node.name}'`,
+    'ssl = on',
+    `ssl_cert_file = '${node.certFile}'`,
+    `ssl_key_file = '${node.keyFile}'`,
     '',
   ].join('\n');
 }
@@ -106,10 +110,11 @@ export class LabServer {
     await this.tool(
       'pg_basebackup',
       ['-h', upstream.host, '-p', String(upstream.port), '-U', credentials.replication.user, '-D', this.node.dataDir, '-X', 'stream', '-c', 'fast', '--no-password'],
-      { PGPASSFILE: this.node.passFile },
+      { PGPASSFILE: this.node.passFile, PGSSLMODE: 'require' },
     );
     writeOwnedFile(join(this.node.dataDir, 'node.conf'), nodeSettings(this.node), this.owner);
-    const conninfo = `host=${upstream.host} port=${upstream.port} user=${credentials.replication.user} passfile=${this.node.passFile} application_name=${this.node.name} connect_timeout=2`;
+    // sslmode=require, as the VM scripts' primary_conninfo (lib.sh standby_conninfo).
+    const conninfo = `host=${upstream.host} port=${upstream.port} user=${credentials.replication.user} passfile=${this.node.passFile} application_name=${this.node.name} connect_timeout=2 sslmode=require`;
     appendFileSync(join(this.node.dataDir, 'postgresql.auto.conf'), `primary_conninfo = '${conninfo}'\n`);
     writeOwnedFile(join(this.node.dataDir, 'standby.signal'), '', this.owner);
   }

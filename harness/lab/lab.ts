@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, chmodSync, } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { InvalidInputError } from '../../src/domain/errors';
 import { lagBytes, walPosition } from '../../src/domain/cluster-view';
@@ -13,7 +13,8 @@ import { waitFor } from '../util/wait';
 import { nodeArgsFor, siblingModule } from '../util/node-script';
 import { LabOptions, LabLayout, labLayout, defaultLabOptions, LabNodeLayout } from './layout';
 import { LabCredentials, LabServer } from './lab-server';
-import { labOsOwner } from './os-owner';
+import { labOsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
+import { createCertificateAuthority, issueServerCertificate } from '../util/certificates';
 import { findPgBinDir } from './pg-binaries';
 import { IlbControlClient } from './ilb-client';
 import { IlbDaemonSpec } from './ilb-daemon';
@@ -127,13 +128,22 @@ export class Lab {
   adminEndpoint(name: string): PgEndpoint {
     const node = this.server(name).node;
     const { user, password } = this.manifest.credentials.admin;
-    return { host: node.host, port: node.port, user, password, database: 'postgres' };
+    return { host: node.host, port: node.port, user, password, database: 'postgres', ...this.tls() };
   }
 
   /** The application's view: through the load balancer's write or read frontend. */
   appEndpoint(frontend: 'write' | 'read'): PgEndpoint {
     const { user, password, database } = this.manifest.credentials.app;
-    return { ...this.layout.ilb[frontend], user, password, database };
+    return { ...this.layout.ilb[frontend], user, password, database, ...this.tls() };
+  }
+
+  /** The lab's CA certificate (PEM), which the app reads from its Key Vault secret. */
+  caCertificate(): string {
+    return readFileSync(this.layout.caFile, 'utf8');
+  }
+
+  private tls(): Pick<PgEndpoint, 'sslMode' | 'sslRootCert'> {
+    return { sslMode: 'verify-full', sslRootCert: this.caCertificate() };
   }
 
   ilb(): IlbControlClient {
@@ -147,6 +157,7 @@ export class Lab {
     // Under root the servers run as `postgres`, which must be able to reach its directories.
     chmodSync(this.layout.stateDir, 0o755);
     if (isRoot()) await assertReachableByOwner(this.layout.stateDir);
+    await this.makeCertificates();
     log('initdb', { node: primary.node.name, host: primary.node.host });
     await primary.initPrimary(this.manifest.credentials);
     await primary.start();
@@ -163,6 +174,26 @@ export class Lab {
     writeFileSync(this.layout.manifestFile, JSON.stringify(this.manifest, null, 2), { mode: 0o600 });
     await this.waitUntilHealthy();
     log('up', { nodes: this.layout.nodes.map((n) => `${n.name}@${n.host}:${n.port}`), write: this.layout.ilb.write, read: this.layout.ilb.read });
+  }
+
+  /**
+   * The lab's CA and one certificate per server, valid for its own address and the load balancer's
+   * frontends (clients verify-full either way). The CA key is deleted once they are issued.
+   */
+  private async makeCertificates(): Promise<void> {
+    const dir = dirname(this.layout.caFile);
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const ca = await createCertificateAuthority(dir, `pg-failover lab ${this.manifest.id ?? ''} CA`, 365);
+    const owner = labOsOwner();
+    const frontends = [this.layout.ilb.write.host, this.layout.ilb.read.host];
+    for (const node of this.layout.nodes) {
+      const issued = await issueServerCertificate(ca, dir, node.name, [node.host, ...frontends], 365);
+      makeOwnedDir(node.dir, owner, 0o755);
+      writeOwnedFile(node.certFile, readFileSync(issued.certFile, 'utf8'), owner, 0o644);
+      writeOwnedFile(node.keyFile, readFileSync(issued.keyFile, 'utf8'), owner, 0o600);
+    }
+    for (const file of readdirSync(dir)) if (join(dir, file) !== this.layout.caFile) rmSync(join(dir, file));
+    chmodSync(this.layout.caFile, 0o644);
   }
 
   private async createRoles(primary: LabNodeLayout): Promise<void> {

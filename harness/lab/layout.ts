@@ -28,11 +28,16 @@ export interface LabNodeLayout {
   socketDir: string;
   logFile: string;
   passFile: string;
+  /** The server's TLS certificate and key, beside the data directory so that a re-clone keeps them. */
+  certFile: string;
+  keyFile: string;
 }
 
 export interface LabLayout {
   stateDir: string;
   manifestFile: string;
+  /** The lab's certificate authority: every server's certificate is signed by it (clients verify with verify-full). */
+  caFile: string;
   nodes: LabNodeLayout[];
   ilb: { write: { host: string; port: number }; read: { host: string; port: number }; control: { host: string; port: number } };
   ilbPidFile: string;
@@ -65,11 +70,14 @@ export function labLayout(options: LabOptions): LabLayout {
       socketDir: join(dir, 'run'),
       logFile: join(dir, 'postgresql.log'),
       passFile: join(dir, 'pgpass'),
+      certFile: join(dir, 'server.crt'),
+      keyFile: join(dir, 'server.key'),
     };
   });
   return {
     stateDir: options.stateDir,
     manifestFile: join(options.stateDir, 'lab.json'),
+    caFile: join(options.stateDir, 'tls', 'ca.pem'),
     nodes,
     ilb: {
       write: { host: address(1), port: options.port },

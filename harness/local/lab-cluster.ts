@@ -4,7 +4,7 @@ import { Lab } from '../lab/lab';
 import { labOsOwner } from '../lab/os-owner';
 
 export const LAB_CLUSTER = 'lab';
-export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password' } as const;
+export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password', ca: 'pg-tls-ca' } as const;
 const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/pg-lab/providers';
 
 /**
@@ -31,6 +31,7 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {})
             adminPasswordSecret: LAB_SECRETS.admin,
             replicationUser: lab.manifest.credentials.replication.user,
             replicationPasswordSecret: LAB_SECRETS.replication,
+            sslRootCertSecret: LAB_SECRETS.ca,
             applicationRoles: [lab.manifest.credentials.app.user],
             binDirectory: lab.manifest.binDir,
             control: 'pg_ctl',
@@ -46,5 +47,5 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {})
 
 /** The Key Vault contents of the lab's cluster. */
 export function labSecrets(lab: Lab): Record<string, string> {
-  return { [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password, [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password };
+  return { [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password, [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password, [LAB_SECRETS.ca]: lab.caCertificate() };
 }

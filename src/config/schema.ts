@@ -71,7 +71,14 @@ export const PostgresSchema = z.strictObject({
   passFile: absolutePath('passFile').default('/var/lib/postgresql/.pgpass-failover'),
   /** pg_ctl control only: the server log. */
   logFile: absolutePath('logFile').optional(),
-  sslMode: z.enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full']).default('prefer'),
+  /**
+   * TLS from the app to each node (libpq's names). verify-full by default: encrypted, the server's
+   * certificate checked against the CA and the node's host. "disable" must be chosen explicitly;
+   * "prefer" is not offered (the driver cannot fall back, so it would mean plaintext).
+   */
+  sslMode: z
+    .enum(['disable', 'require', 'verify-ca', 'verify-full'], 'sslMode must be "verify-full" (the default), "verify-ca", "require" (TLS without checking the server) or "disable" (plaintext)')
+    .default('verify-full'),
   /** Key Vault secret holding the PEM CA bundle; required for verify-ca and verify-full. */
   sslRootCertSecret: secretName.optional(),
 });
@@ -149,7 +156,11 @@ export const ClusterSchema = z
       ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'readPool'], message: 'readPool must differ from writePool, or standbys would receive writes' });
     }
     if ((cluster.postgres.sslMode === 'verify-ca' || cluster.postgres.sslMode === 'verify-full') && !cluster.postgres.sslRootCertSecret) {
-      ctx.addIssue({ code: 'custom', path: ['postgres', 'sslRootCertSecret'], message: `required when sslMode is ${cluster.postgres.sslMode}: the Key Vault secret with the CA certificate` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['postgres', 'sslRootCertSecret'],
+        message: `required when sslMode is ${cluster.postgres.sslMode}${cluster.postgres.sslMode === 'verify-full' ? ' (the default)' : ''}: the Key Vault secret holding the CA certificate (PEM) that signed the nodes' server certificates; or set sslMode to "require" (TLS without checking the server) or "disable" (plaintext)`,
+      });
     }
   });
 

@@ -102,6 +102,14 @@ export function nodePaths(cluster: ClusterForScripts, node: NodeForScripts) {
   };
 }
 
+/**
+ * TLS between nodes (replication, pg_rewind): encrypted whenever the app's own connections are.
+ * The server is not verified: that would need the CA on every VM (docs/invariants.md, gaps).
+ */
+function nodeToNodeSslMode(appSslMode: ClusterForScripts['postgres']['sslMode']): 'require' | 'prefer' {
+  return appSslMode === 'disable' ? 'prefer' : 'require';
+}
+
 /** The parameters every script takes: the node, its server and how to control it. */
 function nodeParameters(cluster: ClusterForScripts, node: NodeForScripts, options: VmScriptOptions): Record<string, string> {
   const pg = cluster.postgres;
@@ -116,6 +124,7 @@ function nodeParameters(cluster: ClusterForScripts, node: NodeForScripts, option
     PGFO_SOCKET_DIR: paths.socketDirectory,
     PGFO_ADMIN_USER: pg.adminUser,
     PGFO_WAIT_SECONDS: String(waitSeconds(options)),
+    PGFO_SSL_MODE: nodeToNodeSslMode(pg.sslMode),
   };
   if (pg.control === 'systemd') parameters.PGFO_SERVICE = pg.serviceName;
   return parameters;

@@ -3,7 +3,7 @@
 # does pg_control say (cluster state, latest checkpoint, its REDO location, timeline), and is it
 # configured as a standby (standby.signal). Changes nothing.
 #
-# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
+# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_SSL_MODE PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER
 # Result: running, serviceActive (systemd only, else null), clusterState, checkpointLsn, redoLsn,
 #         redoWalFile, timeline, minRecoveryLsn, minRecoveryTimeline, standbySignal,

@@ -177,6 +177,7 @@ validate_node() {
   need_path PGFO_BIN_DIR
   [[ -x $PGFO_BIN_DIR/pg_ctl ]] || fail "parameter PGFO_BIN_DIR=$PGFO_BIN_DIR holds no executable pg_ctl"
   need_match PGFO_OS_USER '^[a-z_][a-z0-9_-]{0,31}$' 'a Linux user name'
+  need_match PGFO_SSL_MODE '^(prefer|require)$' 'the libpq sslmode for connections to other nodes: require, or prefer'
   id -u "$PGFO_OS_USER" >/dev/null 2>&1 || fail "parameter PGFO_OS_USER=$PGFO_OS_USER is not a user on this machine"
   if ((EUID != 0)) && [[ $(id -un) != "$PGFO_OS_USER" ]]; then
     fail "this script must run as root or as PGFO_OS_USER=$PGFO_OS_USER (it runs as $(id -un))"
@@ -400,8 +401,8 @@ read_controldata() {
 # The standby's connection to the primary. Every value was validated above, so none needs quoting
 # inside the conninfo; SQL receives it as a psql variable (:'conninfo'), never spliced in.
 standby_conninfo() {
-  printf 'host=%s port=%s user=%s passfile=%s application_name=%s connect_timeout=5' \
-    "$PGFO_PRIMARY_HOST" "$PGFO_PRIMARY_PORT" "$PGFO_REPLICATION_USER" "$PGFO_PASSFILE" "$PGFO_NODE_NAME"
+  printf 'host=%s port=%s user=%s passfile=%s application_name=%s connect_timeout=5 sslmode=%s' \
+    "$PGFO_PRIMARY_HOST" "$PGFO_PRIMARY_PORT" "$PGFO_REPLICATION_USER" "$PGFO_PASSFILE" "$PGFO_NODE_NAME" "$PGFO_SSL_MODE"
 }
 
 # repoint_running_standby: on a running standby, ALTER SYSTEM SET primary_conninfo (when it

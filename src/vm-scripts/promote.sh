@@ -2,7 +2,7 @@
 # promote.sh - switchover step 5 / failover: promote this standby (pg_ctl promote -w) and check
 # that it left recovery. Idempotent: a node that is already a primary reports alreadyPrimary.
 #
-# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
+# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_SSL_MODE PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER [PGFO_WAIT_SECONDS]
 # Result: alreadyPrimary, timeline (of the WAL now being written), currentLsn
 set -euo pipefail

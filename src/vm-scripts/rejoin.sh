@@ -34,7 +34,7 @@
 # A data directory that was not shut down cleanly (crash) gets crash recovery in single-user
 # mode first, as pg_rewind and Patroni do.
 #
-# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
+# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_SSL_MODE PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER [PGFO_LOG_FILE (pg_ctl)]
 #             [PGFO_WAIT_SECONDS] [PGFO_CONFIG_FILE (postgresql.conf outside the data directory)]
 #             PGFO_PRIMARY_HOST PGFO_PRIMARY_PORT PGFO_REPLICATION_USER PGFO_PASSFILE
@@ -69,8 +69,8 @@ fallback_reason=''
 # password file; statement_timeout off so a cluster-wide default cannot cut pg_rewind short).
 # shellcheck disable=SC2154 # pgfo_admin_passfile is set by write_admin_passfile (lib.sh)
 primary_dsn() {
-  printf 'host=%s port=%s user=%s dbname=postgres passfile=%s connect_timeout=10 options=-cstatement_timeout=0' \
-    "$PGFO_PRIMARY_HOST" "$PGFO_PRIMARY_PORT" "$PGFO_ADMIN_USER" "$pgfo_admin_passfile"
+  printf 'host=%s port=%s user=%s dbname=postgres passfile=%s connect_timeout=10 sslmode=%s options=-cstatement_timeout=0' \
+    "$PGFO_PRIMARY_HOST" "$PGFO_PRIMARY_PORT" "$PGFO_ADMIN_USER" "$pgfo_admin_passfile" "$PGFO_SSL_MODE"
 }
 primary_sql() { run_pg psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$(primary_dsn)" "$@"; }
 

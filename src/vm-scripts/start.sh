@@ -13,7 +13,7 @@
 # primary again is an operator's decision. A server already running must be a primary; a running
 # standby is refused (this script never promotes).
 #
-# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
+# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_SSL_MODE PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER [PGFO_LOG_FILE (pg_ctl)] [PGFO_WAIT_SECONDS]
 #             [PGFO_START_AS ("primary")]
 # Result: alreadyRunning, role ("primary" | "standby"), standbySignalRemoved

@@ -25,7 +25,7 @@
 # the same report, its configuration written again. A running server with standby.signal, or a
 # stopped standby, is refused before anything is touched.
 #
-# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_CONTROL [PGFO_SERVICE]
+# Parameters: PGFO_NODE_NAME PGFO_BIN_DIR PGFO_DATA_DIR PGFO_OS_USER PGFO_SSL_MODE PGFO_CONTROL [PGFO_SERVICE]
 #             PGFO_PORT PGFO_SOCKET_DIR PGFO_ADMIN_USER [PGFO_WAIT_SECONDS]
 #             [PGFO_PRIMARY_HOST PGFO_PRIMARY_PORT PGFO_REPLICATION_USER PGFO_PASSFILE] (all or none)
 # Result: alreadyStopped, clusterState ("shut down"), checkpointLsn, redoLsn, redoWalFile, timeline,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../harness/lab/lab';
 import { connect } from '../../src/adapters/postgres/connect';
@@ -40,6 +40,30 @@ describe('lab: a real 3-node cluster behind the local load balancer', () => {
       ['pg2', 'streaming'],
       ['pg3', 'streaming'],
     ]);
+  });
+
+  it('serves TCP only over TLS: plaintext is refused, verify-full passes with the lab CA (node or frontend address) and fails with another CA', async () => {
+    const admin = lab.adminEndpoint('pg1');
+    await expect(connect({ ...admin, sslMode: 'disable' })).rejects.toThrow(/no pg_hba.conf entry .*no encryption/);
+    const encrypted = await connect(admin);
+    try {
+      expect((await encrypted.query<{ ssl: boolean }>('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).rows[0].ssl).toBe(true);
+    } finally {
+      await encrypted.end();
+    }
+    await (await connect(lab.appEndpoint('write'))).end();
+    const otherCa = readFileSync(join(__dirname, '../fixtures/other-ca.pem'), 'utf8');
+    await expect(connect({ ...admin, sslRootCert: otherCa })).rejects.toThrow(/self-signed certificate in certificate chain|unable to verify|unable to get local issuer/);
+    // Standbys stream over TLS too (primary_conninfo sslmode=require).
+    const replication = await lab.inspectAll();
+    expect(replication[0].reachable).toBe(true);
+    const client = await connect(admin);
+    try {
+      const rows = (await client.query<{ ssl: boolean }>('SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)')).rows;
+      expect(rows.map((r) => r.ssl)).toEqual([true, true]);
+    } finally {
+      await client.end();
+    }
   });
 
   it('reads back through the read frontend a row written through the write frontend', async () => {

@@ -21,6 +21,7 @@ export function validConfigDocument(): Record<string, unknown> {
         postgres: {
           adminPasswordSecret: 'pg-admin-password',
           replicationPasswordSecret: 'pg-replication-password',
+          sslRootCertSecret: 'pg-tls-ca',
           applicationRoles: ['app'],
         },
       },

@@ -6,7 +6,7 @@ export interface PgEndpoint {
   user: string;
   password: string;
   database: string;
-  /** libpq-style: "disable" | "prefer" | "require" | "verify-ca" | "verify-full". */
+  /** libpq-style: "disable" | "require" | "verify-ca" | "verify-full" (no "prefer": node-postgres cannot fall back to plaintext). */
   sslMode?: string;
   sslRootCert?: string;
 }
@@ -21,7 +21,6 @@ export const DEFAULT_TIMEOUTS: PgTimeouts = { connectTimeoutMs: 3000, statementT
 function sslOptions(endpoint: PgEndpoint): ClientConfig['ssl'] {
   switch (endpoint.sslMode ?? 'disable') {
     case 'disable':
-    case 'prefer': // node-postgres cannot fall back from TLS to plain; "prefer" connects plain like "allow"
       return false;
     case 'require':
       return { rejectUnauthorized: false };

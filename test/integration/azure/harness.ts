@@ -27,7 +27,7 @@ export function testCluster(membership: 'nic' | 'ip', name = 'orders'): ClusterC
       membership,
       ...(membership === 'ip' ? { virtualNetworkId: `${RG}/Microsoft.Network/virtualNetworks/pg-vnet` } : {}),
     },
-    postgres: { adminPasswordSecret: 'pg-admin-password', replicationPasswordSecret: 'pg-replication-password' },
+    postgres: { adminPasswordSecret: 'pg-admin-password', replicationPasswordSecret: 'pg-replication-password', sslRootCertSecret: 'pg-tls-ca' },
   });
 }
 

@@ -30,6 +30,7 @@ export function labCluster(lab: Lab): ClusterConfig {
       adminPasswordSecret: 'pg-admin-password',
       replicationUser: lab.manifest.credentials.replication.user,
       replicationPasswordSecret: 'pg-replication-password',
+      sslRootCertSecret: 'pg-tls-ca',
       binDirectory: lab.manifest.binDir,
       control: 'pg_ctl',
       osUser: process.getuid?.() === 0 ? 'postgres' : execFileSync('id', ['-un'], { encoding: 'utf8' }).trim(),

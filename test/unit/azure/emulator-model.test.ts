@@ -10,7 +10,7 @@ const cluster = (membership: 'nic' | 'ip') =>
     name: 'c1',
     nodes: ['a', 'b'].map((n, i) => ({ name: n, vmResourceId: `${RG}/Microsoft.Compute/virtualMachines/vm-${n}`, nicResourceId: `${RG}/Microsoft.Network/networkInterfaces/nic-${n}`, host: `10.0.0.${i + 4}` })),
     loadBalancer: { resourceId: `${RG}/Microsoft.Network/loadBalancers/lb`, writePool: 'w', readPool: 'r', membership, virtualNetworkId: `${RG}/Microsoft.Network/virtualNetworks/v` },
-    postgres: { adminPasswordSecret: 'a', replicationPasswordSecret: 'b' },
+    postgres: { adminPasswordSecret: 'a', replicationPasswordSecret: 'b', sslRootCertSecret: 'c' },
   });
 
 describe('emulator world', () => {

@@ -27,7 +27,7 @@ describe('cluster configuration', () => {
     const orders = findCluster(config, 'orders')!;
     expect(orders.nodes.map((n) => n.name)).toEqual(['pg1', 'pg2', 'pg3']);
     expect(orders.nodes[0]).toMatchObject({ port: 5432, priority: 100, noFailover: false, ipConfigurationName: 'ipconfig1' });
-    expect(orders.postgres).toMatchObject({ adminUser: 'postgres', replicationUser: 'replicator', sslMode: 'prefer', dataDirectory: '/var/lib/postgresql/15/main' });
+    expect(orders.postgres).toMatchObject({ adminUser: 'postgres', replicationUser: 'replicator', sslMode: 'verify-full', sslRootCertSecret: 'pg-tls-ca', dataDirectory: '/var/lib/postgresql/15/main' });
     expect(orders.policy).toMatchObject({ promoteMethod: 'sql', autoFailover: true, fenceByPowerOff: true, maxLagBytesForFailover: 1048576 });
     expect(orders.policy.health).toEqual({ probeTimeoutMs: 3000, failureThreshold: 3, graceSeconds: 30 });
     expect(findCluster(config, 'nope')).toBeUndefined();
@@ -53,7 +53,8 @@ describe('cluster configuration', () => {
     ['missing secret name', (doc) => delete cluster(doc).postgres.adminPasswordSecret, 'clusters[0].postgres.adminPasswordSecret', /required/],
     ['bad secret name', (doc) => (cluster(doc).postgres.replicationPasswordSecret = 'pg_repl pw'), 'clusters[0].postgres.replicationPasswordSecret', /Key Vault secret name/],
     ['relative data directory', (doc) => (cluster(doc).postgres.dataDirectory = 'data'), 'clusters[0].postgres.dataDirectory', /absolute path/],
-    ['verify-full without CA', (doc) => (cluster(doc).postgres.sslMode = 'verify-full'), 'clusters[0].postgres.sslRootCertSecret', /CA certificate/],
+    ['verify-full without CA', (doc) => delete cluster(doc).postgres.sslRootCertSecret, 'clusters[0].postgres.sslRootCertSecret', /required when sslMode is verify-full \(the default\): .*CA certificate.*or set sslMode to "require".*or "disable"/],
+    ['"prefer", which would mean plaintext', (doc) => (cluster(doc).postgres.sslMode = 'prefer'), 'clusters[0].postgres.sslMode', /"verify-full" \(the default\), "verify-ca", "require" .* or "disable" \(plaintext\)/],
     ['SQL in a role name', (doc) => (cluster(doc).postgres.applicationRoles = ['app; DROP TABLE x']), 'clusters[0].postgres.applicationRoles[0]', /plain PostgreSQL role name/],
     ['bad promote method', (doc) => (cluster(doc).policy = { promoteMethod: 'ssh' }), 'clusters[0].policy.promoteMethod', /"runCommand" or "sql"/],
     ['zero failure threshold', (doc) => (cluster(doc).policy = { health: { failureThreshold: 0 } }), 'clusters[0].policy.health.failureThreshold', /greater than 0/],

@@ -45,6 +45,7 @@ describe('VM script catalogue: parameters', () => {
       PGFO_SOCKET_DIR: '/var/run/postgresql',
       PGFO_ADMIN_USER: 'postgres',
       PGFO_WAIT_SECONDS: '60',
+      PGFO_SSL_MODE: 'require',
     });
     expect(call).not.toHaveProperty('secrets');
     expect(call.script.name).toBe('stop-clean');
@@ -62,6 +63,13 @@ describe('VM script catalogue: parameters', () => {
     expect(() => startServer(noLog, noLog.nodes[0])).toThrow(InvalidInputError);
     expect(() => startServer(noLog, noLog.nodes[0])).toThrow(/logFile .* is required when postgres.control is "pg_ctl"/);
     expect(() => inspectVm(noLog, noLog.nodes[0])).not.toThrow();
+  });
+
+  it('connections between nodes are encrypted unless the cluster turned TLS off (then libpq may still use it)', () => {
+    expect(inspectVm(clusterWith(), clusterWith().nodes[0]).parameters.PGFO_SSL_MODE).toBe('require');
+    expect(inspectVm(clusterWith({ sslMode: 'require' }), clusterWith().nodes[0]).parameters.PGFO_SSL_MODE).toBe('require');
+    const plaintext = clusterWith({ sslMode: 'disable' });
+    expect(inspectVm(plaintext, plaintext.nodes[0]).parameters.PGFO_SSL_MODE).toBe('prefer');
   });
 
   it('follow sends the primary as plain parameters and the replication password only as a secret', () => {
