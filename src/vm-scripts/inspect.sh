@@ -47,4 +47,4 @@ report_ok \
   "$(jstr systemIdentifier "${CD['Database system identifier']-}")" \
   "$(jbool walLogHints "$([[ ${CD['wal_log_hints setting']-} == on ]] && echo true || echo false)")" \
   "$(jbool dataChecksums "$checksums")" \
-  "$(jstr pgVersion "$(<"$PGFO_DATA_DIR/PG_VERSION")")"
+  "$(jstr pgVersion "$(read_file "$PGFO_DATA_DIR/PG_VERSION")")"

@@ -224,6 +224,7 @@ as_os_user() {
 run_cmd() {
   local name=${1##*/} rc=0
   [[ $1 == as_os_user ]] && name=${2##*/}
+  [[ $1 == in_dir ]] && name=${3##*/}
   if [[ -n ${pgfo_lock_fd-} ]]; then
     # A server started from here must not inherit the script's lock and hold it for its lifetime.
     "$@" 2>"$pgfo_tmp/stderr" {pgfo_lock_fd}>&- || rc=$?
@@ -274,21 +275,45 @@ local_sql() {
   run_pg psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGFO_SOCKET_DIR" -p "$PGFO_PORT" -U "$PGFO_ADMIN_USER" -d postgres "$@"
 }
 
-# ---------------------------------------------------------------- files owned by the OS user
-# Root never opens, creates, copies or moves a file in a directory the OS user owns: any database
-# superuser gets a shell as that user (COPY ... TO PROGRAM) and could plant a symlink there that
-# makes root write or read any file. Such file work runs as the OS user, with its rights only.
+# ---------------------------------------------------------------- files in the OS user's reach
+# Root never opens, creates, copies or moves a file in a directory the OS user can write: any
+# database superuser gets a shell as that user (COPY ... TO PROGRAM) and could plant a symlink
+# there that makes root write or read any file. Such file work runs as the OS user, with its
+# rights only. A directory only root can write (a root-owned mount point holding the data
+# directory, say) holds nothing anyone else planted: there the work runs as root.
 
-# install_file PATH: writes stdin to PATH atomically, mode 0600, as the OS user.
-install_file() {
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  run_cmd as_os_user bash -c 'umask 077 && tmp=$(mktemp "$1.pgfo-XXXXXX") && cat >"$tmp" && mv -f -T "$tmp" "$1"' install_file "$1"
+# in_dir DIR CMD ARG...: CMD as whoever may safely work in DIR (see above).
+in_dir() {
+  local dir=$1
+  shift
+  if ((EUID == 0)) && [[ $(stat -c '%u %A' -- "$dir") =~ ^0\ d....-..-. ]]; then "$@"; else as_os_user "$@"; fi
 }
 
-# read_os_user_file PATH: the file's text read as the OS user; nothing when there is no such file.
-read_os_user_file() {
+# install_file PATH: writes stdin to PATH atomically, mode 0600, owned by the OS user; nothing is
+# left behind when it fails.
+install_file() {
   # shellcheck disable=SC2016 # expanded by the inner shell
-  run_cmd as_os_user bash -c '[[ ! -e $1 && ! -L $1 ]] || cat -- "$1"' read_os_user_file "$1"
+  run_cmd in_dir "$(dirname -- "$1")" bash -c 'umask 077
+    tmp=$(mktemp "$1.pgfo-XXXXXX") || exit 1
+    if cat >"$tmp" && { ((EUID != 0)) || chown -- "$2:" "$tmp"; } && mv -f -T "$tmp" "$1"; then exit 0; fi
+    rm -f -- "$tmp"
+    exit 1' install_file "$1" "$PGFO_OS_USER"
+}
+
+# read_file PATH: the text of a regular file; nothing when there is no such file. Never waits on
+# a FIFO planted in its place.
+read_file() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  run_cmd in_dir "$(dirname -- "$1")" bash -c '[[ ! -e $1 && ! -L $1 ]] && exit 0
+    [[ -f $1 ]] || { echo "$1 is not a regular file" >&2; exit 1; }
+    timeout 10 cat -- "$1"' read_file "$1"
+}
+
+# copy_file FROM TO: FROM's text into TO (install_file), each side by whoever may work there.
+copy_file() {
+  local text
+  text=$(read_file "$1")
+  printf '%s\n' "$text" | install_file "$2"
 }
 
 # passfile_line USER PASSWORD: a .pgpass line for USER on any host, port and database.
@@ -303,7 +328,7 @@ passfile_line() {
 # reconnects). Lines for other users are kept.
 write_replication_passfile() {
   local line kept
-  kept=$(read_os_user_file "$PGFO_PASSFILE")
+  kept=$(read_file "$PGFO_PASSFILE")
   {
     if [[ -n $kept ]]; then
       while IFS= read -r line || [[ -n $line ]]; do
@@ -460,7 +485,7 @@ streaming_fields() {
 # pg_basebackup -R and pg_rewind -R write primary_conninfo (other lines are kept).
 set_auto_conf() {
   local file=$1/postgresql.auto.conf line kept
-  kept=$(read_os_user_file "$file")
+  kept=$(read_file "$file")
   {
     if [[ -n $kept ]]; then
       while IFS= read -r line || [[ -n $line ]]; do

@@ -29,8 +29,8 @@
 # pg_rewind and pg_basebackup would replace them with the primary's copies (wrong
 # listen_addresses, for one). They are saved beside the data directory first
 # (<data>.pgfo-conf, kept if an interrupted run already saved them) and put back afterwards.
-# Files and directories beside or inside the data directory are copied and moved as the OS user
-# (lib.sh, "files owned by the OS user"); the rejoin lock lives in root's own lock directory.
+# Files and directories beside or inside the data directory are copied and moved by whoever may
+# safely work there (lib.sh, "files in the OS user's reach"); the rejoin lock is root's own.
 # A data directory that was not shut down cleanly (crash) gets crash recovery in single-user
 # mode first, as pg_rewind and Patroni do.
 #
@@ -79,9 +79,9 @@ save_config_files() {
   if [[ -d $conf_save ]] && compgen -G "$conf_save/*.conf" >/dev/null; then
     note "keeping the configuration an earlier, interrupted run saved in $conf_save"
   else
-    run_cmd as_os_user mkdir -p "$conf_save"
+    run_cmd in_dir "$(dirname -- "$conf_save")" mkdir -p -- "$conf_save"
     for file in "$PGFO_DATA_DIR"/*.conf; do
-      if [[ -f $file ]]; then run_cmd as_os_user cp -p -- "$file" "$conf_save/"; fi
+      if [[ -f $file ]]; then copy_file "$file" "$conf_save/${file##*/}"; fi
     done
   fi
   for file in "$conf_save"/*.conf; do
@@ -93,7 +93,7 @@ save_config_files() {
 restore_config_files() { # restore_config_files DIR
   local file
   for file in "$conf_save"/*.conf; do
-    if [[ -f $file ]]; then run_cmd as_os_user cp -p -- "$file" "$1/"; fi
+    if [[ -f $file ]]; then copy_file "$file" "$1/${file##*/}"; fi
   done
 }
 
@@ -277,6 +277,7 @@ if [[ $method == pg_basebackup ]]; then
   step pg_basebackup
   new=$PGFO_DATA_DIR.pgfo-new
   old=$PGFO_DATA_DIR.pgfo-old
+  parent=$(dirname -- "$PGFO_DATA_DIR")
   if command -v mountpoint >/dev/null && mountpoint -q "$PGFO_DATA_DIR"; then
     fail "cannot re-clone: $PGFO_DATA_DIR is a mount point, so a fresh copy cannot be swapped in beside it (${fallback_reason:-no other method left})"
   fi
@@ -287,17 +288,17 @@ if [[ $method == pg_basebackup ]]; then
 
   step swap
   rm -rf "$old" # only a leftover of a run that finished its swap but not its cleanup
-  run_cmd as_os_user mv -T -- "$PGFO_DATA_DIR" "$old"
-  run_cmd as_os_user mv -T -- "$new" "$PGFO_DATA_DIR"
+  run_cmd in_dir "$parent" mv -T -- "$PGFO_DATA_DIR" "$old"
+  run_cmd in_dir "$parent" mv -T -- "$new" "$PGFO_DATA_DIR"
 
   step start-standby
   if ! start_standby; then
     reason="the re-cloned data directory did not stream from $PGFO_PRIMARY_HOST:$PGFO_PRIMARY_PORT (WAL receiver: ${WR_STATUS:-none}) $(tool_error)"
     stop_quietly
     rm -rf "$PGFO_DATA_DIR.pgfo-failed"
-    run_cmd as_os_user mv -T -- "$PGFO_DATA_DIR" "$PGFO_DATA_DIR.pgfo-failed"
+    run_cmd in_dir "$parent" mv -T -- "$PGFO_DATA_DIR" "$PGFO_DATA_DIR.pgfo-failed"
     configure_standby "$old" # the directory put back must not start as a primary either (S8)
-    run_cmd as_os_user mv -T -- "$old" "$PGFO_DATA_DIR"
+    run_cmd in_dir "$parent" mv -T -- "$old" "$PGFO_DATA_DIR"
     pgfo_fail_fields+=("$(jstr method "$method")" "$(jstr_or_null fallbackReason "$(clip "$fallback_reason")")")
     fail "$reason; the previous data directory is back in place, the clone is kept in $PGFO_DATA_DIR.pgfo-failed"
   fi

@@ -41,7 +41,7 @@ if ! server_running; then
     fi
     note "a primary's clean shutdown (checkpoint ${CD['Latest checkpoint location']-?}): removing the standby.signal stop-clean wrote"
     rm -f "$PGFO_DATA_DIR/standby.signal"
-    sync -- "$PGFO_DATA_DIR"
+    as_os_user sync -- "$PGFO_DATA_DIR"
     signal_removed=true
     step start
   fi

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab } from '../../../harness/lab/lab';
 import { labOsOwner, makeOwnedDir } from '../../../harness/lab/os-owner';
@@ -180,6 +180,28 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     rmSync(`${dataDir}.pgfo-conf`);
     await runOk(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
     expect((await lab.status()).nodes.find((n) => n.name === 'pg3')).toMatchObject({ role: 'standby', streaming: true });
+  });
+
+  it('rejoin works on a data directory in a directory only root can write (a root-owned mount point): root saves the configuration there itself', async () => {
+    const pg3 = labNode(cluster, 'pg3');
+    const home = pg3.overrides.dataDirectory!;
+    const mount = join(options.stateDir!, 'root-mount');
+    const moved = join(mount, 'data');
+    mkdirSync(mount, { mode: 0o755 });
+    await lab.server('pg3').stop();
+    renameSync(home, moved);
+    const pgCtl = (...args: string[]) => run(join(lab.manifest.binDir, 'pg_ctl'), ['-D', moved, ...args], { asUser: labOsOwner().user, timeoutMs: 60_000 });
+    try {
+      const { result } = await runOk(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)), { override: { PGFO_DATA_DIR: moved } });
+      expect(result).toMatchObject({ method: 'follow' });
+      expect(result.keptConfigFiles).toEqual(expect.arrayContaining(['node.conf', 'postgresql.conf']));
+      expect(existsSync(`${moved}.pgfo-conf`)).toBe(false);
+    } finally {
+      await pgCtl('stop', '-m', 'fast', '-w').catch(() => undefined);
+      renameSync(moved, home);
+    }
+    await lab.server('pg3').start();
+    await waitFor('pg3 to stream again', async () => (await lab.status()).nodes.some((n) => n.name === 'pg3' && n.streaming), { timeoutMs: 60_000, intervalMs: 200 });
   });
 
   it('rejoin refuses to replace the data directory of another database system', async () => {

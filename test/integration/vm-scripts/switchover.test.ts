@@ -43,7 +43,7 @@ describe('VM scripts: a clean switchover pg1 -> pg2', () => {
     const dataDir = lab.server('pg1').node.dataDir;
     expect(existsSync(join(dataDir, 'standby.signal'))).toBe(true);
     const autoConf = readFileSync(join(dataDir, 'postgresql.auto.conf'), 'utf8');
-    expect(autoConf).toContain(`primary_conninfo = 'host=${node('pg2').host} port=5432 user=${cluster.postgres.replicationUser} passfile=${node('pg1').overrides.passFile} application_name=pg1 connect_timeout=5'`);
+    expect(autoConf).toContain(`primary_conninfo = 'host=${node('pg2').host} port=5432 user=${cluster.postgres.replicationUser} passfile=${node('pg1').overrides.passFile} application_name=pg1 connect_timeout=5 sslmode=require'`);
     expect(autoConf).toContain("recovery_target_timeline = 'latest'");
     expect(autoConf.match(/^primary_conninfo/gm)).toHaveLength(1);
 

@@ -64,11 +64,27 @@ const VICTIM_TEXT = "root's own text, never to be read or changed through a link
     expect(signal.uid).toBe(owner.uid);
   });
 
-  it('install_file works with the OS user\'s rights only: it cannot create a file where only root may', () => {
-    const result = run(`echo hello | install_file "${rootDir}/file"`);
+  it("install_file works with the OS user's rights where that user can write: a directory it swapped for a link to root's is not written through", () => {
+    plant(join(base, 'pg', 'conf'), rootDir);
+    const result = run(`echo hello | install_file "${base}/pg/conf/file"`);
     expect(result).toMatchObject({ ok: false });
     expect(String(result.error)).toMatch(/Permission denied/);
     expect(readdirSync(rootDir)).toEqual([]);
+  });
+
+  it('in a directory only root can write (nothing can be planted there), install_file works as root and leaves the file to the OS user', () => {
+    expect(run(`echo hello | install_file "${rootDir}/file"`)).toMatchObject({ ok: true });
+    const file = statSync(join(rootDir, 'file'));
+    expect([file.uid, file.mode & 0o777]).toEqual([owner.uid, 0o600]);
+    expect(readFileSync(join(rootDir, 'file'), 'utf8')).toBe('hello\n');
+    expect(readdirSync(rootDir)).toEqual(['file']); // no temporary file left
+  });
+
+  it('read_file refuses a FIFO planted in place of a file instead of waiting on it', () => {
+    expect(spawnSync('runuser', ['-u', owner.user, '--', 'mkfifo', join(data, 'PG_VERSION')]).status).toBe(0);
+    const result = run(`read_file "${data}/PG_VERSION"`);
+    expect(result).toMatchObject({ ok: false });
+    expect(String(result.error)).toMatch(/PG_VERSION is not a regular file/);
   });
 
   it("set_auto_conf does not read a root-only file through a planted postgresql.auto.conf into the OS user's file", () => {
