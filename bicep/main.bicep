@@ -388,12 +388,15 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
 
 // ---- Least-privilege roles on the cluster's own resources, each in its resource group ----
 // Named here, known at the start of the deployment, so that each assignment's name and role id are too.
-var failoverRoleDefinitionName = guid(resourceGroup().id, 'pg-failover operator')
+// One per deployment (resource group and namePrefix): a second deployment beside it never rewrites
+// this one's assignable scopes.
+var failoverRoleDefinitionName = guid(resourceGroup().id, namePrefix, 'pg-failover operator')
 
 module failoverRole 'modules/failover-role.bicep' = {
   name: 'pgfo-failover-role'
   params: {
     roleDefinitionName: failoverRoleDefinitionName
+    deploymentName: namePrefix
     clusterResourceGroupIds: clusterResourceGroupIds
   }
 }

@@ -8,6 +8,9 @@ metadata description = 'Custom role of the failover identity: Run Command, power
 @description('The role definition\'s name, a GUID (main.bicep names it, so assignments know it before deployment).')
 param roleDefinitionName string
 
+@description('The deployment\'s namePrefix: role names are unique in a tenant.')
+param deploymentName string
+
 @description('Resource group ids (lower case) holding the cluster resources the role is assigned on.')
 param clusterResourceGroupIds string[]
 
@@ -16,8 +19,7 @@ var role = loadJsonContent('../roles/failover-operator.json')
 resource definition 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: roleDefinitionName
   properties: {
-    // Role names are unique in a tenant: one role per deployment resource group.
-    roleName: '${role.roleName} (${resourceGroup().name}, ${uniqueString(resourceGroup().id)})'
+    roleName: '${role.roleName} (${deploymentName}, ${resourceGroup().name}, ${uniqueString(resourceGroup().id, deploymentName)})'
     description: role.description
     type: 'CustomRole'
     permissions: [

@@ -286,14 +286,15 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(definition.modulePath).toEqual(['failoverRole']);
       const properties = props(definition.resource);
       const permissions = properties.permissions as { actions: unknown; notActions: unknown }[];
-      const actions = new TemplateEvaluator(definition.template, { roleDefinitionName: 'r', clusterResourceGroupIds: [] }).evaluate(String(permissions[0].actions));
+      const actions = new TemplateEvaluator(definition.template, { roleDefinitionName: 'r', deploymentName: 'pgfo', clusterResourceGroupIds: [] }).evaluate(String(permissions[0].actions));
       expect(actions).toEqual(failoverOperatorRole.permissions.map((p) => p.action));
       expect(JSON.stringify(actions)).not.toContain('*');
       expect(properties.type).toBe('CustomRole');
       expect(String(properties.assignableScopes)).toContain("parameters('clusterResourceGroupIds')");
       expect(String((main.variables as Record<string, string>).clusterResourceGroupIds)).toMatch(/vmIds.*nicIds.*loadBalancerIds.*subnetIds.*ipPoolVirtualNetworkIds/);
       const named = { value: "[variables('failoverRoleDefinitionName')]" };
-      expect(props(moduleOf(main, 'failoverRole')).parameters).toEqual({ roleDefinitionName: named, clusterResourceGroupIds: { value: "[variables('clusterResourceGroupIds')]" } });
+      expect(props(moduleOf(main, 'failoverRole')).parameters).toEqual({ roleDefinitionName: named, deploymentName: { value: "[parameters('namePrefix')]" }, clusterResourceGroupIds: { value: "[variables('clusterResourceGroupIds')]" } });
+      expect((main.variables as Record<string, string>).failoverRoleDefinitionName).toContain("parameters('namePrefix')");
       for (const module of ['vmRoles', 'nicRoles', 'loadBalancerRoles', 'subnetRoles', 'virtualNetworkRoles']) {
         expect((props(moduleOf(main, module)).parameters as Record<string, JsonObject>).roleDefinitionName).toEqual(named);
         expect(moduleOf(main, module).dependsOn).toContain('failoverRole');
