@@ -39,7 +39,7 @@ describe('the app cut off from a primary the standbys still stream from', () => 
       for (let i = 0; i < 5; i++) states.push(await check(stack));
       expect(verdicts(states)).toEqual(Array(5).fill('unreachable-but-streaming'));
       expect(states[4]).toMatchObject({ consecutiveFailures: 5, lastCheck: { action: null, suppressed: null } });
-      expect(states[4].lastCheck!.summary).toMatch(/^pg1 does not answer the app \(pg_hba\.conf rejects connection for host "[\d.]+", user "postgres", database "postgres", no encryption\) but pg2, pg3 still stream from it: no failover \(S6\)$/);
+      expect(states[4].lastCheck!.summary).toMatch(/^pg1 does not answer the app \(pg_hba\.conf rejects connection for host "[\d.]+", user "postgres", database "postgres", SSL encryption\) but pg2, pg3 still stream from it: no failover \(S6\)$/);
       expect(operationStarted(stack)).toBe(false);
       await load.waitForCommits(30); // the application never noticed
     } finally {
