@@ -289,15 +289,23 @@ in_dir() {
   if ((EUID == 0)) && [[ $(stat -c '%u %A' -- "$dir") =~ ^0\ d....-..-. ]]; then "$@"; else as_os_user "$@"; fi
 }
 
-# install_file PATH: writes stdin to PATH atomically, mode 0600, owned by the OS user; nothing is
-# left behind when it fails.
+# The atomic write run inside in_dir's shell: stdin to PATH through a temporary file beside it,
+# mode 0600, owned by the OS user; the temporary file is gone when it fails.
+# shellcheck disable=SC2016 # expanded by the inner shell
+PGFO_ATOMIC_WRITE='umask 077
+atomic_write() { # atomic_write PATH OWNER
+  local tmp
+  tmp=$(mktemp "$1.pgfo-XXXXXX") || return 1
+  if cat >"$tmp" && { ((EUID != 0)) || chown -- "$2:" "$tmp"; } && mv -f -T "$tmp" "$1"; then return 0; fi
+  rm -f -- "$tmp"
+  return 1
+}'
+
+# install_file PATH: writes stdin to PATH atomically (PGFO_ATOMIC_WRITE).
 install_file() {
   # shellcheck disable=SC2016 # expanded by the inner shell
-  run_cmd in_dir "$(dirname -- "$1")" bash -c 'umask 077
-    tmp=$(mktemp "$1.pgfo-XXXXXX") || exit 1
-    if cat >"$tmp" && { ((EUID != 0)) || chown -- "$2:" "$tmp"; } && mv -f -T "$tmp" "$1"; then exit 0; fi
-    rm -f -- "$tmp"
-    exit 1' install_file "$1" "$PGFO_OS_USER"
+  run_cmd in_dir "$(dirname -- "$1")" bash -c "$PGFO_ATOMIC_WRITE"'
+    atomic_write "$1" "$2"' install_file "$1" "$PGFO_OS_USER"
 }
 
 # read_file PATH: the text of a regular file; nothing when there is no such file. Never waits on
@@ -481,19 +489,16 @@ streaming_fields() {
 
 # ---------------------------------------------------------------- a stopped server's configuration
 
-# set_auto_conf DIR NAME VALUE: a setting in a STOPPED server's postgresql.auto.conf, the way
+# with_setting TEXT NAME VALUE: the postgresql.auto.conf TEXT with NAME set to VALUE, the way
 # pg_basebackup -R and pg_rewind -R write primary_conninfo (other lines are kept).
-set_auto_conf() {
-  local file=$1/postgresql.auto.conf line kept
-  kept=$(read_file "$file")
-  {
-    if [[ -n $kept ]]; then
-      while IFS= read -r line || [[ -n $line ]]; do
-        [[ $line =~ ^[[:space:]]*$2[[:space:]]*= ]] || printf '%s\n' "$line"
-      done <<<"$kept"
-    fi
-    printf "%s = '%s'\n" "$2" "${3//\'/\'\'}"
-  } | install_file "$file"
+with_setting() {
+  local line
+  if [[ -n $1 ]]; then
+    while IFS= read -r line || [[ -n $line ]]; do
+      [[ $line =~ ^[[:space:]]*$2[[:space:]]*= ]] || printf '%s\n' "$line"
+    done <<<"$1"
+  fi
+  printf "%s = '%s'\n" "$2" "${3//\'/\'\'}"
 }
 
 # configure_standby DIR [keep-conninfo]: the STOPPED server in DIR starts as a standby, whoever
@@ -502,10 +507,17 @@ set_auto_conf() {
 # setting can stop it from following a promotion), and primary_conninfo for PGFO_PRIMARY_HOST
 # (validate_upstream) unless keep-conninfo: then the primary_conninfo it has, if any, is kept.
 configure_standby() {
-  install_file "$1/standby.signal" </dev/null
-  rm -f "$1/recovery.signal"
-  set_auto_conf "$1" recovery_target_timeline latest
-  if [[ ${2-} != keep-conninfo ]]; then set_auto_conf "$1" primary_conninfo "$(standby_conninfo)"; fi
-  # On disk before anyone is told: a power loss right after must not bring back a primary.
-  as_os_user sync -- "$1/standby.signal" "$1/postgresql.auto.conf" "$1"
+  local conf
+  conf=$(read_file "$1/postgresql.auto.conf")
+  conf=$(with_setting "$conf" recovery_target_timeline latest)
+  if [[ ${2-} != keep-conninfo ]]; then conf=$(with_setting "$conf" primary_conninfo "$(standby_conninfo)"); fi
+  # All the writing in one shell (stop-clean runs inside the write outage; each runuser costs
+  # milliseconds), synced before anyone is told: a power loss right after must not bring back a
+  # primary.
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  printf '%s\n' "$conf" | run_cmd in_dir "$1" bash -c "$PGFO_ATOMIC_WRITE"'
+    atomic_write "$1/standby.signal" "$2" </dev/null &&
+      rm -f -- "$1/recovery.signal" &&
+      atomic_write "$1/postgresql.auto.conf" "$2" &&
+      sync -- "$1/standby.signal" "$1/postgresql.auto.conf" "$1"' configure_standby "$1" "$PGFO_OS_USER"
 }

@@ -87,9 +87,9 @@ const VICTIM_TEXT = "root's own text, never to be read or changed through a link
     expect(String(result.error)).toMatch(/PG_VERSION is not a regular file/);
   });
 
-  it("set_auto_conf does not read a root-only file through a planted postgresql.auto.conf into the OS user's file", () => {
+  it("configure_standby does not read a root-only file through a planted postgresql.auto.conf into the OS user's file", () => {
     plant(join(data, 'postgresql.auto.conf'), victim);
-    const result = run(`set_auto_conf "${data}" recovery_target_timeline latest`);
+    const result = run(`configure_standby "${data}" keep-conninfo`);
     expect(result).toMatchObject({ ok: false });
     expect(String(result.error)).toMatch(/Permission denied/);
     expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
