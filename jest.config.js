@@ -1,14 +1,14 @@
 /** Unit tests are pure; integration tests run real PostgreSQL. Each integration file brings up its
  *  own lab on its own loopback block (127.<block>.x), so files never share servers or ports. */
 const tsJest = ['ts-jest', { tsconfig: 'tsconfig.json' }];
-/** commander 15 is ESM only. Node 22 loads it with require(esm), but Jest's own module loader
- *  does that only on Node 24.9+: until then Jest compiles it to CommonJS like our sources. */
+/** commander 15 and jose 6 are ESM only. Node 22 loads them with require(esm), but Jest's own
+ *  module loader does that only on Node 24.9+: until then Jest compiles them to CommonJS like our sources. */
 const transforms = {
   transform: {
     '^.+\\.ts$': tsJest,
-    '/node_modules/commander/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true } }],
+    '/node_modules/(commander|jose)/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true } }],
   },
-  transformIgnorePatterns: ['/node_modules/(?!commander/)'],
+  transformIgnorePatterns: ['/node_modules/(?!commander/|jose/)'],
   // dist/ holds build output (the deployment package's own package.json among it), not modules to map.
   modulePathIgnorePatterns: ['<rootDir>/dist/'],
 };

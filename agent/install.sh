@@ -9,11 +9,9 @@
 #   --cluster NAME         the cluster's name in the app's configuration
 #   --node NAME            this node's name in the app's configuration
 #   --vm-name NAME         this VM's name as Scheduled Events lists it (default: asked from IMDS)
-#   --key-file FILE        a file holding the app's function key (read, never put on a command
-#                          line; the file may be deleted afterwards). Without it an existing key is kept.
-#   --auth key|managed-identity  (default key); managed-identity also needs --app-resource URI
-#   --app-resource URI     the app's Entra application ID URI (managed-identity)
-#   --mi-client-id ID      a user-assigned identity's client id (managed-identity)
+#   --app-resource URI     the audience the app accepts on its node routes (its NODE_AUTH_AUDIENCE:
+#                          an Entra application ID URI or application id). The agent authenticates
+#                          with this VM's system-assigned managed identity; no key or password is installed.
 #   --pg-service UNIT      PostgreSQL's systemd unit (default postgresql@15-main.service)
 #   --shutdown-timeout S   how long the shutdown hook waits for the app (default 120)
 #   --root DIR             install below DIR and do not touch systemd (tests, image builds)
@@ -29,27 +27,25 @@ die() {
 }
 usage() { sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
-app_url='' cluster='' node='' vm_name='' key_file='' auth=key app_resource='' mi_client_id=''
+app_url='' cluster='' node='' vm_name='' app_resource=''
 pg_service=postgresql@15-main.service shutdown_timeout=120 root='' start=1
 while (($#)); do
   case $1 in
-    --app-url | --cluster | --node | --vm-name | --key-file | --auth | --app-resource | --mi-client-id | --pg-service | --shutdown-timeout | --root)
+    --app-url | --cluster | --node | --vm-name | --app-resource | --pg-service | --shutdown-timeout | --root)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       case $1 in
         --app-url) app_url=$2 ;;
         --cluster) cluster=$2 ;;
         --node) node=$2 ;;
         --vm-name) vm_name=$2 ;;
-        --key-file) key_file=$2 ;;
-        --auth) auth=$2 ;;
         --app-resource) app_resource=$2 ;;
-        --mi-client-id) mi_client_id=$2 ;;
         --pg-service) pg_service=$2 ;;
         --shutdown-timeout) shutdown_timeout=$2 ;;
         --root) root=${2%/} ;;
       esac
       shift
       ;;
+    --key-file | --auth | --mi-client-id) die "$1 is gone: the agent authenticates with the VM's managed identity (--app-resource), no function key is installed" ;;
     --no-start) start=0 ;;
     -h | --help)
       usage
@@ -65,9 +61,7 @@ name_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 [[ $cluster =~ $name_re ]] || die "--cluster must be a cluster name (lower-case letters, digits, -)"
 [[ $node =~ $name_re ]] || die "--node must be a node name (lower-case letters, digits, -)"
 [[ -z $vm_name || $vm_name =~ ^[A-Za-z0-9._-]{1,80}$ ]] || die "--vm-name must be a VM name"
-[[ $auth == key || $auth == managed-identity ]] || die "--auth must be key or managed-identity"
-[[ $auth == key || $app_resource =~ ^[^[:space:]\"\']+$ ]] || die "--auth managed-identity needs --app-resource"
-[[ -z $mi_client_id || $mi_client_id =~ ^[0-9a-fA-F-]{36}$ ]] || die "--mi-client-id must be a client id (GUID)"
+[[ $app_resource =~ ^[^[:space:]\"\']+$ ]] || die "--app-resource must be the app's NODE_AUTH_AUDIENCE (an Entra application ID URI or application id)"
 [[ $pg_service =~ ^[A-Za-z0-9@._-]+\.service$ ]] || die "--pg-service must be a systemd service unit name"
 [[ $shutdown_timeout =~ ^[1-9][0-9]{0,3}$ ]] || die "--shutdown-timeout must be a whole number of seconds"
 if [[ -z $root && $EUID -ne 0 ]]; then die "run as root (or with --root DIR)"; fi
@@ -87,29 +81,13 @@ put() {
   changed+=("${dest#"$root"}")
 }
 
-# The function key: from --key-file, else the one already installed.
-key=''
-if [[ -n $key_file ]]; then
-  [[ -r $key_file ]] || die "cannot read --key-file $key_file"
-  key=$(tr -d '[:space:]' <"$key_file")
-  [[ $key =~ ^[A-Za-z0-9_=/+.-]+$ ]] || die "--key-file does not hold a function key"
-elif [[ -f $conf ]]; then
-  key=$(sed -n 's/^PGFO_FUNCTION_KEY=//p' "$conf" | tail -n 1)
-  key=${key#\"}
-  key=${key%\"}
-fi
-[[ $auth != key || -n $key ]] || die "--auth key needs --key-file (no key is installed yet)"
-
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 {
-  printf '# pg-failover agent configuration (written by install.sh; root only: it holds the function key)\n'
+  printf '# pg-failover agent configuration (written by install.sh; no secret: the agent authenticates with the VM'"'"'s managed identity)\n'
   printf 'PGFO_APP_URL=%s\nPGFO_CLUSTER=%s\nPGFO_NODE=%s\n' "$app_url" "$cluster" "$node"
   [[ -z $vm_name ]] || printf 'PGFO_VM_NAME=%s\n' "$vm_name"
-  printf 'PGFO_AUTH=%s\n' "$auth"
-  [[ -z $key ]] || printf 'PGFO_FUNCTION_KEY=%s\n' "$key"
-  [[ -z $app_resource ]] || printf 'PGFO_APP_RESOURCE=%s\n' "$app_resource"
-  [[ -z $mi_client_id ]] || printf 'PGFO_MI_CLIENT_ID=%s\n' "$mi_client_id"
+  printf 'PGFO_APP_RESOURCE=%s\n' "$app_resource"
   printf 'PGFO_SHUTDOWN_TIMEOUT_SECONDS=%s\n' "$shutdown_timeout"
 } >"$work/agent.env"
 install -d -m 0700 -- "$conf_dir"

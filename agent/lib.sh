@@ -6,8 +6,9 @@
 # Rules:
 #   - configuration comes from ONE file of PGFO_NAME=value lines (default /etc/pg-failover/agent.env,
 #     or $CREDENTIALS_DIRECTORY/agent.env under systemd's LoadCredential=, or $PGFO_AGENT_CONFIG);
-#     it is parsed, never sourced, and must not be readable by group or others when it holds a key;
-#   - the function key / access token never reaches a command line or a child's environment:
+#     it is parsed, never sourced, and holds no secret (the agent authenticates with the VM's
+#     managed identity);
+#   - the access token never reaches a command line or a child's environment:
 #     it is written to a 0600 header file that curl reads with -H @file;
 #   - progress goes to stderr (journald); every final outcome is ONE line on stdout:
 #       PGFO_AGENT {"agent":"...","outcome":"...",...}
@@ -22,7 +23,6 @@ PGFO_AGENT_NAME=${PGFO_AGENT_NAME:-pg-failover-agent}
 declare -A CFG=()
 pgfo_tmp=''
 pgfo_auth_header=''
-pgfo_token_expires=0
 
 # ---------------------------------------------------------------- logging and results
 
@@ -181,8 +181,8 @@ jstring() {
 
 # ---------------------------------------------------------------- configuration
 
-PGFO_CONFIG_NAMES=(PGFO_APP_URL PGFO_CLUSTER PGFO_NODE PGFO_VM_NAME PGFO_AUTH PGFO_FUNCTION_KEY PGFO_APP_RESOURCE
-  PGFO_MI_CLIENT_ID PGFO_IMDS_URL PGFO_STATE_DIR PGFO_POLL_SECONDS PGFO_HTTP_TIMEOUT_SECONDS PGFO_SHUTDOWN_TIMEOUT_SECONDS
+PGFO_CONFIG_NAMES=(PGFO_APP_URL PGFO_CLUSTER PGFO_NODE PGFO_VM_NAME PGFO_APP_RESOURCE
+  PGFO_IMDS_URL PGFO_STATE_DIR PGFO_POLL_SECONDS PGFO_HTTP_TIMEOUT_SECONDS PGFO_SHUTDOWN_TIMEOUT_SECONDS
   PGFO_CA_FILE PGFO_PREEMPT_FORWARD_SECONDS)
 
 default_config_file() {
@@ -197,9 +197,8 @@ default_config_file() {
 
 # load_config FILE: fills CFG from NAME=value lines (optional single or double quotes; # comments).
 load_config() {
-  local file=$1 line name value lineno=0 mode known
+  local file=$1 line name value lineno=0 known
   [[ -r $file ]] || die "cannot read the agent configuration $file"
-  mode=$(stat -L -c '%a' "$file")
   while IFS= read -r line || [[ -n $line ]]; do
     lineno=$((lineno + 1))
     line=${line%$'\r'}
@@ -211,17 +210,19 @@ load_config() {
       known=0
       local known_name
       for known_name in "${PGFO_CONFIG_NAMES[@]}"; do [[ $known_name == "$name" ]] && known=1; done
-      if ((known)); then CFG[$name]=$value; else log warning "$file line $lineno: unknown setting $name (ignored)"; fi
+      if ((known)); then
+        CFG[$name]=$value
+      elif [[ $name == PGFO_FUNCTION_KEY || $name == PGFO_AUTH || $name == PGFO_MI_CLIENT_ID ]]; then
+        die "$file line $lineno: $name is no longer used: the app's node routes accept only this VM's managed identity token (PGFO_APP_RESOURCE); remove the line (and the key with it) and run install.sh --app-resource <the app's NODE_AUTH_AUDIENCE>"
+      else
+        log warning "$file line $lineno: unknown setting $name (ignored)"
+      fi
     else
       log warning "$file line $lineno: not a PGFO_NAME=value line (ignored)"
     fi
   done <"$file"
-  if [[ -n ${CFG[PGFO_FUNCTION_KEY]-} ]] && ((8#$mode & 8#077)); then
-    die "$file holds the function key but its mode is $mode: run chmod 600 $file"
-  fi
 
   : "${CFG[PGFO_IMDS_URL]:=http://169.254.169.254}"
-  : "${CFG[PGFO_AUTH]:=key}"
   : "${CFG[PGFO_STATE_DIR]:=${STATE_DIRECTORY:-/var/lib/pg-failover-agent}}"
   : "${CFG[PGFO_POLL_SECONDS]:=5}"
   : "${CFG[PGFO_HTTP_TIMEOUT_SECONDS]:=20}"
@@ -231,9 +232,9 @@ load_config() {
   CFG[PGFO_IMDS_URL]=${CFG[PGFO_IMDS_URL]%/}
 
   [[ ${CFG[PGFO_APP_URL]-} =~ ^https?://[^[:space:]]+$ ]] || die "PGFO_APP_URL must be the app's base URL (https://<app>.azurewebsites.net)"
-  # The key or token goes with every request: plain http only to this machine (local testing).
+  # The token goes with every request: plain http only to this machine (local testing).
   if [[ ${CFG[PGFO_APP_URL]} == http://* && ! ${CFG[PGFO_APP_URL]} =~ ^http://(127\.[0-9]+\.[0-9]+\.[0-9]+|localhost|\[::1\])(:[0-9]+)?(/|$) ]]; then
-    die "PGFO_APP_URL must use https:// (the function key or token travels with every request); http:// is accepted only for a loopback address, for local testing"
+    die "PGFO_APP_URL must use https:// (the identity token travels with every request); http:// is accepted only for a loopback address, for local testing"
   fi
   [[ ${CFG[PGFO_IMDS_URL]} =~ ^https?://[^[:space:]]+$ ]] || die "PGFO_IMDS_URL must be a URL (default http://169.254.169.254)"
   [[ ${CFG[PGFO_CLUSTER]-} =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || die "PGFO_CLUSTER must be the cluster's name in the app's configuration"
@@ -242,14 +243,7 @@ load_config() {
   for number in PGFO_POLL_SECONDS PGFO_HTTP_TIMEOUT_SECONDS PGFO_SHUTDOWN_TIMEOUT_SECONDS PGFO_PREEMPT_FORWARD_SECONDS; do
     [[ ${CFG[$number]} =~ ^[1-9][0-9]{0,4}$ ]] || die "$number must be a whole number of seconds (1-99999)"
   done
-  case ${CFG[PGFO_AUTH]} in
-    key) [[ -n ${CFG[PGFO_FUNCTION_KEY]-} ]] || die "PGFO_AUTH=key needs PGFO_FUNCTION_KEY (the app's function key)" ;;
-    managed-identity) [[ -n ${CFG[PGFO_APP_RESOURCE]-} ]] || die "PGFO_AUTH=managed-identity needs PGFO_APP_RESOURCE (the app's Entra application ID URI)" ;;
-    *) die "PGFO_AUTH must be key or managed-identity" ;;
-  esac
-  if [[ -n ${CFG[PGFO_FUNCTION_KEY]-} && ! ${CFG[PGFO_FUNCTION_KEY]} =~ ^[A-Za-z0-9_=/+.-]+$ ]]; then
-    die "PGFO_FUNCTION_KEY has characters a function key never has"
-  fi
+  [[ ${CFG[PGFO_APP_RESOURCE]-} =~ ^[^[:space:]\"\']+$ ]] || die "PGFO_APP_RESOURCE must be the audience the app accepts on its node routes (its NODE_AUTH_AUDIENCE: an Entra application ID URI or application id)"
 }
 
 # agent_init CONFIG-FILE: configuration, a private temp directory, the auth header file.
@@ -259,9 +253,6 @@ agent_init() {
   trap 'rm -rf -- "$pgfo_tmp"' EXIT
   pgfo_auth_header=$pgfo_tmp/auth-headers
   : >"$pgfo_auth_header"
-  if [[ -n ${CFG[PGFO_FUNCTION_KEY]-} ]]; then
-    printf 'x-functions-key: %s\n' "${CFG[PGFO_FUNCTION_KEY]}" >"$pgfo_auth_header"
-  fi
 }
 
 # ---------------------------------------------------------------- HTTP
@@ -276,13 +267,14 @@ imds() {
   printf '%s' "${code:-000}"
 }
 
-# refresh_token: managed identity mode: an access token for the app from IMDS into the header file.
+# refresh_token: this VM's managed identity token for the app (from IMDS) into the header file;
+# the app takes it as proof that the caller is this node's VM and no other. Its expiry is kept in
+# a file, not a variable: app_post runs in a command substitution, whose variables die with it.
 refresh_token() {
-  [[ ${CFG[PGFO_AUTH]} == managed-identity ]] || return 0
-  (($(now) + 300 < pgfo_token_expires)) && return 0
-  local query status token expires
+  local query status token expires=0
+  [[ -s $pgfo_tmp/token-expires ]] && expires=$(<"$pgfo_tmp/token-expires")
+  [[ $expires =~ ^[0-9]+$ ]] && (($(now) + 300 < expires)) && return 0
   query="/metadata/identity/oauth2/token?api-version=2018-02-01&resource=$(urlencode "${CFG[PGFO_APP_RESOURCE]}")"
-  if [[ -n ${CFG[PGFO_MI_CLIENT_ID]-} ]]; then query+="&client_id=$(urlencode "${CFG[PGFO_MI_CLIENT_ID]}")"; fi
   status=$(imds GET "$query" "$pgfo_tmp/token.json")
   if [[ $status != 200 ]] || ! json_flatten <"$pgfo_tmp/token.json" >"$pgfo_tmp/token.flat"; then
     rm -f -- "$pgfo_tmp/token.json"
@@ -296,11 +288,8 @@ refresh_token() {
     log error "the metadata service returned an unusable token"
     return 1
   }
-  {
-    if [[ -n ${CFG[PGFO_FUNCTION_KEY]-} ]]; then printf 'x-functions-key: %s\n' "${CFG[PGFO_FUNCTION_KEY]}"; fi
-    printf 'Authorization: Bearer %s\n' "$token"
-  } >"$pgfo_auth_header"
-  [[ $expires =~ ^[0-9]+$ ]] && pgfo_token_expires=$expires
+  printf 'Authorization: Bearer %s\n' "$token" >"$pgfo_auth_header"
+  if [[ $expires =~ ^[0-9]+$ ]]; then printf '%s\n' "$expires" >"$pgfo_tmp/token-expires"; else rm -f -- "$pgfo_tmp/token-expires"; fi
   return 0
 }
 
@@ -322,6 +311,8 @@ urlencode() {
 app_post() {
   local route=$1 body=$2 out=$3 timeout=$4 code
   refresh_token || {
+    printf 'no managed identity token for %s from the metadata service, nothing sent\n' "${CFG[PGFO_APP_RESOURCE]}" >"$pgfo_tmp/app-error"
+    : >"$out"
     printf '000'
     return 0
   }

@@ -67,7 +67,6 @@ load_config "${config:-$(default_config_file)}"
 pgfo_tmp=$(mktemp -d "${TMPDIR:-/tmp}/pgfo-hook.XXXXXX")
 pgfo_auth_header=$pgfo_tmp/auth-headers
 : >"$pgfo_auth_header"
-if [[ -n ${CFG[PGFO_FUNCTION_KEY]-} ]]; then printf 'x-functions-key: %s\n' "${CFG[PGFO_FUNCTION_KEY]}" >"$pgfo_auth_header"; fi
 if [[ -n $timeout ]]; then
   [[ $timeout =~ ^[1-9][0-9]{0,4}$ ]] || die "--timeout must be a whole number of seconds"
   CFG[PGFO_SHUTDOWN_TIMEOUT_SECONDS]=$timeout

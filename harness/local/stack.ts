@@ -109,6 +109,9 @@ function setTelemetrySettings(connectionString: string | undefined): void {
   }
 }
 
+/** The audience the lab's node agents request their VM identity tokens for (NODE_AUTH_AUDIENCE; an app registration's URI on Azure). */
+export const LOCAL_NODE_AUTH_AUDIENCE = 'api://pg-failover-nodes-local';
+
 /**
  * Local mode (docs/design.md §6): the lab, the local Azure emulator playing its Azure, and the
  * local Functions runtime running the app's real registrations against both. The app is configured
@@ -131,6 +134,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     [AZURE_SETTING_NAMES.keyVaultUrl]: azure.keyVaultUrl,
     [AZURE_SETTING_NAMES.localCaFile]: azure.caFile,
     [AZURE_SETTING_NAMES.pollIntervalMs]: '100',
+    [AZURE_SETTING_NAMES.authorityHost]: azure.authorityHost,
+    [AZURE_SETTING_NAMES.nodeAuthAudience]: LOCAL_NODE_AUTH_AUDIENCE,
+    [AZURE_SETTING_NAMES.nodeAuthTenantId]: azure.entra.tenantId,
   });
   setTelemetrySettings(options.telemetry ? azure.appInsightsConnectionString : undefined);
   // The app reads its settings once per process; a new stack brings new values.

@@ -1,8 +1,11 @@
 import { loadConfigFromEnvironment } from '../config/load';
 import { ClusterConfig, FailoverConfig, NodeConfig } from '../config/schema';
-import { InvalidInputError } from '../domain/errors';
+import { InvalidInputError, NodeAuthenticationError } from '../domain/errors';
 import { createAzureClients, readAzureSettings, AzureClients } from '../adapters/azure';
 import { createAzurePorts, AzurePorts } from '../adapters/azure';
+import { createEntraTokenVerifier } from '../adapters/azure/entra-tokens';
+import { createVmPrincipalLookup } from '../adapters/azure/vm-identity';
+import type { NodeAuthentication } from './node-auth';
 import { PgEndpoint } from '../adapters/postgres/connect';
 
 /** A cluster name or node name the request named does not exist (HTTP 404). */
@@ -18,6 +21,7 @@ export interface ClusterServices extends AzurePorts {
 
 let configuration: FailoverConfig | undefined;
 let clients: AzureClients | undefined;
+let nodeAuth: NodeAuthentication | undefined;
 const perCluster = new Map<string, ClusterServices>();
 
 /** The clusters this app manages, read once per process from the app settings. */
@@ -43,8 +47,7 @@ export function clusterServices(name: string): ClusterServices {
   const existing = perCluster.get(name);
   if (existing) return existing;
   const config = clusterConfig(name);
-  clients ??= createAzureClients(readAzureSettings());
-  const ports = createAzurePorts(clients, config);
+  const ports = createAzurePorts(azureClients(), config);
   const services: ClusterServices = {
     ...ports,
     config,
@@ -68,9 +71,29 @@ export function clusterServices(name: string): ClusterServices {
   return services;
 }
 
+function azureClients(): AzureClients {
+  clients ??= createAzureClients(readAzureSettings());
+  return clients;
+}
+
+/** The check of the node routes' callers (src/app/node-auth.ts), built once per process from the app settings. */
+export function nodeAuthentication(): NodeAuthentication {
+  if (nodeAuth) return nodeAuth;
+  const { settings } = azureClients();
+  if (!settings.nodeAuthAudience || !settings.nodeAuthTenantId) {
+    throw new NodeAuthenticationError(
+      'the app cannot check who calls the node routes: its NODE_AUTH_AUDIENCE and NODE_AUTH_TENANT_ID settings are not both set (the Bicep deployment sets them from its nodeAuthAudience parameter)',
+      503,
+    );
+  }
+  nodeAuth = { verify: createEntraTokenVerifier(settings, settings.nodeAuthAudience, settings.nodeAuthTenantId), principalOf: createVmPrincipalLookup(azureClients()) };
+  return nodeAuth;
+}
+
 /** Forget what was read from the settings (the local runtime re-reads them when it is reconfigured). */
 export function resetServices(): void {
   configuration = undefined;
   clients = undefined;
+  nodeAuth = undefined;
   perCluster.clear();
 }

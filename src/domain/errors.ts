@@ -42,3 +42,17 @@ export class ConfigError extends InvalidInputError {
     this.problems = problems;
   }
 }
+
+/**
+ * A node route's caller did not prove it is that node's VM: 401 (no usable token), 403 (a valid
+ * token of another identity), 503 (the app is not set up to check). Nothing was changed.
+ */
+export class NodeAuthenticationError extends FailoverError {
+  constructor(
+    message: string,
+    readonly status: 401 | 403 | 503,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}

@@ -2,7 +2,8 @@ import * as df from 'durable-functions';
 import { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema';
-import { clusterConfig, clusterServices, nodeConfig } from '../app/services';
+import { clusterConfig, clusterServices, nodeAuthentication, nodeConfig } from '../app/services';
+import { authenticateNode } from '../app/node-auth';
 import { inspectCluster } from '../app/inspection';
 import { currentOperation, readOperation, startOperation } from '../app/operations';
 import {
@@ -57,6 +58,7 @@ export async function scheduledEventHandler(request: HttpRequest, client: df.Dur
   const response = await handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const node = nodeConfig(cluster, request.params.node);
+    await authenticateNode(request.headers.get('authorization'), cluster, node, nodeAuthentication());
     const read = await readJsonBody(request);
     if (!read.ok) return read.response;
     const parsed = ScheduledEventBody.safeParse(read.body);
@@ -173,6 +175,8 @@ function inProgress(request: HttpRequest, cluster: ClusterConfig, node: string, 
 df.app.client.http('scheduledEvent', {
   route: 'clusters/{cluster}/nodes/{node}/scheduled-events',
   methods: ['POST'],
-  authLevel: 'function',
+  // Only the node's own VM, by its managed identity token (src/app/node-auth.ts): no function key
+  // opens these routes, so a VM holds nothing that reaches an operator route or another node.
+  authLevel: 'anonymous',
   handler: scheduledEventHandler,
 });

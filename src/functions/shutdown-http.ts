@@ -2,7 +2,8 @@ import * as df from 'durable-functions';
 import { randomUUID } from 'node:crypto';
 import { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
-import { clusterConfig, nodeConfig } from '../app/services';
+import { clusterConfig, nodeAuthentication, nodeConfig } from '../app/services';
+import { authenticateNode } from '../app/node-auth';
 import { invalidBody, readJsonBody } from '../http/problem';
 import { handleErrors } from '../http/common';
 import { answerMaintenance } from './scheduled-events-http';
@@ -25,6 +26,7 @@ export async function shutdownHandler(request: HttpRequest, client: df.DurableCl
   return handleErrors(async () => {
     const cluster = clusterConfig(request.params.cluster);
     const node = nodeConfig(cluster, request.params.node);
+    await authenticateNode(request.headers.get('authorization'), cluster, node, nodeAuthentication());
     const read = await readJsonBody(request);
     if (!read.ok) return read.response;
     const parsed = ShutdownBody.safeParse(read.body);
@@ -38,6 +40,8 @@ export async function shutdownHandler(request: HttpRequest, client: df.DurableCl
 df.app.client.http('nodeShutdown', {
   route: 'clusters/{cluster}/nodes/{node}/shutdown',
   methods: ['POST'],
-  authLevel: 'function',
+  // Only the node's own VM, by its managed identity token (src/app/node-auth.ts): no function key
+  // opens these routes, so a VM holds nothing that reaches an operator route or another node.
+  authLevel: 'anonymous',
   handler: shutdownHandler,
 });

@@ -1,5 +1,5 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { ConfigError, FailoverError, InvalidInputError } from '../domain/errors';
+import { ConfigError, FailoverError, InvalidInputError, NodeAuthenticationError } from '../domain/errors';
 import { UnknownResourceError } from '../app/services';
 import { json, problemResponse } from './problem';
 import type { StartResult } from '../app/operations';
@@ -20,6 +20,7 @@ export async function handleErrors(work: () => Promise<HttpResponseInit>, contex
     return await work();
   } catch (error) {
     if (error instanceof ConfigError) return problemResponse({ status: 500, title: 'The app is misconfigured', detail: error.message });
+    if (error instanceof NodeAuthenticationError) return nodeAuthenticationProblem(error);
     if (error instanceof UnknownResourceError) return problemResponse({ status: 404, title: 'Not found', detail: error.message });
     if (error instanceof InvalidInputError) return problemResponse({ status: 400, title: 'Invalid request', detail: error.message });
     context.error(JSON.stringify({ event: 'http.internal-error', invocationId: context.invocationId, error: error instanceof FailoverError ? error.toJSON() : String((error as Error)?.stack ?? error) }));
@@ -45,4 +46,13 @@ export function startedResponse(request: HttpRequest, cluster: string, started: 
   }
   const links = operationLinks(request, cluster, started.operationId);
   return { ...json(202, { operationId: started.operationId, ...links }), headers: { location: links.statusUrl } };
+}
+
+const NODE_AUTH_TITLES = { 401: 'Not authenticated as this node', 403: 'Not this node', 503: 'Cannot check the caller now' } as const;
+
+/** 401 carries the Bearer challenge (RFC 6750), so a client knows what to send. */
+function nodeAuthenticationProblem(error: NodeAuthenticationError): HttpResponseInit {
+  const response = problemResponse({ status: error.status, title: NODE_AUTH_TITLES[error.status], detail: error.message });
+  if (error.status !== 401) return response;
+  return { ...response, headers: { ...(response.headers as Record<string, string>), 'www-authenticate': 'Bearer error="invalid_token"' } };
 }

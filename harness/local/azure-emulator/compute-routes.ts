@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { EmulatorCore, Route } from './core';
 import { AzureHttpError, type RequestContext } from './http-kit';
+import { stableUuid, vmPrincipalId } from './entra';
 import { runCommandRoutes } from './run-command-routes';
 import { key, type VmPowerState, type VmState } from './state';
 import { type OperationScope, vmLookup, vmRoute as route } from './vm-paths';
@@ -11,7 +11,7 @@ export function computeRoutes(core: EmulatorCore): Route[] {
   return [
     route('GET', '', 'Microsoft.Compute/virtualMachines/read', async (ctx, match) => {
       const vm = vmOf(match);
-      ctx.send(200, vmBody(vm, /instanceView/i.test(ctx.query('$expand') ?? '')));
+      ctx.send(200, vmBody(vm, core.state.tenantId, /instanceView/i.test(ctx.query('$expand') ?? '')));
     }),
     route('GET', '/instanceView', 'Microsoft.Compute/virtualMachines/instanceView/read', async (ctx, match) => ctx.send(200, instanceViewBody(vmOf(match)))),
     route('POST', '/powerOff', 'Microsoft.Compute/virtualMachines/powerOff/action', async (ctx, match) => powerOperation(core, ctx, vmOf(match), 'powerOff', scope)),
@@ -71,14 +71,16 @@ function instanceViewBody(vm: VmState) {
   };
 }
 
-function vmBody(vm: VmState, withInstanceView: boolean) {
+function vmBody(vm: VmState, tenantId: string, withInstanceView: boolean) {
   return {
     id: vm.id,
     name: vm.name,
     type: 'Microsoft.Compute/virtualMachines',
     location: vm.location,
+    identity: { type: 'SystemAssigned', principalId: vmPrincipalId(vm.id), tenantId },
     properties: {
-      vmId: stableUuid(vm.id),
+      // A UUID that stays the same for the same resource id, as the VM's vmId does.
+      vmId: stableUuid(key(vm.id)),
       hardwareProfile: { vmSize: 'Standard_D2s_v5' },
       storageProfile: { osDisk: { osType: 'Linux', name: `${vm.name}-osdisk`, createOption: 'FromImage' } },
       osProfile: { computerName: vm.name, adminUsername: 'azureuser', linuxConfiguration: { disablePasswordAuthentication: true } },
@@ -87,10 +89,4 @@ function vmBody(vm: VmState, withInstanceView: boolean) {
       ...(withInstanceView ? { instanceView: instanceViewBody(vm) } : {}),
     },
   };
-}
-
-/** A VM's vmId: a UUID that stays the same for the same resource id. */
-function stableUuid(text: string): string {
-  const hex = createHash('sha256').update(key(text)).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

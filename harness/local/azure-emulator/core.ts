@@ -4,6 +4,7 @@ import type { RequestContext } from './http-kit';
 import type { LatencyProfile } from './latency';
 import type { RoleAssignment } from './authorization';
 import type { AsyncOperations } from './operations';
+import type { EntraIssuer } from './entra';
 import type { EmulatorRecord } from './record';
 import type { EmulatorState, VmPowerState } from './state';
 import type { Timers } from './timers';
@@ -23,6 +24,8 @@ export interface EmulatorCore {
   fingerprintKey: Buffer;
   /** Random per emulator: the Application Insights component's key, in the connection string the app is given. */
   instrumentationKey: string;
+  /** Entra ID: signs the VMs' managed identity tokens, publishes the keys (entra.ts). */
+  entra: EntraIssuer;
   endpoint(): string;
   powerChanged(vm: string, state: VmPowerState): void;
 }

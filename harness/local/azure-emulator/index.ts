@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createEmulatorCertificate } from './certificate';
+import { createEntraIssuer, type EntraIssuer } from './entra';
 import { computeRoutes } from './compute-routes';
 import type { EmulatorCore } from './core';
 import { PoolChangeNotifier, poolsSnapshot } from './data-plane';
@@ -34,6 +35,8 @@ export interface AzureEmulatorOptions {
   onPowerStateChanged?: (vm: string, state: VmPowerState) => void;
   /** Receives a few lines at start: where the emulator listens and its latency assumptions (for the demo to print). */
   announce?: (line: string) => void;
+  /** Entra ID's signing keys; default: a new key (a key rollover) at each start. */
+  entra?: EntraIssuer;
 }
 
 /** Test and lab controls that real Azure does not have. */
@@ -59,6 +62,10 @@ export interface AzureEmulator {
   caFile: string;
   /** For APPLICATIONINSIGHTS_CONNECTION_STRING: this emulator's component key and ingestion endpoint. */
   appInsightsConnectionString: string;
+  /** For AZURE_AUTHORITY_HOST: Entra ID's signing keys are served on the same listener. */
+  authorityHost: string;
+  /** Entra ID: the issuer of the VMs' managed identity tokens (give it to the metadata service emulator). */
+  entra: EntraIssuer;
   latency: LatencyProfile;
   record: EmulatorRecord;
   control: EmulatorControl;
@@ -91,6 +98,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     }),
     fingerprintKey: randomBytes(32),
     instrumentationKey: randomUUID(),
+    entra: options.entra ?? createEntraIssuer(state.tenantId),
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
     authorization: options.world.authorization,
@@ -102,7 +110,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
   endpoint = `https://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
   core.pools.check();
   if (options.announce) {
-    options.announce(`local Azure listening on ${endpoint} (ARM, Key Vault and Application Insights ingestion; trust ${certificate.caFile})`);
+    options.announce(`local Azure listening on ${endpoint} (ARM, Key Vault, Entra ID signing keys and Application Insights ingestion; trust ${certificate.caFile})`);
     for (const line of describeLatency(core.latency)) options.announce(`  latency assumption: ${line}`);
   }
 
@@ -116,6 +124,8 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     keyVaultUrl: endpoint,
     caFile: certificate.caFile,
     appInsightsConnectionString: `InstrumentationKey=${core.instrumentationKey};IngestionEndpoint=${endpoint}/`,
+    authorityHost: endpoint,
+    entra: core.entra,
     latency: core.latency,
     record,
     control: {
@@ -160,6 +170,7 @@ export { createBashExecutor, type GuestExecutor, type GuestResult, type GuestRun
 export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, type LatencyProfile } from './latency';
 export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
 export type { VmPowerState } from './state';
+export { createEntraIssuer, vmPrincipalId, type EntraIssuer } from './entra';
 export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
 export type { RoleAssignment } from './authorization';
 export {

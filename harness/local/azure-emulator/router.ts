@@ -3,10 +3,12 @@ import type { EmulatorCore, Route } from './core';
 import { authorize } from './authorization';
 import { AzureHttpError, RequestContext } from './http-kit';
 import { handleTrack, TRACK_PATH } from './telemetry-ingestion';
+import { ENTRA_KEYS_PATH } from './entra';
 
 /**
  * Front door of the emulator: Key Vault paths (/secrets/...), ARM paths (/subscriptions/...) and
- * Application Insights ingestion (/v2.1/track, telemetry-ingestion.ts) share one HTTPS listener.
+ * Application Insights ingestion (/v2.1/track, telemetry-ingestion.ts) and Entra ID's signing keys
+ * (/{tenant}/discovery/v2.0/keys, entra.ts) share one HTTPS listener.
  * Key Vault and ARM demand api-version; ARM demands a bearer token, Key Vault answers a request
  * without one with its 401 challenge (which its SDK needs to learn the tenant and resource before
  * it asks for a token).
@@ -26,6 +28,13 @@ export function createRequestHandler(core: EmulatorCore, arm: Route[], keyVault:
 async function handle(core: EmulatorCore, ctx: RequestContext, arm: Route[], keyVault: Route[]): Promise<void> {
   const path = ctx.url.pathname;
   if (TRACK_PATH.test(path)) return handleTrack(core, ctx);
+  const keys = ENTRA_KEYS_PATH.exec(path);
+  if (keys && ctx.method === 'GET') {
+    ctx.req.resume();
+    // Entra answers an unknown tenant with AADSTS90002; the emulator knows only its own.
+    if (keys[1].toLowerCase() !== core.entra.tenantId.toLowerCase()) throw new AzureHttpError(400, 'invalid_tenant', `AADSTS90002: Tenant '${keys[1]}' not found.`);
+    return ctx.send(200, core.entra.keys());
+  }
   const isKeyVault = /^\/secrets(\/|$)/i.test(path);
   if (!ctx.query('api-version')) {
     ctx.req.resume();

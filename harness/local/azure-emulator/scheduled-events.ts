@@ -1,7 +1,8 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SCHEDULED_EVENT_TYPES, type ScheduledEvent, type ScheduledEventType } from '../../../src/domain/scheduled-events';
+import { createEntraIssuer, type EntraIssuer } from './entra';
 
 /**
  * The slice of the Azure Instance Metadata Service (IMDS, http://169.254.169.254) a database VM's
@@ -81,6 +82,12 @@ export interface ScheduledEventsEmulatorOptions {
   startedForMs?: number;
   /** Called when an event starts (approved or NotBefore passed), e.g. to reboot the lab node of the VM. */
   onEventStarted?: (event: ScheduledEvent, by: 'approval' | 'not-before') => void;
+  /**
+   * Who signs the VMs' managed identity tokens and each VM's resource id (its identity's object id
+   * follows from it): give the ARM emulator's, so the app can check the tokens. Default: an issuer
+   * of its own and ids in a made-up subscription.
+   */
+  identity?: { entra: EntraIssuer; vmResourceId(vm: string): string };
 }
 
 export interface ScheduledEventsEmulator {
@@ -117,6 +124,10 @@ const EVENT_ID = /^[0-9A-Za-z-]{1,64}$/;
 export async function startScheduledEventsEmulator(options: ScheduledEventsEmulatorOptions = {}): Promise<ScheduledEventsEmulator> {
   const host = options.host ?? '127.0.0.1';
   const vms = options.vms ?? [];
+  const identity = options.identity ?? {
+    entra: createEntraIssuer('72f988bf-86f1-41af-91ab-2d7cd011db47'),
+    vmResourceId: (vm: string) => `/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/imds/providers/Microsoft.Compute/virtualMachines/${vm}`,
+  };
   const events = new Map<string, ScheduledEvent>();
   const timers = new Map<string, NodeJS.Timeout[]>();
   const listeners = new Set<() => void>();
@@ -226,17 +237,21 @@ export async function startScheduledEventsEmulator(options: ScheduledEventsEmula
       versioned(IMDS_IDENTITY_VERSIONS);
       const resource = query.get('resource');
       if (!resource) throw new ImdsError(400, 'Required query variable \'resource\' is missing', { error_description: "Required query variable 'resource' is missing" });
+      if (!vm) throw new ImdsError(400, 'Identity not found (ask through baseUrl(vm) to be a VM)', { error_description: 'Identity not found' });
+      // The VMs have a system-assigned identity only: a user-assigned one is not found, as IMDS says.
       const clientId = query.get('client_id') ?? undefined;
-      const accessToken = `emulated-mi.${vm ?? 'vm'}.${randomBytes(12).toString('hex')}`;
-      record.tokens.push({ ...(vm ? { vm } : {}), resource, ...(clientId ? { clientId } : {}), accessToken });
       const now = Math.floor(Date.now() / 1000);
+      const token = identity.entra.managedIdentityToken(identity.vmResourceId(vm), resource, now);
+      if (clientId !== undefined && clientId !== token.clientId) throw new ImdsError(400, 'Identity not found', { error: 'invalid_request', error_description: 'Identity not found' });
+      const accessToken = token.accessToken;
+      record.tokens.push({ vm, resource, ...(clientId ? { clientId } : {}), accessToken });
       return {
         status: 200,
         body: {
           access_token: accessToken,
-          client_id: clientId ?? '00000000-0000-0000-0000-000000000000',
+          client_id: token.clientId,
           expires_in: '86399',
-          expires_on: String(now + 86399),
+          expires_on: String(token.expiresOn),
           ext_expires_in: '86399',
           not_before: String(now),
           resource,

@@ -16,6 +16,12 @@ export interface AzureSettings {
   localCaFile: string | undefined;
   /** PG_FAILOVER_AZURE_POLL_INTERVAL_MS: how often long-running operations are polled when Azure sends no Retry-After. */
   pollIntervalMs: number;
+  /** NODE_AUTH_AUDIENCE: the audience of the VM identity tokens the node routes accept (an Entra application ID URI or application id). */
+  nodeAuthAudience: string | undefined;
+  /** NODE_AUTH_TENANT_ID: the Entra tenant that issues those tokens. */
+  nodeAuthTenantId: string | undefined;
+  /** AZURE_AUTHORITY_HOST: where Entra's signing keys are read; default https://login.microsoftonline.com. */
+  authorityHost: string;
 }
 
 export const AZURE_SETTING_NAMES = {
@@ -24,9 +30,13 @@ export const AZURE_SETTING_NAMES = {
   managedIdentityClientId: 'AZURE_CLIENT_ID',
   localCaFile: 'PG_FAILOVER_LOCAL_CA_FILE',
   pollIntervalMs: 'PG_FAILOVER_AZURE_POLL_INTERVAL_MS',
+  nodeAuthAudience: 'NODE_AUTH_AUDIENCE',
+  nodeAuthTenantId: 'NODE_AUTH_TENANT_ID',
+  authorityHost: 'AZURE_AUTHORITY_HOST',
 } as const;
 
 export const DEFAULT_ARM_ENDPOINT = 'https://management.azure.com';
+export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
 const httpsUrl = (setting: string) =>
   z
@@ -53,6 +63,17 @@ const SettingsSchema = z
         .refine((ms) => ms >= 1 && ms <= 60_000, `${AZURE_SETTING_NAMES.pollIntervalMs} must be 1-60000 milliseconds`)
         .optional(),
     ),
+    [AZURE_SETTING_NAMES.nodeAuthAudience]: optionalText.pipe(
+      z.string().regex(/^[^\s"']+$/, `${AZURE_SETTING_NAMES.nodeAuthAudience} must be an application ID URI (api://...) or an application id, without spaces or quotes`).optional(),
+    ),
+    [AZURE_SETTING_NAMES.nodeAuthTenantId]: optionalText.pipe(
+      z
+        .string()
+        .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, `${AZURE_SETTING_NAMES.nodeAuthTenantId} must be the Entra tenant id (a GUID)`)
+        .transform((id) => id.toLowerCase())
+        .optional(),
+    ),
+    [AZURE_SETTING_NAMES.authorityHost]: optionalText.pipe(httpsUrl(AZURE_SETTING_NAMES.authorityHost).optional()),
   })
   .superRefine((env, ctx) => {
     const local = env[AZURE_SETTING_NAMES.localCaFile];
@@ -62,6 +83,14 @@ const SettingsSchema = z
         code: 'custom',
         path: [AZURE_SETTING_NAMES.armEndpoint],
         message: `${AZURE_SETTING_NAMES.localCaFile} selects local mode, which needs ${AZURE_SETTING_NAMES.armEndpoint} pointing at the local Azure emulator, not at Azure`,
+      });
+    }
+    const authority = env[AZURE_SETTING_NAMES.authorityHost];
+    if (local && env[AZURE_SETTING_NAMES.nodeAuthAudience] && (!authority || authority === DEFAULT_AUTHORITY_HOST)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [AZURE_SETTING_NAMES.authorityHost],
+        message: `${AZURE_SETTING_NAMES.localCaFile} selects local mode, which needs ${AZURE_SETTING_NAMES.authorityHost} pointing at the local Azure emulator (it signs the VMs' identity tokens), not at Entra ID`,
       });
     }
   });
@@ -79,5 +108,8 @@ export function readAzureSettings(env: NodeJS.ProcessEnv = process.env): AzureSe
     managedIdentityClientId: values[AZURE_SETTING_NAMES.managedIdentityClientId],
     localCaFile: values[AZURE_SETTING_NAMES.localCaFile],
     pollIntervalMs: values[AZURE_SETTING_NAMES.pollIntervalMs] ?? 1000,
+    nodeAuthAudience: values[AZURE_SETTING_NAMES.nodeAuthAudience],
+    nodeAuthTenantId: values[AZURE_SETTING_NAMES.nodeAuthTenantId],
+    authorityHost: values[AZURE_SETTING_NAMES.authorityHost] ?? DEFAULT_AUTHORITY_HOST,
   };
 }

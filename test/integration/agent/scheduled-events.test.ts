@@ -1,7 +1,7 @@
-import { LocalStack } from '../../../harness/local/stack';
-import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator';
+import { LOCAL_NODE_AUTH_AUDIENCE, LocalStack } from '../../../harness/local/stack';
+import { startScheduledEventsEmulator, ScheduledEventsEmulator, vmPrincipalId } from '../../../harness/local/azure-emulator';
 import { OperationReport } from '../../../src/domain/operation';
-import { api, startTestStack, TEST_FUNCTION_KEY } from '../../support/stack';
+import { api, Credential, startTestStack, TEST_FUNCTION_KEY, vmIdentity } from '../../support/stack';
 import { waitForOperation } from '../../support/operations';
 import { closedPortUrl, runScript, startScript, writeAgentConfig } from '../../unit/agent/support';
 import { waitFor } from '../../../harness/util/wait';
@@ -23,6 +23,7 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
     imds = await startScheduledEventsEmulator({
       host: '127.50.1.1',
       vms: stack.cluster.nodes.map((n) => n.name),
+      identity: { entra: stack.azure.entra, vmResourceId: (vm) => stack.cluster.nodes.find((n) => n.name === vm)!.vmResourceId },
       onEventStarted: (event, by) => {
         if (by !== 'approval') return;
         const operations = Object.fromEntries(stack.runtime.listInstances().filter((i) => i.name === 'switchover').map((i) => [i.instanceId, i.runtimeStatus]));
@@ -61,7 +62,7 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
   });
 
   const agentConfig = (node: string, appUrl = stack.origin!) =>
-    writeAgentConfig({ PGFO_APP_URL: appUrl, PGFO_CLUSTER: stack.cluster.name, PGFO_NODE: node, PGFO_FUNCTION_KEY: TEST_FUNCTION_KEY, PGFO_IMDS_URL: imds.baseUrl(node) }).file;
+    writeAgentConfig({ PGFO_APP_URL: appUrl, PGFO_CLUSTER: stack.cluster.name, PGFO_NODE: node, PGFO_APP_RESOURCE: LOCAL_NODE_AUTH_AUDIENCE, PGFO_IMDS_URL: imds.baseUrl(node) }).file;
   const primaryNow = async () => (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
   const switchovers = () => stack.runtime.listInstances().filter((i) => i.name === 'switchover');
   const report = async (operationId: string) => (await api(stack, 'GET', `clusters/${stack.cluster.name}/operations/${operationId}`)).body as unknown as OperationReport;
@@ -108,7 +109,7 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
     expect([a, b].map((r) => r.results[0].outcome)).toEqual(['approved', 'approved']);
     expect(await report(operationId)).toMatchObject({ outcome: 'completed', oldPrimary: old });
     // Forwarded again afterwards (same EventId): the same operation, the same verdict, nothing new started.
-    const again = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, imds.event(eventId) ?? {});
+    const again = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, imds.event(eventId) ?? {}, vmIdentity(stack, old));
     expect(again).toMatchObject({ status: 200, body: { verdict: 'approve', operationId } });
     expect(switchovers()).toHaveLength(before + 1);
   });
@@ -166,16 +167,16 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
       const operator = await api(stack, 'POST', `clusters/${stack.cluster.name}/switchover`, {});
       expect(operator.status).toBe(202);
       operatorId = String(operator.body.operationId);
-      const joined = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, event);
+      const joined = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, event, vmIdentity(stack, old));
       expect(joined).toMatchObject({ status: 202, body: { verdict: 'in-progress', joined: true, kind: 'switchover', operationId: operatorId, retryAfter: 1 } });
-      const shutdown = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${standbyNode}/shutdown`, { requestId: 'test-shutdown-1' });
+      const shutdown = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${standbyNode}/shutdown`, { requestId: 'test-shutdown-1' }, vmIdentity(stack, standbyNode));
       expect(shutdown).toMatchObject({ status: 202, body: { verdict: 'in-progress', joined: true, operationId: operatorId } });
     } finally {
       release();
     }
     expect(await waitForOperation(stack, operatorId)).toMatchObject({ outcome: 'completed', oldPrimary: old });
 
-    const after = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, event);
+    const after = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${old}/scheduled-events`, event, vmIdentity(stack, old));
     expect(after).toMatchObject({ status: 200, body: { verdict: 'approve', node: old } });
     expect(switchovers()).toHaveLength(before + 1); // the operator's only
   });
@@ -196,23 +197,53 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
     const path = (node: string, cluster = stack.cluster.name) => `clusters/${cluster}/nodes/${node}/scheduled-events`;
 
     it('answers 400 with one entry per bad field, and for an event that does not name the node', async () => {
-      const bad = await api(stack, 'POST', path('pg1'), event('pg1', { EventType: 'Reboooot', EventId: 'no spaces allowed', NotBefore: 'soon' }));
+      const pg1 = vmIdentity(stack, 'pg1');
+      const bad = await api(stack, 'POST', path('pg1'), event('pg1', { EventType: 'Reboooot', EventId: 'no spaces allowed', NotBefore: 'soon' }), pg1);
       expect(bad.status).toBe(400);
       expect((bad.body.errors as { field: string }[]).map((e) => e.field).sort()).toEqual(['EventId', 'EventType', 'NotBefore']);
-      const missing = await api(stack, 'POST', path('pg1'), { EventType: 'Reboot' });
+      const missing = await api(stack, 'POST', path('pg1'), { EventType: 'Reboot' }, pg1);
       expect(missing.status).toBe(400);
       expect((missing.body.errors as { field: string }[]).map((e) => e.field)).toEqual(expect.arrayContaining(['EventId', 'Resources', 'EventStatus', 'NotBefore']));
-      const other = await api(stack, 'POST', path('pg1'), event('pg2'));
+      const other = await api(stack, 'POST', path('pg1'), event('pg2'), pg1);
       expect(other).toMatchObject({ status: 400, body: { errors: [{ field: 'Resources' }] } });
-      expect((await api(stack, 'POST', path('pg1'), 'not json')).status).toBe(400);
+      expect((await api(stack, 'POST', path('pg1'), 'not json', pg1)).status).toBe(400);
     });
 
-    it('answers 404 for an unknown cluster or node, 401 without the key', async () => {
-      expect((await api(stack, 'POST', path('pg1', 'nope'), event('pg1'))).status).toBe(404);
-      expect((await api(stack, 'POST', path('pg9'), event('pg9'))).status).toBe(404);
-      expect((await api(stack, 'POST', path('pg1'), event('pg1'), null)).status).toBe(401);
-      expect((await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg9/shutdown`, {})).status).toBe(404);
-      expect((await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/shutdown`, { requestId: 'x y' })).status).toBe(400);
+    it('answers 404 for an unknown cluster or node', async () => {
+      const pg1 = vmIdentity(stack, 'pg1');
+      expect((await api(stack, 'POST', path('pg1', 'nope'), event('pg1'), pg1)).status).toBe(404);
+      expect((await api(stack, 'POST', path('pg9'), event('pg9'), pg1)).status).toBe(404);
+      expect((await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg9/shutdown`, {}, pg1)).status).toBe(404);
+      expect((await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/shutdown`, { requestId: 'x y' }, pg1)).status).toBe(400);
+    });
+
+    // docs/design.md §8: only the node's own VM may call its routes, by its managed identity.
+    it('takes only the node VM\'s own identity token: no token, a function key, another VM\'s, a forged or an expired one change nothing', async () => {
+      const primary = await primaryNow();
+      const other = stack.cluster.nodes.find((n) => n.name !== primary)!;
+      const self = stack.cluster.nodes.find((n) => n.name === primary)!;
+      const before = { switchovers: switchovers().length, pools: (await stack.lab.status()).ilb };
+      const reboot = event(primary, { EventId: 'A1B2C3D4-0000-4000-8000-00000000AAAA' });
+      const entra = stack.azure.entra;
+      const refusals: [string, Credential, number, RegExp][] = [
+        ['no credential', null, 401, /only node .* may call this route/],
+        ['the function key', TEST_FUNCTION_KEY, 401, /only node .* may call this route/],
+        ["another VM's token", vmIdentity(stack, other.name), 403, /not of VM .*: a VM may call only its own node's routes/],
+        ['a token for another audience', vmIdentity(stack, primary, 'https://management.azure.com/'), 401, /another audience/],
+        ['a token signed by an unpublished key', { bearer: entra.signClaims({ aud: LOCAL_NODE_AUTH_AUDIENCE, oid: vmPrincipalId(self.vmResourceId) }, { foreignKey: true }) }, 401, /signature/],
+        ['an expired token', { bearer: entra.signClaims({ aud: LOCAL_NODE_AUTH_AUDIENCE, oid: vmPrincipalId(self.vmResourceId), iat: 1_700_000_000, nbf: 1_700_000_000, exp: 1_700_003_600 }) }, 401, /expired/],
+        ['not a JWT', { bearer: 'not.a.token' }, 401, /not a signed JWT/],
+      ];
+      for (const [what, credential, status, detail] of refusals) {
+        for (const route of [path(primary), `clusters/${stack.cluster.name}/nodes/${primary}/shutdown`]) {
+          const answer = await api(stack, 'POST', route, route.endsWith('shutdown') ? { requestId: 'refused-1' } : reboot, credential);
+          expect({ what, status: answer.status, detail: answer.body.detail }).toEqual({ what, status, detail: expect.stringMatching(detail) });
+          if (status === 401) expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer /);
+        }
+      }
+      expect(switchovers()).toHaveLength(before.switchovers);
+      expect((await stack.lab.status()).ilb).toEqual(before.pools);
+      expect(await primaryNow()).toBe(primary);
     });
   });
 });

@@ -6,7 +6,7 @@ import { isAtOrPast } from '../../../src/domain/lsn';
 import type { ReachableNode } from '../../../src/domain/node-state';
 import { FaultyGuest } from '../../support/faults';
 import { switchoverAndWait } from '../../support/operations';
-import { api, startTestStack } from '../../support/stack';
+import { api, startTestStack, vmIdentity } from '../../support/stack';
 import { check, inspect, rejoinReport, sql } from '../failover/support';
 
 /**
@@ -134,7 +134,7 @@ describe('the health check converges the topology (S4)', () => {
       NotBefore: new Date(Date.now() + 15 * 60_000).toUTCString(),
       DurationInSeconds: -1,
     };
-    expect(await api(stack, 'POST', path, event)).toMatchObject({ status: 200, body: { verdict: 'approve', node } });
+    expect(await api(stack, 'POST', path, event, vmIdentity(stack, node))).toMatchObject({ status: 200, body: { verdict: 'approve', node } });
     expect((await stack.lab.status()).ilb.readPool).not.toContain(node);
 
     // It still streams, but the check leaves it out: its reboot has not happened yet.
@@ -143,7 +143,7 @@ describe('the health check converges the topology (S4)', () => {
     expect(waiting.lastCheck).toMatchObject({ verdict: 'degraded', action: null, findings: [expect.stringMatching(new RegExp(`^${node} is held out of the pools for its maintenance \\(Reboot\\)`))] });
     expect((await stack.lab.status()).ilb.readPool).not.toContain(node);
     // The same event answered again holds it once, and does not put it back either.
-    expect(await api(stack, 'POST', path, event)).toMatchObject({ status: 200, body: { verdict: 'approve' } });
+    expect(await api(stack, 'POST', path, event, vmIdentity(stack, node))).toMatchObject({ status: 200, body: { verdict: 'approve' } });
     // Nor is it ever a switchover's candidate while held: it is about to reboot.
     expect(await api(stack, 'POST', `clusters/${stack.cluster.name}/switchover`, { target: node, dryRun: true })).toMatchObject({ status: 409, body: { code: 'target-held' } });
     expect(await switchoverAndWait(stack, { target: node })).toMatchObject({ outcome: 'refused', reason: expect.stringContaining(`${node} is held out of the pools for its planned maintenance`) });

@@ -5,7 +5,7 @@ import { labSecrets } from '../../../harness/local/lab-cluster';
 import type { TelemetryEnvelope } from '../../../harness/local/azure-emulator/telemetry-ingestion';
 import { waitFor } from '../../../harness/util/wait';
 import { TELEMETRY_EVENTS, TELEMETRY_METRICS } from '../../../src/telemetry/names';
-import { api, startTestStack } from '../../support/stack';
+import { api, startTestStack, vmIdentity } from '../../support/stack';
 import { switchoverAndWait } from '../../support/operations';
 import { check } from '../failover/support';
 import { alertFilters, appInsights } from './support';
@@ -117,7 +117,7 @@ describe('telemetry to Application Insights', () => {
   });
 
   it('reports a scheduled event the app could not take as a failed forwarding', async () => {
-    const answer = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg3/scheduled-events`, { EventId: 'E-1', EventType: 'Reboot' });
+    const answer = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg3/scheduled-events`, { EventId: 'E-1', EventType: 'Reboot' }, vmIdentity(stack, 'pg3'));
     expect(answer.status).toBe(400);
     const failed = await waitFor('the ScheduledEventAnswered event', () => events(TELEMETRY_EVENTS.scheduledEvent.name)[0], { timeoutMs: 60_000 });
     expect(propertiesOf(failed)).toEqual({ cluster: stack.cluster.name, node: 'pg3', eventType: '', status: '400', verdict: '', result: 'failed' });

@@ -1,4 +1,7 @@
+import { createPublicKey, verify } from 'node:crypto';
+import { createEntraIssuer, vmPrincipalId } from '../../../harness/local/azure-emulator/entra';
 import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator/scheduled-events';
+import { APP_RESOURCE, jwtClaims } from './support';
 
 /** The emulated metadata service keeps IMDS's rules, so the agent is tested against them. */
 describe('emulated metadata service (Scheduled Events)', () => {
@@ -70,11 +73,67 @@ describe('emulated metadata service (Scheduled Events)', () => {
     expect(imds.record.transitions.at(-1)).toMatchObject({ eventId, to: 'Started', by: 'not-before' });
   });
 
+  const tokenOf = (vm: string | undefined, resource = APP_RESOURCE, extra = '') =>
+    fetch(`${imds.baseUrl(vm)}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent(resource)}${extra}`, { headers: { Metadata: 'true' } });
+
   it('answers a VM its own name and managed identity tokens', async () => {
     const name = await fetch(`${imds.baseUrl('pg2')}/metadata/instance/compute/name?api-version=2021-02-01&format=text`, { headers: { Metadata: 'true' } });
     expect(await name.text()).toBe('pg2');
-    const token = await fetch(`${imds.baseUrl('pg2')}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent('api://app')}`, { headers: { Metadata: 'true' } });
-    expect(await token.json()).toMatchObject({ token_type: 'Bearer', resource: 'api://app', access_token: imds.record.tokens[0].accessToken });
+    const token = await tokenOf('pg2', 'api://app');
+    expect(await token.json()).toMatchObject({ token_type: 'Bearer', resource: 'api://app', access_token: imds.record.tokens[0].accessToken, expires_on: expect.stringMatching(/^\d+$/) });
+    expect(imds.record.tokens).toEqual([expect.objectContaining({ vm: 'pg2', resource: 'api://app' })]);
     expect((await fetch(`${imds.baseUrl('pg9')}/metadata/scheduledevents?api-version=2020-07-01`, { headers: { Metadata: 'true' } })).status).toBe(404);
+  });
+
+  it('a token is a JWT of the VM\'s own identity: aud the resource asked for, a stable oid per VM, xms_mirid its resource id', async () => {
+    const claimsOf = async (vm: string, resource = APP_RESOURCE) => {
+      const answer = await tokenOf(vm, resource);
+      expect(answer.status).toBe(200);
+      return jwtClaims(((await answer.json()) as { access_token: string }).access_token);
+    };
+    const pg1 = await claimsOf('pg1');
+    const pg1Again = await claimsOf('pg1', 'api://another-app');
+    const pg2 = await claimsOf('pg2');
+
+    expect(pg1).toMatchObject({ aud: APP_RESOURCE, idtyp: 'app', xms_mirid: expect.stringMatching(/^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Compute\/virtualMachines\/pg1$/) });
+    expect(pg1.oid).toBe(vmPrincipalId(pg1.xms_mirid as string));
+    expect(pg1.sub).toBe(pg1.oid);
+    expect(pg1Again).toMatchObject({ aud: 'api://another-app', oid: pg1.oid, xms_mirid: pg1.xms_mirid });
+    expect(pg2).toMatchObject({ aud: APP_RESOURCE, xms_mirid: expect.stringMatching(/\/virtualMachines\/pg2$/) });
+    expect(pg2.oid).not.toBe(pg1.oid);
+    expect(Number(pg1.exp)).toBeGreaterThan(Date.now() / 1000);
+  });
+
+  it('refuses a token to a foreign client_id (a user-assigned identity the VM does not have) and outside a VM', async () => {
+    const own = (await (await tokenOf('pg1')).json()) as { client_id: string };
+    expect((await tokenOf('pg1', APP_RESOURCE, `&client_id=${own.client_id}`)).status).toBe(200);
+    const foreign = await tokenOf('pg1', APP_RESOURCE, '&client_id=6a4f1c52-8a43-4c8e-9d8c-0b8a2f3c1d7e');
+    expect(foreign.status).toBe(400);
+    expect(await foreign.json()).toMatchObject({ error_description: 'Identity not found' });
+    const bare = await tokenOf(undefined);
+    expect(bare.status).toBe(400);
+    expect(await bare.json()).toMatchObject({ error_description: 'Identity not found' });
+    expect((await tokenOf('pg1', '')).status).toBe(400); // no resource
+    expect(imds.record.tokens.map((t) => t.vm)).toEqual(['pg1', 'pg1']);
+  });
+
+  it('with a shared issuer, tokens are signed by its published key and name the given resource ids', async () => {
+    const entra = createEntraIssuer('11111111-2222-4333-8444-555555555555');
+    const resourceId = (vm: string) => `/subscriptions/aaaaaaaa-0000-0000-0000-000000000001/resourceGroups/lab/providers/Microsoft.Compute/virtualMachines/${vm}`;
+    const shared = await startScheduledEventsEmulator({ vms: ['pg1'], identity: { entra, vmResourceId: resourceId } });
+    try {
+      const answer = await fetch(`${shared.baseUrl('pg1')}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${encodeURIComponent(APP_RESOURCE)}`, { headers: { Metadata: 'true' } });
+      const token = ((await answer.json()) as { access_token: string }).access_token;
+      const [header, payload, signature] = token.split('.');
+      const { kid, alg } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { kid: string; alg: string };
+      const jwk = entra.keys().keys.find((k) => k.kid === kid);
+      expect(alg).toBe('RS256');
+      expect(jwk).toBeDefined();
+      const key = createPublicKey({ key: { kty: 'RSA', n: jwk!.n as string, e: jwk!.e as string }, format: 'jwk' });
+      expect(verify('sha256', Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, 'base64url'))).toBe(true);
+      expect(jwtClaims(token)).toMatchObject({ aud: APP_RESOURCE, iss: `https://sts.windows.net/${entra.tenantId}/`, tid: entra.tenantId, xms_mirid: resourceId('pg1'), oid: vmPrincipalId(resourceId('pg1')) });
+    } finally {
+      await shared.stop();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startScheduledEventsEmulator, ScheduledEventsEmulator } from '../../../harness/local/azure-emulator/scheduled-events';
-import { AGENT_DIR, AGENT_KEY, AppAnswer, AppRequest, closedPortUrl, runScript, startFakeApp, startScript, writeAgentConfig } from './support';
+import { AGENT_DIR, APP_RESOURCE, AppAnswer, AppRequest, closedPortUrl, processTree, runScript, startFakeApp, startScript, writeAgentConfig } from './support';
 
 /**
  * The real agent script (bash + curl + awk) against the emulated metadata service and a stand-in
@@ -20,8 +20,9 @@ describe('scheduled-events-agent.sh', () => {
     await Promise.all(apps.splice(0).map((app) => app.stop()));
   });
 
+  /** The app stand-in takes only pg1's token for APP_RESOURCE, as the app's node routes take only the node VM's own. */
   async function fakeApp(answer: (request: AppRequest, index: number) => AppAnswer | Promise<AppAnswer>) {
-    const app = await startFakeApp(answer);
+    const app = await startFakeApp(answer, { imds, vm: 'pg1', resource: APP_RESOURCE });
     apps.push(app);
     return app;
   }
@@ -31,7 +32,7 @@ describe('scheduled-events-agent.sh', () => {
       PGFO_APP_URL: appUrl,
       PGFO_CLUSTER: 'orders',
       PGFO_NODE: 'pg1',
-      PGFO_FUNCTION_KEY: AGENT_KEY,
+      PGFO_APP_RESOURCE: APP_RESOURCE,
       PGFO_IMDS_URL: imds.baseUrl('pg1'),
       ...extra,
     });
@@ -52,9 +53,13 @@ describe('scheduled-events-agent.sh', () => {
     expect(app.requests).toHaveLength(3);
     for (const request of app.requests) {
       expect(request).toMatchObject({ method: 'POST', path: '/api/clusters/orders/nodes/pg1/scheduled-events' });
-      expect(request.headers['x-functions-key']).toBe(AGENT_KEY);
+      // This VM's managed identity token for the app's audience, and no other credential.
+      expect(request).toMatchObject({ authenticated: true, caller: { vm: 'pg1', resource: APP_RESOURCE } });
+      expect(request.headers['x-functions-key']).toBeUndefined();
       expect(request.body).toBe(app.requests[0].body); // asking again = the same event again
     }
+    // One token for the run: asked once, reused while it is valid.
+    expect(imds.record.tokens).toEqual([expect.objectContaining({ vm: 'pg1', resource: APP_RESOURCE })]);
     // The event exactly as the metadata service listed it.
     expect(JSON.parse(app.requests[0].body)).toEqual({
       EventId: eventId,
@@ -199,7 +204,7 @@ describe('scheduled-events-agent.sh', () => {
     expect(app.requests.map((r) => JSON.parse(r.body).EventId)).toEqual([refused]);
   });
 
-  it('keeps the function key off every command line', async () => {
+  it('keeps the identity token off every command line, out of every environment and out of its output', async () => {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => (release = resolve));
     const app = await fakeApp(async () => {
@@ -211,16 +216,22 @@ describe('scheduled-events-agent.sh', () => {
     const agent = startScript('scheduled-events-agent.sh', ['--once', '--config', file]);
     await app.waitForRequests(1);
 
-    // curl is running now, waiting for the app's answer: look at every process's arguments and environment.
+    // curl is running now, waiting for the app's answer: look at every process's arguments, and at
+    // the environment of the agent and all its children.
     const commandLines = execFileSync('ps', ['-eo', 'args', '--no-headers'], { encoding: 'utf8' });
+    const tree = processTree(agent.pid);
     release();
     const run = await agent.exited;
 
-    expect(commandLines).toContain('curl');
-    expect(commandLines).not.toContain(AGENT_KEY);
-    expect(run.stderr).not.toContain(AGENT_KEY);
-    expect(run.stdout).not.toContain(AGENT_KEY);
-    expect(app.requests[0].headers['x-functions-key']).toBe(AGENT_KEY);
+    const token = imds.record.tokens[0].accessToken;
+    expect(imds.record.tokens).toHaveLength(1);
+    expect(tree.map((p) => p.args)).toContainEqual(expect.stringMatching(/^curl /));
+    expect(commandLines).not.toContain(token);
+    for (const process of tree) expect({ pid: process.pid, args: process.args, environ: process.environ.includes(token) }).toEqual({ pid: process.pid, args: expect.not.stringContaining(token), environ: false });
+    expect(run.stderr).not.toContain(token);
+    expect(run.stdout).not.toContain(token);
+    expect(app.requests[0].headers.authorization).toBe(`Bearer ${token}`);
+    expect(run.results).toEqual([expect.objectContaining({ outcome: 'approved' })]);
   });
 
   it('loop mode (the systemd service): keeps polling and handles events announced after it started', async () => {
@@ -241,41 +252,106 @@ describe('scheduled-events-agent.sh', () => {
     }
     const run = await agent.exited;
     expect(run.results.map((r) => r.outcome)).toEqual(['approved', 'approved']);
+    expect(imds.record.tokens).toHaveLength(1); // one token for both events: asked again only near its expiry
   });
 
-  it('refuses a configuration file that holds the key but is readable by others', async () => {
-    const { file } = writeAgentConfig({ PGFO_APP_URL: 'http://127.0.0.1:9', PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_FUNCTION_KEY: AGENT_KEY }, 0o644);
+  it.each([
+    ['PGFO_FUNCTION_KEY', 'old-function-key_0123456789abcdef=='],
+    ['PGFO_AUTH', 'managed-identity'],
+    ['PGFO_MI_CLIENT_ID', '6a4f1c52-8a43-4c8e-9d8c-0b8a2f3c1d7e'],
+  ])('refuses a configuration that still has %s (an older install), and asks nothing of anyone', async (name, value) => {
+    const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
+    const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
+    const { file } = config(app.url, { [name]: value });
+
     const run = await once(file);
+
     expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/chmod 600/);
-    expect(run.stderr).not.toContain(AGENT_KEY);
+    expect(run.stderr).toMatch(new RegExp(`line \\d+: ${name} is no longer used: the app's node routes accept only this VM's managed identity token \\(PGFO_APP_RESOURCE\\)`));
+    expect(run.stderr).toMatch(/install\.sh --app-resource/);
+    expect(run.stderr).not.toContain(value);
+    expect(run.results).toEqual([]);
+    expect(app.requests).toEqual([]);
+    expect(imds.record.requests).toEqual([]);
+    expect(imds.event(eventId)).toMatchObject({ EventStatus: 'Scheduled' });
   });
 
-  it('refuses an app URL over plain http unless it is this machine (the key travels with every request)', async () => {
-    const run = await once(writeAgentConfig({ PGFO_APP_URL: 'http://pg-failover.azurewebsites.net', PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_FUNCTION_KEY: AGENT_KEY }).file);
+  it('refuses a configuration without PGFO_APP_RESOURCE, naming it', async () => {
+    const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
+    imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
+    const { file } = writeAgentConfig({ PGFO_APP_URL: app.url, PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_IMDS_URL: imds.baseUrl('pg1') });
+
+    const run = await once(file);
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/PGFO_APP_RESOURCE must be the audience the app accepts on its node routes \(its NODE_AUTH_AUDIENCE/);
+    expect(app.requests).toEqual([]);
+    expect(imds.record.requests).toEqual([]);
+  });
+
+  it('takes a configuration file readable by others: it holds no secret', async () => {
+    const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
+    const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
+    const { file } = writeAgentConfig({ PGFO_APP_URL: app.url, PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_APP_RESOURCE: APP_RESOURCE, PGFO_IMDS_URL: imds.baseUrl('pg1') }, 0o644);
+    const run = await once(file);
+    expect(run.code).toBe(0);
+    expect(run.results).toEqual([expect.objectContaining({ eventId, outcome: 'approved' })]);
+  });
+
+  it('refuses an app URL over plain http unless it is this machine (the token travels with every request)', async () => {
+    const run = await once(writeAgentConfig({ PGFO_APP_URL: 'http://pg-failover.azurewebsites.net', PGFO_CLUSTER: 'orders', PGFO_NODE: 'pg1', PGFO_APP_RESOURCE: APP_RESOURCE }).file);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/PGFO_APP_URL must use https:\/\/ .*http:\/\/ is accepted only for a loopback address/);
     expect(imds.record.requests).toEqual([]);
   });
 
-  it('managed identity: sends a token from the metadata service; the VM name comes from the metadata service', async () => {
+  it('the VM name comes from the metadata service, the token is this VM\'s whatever the node is called', async () => {
     const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
     const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
     const { file } = writeAgentConfig({
       PGFO_APP_URL: app.url,
       PGFO_CLUSTER: 'orders',
       PGFO_NODE: 'node-one', // node name differs from the VM name: Resources are matched by VM name
-      PGFO_AUTH: 'managed-identity',
-      PGFO_APP_RESOURCE: 'api://pg-failover-app',
+      PGFO_APP_RESOURCE: APP_RESOURCE,
       PGFO_IMDS_URL: imds.baseUrl('pg1'),
     });
 
     const run = await once(file);
 
     expect(run.results).toEqual([expect.objectContaining({ eventId, outcome: 'approved' })]);
-    expect(imds.record.tokens).toEqual([expect.objectContaining({ vm: 'pg1', resource: 'api://pg-failover-app' })]);
+    expect(imds.record.requests).toContainEqual(expect.objectContaining({ path: '/metadata/instance/compute/name', status: 200, vm: 'pg1' }));
+    expect(imds.record.tokens).toEqual([expect.objectContaining({ vm: 'pg1', resource: APP_RESOURCE })]);
     expect(app.requests[0].headers.authorization).toBe(`Bearer ${imds.record.tokens[0].accessToken}`);
     expect(app.requests[0].path).toBe('/api/clusters/orders/nodes/node-one/scheduled-events');
+  });
+
+  it('a token the app does not take (another audience) is refused with 401: the event is released, not approved', async () => {
+    const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
+    const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'] });
+    const { file } = config(app.url, { PGFO_APP_RESOURCE: 'api://another-app' });
+
+    const run = await once(file);
+
+    expect(run.results).toEqual([expect.objectContaining({ eventId, outcome: 'released', detail: expect.stringContaining('HTTP 401') })]);
+    expect(app.requests).toEqual([expect.objectContaining({ authenticated: false, caller: { vm: 'pg1', resource: 'api://another-app' } })]);
+    expect(approvalsOf(eventId)).toEqual([]);
+  });
+
+  it('without a token from the metadata service (no identity on the VM) it sends nothing and never approves', async () => {
+    const app = await fakeApp(() => ({ status: 200, body: { verdict: 'approve' } }));
+    const eventId = imds.schedule({ eventType: 'Reboot', resources: ['pg1'], notBefore: 3_000 });
+    // The bare listener serves Scheduled Events but is no VM: its token requests answer 400 "Identity not found".
+    const { file } = config(app.url, { PGFO_IMDS_URL: imds.baseUrl(), PGFO_VM_NAME: 'pg1' });
+
+    const run = await once(file);
+
+    expect(run.code).toBe(0);
+    expect(run.results).toEqual([expect.objectContaining({ eventId, outcome: 'released', detail: expect.stringContaining('no managed identity token') })]);
+    expect(run.stderr).toMatch(/no managed identity token from the metadata service \(HTTP 400\)/);
+    expect(imds.record.requests).toContainEqual(expect.objectContaining({ path: '/metadata/identity/oauth2/token', status: 400 }));
+    expect(imds.record.tokens).toEqual([]);
+    expect(app.requests).toEqual([]);
+    expect(approvalsOf(eventId)).toEqual([]);
   });
 });
 

@@ -1,0 +1,34 @@
+import { NodeAuthenticationError } from '../../domain/errors';
+import type { AzureClients } from './clients';
+import { parseResourceId } from './resource-id';
+import { azureErrorInfo } from './rest-errors';
+
+/** The object id of a VM's system-assigned managed identity, or undefined when it has none. */
+export type VmPrincipalLookup = (vmResourceId: string, options?: { maxAgeMs?: number }) => Promise<string | undefined>;
+
+/** A VM's identity changes only when it is removed and assigned anew: an hour-old answer is still good. */
+const DEFAULT_MAX_AGE_MS = 60 * 60_000;
+
+/**
+ * Reads `identity.principalId` of a VM from ARM (Microsoft.Compute/virtualMachines/read, which the
+ * failover role has) and keeps it, so that a node's calls cost no ARM read once it is known.
+ */
+export function createVmPrincipalLookup(clients: AzureClients, now: () => number = Date.now): VmPrincipalLookup {
+  const known = new Map<string, { principalId: string | undefined; at: number }>();
+  return async (vmResourceId, options = {}) => {
+    const key = vmResourceId.toLowerCase();
+    const cached = known.get(key);
+    if (cached && now() - cached.at <= (options.maxAgeMs ?? DEFAULT_MAX_AGE_MS)) return cached.principalId;
+    const id = parseResourceId(vmResourceId, 'Microsoft.Compute/virtualMachines');
+    let vm;
+    try {
+      vm = await clients.compute(id.subscriptionId).virtualMachines.get(id.resourceGroup, id.name);
+    } catch (error) {
+      throw new NodeAuthenticationError(`could not read the identity of VM ${id.name} to check the caller (${azureErrorInfo(error).message}); try again`, 503, { vm: id.name });
+    }
+    const systemAssigned = /SystemAssigned/i.test(vm.identity?.type ?? '');
+    const principalId = systemAssigned ? vm.identity?.principalId?.toLowerCase() : undefined;
+    known.set(key, { principalId, at: now() });
+    return principalId;
+  };
+}
