@@ -22,6 +22,10 @@ export const DEPLOYED_APP_SETTINGS = {
   appInsightsConnectionString: 'APPLICATIONINSIGHTS_CONNECTION_STRING',
   /** ClientId=<id>;Authorization=AAD — telemetry sent with the identity (local auth is off). */
   appInsightsAuthentication: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+  /** The audience of the VM identity tokens the node routes accept (main.bicep nodeAuthAudience). */
+  nodeAuthAudience: 'NODE_AUTH_AUDIENCE',
+  /** The tenant that issues them: the deployment's (subscription().tenantId). */
+  nodeAuthTenantId: 'NODE_AUTH_TENANT_ID',
 } as const;
 
 /**
@@ -128,8 +132,9 @@ export const VM_POWER_EVENT_SUBSCRIPTION = {
 
 /**
  * The pg-failover agent as the sample cluster's cloud-init installs it (bicep/modules/cloud-init/pg-node.yaml):
- * the files of agent/ it embeds (all but the README: custom data is limited to 64 KB), where it
- * writes them, and the file that holds the function key until install.sh has read it.
+ * the files of agent/ it embeds (all but the README: custom data is limited to 64 KB) and where it
+ * writes them. The agent authenticates with the VM's managed identity (install.sh --app-resource):
+ * no key reaches the VMs.
  */
 export const SAMPLE_AGENT_INSTALL = {
   files: [
@@ -141,8 +146,29 @@ export const SAMPLE_AGENT_INSTALL = {
     'systemd/pg-failover-shutdown-hook.service',
   ],
   sourceDir: '/usr/local/src/pg-failover-agent',
-  keyFile: '/run/pg-failover-agent/function-key',
   pgService: 'postgresql@15-main.service',
   /** Azure's limit on a VM's custom data (decoded). */
   customDataMaxBytes: 65535,
+} as const;
+
+/**
+ * The sample cluster's passwords: written into the deployment's Key Vault from the secure
+ * parameters (modules/sample-cluster.bicep), read at boot by each VM with its system-assigned
+ * identity (modules/cloud-init/fetch-secret.sh, installed as `fetchScript`), which has Key Vault
+ * Secrets User on exactly the secrets its node reads. The custom data holds the vault's URL and
+ * these names, no secret.
+ */
+export const SAMPLE_SECRETS = {
+  adminPassword: 'pg-admin-password',
+  replicationPassword: 'pg-replication-password',
+  /** The replication password on every node (.pgpass: any node may become a standby); the admin password on the first primary only (set once, at setup). */
+  readByNode: {
+    pg1: ['pg-admin-password', 'pg-replication-password'],
+    pg2: ['pg-replication-password'],
+    pg3: ['pg-replication-password'],
+  } as Record<string, string[]>,
+  role: ROLE_DEFINITION_IDS.keyVaultSecretsUser,
+  fetchScript: '/usr/local/sbin/pg-sample-fetch-secret',
+  /** Where the setup script has the passwords written (tmpfs), removed before it goes on. */
+  runDir: '/run/pg-sample',
 } as const;

@@ -6,7 +6,8 @@
 //     Analytics (Entra ID ingestion);
 //   - the Durable Functions backend: by default a Durable Task Scheduler (Consumption SKU) with the
 //     app's task hub; durableBackend = 'AzureStorage' keeps the task hub in the storage account;
-//   - Key Vault (RBAC) for the admin and replication passwords, seeded by operators afterwards;
+//   - Key Vault (RBAC) for the admin and replication passwords, seeded by operators afterwards
+//     (the sample cluster's are written by this deployment);
 //   - the Flex Consumption (FC1) Function App, Node 22 (or 24), VNet-integrated so it reaches the
 //     VMs, with always-ready instances for its durable and http groups;
 //   - least-privilege roles derived from the cluster configuration: one custom role with exactly
@@ -19,7 +20,10 @@
 //     on each resource group holding cluster VMs, subscribing the app's vmPowerEvents function to
 //     VM power-off / deallocate / restart actions;
 //   - optionally (deploySampleCluster) a 3-node PostgreSQL 15 cluster to try it on, with the
-//     pg-failover agent installed on its VMs.
+//     pg-failover agent installed on its VMs;
+//   - optionally (privateNetwork, on with the sample) private endpoints for Key Vault, storage and
+//     the app, public network access off on Key Vault and storage, and the app's public endpoint
+//     restricted to Event Grid, the database subnets and operatorIpRanges.
 import { FailoverConfig, Tags, sampleClusterLayout } from 'types.bicep'
 
 metadata description = 'azure-pg-failover: Functions app (Flex Consumption) keeping a PostgreSQL cluster on Azure VMs writable.'
@@ -98,8 +102,23 @@ param healthCheckSilenceMinutes int = 10
 @description('Subscribe the app\'s Event Grid function vmPowerEvents to power-off, deallocate and restart actions on the cluster VMs (one Event Grid system topic per resource group of those VMs). Event Grid only accepts the subscription once the function exists: leave false until the code is published, then deploy again with true.')
 param deployEventSubscription bool = false
 
+@description('The audience the VM agents request their managed identity tokens for, and the only one the app\'s node routes accept (app setting NODE_AUTH_AUDIENCE): the application ID URI or application (client) id of an Entra app registration, created once with `az ad app create --display-name pg-failover-nodes` and `az ad sp create --id <appId>`. Required when deploySampleCluster is true or clusterConfig has a cluster.')
+param nodeAuthAudience string = ''
+
 @description('Also deploy a 3-node PostgreSQL 15 sample cluster (and its network, and the pg-failover agent on its VMs) and add it to the configuration.')
 param deploySampleCluster bool = false
+
+@description('Private network: subnet for the private endpoints (any subnet with free addresses, in the database network or one peered with it). Required with privateNetwork unless deploySampleCluster is true (the sample has its own); giving one turns privateNetwork on by default.')
+param privateEndpointSubnetId string = ''
+
+@description('Private network: private endpoints (Key Vault, storage, the app) with private DNS zones; public network access off on Key Vault and storage; the app\'s public endpoint kept for Event Grid (which cannot deliver to a private endpoint) but restricted to the AzureEventGrid service tag, the database subnets and operatorIpRanges. Default: on with the sample cluster or a privateEndpointSubnetId, off otherwise (README "Private network").')
+param privateNetwork bool = deploySampleCluster || !empty(privateEndpointSubnetId)
+
+@description('Private network: create the private DNS zones and link them to the networks of the endpoint, Functions and database subnets. false: your DNS (e.g. central privatelink zones) must resolve the endpoints.')
+param privateNetworkDnsZones bool = true
+
+@description('Private network: public address ranges (IPv4/IPv6 CIDR) admitted to the app and its scm (deployment) site, e.g. the operators\' (CLI, code deployment). Empty: the app only through its private endpoint, Event Grid and the database subnets.')
+param operatorIpRanges string[] = []
 
 @description('Sample cluster: its name in the configuration (and the HTTP routes).')
 param sampleClusterName string = 'sample'
@@ -113,6 +132,9 @@ param sampleDatabaseSubnetPrefix string = '10.50.1.0/24'
 @description('Sample cluster: Functions integration subnet.')
 param sampleFunctionsSubnetPrefix string = '10.50.2.0/24'
 
+@description('Sample cluster: subnet of the private endpoints (privateNetwork).')
+param samplePrivateEndpointSubnetPrefix string = '10.50.3.0/24'
+
 @description('Sample cluster: VM size.')
 param sampleVmSize string = 'Standard_D2s_v5'
 
@@ -125,11 +147,11 @@ param sampleAdminUsername string = 'pgadmin'
 @description('Sample cluster: SSH public key of the admin user (required when deploySampleCluster is true).')
 param sampleSshPublicKey string = ''
 
-@description('Sample cluster: password of the "postgres" role (required when deploySampleCluster is true). Seed the same value into Key Vault as pg-admin-password.')
+@description('Sample cluster: password of the "postgres" role (required when deploySampleCluster is true). The deployment writes it into Key Vault as pg-admin-password.')
 @secure()
 param samplePostgresAdminPassword string = ''
 
-@description('Sample cluster: password of the replication role (required when deploySampleCluster is true). Seed the same value into Key Vault as pg-replication-password.')
+@description('Sample cluster: password of the replication role (required when deploySampleCluster is true). The deployment writes it into Key Vault as pg-replication-password.')
 @secure()
 param sampleReplicationPassword string = ''
 
@@ -184,10 +206,20 @@ var sampleFunctionsSubnetId = resourceId(
   sampleLayout.virtualNetworkName,
   sampleLayout.functionsSubnetName
 )
+var samplePrivateEndpointSubnetId = resourceId(
+  'Microsoft.Network/virtualNetworks/subnets',
+  sampleLayout.virtualNetworkName,
+  sampleLayout.privateEndpointSubnetName
+)
 
 var effectiveConfig = {
   clusters: concat(clusterConfig.clusters, deploySampleCluster ? [sampleCluster] : [])
 }
+// With any cluster the app must know whose tokens to accept: without a usable audience the
+// deployment stops at once, saying so (fail() in that branch).
+var checkedNodeAuthAudience = empty(effectiveConfig.clusters) || (!empty(nodeAuthAudience) && !contains(nodeAuthAudience, ' ') && !contains(nodeAuthAudience, '\'') && !contains(nodeAuthAudience, '"'))
+  ? nodeAuthAudience
+  : fail('nodeAuthAudience is required with a cluster (deploySampleCluster or clusterConfig), without spaces or quotes: the application ID URI or application id of the Entra app registration the VM agents request tokens for (az ad app create --display-name pg-failover-nodes; az ad sp create --id <appId>).')
 
 // ---- Role scopes, derived from the configuration (union(x, []) removes duplicates) ----
 var allNodes = flatten(map(effectiveConfig.clusters, cluster => cluster.nodes))
@@ -223,6 +255,33 @@ var vmResourceGroupIds = union(
 
 // Below, split(id, '/') of an ARM id gives [2] the subscription, [4] the resource group and
 // [8] the resource name (for a subnet: [8] its virtual network, [10] the subnet).
+
+// ---- Private network: where the endpoints go, and the networks that must resolve them ----
+// Without a subnet for them the deployment stops at once, saying so (fail() in the one branch).
+var privateNetworkEndpointSubnetId = !privateNetwork
+  ? ''
+  : deploySampleCluster
+      ? samplePrivateEndpointSubnetId
+      : !empty(privateEndpointSubnetId)
+          ? privateEndpointSubnetId
+          : fail('privateNetwork is on but privateEndpointSubnetId is empty: give the subnet for the private endpoints, or set privateNetwork=false.')
+// The virtual networks of the endpoint subnet, the app's integration subnet (the app resolves
+// Key Vault and storage there) and the database subnets (the agents resolve the app there),
+// lower-cased so that two spellings of one network give one link.
+var privateDnsVirtualNetworkIds = union(
+  map(
+    filter(
+      concat(
+        [privateNetworkEndpointSubnetId, deploySampleCluster ? sampleFunctionsSubnetId : functionsSubnetId],
+        subnetIds
+      ),
+      id => !empty(id)
+    ),
+    id =>
+      toLower('/subscriptions/${split(id, '/')[2]}/resourceGroups/${split(id, '/')[4]}/providers/Microsoft.Network/virtualNetworks/${split(id, '/')[8]}')
+  ),
+  []
+)
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2024-11-30' = {
   name: names.identity
@@ -275,6 +334,7 @@ module storage 'modules/storage.bicep' = {
     principalId: identity.properties.principalId
     identityId: identity.id
     durableBackend: durableBackend
+    disablePublicNetworkAccess: privateNetwork
     tags: tags
   }
 }
@@ -301,19 +361,18 @@ module keyVault 'modules/key-vault.bicep' = {
     principalId: identity.properties.principalId
     identityId: identity.id
     enablePurgeProtection: keyVaultPurgeProtection
+    disablePublicNetworkAccess: privateNetwork
     tags: tags
   }
 }
 
 // ---- The sample cluster, in two modules: network → Function App → VMs ----
 // The app is VNet-integrated into the sample's Functions subnet, so the network must exist
-// before the app; the VMs' cloud-init installs the agent with the app's URL and function key,
-// and custom data cannot change after a VM is created, so the VMs come after the app. In one
-// module that would be a cycle (app → sample → app): computing the host name from the app's name
-// would not break it (the app still needs the subnet first, the VMs still need the key). Split,
-// each edge points one way: sampleNetwork → functionApp (dependsOn: the subnet) → sample (through
-// appUrl, an output of functionApp). The key is read with listKeys when the sample module
-// deploys, i.e. after the app.
+// before the app; the VMs' cloud-init installs the agent with the app's URL, and custom data
+// cannot change after a VM is created, so the VMs come after the app. In one module that would be
+// a cycle (app → sample → app). Split, each edge points one way: sampleNetwork → functionApp
+// (dependsOn: the subnet) → sample (through appUrl, an output of functionApp). No key of the app
+// reaches the VMs: their agents authenticate with the VMs' managed identities (nodeAuthAudience).
 module sampleNetwork 'modules/sample-network.bicep' = if (deploySampleCluster) {
   name: 'pgfo-sample-network'
   params: {
@@ -322,6 +381,7 @@ module sampleNetwork 'modules/sample-network.bicep' = if (deploySampleCluster) {
     virtualNetworkPrefix: sampleVirtualNetworkPrefix
     databaseSubnetPrefix: sampleDatabaseSubnetPrefix
     functionsSubnetPrefix: sampleFunctionsSubnetPrefix
+    privateEndpointSubnetPrefix: samplePrivateEndpointSubnetPrefix
     zones: sampleZones
     tags: tags
   }
@@ -350,16 +410,31 @@ module functionApp 'modules/function-app.bicep' = {
     alwaysReadyDurableInstances: alwaysReadyDurableInstances
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     instanceMemoryMB: instanceMemoryMB
+    nodeAuthAudience: checkedNodeAuthAudience
+    restrictPublicAccess: privateNetwork
+    allowedSubnetIds: subnetIds
+    allowedIpRanges: operatorIpRanges
     tags: tags
   }
   dependsOn: [sampleNetwork]
 }
 
-// The app by name, for listKeys: its id is known at the start of the deployment (listKeys needs
-// that; functionApp.outputs.id is only known at run time). Only its id is used, so ARM does not
-// read it; the listKeys POST runs when the sample module deploys, after functionApp.
-resource functionAppSite 'Microsoft.Web/sites@2024-11-01' existing = {
-  name: names.functionApp
+// The private endpoints (after the app, whose endpoint is one of them; the sample's subnet exists
+// by then, as the app integrates into the same network).
+module privateNetworkEndpoints 'modules/private-network.bicep' = if (privateNetwork) {
+  name: 'pgfo-private-network'
+  params: {
+    location: location
+    namePrefix: namePrefix
+    subnetId: privateNetworkEndpointSubnetId
+    createDnsZones: privateNetworkDnsZones
+    virtualNetworkIds: privateDnsVirtualNetworkIds
+    keyVaultId: keyVault.outputs.id
+    storageAccountId: storage.outputs.id
+    storageServices: storage.outputs.dataServices
+    functionAppId: functionApp.outputs.id
+    tags: tags
+  }
 }
 
 module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
@@ -374,16 +449,22 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
     adminUsername: sampleAdminUsername
     sshPublicKey: sampleSshPublicKey
     replicationUser: sampleReplicationUser
+    // Written into the vault as the configuration's secrets; the VMs read them from there at boot.
     postgresAdminPassword: samplePostgresAdminPassword
     replicationPassword: sampleReplicationPassword
+    keyVaultName: names.keyVault
+    // Also what orders this module after the vault (an output of it).
+    keyVaultUri: keyVault.outputs.uri
+    adminPasswordSecretName: sampleCluster.postgres.adminPasswordSecret
+    replicationPasswordSecretName: sampleCluster.postgres.replicationPasswordSecret
     clusterName: sampleClusterName
     // Also what orders this module after the app (an output of it).
     appUrl: 'https://${functionApp.outputs.defaultHostName}'
-    // The app's default host key, into a secure parameter (never logged, never an output); the
-    // if() keeps listKeys from being evaluated at all when there is no sample cluster.
-    functionKey: deploySampleCluster ? listKeys('${functionAppSite.id}/host/default', '2024-11-01').functionKeys.default : ''
+    nodeAuthAudience: checkedNodeAuthAudience
     tags: tags
   }
+  // With the private network, the VMs reach the app and Key Vault through their endpoints.
+  dependsOn: [privateNetworkEndpoints]
 }
 
 // ---- Least-privilege roles on the cluster's own resources, each in its resource group ----
@@ -502,3 +583,5 @@ output identityPrincipalId string = identity.properties.principalId
 output clusterConfig FailoverConfig = effectiveConfig
 @description('The subnet the app is integrated with (pass it as functionsSubnetId on later deployments).')
 output functionsSubnetId string = deploySampleCluster ? sampleFunctionsSubnetId : functionsSubnetId
+@description('The private endpoints\' subnet, empty without the private network (pass it as privateEndpointSubnetId on later deployments: that keeps privateNetwork on).')
+output privateEndpointSubnetId string = privateNetworkEndpointSubnetId

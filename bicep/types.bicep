@@ -122,6 +122,7 @@ type SampleLayout = {
   virtualNetworkName: string
   databaseSubnetName: string
   functionsSubnetName: string
+  privateEndpointSubnetName: string
   networkSecurityGroupName: string
   natGatewayName: string
   natPublicIpName: string
@@ -142,6 +143,7 @@ func sampleClusterLayout(prefix string, databaseSubnetPrefix string) SampleLayou
   virtualNetworkName: '${prefix}-pg-vnet'
   databaseSubnetName: 'pg-db'
   functionsSubnetName: 'pg-functions'
+  privateEndpointSubnetName: 'pg-private-endpoints'
   networkSecurityGroupName: '${prefix}-pg-db-nsg'
   natGatewayName: '${prefix}-pg-nat'
   natPublicIpName: '${prefix}-pg-nat-ip'

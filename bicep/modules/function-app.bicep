@@ -41,6 +41,9 @@ param deploymentContainerUrl string
 @description('Key Vault URI (KEY_VAULT_URL).')
 param keyVaultUri string
 
+@description('NODE_AUTH_AUDIENCE: the audience of the VM managed identity tokens the node routes accept (an Entra application ID URI or application id); main.bicep requires it with any cluster.')
+param nodeAuthAudience string
+
 @description('Application Insights connection string.')
 param appInsightsConnectionString string
 
@@ -78,6 +81,15 @@ param alwaysReadyHttpInstances int = 1
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('Private network (main.bicep privateNetwork): the public endpoint stays on (Event Grid cannot deliver to a private endpoint) but denies by default, admitting Event Grid (service tag AzureEventGrid), allowedSubnetIds and allowedIpRanges; the scm (deployment) site admits allowedIpRanges only. Traffic through the app\'s private endpoint is not subject to these rules.')
+param restrictPublicAccess bool = false
+
+@description('With restrictPublicAccess: subnets admitted to the app (the database subnets, whose agents call the node routes). A subnet rule matches traffic that comes through a Microsoft.Web service endpoint on that subnet.')
+param allowedSubnetIds string[] = []
+
+@description('With restrictPublicAccess: public address ranges (IPv4/IPv6 CIDR) admitted to the app and its scm site: operators running the CLI or deploying code.')
+param allowedIpRanges string[] = []
+
 param tags Tags = {}
 
 // The setting host.json's storageProvider.connectionStringName names (DTS provider).
@@ -93,6 +105,8 @@ var baseAppSettings = [
   { name: 'KEY_VAULT_URL', value: keyVaultUri }
   { name: 'TASK_HUB_NAME', value: taskHubName }
   { name: 'PG_FAILOVER_CONFIG', value: clusterConfigJson }
+  { name: 'NODE_AUTH_AUDIENCE', value: nodeAuthAudience }
+  { name: 'NODE_AUTH_TENANT_ID', value: subscription().tenantId }
 ]
 
 // DTS authenticates with Entra ID only. The app runs as a USER-assigned identity, so the
@@ -116,6 +130,30 @@ var azureStorageBackendSettings = [
   { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__connectionStringName', value: 'AzureWebJobsStorage' }
   { name: 'AzureFunctionsJobHost__extensions__durableTask__storageProvider__maxQueuePollingInterval', value: '00:00:01' }
 ]
+
+// Access restrictions (restrictPublicAccess), in priority order: Event Grid, the subnets, the
+// operators' addresses; everything else meets the default action, Deny.
+var eventGridRule = {
+  name: 'event-grid'
+  description: 'Event Grid delivery to vmPowerEvents (public endpoint only)'
+  action: 'Allow'
+  priority: 100
+  tag: 'ServiceTag'
+  ipAddress: 'AzureEventGrid'
+}
+var subnetRules = map(allowedSubnetIds, (id, i) => {
+  name: 'database-subnet-${i}'
+  action: 'Allow'
+  priority: 200 + i
+  vnetSubnetResourceId: id
+})
+var ipRangeRules = map(allowedIpRanges, (range, i) => {
+  name: 'operator-${i}'
+  action: 'Allow'
+  priority: 300 + i
+  tag: 'Default'
+  ipAddress: range
+})
 
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
@@ -148,11 +186,19 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
     clientCertMode: 'Optional'
     virtualNetworkSubnetId: subnetId
     keyVaultReferenceIdentity: identityId
+    // Private network: explicitly on (restricted below), whatever a private endpoint implies.
+    publicNetworkAccess: restrictPublicAccess ? 'Enabled' : null
     siteConfig: {
       minTlsVersion: '1.2'
       scmMinTlsVersion: '1.2'
       ftpsState: 'Disabled'
       http20Enabled: true
+      // Private network only (null: the open defaults, as without it).
+      ipSecurityRestrictions: restrictPublicAccess ? concat([eventGridRule], subnetRules, ipRangeRules) : null
+      ipSecurityRestrictionsDefaultAction: restrictPublicAccess ? 'Deny' : null
+      scmIpSecurityRestrictionsUseMain: restrictPublicAccess ? false : null
+      scmIpSecurityRestrictions: restrictPublicAccess ? ipRangeRules : null
+      scmIpSecurityRestrictionsDefaultAction: restrictPublicAccess ? 'Deny' : null
       appSettings: concat(
         baseAppSettings,
         durableBackend == 'DurableTaskScheduler' ? durableTaskSchedulerSettings : azureStorageBackendSettings

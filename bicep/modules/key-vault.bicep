@@ -1,6 +1,7 @@
-// Key Vault (RBAC authorization) for the PostgreSQL admin and replication passwords. The template
-// creates no secret: operators seed them after deployment (see bicep/README.md). The function
-// identity may only read secrets (Key Vault Secrets User), scoped to this vault.
+// Key Vault (RBAC authorization) for the PostgreSQL admin and replication passwords. This module
+// creates no secret: operators seed them after deployment (README), except the sample cluster's,
+// which modules/sample-cluster.bicep writes. The function identity may only read secrets (Key
+// Vault Secrets User), scoped to this vault.
 import { Tags } from '../types.bicep'
 
 metadata description = 'Key Vault for the azure-pg-failover secrets.'
@@ -22,6 +23,9 @@ param identityId string
 @description('Purge protection cannot be switched off again; turn it off only for throw-away trials.')
 param enablePurgeProtection bool = true
 
+@description('Private network (main.bicep privateNetwork): public network access off, reached through a private endpoint only.')
+param disablePublicNetworkAccess bool = false
+
 param tags Tags = {}
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
@@ -37,7 +41,8 @@ resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: enablePurgeProtection ? true : null
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: disablePublicNetworkAccess ? 'Disabled' : 'Enabled'
+    networkAcls: disablePublicNetworkAccess ? { defaultAction: 'Deny', bypass: 'AzureServices' } : null
   }
 }
 

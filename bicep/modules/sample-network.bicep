@@ -1,6 +1,6 @@
 // The network of the sample cluster (main.bicep, deploySampleCluster=true): a VNet with a
-// database subnet (NSG, NAT gateway for package downloads) and a Functions subnet delegated to
-// Microsoft.App/environments; the internal Standard load balancer with a write and a read
+// database subnet (NSG, NAT gateway for package downloads), a Functions subnet delegated to
+// Microsoft.App/environments and a subnet for private endpoints (main.bicep privateNetwork); the internal Standard load balancer with a write and a read
 // frontend (pools pg-write / pg-read); and the three nodes' NICs. The VMs themselves are in
 // sample-cluster.bicep, deployed after the Function App (their cloud-init carries the app's URL
 // and function key), while this module is deployed before it (the app integrates into the
@@ -27,6 +27,9 @@ param databaseSubnetPrefix string
 
 @description('Functions subnet (VNet integration of the Flex Consumption app).')
 param functionsSubnetPrefix string
+
+@description('Private endpoint subnet (Key Vault, storage and the app, when main.bicep\'s privateNetwork is on).')
+param privateEndpointSubnetPrefix string
 
 @description('Availability zones the nodes are spread over (the load balancer frontends are zone-redundant across them); empty = no zones.')
 param zones string[]
@@ -110,7 +113,7 @@ resource nsg 'Microsoft.Network/networkSecurityGroups@2025-01-01' = {
 }
 
 // Subnets inline (not as child resources), so a re-deployment never tries to remove them.
-// subnets[0] is the database subnet, subnets[1] the Functions subnet.
+// subnets[0] is the database subnet, subnets[1] the Functions subnet, subnets[2] the private endpoints'.
 resource vnet 'Microsoft.Network/virtualNetworks@2025-01-01' = {
   name: layout.virtualNetworkName
   location: location
@@ -125,6 +128,9 @@ resource vnet 'Microsoft.Network/virtualNetworks@2025-01-01' = {
           networkSecurityGroup: { id: nsg.id }
           natGateway: { id: natGateway.id }
           defaultOutboundAccess: false
+          // With the private network, the app's access restrictions admit this subnet; a subnet
+          // rule only matches traffic that arrives through a Microsoft.Web service endpoint.
+          serviceEndpoints: [{ service: 'Microsoft.Web' }]
         }
       }
       {
@@ -138,6 +144,13 @@ resource vnet 'Microsoft.Network/virtualNetworks@2025-01-01' = {
               properties: { serviceName: 'Microsoft.App/environments' }
             }
           ]
+        }
+      }
+      {
+        name: layout.privateEndpointSubnetName
+        properties: {
+          addressPrefix: privateEndpointSubnetPrefix
+          defaultOutboundAccess: false
         }
       }
     ]
@@ -278,6 +291,7 @@ resource nics 'Microsoft.Network/networkInterfaces@2025-01-01' = [
 output virtualNetworkId string = vnet.id
 output databaseSubnetId string = databaseSubnetId
 output functionsSubnetId string = vnet.properties.subnets[1].id
+output privateEndpointSubnetId string = vnet.properties.subnets[2].id
 output loadBalancerId string = loadBalancer.id
 output writeFrontendAddress string = layout.writeFrontendAddress
 output readFrontendAddress string = layout.readFrontendAddress

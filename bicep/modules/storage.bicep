@@ -28,6 +28,9 @@ param identityId string
 @allowed(['DurableTaskScheduler', 'AzureStorage'])
 param durableBackend string
 
+@description('Private network (main.bicep privateNetwork): public network access off, reached through private endpoints only.')
+param disablePublicNetworkAccess bool = false
+
 param tags Tags = {}
 
 // Blob Data Owner (not just Contributor) in every case: the Functions host manages blob leases
@@ -56,9 +59,9 @@ resource account 'Microsoft.Storage/storageAccounts@2025-01-01' = {
     allowCrossTenantReplication: false
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: disablePublicNetworkAccess ? 'Disabled' : 'Enabled'
     networkAcls: {
-      defaultAction: 'Allow'
+      defaultAction: disablePublicNetworkAccess ? 'Deny' : 'Allow'
       bypass: 'AzureServices'
     }
   }
@@ -96,4 +99,6 @@ resource dataRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
 output name string = account.name
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+@description('The storage services the app uses, as private endpoint group ids: blob always, queue and table for the AzureStorage backend\'s task hub (the same split as the roles).')
+output dataServices string[] = union(['blob'], durableBackend == 'AzureStorage' ? ['queue', 'table'] : [])
 output deploymentContainerUrl string = '${account.properties.primaryEndpoints.blob}${deploymentContainer.name}'

@@ -3,7 +3,8 @@
  * so tests can compute what a deployment WOULD do with given parameters: which VM, NIC, load
  * balancer and subnet ids get roles, and the exact PG_FAILOVER_CONFIG the app would receive.
  * Runtime-only values: `reference(...)` evaluates to a marker object unless the context's
- * `runtime.reference` answers it; `listKeys(...)` needs `runtime.listKeys`.
+ * `runtime.reference` answers it; `listKeys(...)` needs `runtime.listKeys`. `fail(message)`
+ * throws, as ARM stops the deployment.
  */
 import { createHash } from 'node:crypto';
 import type { Json, JsonObject, Template } from './arm';
@@ -99,8 +100,13 @@ function uniqueString(...parts: string[]): string {
   return [...digest.subarray(0, 13)].map((b) => 'abcdefghijklmnopqrstuvwxyz234567'[b % 32]).join('');
 }
 
+/** The tenant subscription() answers when the context names none. */
+export const TEST_TENANT_ID = '33333333-3333-3333-3333-333333333333';
+
 export interface EvalContext {
   subscriptionId: string;
+  /** subscription().tenantId; a fixed test tenant when not given. */
+  tenantId?: string;
   resourceGroup: string;
   location: string;
   /** What the deployment would see at run time (module outputs, keys). */
@@ -226,6 +232,8 @@ export class TemplateEvaluator {
         return !a[0];
       case 'equals':
         return JSON.stringify(a[0]) === JSON.stringify(a[1]);
+      case 'contains':
+        return typeof a[0] === 'string' ? a[0].includes(String(a[1])) : Array.isArray(a[0]) ? a[0].some((item) => JSON.stringify(item) === JSON.stringify(a[1])) : String(a[1]) in (a[0] as JsonObject);
       case 'empty':
         return a[0] === null || a[0] === undefined || a[0] === '' || (Array.isArray(a[0]) && a[0].length === 0) || (typeof a[0] === 'object' && Object.keys(a[0] as object).length === 0);
       case 'coalesce':
@@ -277,12 +285,18 @@ export class TemplateEvaluator {
         return false;
       case 'null':
         return null;
+      case 'fail':
+        throw new Error(`fail(): ${String(a[0])}`);
+      case 'environment':
+        return { name: 'AzureCloud', suffixes: { storage: 'core.windows.net', keyvaultDns: '.vault.azure.net' } };
       case 'resourceGroup':
         return {
           id: `/subscriptions/${this.context.subscriptionId}/resourceGroups/${this.context.resourceGroup}`,
           name: this.context.resourceGroup,
           location: this.context.location,
         };
+      case 'subscription':
+        return { id: `/subscriptions/${this.context.subscriptionId}`, subscriptionId: this.context.subscriptionId, tenantId: this.context.tenantId ?? TEST_TENANT_ID };
       case 'resourceId': {
         const [type, ...names] = a as string[];
         const [namespace, ...types] = type.split('/');

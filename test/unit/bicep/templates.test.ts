@@ -16,6 +16,7 @@ import {
   GRANTED_ROLES,
   ROLE_DEFINITION_IDS,
   SAMPLE_AGENT_INSTALL,
+  SAMPLE_SECRETS,
   VM_POWER_EVENT_SUBSCRIPTION,
 } from '../../../bicep/contract';
 import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
@@ -39,7 +40,7 @@ import {
   scopeType,
   Template,
 } from './arm';
-import { TemplateEvaluator } from './arm-eval';
+import { TemplateEvaluator, TEST_TENANT_ID } from './arm-eval';
 
 /** Roles no part of the deployment may grant. */
 const BROAD_ROLES = {
@@ -80,16 +81,33 @@ const sampleLayout = (template: Template): JsonObject => {
 };
 
 /** Test values for the secrets of a sample deployment (they must never show up where they should not). */
-const FUNCTION_KEY = 'TestFunctionKey_0123456789-abcdefghijklmnopqrstuvwxyzAB==';
 const ADMIN_PASSWORD = 'admin-Password-0123456789';
 const REPLICATION_PASSWORD = 'replication-Password-0123456789';
+/** The sample's nodeAuthAudience in these tests. */
+const NODE_AUTH_AUDIENCE = 'api://pg-failover-nodes-test';
 
-/** The write_files entries of a filled-in cloud-init document, by path (read line by line: entries at 2 spaces, fields at 4). */
+/** The write_files entries of a filled-in cloud-init document, by path (read line by line: entries
+ *  at 2 spaces, fields at 4; a `content: |` block's lines at 6, clipped to one final line break). */
 const writeFiles = (cloudInit: string): Record<string, Record<string, string>> => {
   const entries: Record<string, Record<string, string>> = {};
   let section = '';
   let current: Record<string, string> | undefined;
+  let block: string[] | undefined;
+  const closeBlock = () => {
+    if (current && block) {
+      while (block.length && block[block.length - 1] === '') block.pop();
+      current.content = `${block.join('\n')}\n`;
+    }
+    block = undefined;
+  };
   for (const line of cloudInit.split('\n')) {
+    if (block) {
+      if (line.startsWith('      ') || line.trim() === '') {
+        block.push(line.trim() === '' ? '' : line.slice(6));
+        continue;
+      }
+      closeBlock();
+    }
     if (/^[a-z_]+:/.test(line)) {
       section = line.slice(0, line.indexOf(':'));
       current = undefined;
@@ -103,8 +121,10 @@ const writeFiles = (cloudInit: string): Record<string, Record<string, string>> =
       continue;
     }
     const field = /^ {4}(owner|permissions|encoding|content): (.*)$/.exec(line);
-    if (field && current) current[field[1]] = field[2].replace(/^'(.*)'$/, '$1');
+    if (field && current && field[1] === 'content' && field[2] === '|') block = [];
+    else if (field && current) current[field[1]] = field[2].replace(/^'(.*)'$/, '$1');
   }
+  closeBlock();
   return entries;
 };
 
@@ -118,9 +138,6 @@ const runcmd = (cloudInit: string): string[][] => {
     .filter((line) => line.startsWith('  - ['))
     .map((line) => /^ {2}- \[(.*)\]$/.exec(line)![1].split(', ').map((word) => word.replace(/^'(.*)'$/, '$1')));
 };
-
-/** The one list* call allowed: the app's default host key, read for the sample VMs' agent. */
-const HOST_KEY_LIST_KEYS = /listKeys\(format\('\{0\}\/host\/default', resourceId\('Microsoft\.Web\/sites', variables\('names'\)\.functionApp\)\), '\d{4}-\d{2}-\d{2}'\)/g;
 
 /** Root-level resources (modules included) → the symbols they depend on. */
 const dependencies = (template: Template): Record<string, string[]> =>
@@ -224,8 +241,11 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
   });
 
   describe('least-privilege role assignments', () => {
+    /** The app identity's assignments: all but the sample module's, which go to the sample VMs' own identities (tested with the sample). */
+    const appAssignments = () => ofType(main, 'Microsoft.Authorization/roleAssignments').filter((a) => a.modulePath[0] !== 'sample');
+
     it('grants exactly the expected role at the expected resource type, module by module', () => {
-      const assignments = ofType(main, 'Microsoft.Authorization/roleAssignments');
+      const assignments = appAssignments();
       const byModule: Record<string, { scope: string | undefined; roles: string[] }> = {};
       for (const a of assignments) {
         const module = a.modulePath[0] ?? '(main)';
@@ -236,7 +256,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     });
 
     it('assigns every role to the identity as a service principal, at a resource (never a resource group or subscription)', () => {
-      const assignments = ofType(main, 'Microsoft.Authorization/roleAssignments');
+      const assignments = appAssignments();
       expect(assignments.length).toBeGreaterThanOrEqual(Object.keys(EXPECTED_ROLES).length);
       for (const a of assignments) {
         expect(typeof a.resource.scope).toBe('string');
@@ -302,18 +322,28 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     });
 
     it('names each assignment deterministically from the scope, the identity and the role', () => {
-      for (const a of ofType(main, 'Microsoft.Authorization/roleAssignments')) {
+      for (const a of appAssignments()) {
         expect(String(a.resource.name)).toMatch(/^\[guid\(.*parameters\('identityId'\).*\)\]$/);
+      }
+    });
+
+    it('grants nothing else: every assignment is the app identity\'s or a sample VM\'s read access to a sample secret', () => {
+      const sampleVmGrants = ofType(main, 'Microsoft.Authorization/roleAssignments').filter((a) => a.modulePath[0] === 'sample');
+      expect(sampleVmGrants.map((a) => a.symbol).sort()).toEqual(['adminPasswordReader', 'replicationPasswordReaders']);
+      for (const a of sampleVmGrants) {
+        expect(a.modulePath).toEqual(['sample']);
+        expect(roleGuids(a)).toEqual([SAMPLE_SECRETS.role]);
+        expect(scopeType(a)).toBe('Microsoft.KeyVault/vaults/secrets');
       }
     });
   });
 
   describe('identity-based storage', () => {
-    it('has no account key, SAS, connection string or list* call anywhere (but the one listKeys of the app\'s host key)', () => {
-      expect(mainText.match(HOST_KEY_LIST_KEYS) ?? []).toHaveLength(1);
+    it('has no account key, SAS, connection string or list* call anywhere (no key of the app is read either)', () => {
       for (const text of [mainText, ...Object.values(result.outputs).map((f) => readFileSync(f, 'utf8'))]) {
         expect(text).not.toMatch(/AccountKey/i);
-        expect(text.replace(HOST_KEY_LIST_KEYS, '')).not.toMatch(/list[A-Z]\w*\(/);
+        expect(text).not.toMatch(/list[A-Z]\w*\(/);
+        expect(text).not.toMatch(/host\/default/);
         expect(text).not.toMatch(/DefaultEndpointsProtocol/i);
       }
     });
@@ -429,6 +459,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           AzureWebJobsStorage__clientId: '<identityClientId>',
           APPLICATIONINSIGHTS_CONNECTION_STRING: '<appInsightsConnectionString>',
           APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=<identityClientId>;Authorization=AAD',
+          [DEPLOYED_APP_SETTINGS.nodeAuthAudience]: '<nodeAuthAudience>',
+          [DEPLOYED_APP_SETTINGS.nodeAuthTenantId]: TEST_TENANT_ID,
         });
         for (const name of FORBIDDEN_SETTINGS) expect(names).not.toContain(name);
       }
@@ -439,7 +471,24 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         identityClientId: { value: "[reference('identity').clientId]" },
         storageAccountName: { value: "[reference('storage').outputs.name.value]" },
         taskHubName: { value: "[parameters('taskHubName')]" },
+        nodeAuthAudience: { value: "[variables('checkedNodeAuthAudience')]" },
       });
+    });
+
+    it('accepts on the node routes only VM tokens for nodeAuthAudience (NODE_AUTH_AUDIENCE) from the deployment\'s tenant (NODE_AUTH_TENANT_ID)', () => {
+      const appSettings = JSON.stringify((nestedTemplate(moduleOf(main, 'functionApp')).variables as JsonObject).baseAppSettings);
+      expect(appSettings).toContain(`{"name":"${DEPLOYED_APP_SETTINGS.nodeAuthAudience}","value":"[parameters('nodeAuthAudience')]"}`);
+      expect(appSettings).toContain(`{"name":"${DEPLOYED_APP_SETTINGS.nodeAuthTenantId}","value":"[subscription().tenantId]"}`);
+      expect(mainParameter('nodeAuthAudience')).toMatchObject({ type: 'string', defaultValue: '' });
+      expect(String(mainParameter('nodeAuthAudience').metadata && (mainParameter('nodeAuthAudience').metadata as JsonObject).description)).toMatch(/az ad app create --display-name pg-failover-nodes.*az ad sp create --id <appId>/);
+      const audience = (parameters: Record<string, Json>) => new TemplateEvaluator(main, parameters).variable('checkedNodeAuthAudience');
+      // Without any cluster it may stay empty; with one the app would refuse every agent, so the deployment stops at once.
+      expect(audience({})).toBe('');
+      const oneCluster = { clusterConfig: JSON.parse(readFileSync(join(BICEP_SOURCE_DIR, 'main.parameters.example.json'), 'utf8')).parameters.clusterConfig.value as Json };
+      expect(() => audience(oneCluster)).toThrow(/fail\(\): nodeAuthAudience is required with a cluster .*az ad app create --display-name pg-failover-nodes/);
+      expect(audience({ ...oneCluster, nodeAuthAudience: 'api://pg-failover-nodes' })).toBe('api://pg-failover-nodes');
+      expect(audience({ ...oneCluster, nodeAuthAudience: '00000000-0000-0000-0000-000000000001' })).toBe('00000000-0000-0000-0000-000000000001');
+      for (const bad of ['api://two words', "api://it's", 'api://"quoted"']) expect(() => audience({ ...oneCluster, nodeAuthAudience: bad })).toThrow(/nodeAuthAudience is required/);
     });
 
     it('sends telemetry with Entra ID only (local auth off on Application Insights)', () => {
@@ -582,19 +631,32 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
   });
 
   describe('secrets', () => {
-    it('creates no Key Vault secret: operators seed the passwords after deployment', () => {
-      expect(ofType(main, 'Microsoft.KeyVault/vaults/secrets')).toHaveLength(0);
+    it('writes Key Vault secrets only for the sample cluster (its two passwords, from its secure parameters); the vault uses RBAC, no access policies', () => {
+      const secrets = ofType(main, 'Microsoft.KeyVault/vaults/secrets');
+      expect(secrets.map((l) => [l.modulePath.join('/'), l.symbol]).sort()).toEqual([
+        ['sample', 'adminPasswordSecret'],
+        ['sample', 'replicationPasswordSecret'],
+      ]);
+      expect(moduleOf(main, 'sample').condition).toBe("[parameters('deploySampleCluster')]");
+      expect(Object.fromEntries(secrets.map((l) => [l.symbol, [l.resource.name, props(l.resource).value]]))).toEqual({
+        adminPasswordSecret: ["[format('{0}/{1}', parameters('keyVaultName'), parameters('adminPasswordSecretName'))]", "[parameters('postgresAdminPassword')]"],
+        replicationPasswordSecret: ["[format('{0}/{1}', parameters('keyVaultName'), parameters('replicationPasswordSecretName'))]", "[parameters('replicationPassword')]"],
+      });
       const vault = one(ofType(main, 'Microsoft.KeyVault/vaults'), 'key vault').resource;
       expect(props(vault)).toMatchObject({ enableRbacAuthorization: true, enableSoftDelete: true });
       expect(props(vault).accessPolicies).toBeUndefined();
     });
 
-    it('keeps the sample passwords and the function key in secure parameters with no default value', () => {
+    it('keeps the sample passwords in secure parameters with no default value, used only as the Key Vault secrets\' values', () => {
       expect(secureParameters(main).sort()).toEqual(['samplePostgresAdminPassword', 'sampleReplicationPassword']);
       for (const name of secureParameters(main)) expect(((main.parameters as JsonObject)[name] as JsonObject).defaultValue ?? '').toBe('');
       const sample = nestedTemplate(moduleOf(main, 'sample'));
-      expect(secureParameters(sample).sort()).toEqual(['functionKey', 'postgresAdminPassword', 'replicationPassword']);
-      for (const name of secureParameters(sample)) expect(((sample.parameters as JsonObject)[name] as JsonObject).defaultValue).toBeUndefined();
+      expect(secureParameters(sample).sort()).toEqual(['postgresAdminPassword', 'replicationPassword']);
+      for (const name of secureParameters(sample)) {
+        expect(((sample.parameters as JsonObject)[name] as JsonObject).defaultValue).toBeUndefined();
+        // Once: the secret's value. Never in the VMs' custom data (or anywhere else).
+        expect(JSON.stringify(sample).match(new RegExp(`parameters\\('${name}'\\)`, 'g')) ?? []).toHaveLength(1);
+      }
     });
 
     it('never puts a secure parameter into an output, an app setting or a non-secure module parameter', () => {
@@ -622,22 +684,15 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       }
     });
 
-    it('reads the function key once, for the sample VMs only, into a secure parameter used only in their custom data', () => {
-      // main.bicep: only the sample module's functionKey parameter reads it, and only when there is a sample cluster.
-      const sampleModule = moduleOf(main, 'sample');
-      const keyParameter = JSON.stringify((props(sampleModule).parameters as JsonObject).functionKey);
-      expect(keyParameter).toMatch(HOST_KEY_LIST_KEYS);
-      expect(keyParameter).toMatch(/^"\[if\(parameters\('deploySampleCluster'\), /);
-      const elsewhere = { ...main, resources: Object.fromEntries(resourcesOf(main).filter(([symbol]) => symbol !== 'sample')) };
-      expect(JSON.stringify(elsewhere)).not.toMatch(/listKeys/);
-      // The app is read by name (known at the start of the deployment, as listKeys requires), never deployed twice.
-      expect(resourcesOf(main).find(([symbol]) => symbol === 'functionAppSite')?.[1]).toMatchObject({ existing: true, type: 'Microsoft.Web/sites' });
-      // sample-cluster.bicep: the parameter appears in the VMs' custom data and nowhere else.
-      const sample = nestedTemplate(sampleModule);
-      const uses = JSON.stringify(sample).match(/parameters\('functionKey'\)/g) ?? [];
-      expect(uses).toHaveLength(1);
-      const vms = one(ofType(sample, 'Microsoft.Compute/virtualMachines'), 'VMs').resource;
-      expect(String((props(vms).osProfile as JsonObject).customData)).toContain("'{{FUNCTION_KEY_B64}}', base64(parameters('functionKey'))");
+    it('reads no key of the app for the sample VMs: no listKeys, no function key parameter, no reference to the app\'s keys', () => {
+      expect(mainText).not.toMatch(/listKeys|host\/default|functionKey/);
+      const sample = nestedTemplate(moduleOf(main, 'sample'));
+      expect(Object.keys(sample.parameters as JsonObject)).not.toContain('functionKey');
+      // (The shipped agent files, install.sh's refusal of the old --key-file among them, left out.)
+      const own = { ...sample, variables: Object.fromEntries(Object.entries(sample.variables as JsonObject).filter(([name]) => !name.startsWith('$fxv#'))) };
+      expect(JSON.stringify(own)).not.toMatch(/functionKey|FUNCTION_KEY|key-file|x-functions-key/i);
+      // The app is not read by name for its keys any more.
+      expect(resourcesOf(main).filter(([, r]) => r.type === 'Microsoft.Web/sites' && r.existing === true)).toEqual([]);
       expect(JSON.stringify(sample.outputs ?? {})).not.toMatch(/functionKey|password/i);
     });
 
@@ -665,22 +720,36 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
 
     it('deploy in the order network → Function App → VMs, with no dependency cycle', () => {
       const graph = dependencies(main);
+      const parameters = props(moduleOf(main, 'sample')).parameters as JsonObject;
       expect(findCycle(graph)).toBeUndefined();
       // The app integrates into the network's Functions subnet...
       expect(graph.functionApp).toContain('sampleNetwork');
       expect(graph.functionApp).not.toContain('sample');
       expect(graph.sampleNetwork).not.toContain('functionApp');
-      // ...and the VMs' cloud-init needs the app's URL and key: the VMs come after it, through a parameter.
-      expect(graph.sample).toEqual(expect.arrayContaining(['functionApp', 'sampleNetwork']));
-      const parameters = props(moduleOf(main, 'sample')).parameters as JsonObject;
+      // ...and the VMs' cloud-init needs the app's URL and the vault's: the VMs come after both, through parameters.
+      expect(graph.sample).toEqual(expect.arrayContaining(['functionApp', 'sampleNetwork', 'keyVault']));
+      expect(parameters.keyVaultUri).toEqual({ value: "[reference('keyVault').outputs.uri.value]" });
       expect(parameters.appUrl).toEqual({ value: "[format('https://{0}', reference('functionApp').outputs.defaultHostName.value)]" });
       expect(parameters.nicIds).toEqual({ value: "[reference('sampleNetwork').outputs.nicIds.value]" });
       // Roles wait for what they are granted on.
       expect(graph.vmRoles).toContain('sample');
       for (const module of ['nicRoles', 'loadBalancerRoles', 'subnetRoles']) expect(graph[module]).toContain('sampleNetwork');
-      // The network module holds no VM, the VM module no network resource.
+      // The network module holds no VM, the VM module no network resource: the VMs, their passwords in the vault and their grants on them.
       expect(ofType(sampleNetwork, 'Microsoft.Compute/virtualMachines')).toHaveLength(0);
-      expect(resourcesOf(sample).map(([, r]) => r.type).sort()).toEqual(['Microsoft.Compute/availabilitySets', 'Microsoft.Compute/virtualMachines']);
+      expect(resourcesOf(sample).map(([symbol, r]) => `${r.existing === true ? 'existing ' : ''}${r.type} ${symbol}`).sort()).toEqual([
+        'Microsoft.Authorization/roleAssignments adminPasswordReader',
+        'Microsoft.Authorization/roleAssignments replicationPasswordReaders',
+        'Microsoft.Compute/availabilitySets availabilitySet',
+        'Microsoft.Compute/virtualMachines vms',
+        'Microsoft.KeyVault/vaults/secrets adminPasswordSecret',
+        'Microsoft.KeyVault/vaults/secrets replicationPasswordSecret',
+        'existing Microsoft.KeyVault/vaults vault',
+      ]);
+      // The secrets exist before the VMs boot and ask for them; the grants come after the VMs (their identities).
+      const inner = dependencies(sample);
+      expect(inner.vms).toEqual(expect.arrayContaining(['adminPasswordSecret', 'replicationPasswordSecret']));
+      expect(inner.adminPasswordReader).toEqual(expect.arrayContaining(['adminPasswordSecret', "[format('vms[{0}]', 0)]"]));
+      expect(inner.replicationPasswordReaders).toEqual(expect.arrayContaining(['replicationPasswordSecret', "[format('vms[{0}]', copyIndex())]"]));
     });
 
     it('has three Debian 12 VMs across availability zones (or an availability set), SSH-key login only', () => {
@@ -691,51 +760,92 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(JSON.stringify(props(vms).availabilitySet)).toContain('Microsoft.Compute/availabilitySets');
       expect((props(vms).storageProfile as JsonObject).imageReference).toEqual({ publisher: 'Debian', offer: 'debian-12', sku: '12-gen2', version: 'latest' });
       expect(((props(vms).osProfile as JsonObject).linuxConfiguration as JsonObject).disablePasswordAuthentication).toBe(true);
+      // Each VM has its own identity: its agent's tokens for the app, its reads from Key Vault.
+      expect(vms.identity).toEqual({ type: 'SystemAssigned' });
       const zones = ((main.parameters as JsonObject).sampleZones as JsonObject).defaultValue;
       expect(zones).toEqual(['1', '2', '3']);
     });
 
-    it('installs and replicates PostgreSQL 15 and installs the agent with cloud-init: every placeholder filled, secrets base64 from secure parameters', () => {
+    it('installs and replicates PostgreSQL 15 and installs the agent with cloud-init: every placeholder filled, no secure parameter among them', () => {
       const vms = one(ofType(sample, 'Microsoft.Compute/virtualMachines'), 'VMs').resource;
       const customData = String((props(vms).osProfile as JsonObject).customData);
-      expect(customData).toMatch(/^\[base64\(reduce\(items\(union\(variables\('agentFiles'\), createObject\(/);
+      expect(customData).toMatch(/^\[base64\(reduce\(items\(union\(variables\('shippedFiles'\), createObject\(/);
       const cloudInit = readFileSync(join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'pg-node.yaml'), 'utf8');
       const placeholders = [...new Set(cloudInit.match(/\{\{[A-Z0-9_]+\}\}/g))];
       expect(placeholders.sort()).toEqual(
         [
-          '{{ADMIN_PASSWORD_B64}}',
           '{{NODE_NAME}}',
           '{{PRIMARY_ADDRESS}}',
           '{{NETWORK_CIDR}}',
-          '{{REPLICATION_PASSWORD_B64}}',
           '{{REPLICATION_USER}}',
+          '{{KEY_VAULT_URL}}',
+          '{{REPLICATION_PASSWORD_SECRET}}',
+          '{{ADMIN_PASSWORD_SECRET}}',
           '{{ROLE}}',
           '{{VM_NAME}}',
           '{{CLUSTER_NAME}}',
           '{{APP_URL}}',
-          '{{FUNCTION_KEY_B64}}',
-          '{{AGENT_INSTALL_SH_B64}}',
-          '{{AGENT_LIB_SH_B64}}',
-          '{{AGENT_SCHEDULED_EVENTS_SH_B64}}',
-          '{{AGENT_SHUTDOWN_HOOK_SH_B64}}',
-          '{{AGENT_SCHEDULED_EVENTS_UNIT_B64}}',
-          '{{AGENT_SHUTDOWN_HOOK_UNIT_B64}}',
+          '{{NODE_AUTH_AUDIENCE}}',
+          '{{FETCH_SECRET_SH}}',
+          '{{AGENT_INSTALL_SH}}',
+          '{{AGENT_LIB_SH}}',
+          '{{AGENT_SCHEDULED_EVENTS_SH}}',
+          '{{AGENT_SHUTDOWN_HOOK_SH}}',
+          '{{AGENT_SCHEDULED_EVENTS_UNIT}}',
+          '{{AGENT_SHUTDOWN_HOOK_UNIT}}',
         ].sort(),
       );
-      // Each placeholder is a key of the replacements (the per-node object or the agent files), and nothing else is.
-      const replaced = [...[...customData.matchAll(/'(\{\{[A-Z0-9_]+\}\})'/g)].map((m) => m[1]), ...Object.keys((sample.variables as JsonObject).agentFiles as JsonObject)];
+      // Each placeholder is a key of the replacements (the per-node object or the shipped files), and nothing else is.
+      const replaced = [...[...customData.matchAll(/'(\{\{[A-Z0-9_]+\}\})'/g)].map((m) => m[1]), ...Object.keys((sample.variables as JsonObject).shippedFiles as JsonObject)];
       expect(replaced.sort()).toEqual(placeholders.sort());
-      expect(customData).toContain("base64(parameters('replicationPassword'))");
-      expect(customData).toContain("base64(parameters('postgresAdminPassword'))");
-      expect(customData).toContain("base64(parameters('functionKey'))");
+      for (const name of secureParameters(sample)) expect(customData).not.toContain(`parameters('${name}')`);
+      expect(customData).not.toMatch(/base64\(parameters/);
+      expect(customData).toContain("'{{KEY_VAULT_URL}}', parameters('keyVaultUri')");
+      expect(customData).toContain("'{{NODE_AUTH_AUDIENCE}}', parameters('nodeAuthAudience')");
       expect(customData).toContain("if(equals(copyIndex(), 0), 'primary', 'standby')");
-      // The compiled template carries the cloud-init text and the agent's files themselves.
+      // The compiled template carries the cloud-init text and the shipped files themselves.
       expect(JSON.stringify(sample.variables)).toContain('wal_log_hints = on');
-      expect(JSON.stringify(sample.variables)).toContain(readFileSync(join(REPO_ROOT, 'agent', 'install.sh')).toString('base64'));
+      expect(Object.values(sample.variables as JsonObject)).toContain(readFileSync(join(REPO_ROOT, 'agent', 'install.sh'), 'utf8'));
+      expect(Object.values(sample.variables as JsonObject)).toContain(readFileSync(join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'fetch-secret.sh'), 'utf8'));
       expect(cloudInit).toContain('postgresql-15');
       expect(cloudInit).toMatch(/pg_basebackup" -w .* -X stream -R/s);
       expect(cloudInit).toContain('WITH REPLICATION LOGIN');
       expect(cloudInit).not.toMatch(/NOT INSTALLED/);
+      // No secret placeholder is left in the template: no password, no key.
+      expect(cloudInit).not.toMatch(/_B64\}\}|PASSWORD_B64|FUNCTION_KEY|key-file|\/etc\/pg-sample/);
+    });
+
+    it('grants each VM\'s identity Key Vault Secrets User on exactly the secrets its node reads, each assignment scoped to its secret', () => {
+      const readers = Object.fromEntries(ofType(sample, 'Microsoft.Authorization/roleAssignments').map((l) => [l.symbol, l.resource]));
+      const role = "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', variables('keyVaultSecretsUser'))]";
+      expect((sample.variables as JsonObject).keyVaultSecretsUser).toBe(SAMPLE_SECRETS.role);
+      expect(readers.replicationPasswordReaders.scope).toBe("[resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('replicationPasswordSecretName'))]");
+      expect((readers.replicationPasswordReaders.copy as JsonObject).count).toBe("[length(parameters('layout').nodes)]");
+      expect(props(readers.replicationPasswordReaders)).toMatchObject({
+        roleDefinitionId: role,
+        principalId: "[reference(format('vms[{0}]', copyIndex()), '2025-04-01', 'full').identity.principalId]",
+        principalType: 'ServicePrincipal',
+      });
+      expect(readers.adminPasswordReader.scope).toBe("[resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('adminPasswordSecretName'))]");
+      expect(readers.adminPasswordReader.copy).toBeUndefined();
+      expect(props(readers.adminPasswordReader)).toMatchObject({
+        roleDefinitionId: role,
+        principalId: "[reference(format('vms[{0}]', 0), '2025-04-01', 'full').identity.principalId]",
+        principalType: 'ServicePrincipal',
+      });
+      // Named from the secret, the VM and the role: a second deployment finds the same assignments.
+      expect(readers.replicationPasswordReaders.name).toBe(
+        "[guid(resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('replicationPasswordSecretName')), resourceId('Microsoft.Compute/virtualMachines', parameters('layout').nodes[copyIndex()].vmName), variables('keyVaultSecretsUser'))]",
+      );
+      expect(readers.adminPasswordReader.name).toBe(
+        "[guid(resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('adminPasswordSecretName')), resourceId('Microsoft.Compute/virtualMachines', parameters('layout').nodes[0].vmName), variables('keyVaultSecretsUser'))]",
+      );
+      // The sample module gets the configuration's secret names and the deployment's vault.
+      expect(props(moduleOf(main, 'sample')).parameters).toMatchObject({
+        keyVaultName: { value: "[variables('names').keyVault]" },
+        adminPasswordSecretName: { value: "[variables('sampleCluster').postgres.adminPasswordSecret]" },
+        replicationPasswordSecretName: { value: "[variables('sampleCluster').postgres.replicationPasswordSecret]" },
+      });
     });
 
     it('keeps every ARM expression under the 24,576-character limit (the agent\'s files are plain variables, not expression text)', () => {
@@ -856,40 +966,40 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect((evaluator.evaluate(subnet as Json) as JsonObject).value).toBe(`${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-functions`);
     });
 
-    /** The sample deployment as ARM would run it: secure parameters given, module outputs and the app's keys answered. */
+    /** The sample deployment as ARM would run it: secure parameters given, module outputs answered (no key of the app is ever read). */
     const sampleDeployment = (overrides: Record<string, Json> = {}) => {
       const parameters = {
         ...exampleParameters('main.sample.parameters.example.json'),
         sampleSshPublicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest pgadmin@test',
         samplePostgresAdminPassword: ADMIN_PASSWORD,
         sampleReplicationPassword: REPLICATION_PASSWORD,
+        nodeAuthAudience: NODE_AUTH_AUDIENCE,
         ...overrides,
       };
       const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
-      const appName = String((new TemplateEvaluator(main, parameters).variable('names') as JsonObject).functionApp);
+      const names = new TemplateEvaluator(main, parameters).variable('names') as JsonObject;
+      const appName = String(names.functionApp);
       const app = { id: `${rg}/providers/Microsoft.Web/sites/${appName}`, hostName: `${appName}.azurewebsites.net` };
+      const vault = { name: String(names.keyVault), uri: `https://${String(names.keyVault)}.vault.azure.net/` };
       const nicIds = [1, 2, 3].map((n) => `${rg}/providers/Microsoft.Network/networkInterfaces/pgtry-pg${n}-nic`);
-      const listKeysCalls: string[] = [];
       const runtime: Record<string, Json> = {
         functionApp: { outputs: { id: { value: app.id }, name: { value: appName }, defaultHostName: { value: app.hostName } } },
         sampleNetwork: { outputs: { nicIds: { value: nicIds } } },
+        keyVault: { outputs: { name: { value: vault.name }, uri: { value: vault.uri } } },
       };
       const evaluator = new TemplateEvaluator(main, parameters, {
         subscriptionId: sub,
         resourceGroup: 'rg-pg-failover',
         location: 'westeurope',
-        runtime: {
-          reference: (target) => runtime[target],
-          listKeys: (id, apiVersion) => {
-            listKeysCalls.push(`${id} ${apiVersion}`);
-            return { masterKey: 'MASTER-KEY-must-not-leak', functionKeys: { default: FUNCTION_KEY }, systemKeys: {} };
-          },
-        },
+        runtime: { reference: (target) => runtime[target] },
       });
       /** The values main.bicep passes to a module (parameters of the nested deployment). */
       const moduleParameters = (symbol: string): Record<string, Json> =>
         Object.fromEntries(Object.entries(evaluator.evaluate(props(moduleOf(main, symbol)).parameters as Json) as Record<string, { value: Json }>).map(([name, p]) => [name, p.value]));
-      return { evaluator, app, listKeysCalls, moduleParameters };
+      /** One value main.bicep passes to a module (the others may read outputs this test does not answer). */
+      const moduleParameter = (symbol: string, name: string): Json =>
+        (evaluator.evaluate(((props(moduleOf(main, symbol)).parameters as JsonObject)[name] as JsonObject) as Json) as { value: Json }).value;
+      return { evaluator, app, vault, moduleParameters, moduleParameter };
     };
 
     /** The decoded cloud-init of sample node `index` (0 = pg1, the primary). */
@@ -901,17 +1011,62 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       return Buffer.from(String(evaluator.evaluate(expression)), 'base64').toString('utf8');
     };
 
-    it('reads the app\'s default host key after the app exists and hands it (and the app\'s URL) to the sample VMs', () => {
+    it('hands the sample VMs the app\'s URL, the audience of their tokens, the vault and the secret names, and the vault its passwords; no key of the app', () => {
       const deployment = sampleDeployment();
       const parameters = deployment.moduleParameters('sample');
-      expect(parameters.functionKey).toBe(FUNCTION_KEY);
-      expect(parameters.appUrl).toBe(`https://${deployment.app.hostName}`);
-      expect(parameters.clusterName).toBe('sample');
-      expect(deployment.listKeysCalls).toEqual([expect.stringMatching(new RegExp(`^${deployment.app.id}/host/default \\d{4}-\\d{2}-\\d{2}$`))]);
-      // Without a sample cluster the key is never read.
-      const without = sampleDeployment({ deploySampleCluster: false });
-      expect(without.moduleParameters('sample').functionKey).toBe('');
-      expect(without.listKeysCalls).toEqual([]);
+      expect(parameters).toMatchObject({
+        appUrl: `https://${deployment.app.hostName}`,
+        clusterName: 'sample',
+        nodeAuthAudience: NODE_AUTH_AUDIENCE,
+        keyVaultName: deployment.vault.name,
+        keyVaultUri: deployment.vault.uri,
+        adminPasswordSecretName: SAMPLE_SECRETS.adminPassword,
+        replicationPasswordSecretName: SAMPLE_SECRETS.replicationPassword,
+        postgresAdminPassword: ADMIN_PASSWORD,
+        replicationPassword: REPLICATION_PASSWORD,
+      });
+      expect(Object.keys(parameters)).not.toContain('functionKey');
+      // The app gets the same audience and the deployment's tenant.
+      expect(deployment.moduleParameter('functionApp', 'nodeAuthAudience')).toBe(NODE_AUTH_AUDIENCE);
+      // The secrets are the ones the app's configuration names, in the vault the app reads.
+      const config = parseConfig(JSON.parse(String(deployment.moduleParameter('functionApp', 'clusterConfigJson'))), CONFIG_SETTING);
+      expect(config.clusters[0].postgres).toMatchObject({ adminPasswordSecret: SAMPLE_SECRETS.adminPassword, replicationPasswordSecret: SAMPLE_SECRETS.replicationPassword });
+      expect(deployment.moduleParameter('functionApp', 'keyVaultUri')).toBe(deployment.vault.uri);
+      const sample = nestedTemplate(moduleOf(main, 'sample'));
+      const inner = new TemplateEvaluator(sample, parameters);
+      const secretIds = Object.fromEntries(
+        ofType(sample, 'Microsoft.KeyVault/vaults/secrets').map((l) => [l.symbol, [inner.evaluate(l.resource.name as Json), inner.evaluate(props(l.resource).value as Json)]]),
+      );
+      expect(secretIds).toEqual({
+        adminPasswordSecret: [`${deployment.vault.name}/${SAMPLE_SECRETS.adminPassword}`, ADMIN_PASSWORD],
+        replicationPasswordSecret: [`${deployment.vault.name}/${SAMPLE_SECRETS.replicationPassword}`, REPLICATION_PASSWORD],
+      });
+      // Which VM may read which secret: the role assignments evaluated node by node.
+      const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
+      const readers: Record<string, string[]> = {};
+      for (const l of ofType(sample, 'Microsoft.Authorization/roleAssignments')) {
+        const count = l.resource.copy ? 3 : 1;
+        for (let i = 0; i < count; i++) {
+          const at = (expression: Json) => new TemplateEvaluator(sample, parameters, { subscriptionId: sub, resourceGroup: 'rg-pg-failover', location: 'westeurope' }).evaluate(String(expression).replace(/copyIndex\(\)/g, String(i)));
+          const principal = /format\('vms\[\{0\}\]', (\d+)\)/.exec(String(props(l.resource).principalId).replace(/copyIndex\(\)/g, String(i)))![1];
+          const node = `pg${Number(principal) + 1}`;
+          const scope = String(at(l.resource.scope as Json));
+          expect(scope.startsWith(`${rg}/providers/Microsoft.KeyVault/vaults/${deployment.vault.name}/secrets/`)).toBe(true);
+          (readers[node] ??= []).push(scope.split('/').pop()!);
+        }
+      }
+      for (const node of Object.keys(readers)) readers[node].sort();
+      expect(readers).toEqual(SAMPLE_SECRETS.readByNode);
+    });
+
+    it('refuses to deploy the sample without nodeAuthAudience (the agents could not authenticate), before anything is deployed', () => {
+      expect(() => sampleDeployment({ nodeAuthAudience: '' }).moduleParameter('functionApp', 'nodeAuthAudience')).toThrow(/fail\(\): nodeAuthAudience is required with a cluster/);
+      expect(() => sampleDeployment({ nodeAuthAudience: '' }).moduleParameters('sample')).toThrow(/nodeAuthAudience is required/);
+      // A variable: ARM evaluates it when the deployment starts, before any resource.
+      expect(JSON.stringify((main.variables as JsonObject).checkedNodeAuthAudience)).toContain("fail('nodeAuthAudience is required");
+      // And the module itself would not take an empty one.
+      expect((nestedTemplate(moduleOf(main, 'sample')).parameters as Record<string, JsonObject>).nodeAuthAudience).toMatchObject({ type: 'string', minLength: 1 });
+      expect(sampleDeployment().moduleParameters('sample').nodeAuthAudience).toBe(NODE_AUTH_AUDIENCE);
     });
 
     describe('the sample VMs\' cloud-init (custom data decoded)', () => {
@@ -922,46 +1077,73 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         cloudInits = [0, 1, 2].map((i) => sampleCloudInit(deployment, i));
       });
 
-      it('fills every placeholder and stays within Azure\'s 64 KB custom data limit (with 1 KB to spare for longer passwords and names)', () => {
+      /** The files cloud-init writes from the repository: the agent's and the boot script that reads the passwords. */
+      const shipped = (): Record<string, string> => ({
+        ...Object.fromEntries(SAMPLE_AGENT_INSTALL.files.map((file) => [`${SAMPLE_AGENT_INSTALL.sourceDir}/${file}`, join(REPO_ROOT, 'agent', file)])),
+        [SAMPLE_SECRETS.fetchScript]: join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'fetch-secret.sh'),
+      });
+
+      it('fills every placeholder and stays within Azure\'s 64 KB custom data limit (with 1 KB to spare for longer names)', () => {
         for (const text of cloudInits) {
           expect(text.startsWith('#cloud-config\n')).toBe(true);
-          expect(text.match(/\{\{[^\n]{0,40}|[^\n]{0,40}\}\}/g) ?? []).toEqual([]);
+          expect(text.match(/\{\{[A-Z0-9_]+\}\}/g) ?? []).toEqual([]);
           const bytes = Buffer.byteLength(text, 'utf8');
           expect({ bytes, spare: SAMPLE_AGENT_INSTALL.customDataMaxBytes - bytes }).toEqual({ bytes, spare: expect.any(Number) });
           expect(bytes + 1024).toBeLessThanOrEqual(SAMPLE_AGENT_INSTALL.customDataMaxBytes);
         }
+        // A shipped file holding a placeholder would be filled in too: none does.
+        for (const file of Object.values(shipped())) expect(readFileSync(file, 'utf8')).not.toMatch(/\{\{[A-Z0-9_]+\}\}/);
       });
 
-      it('embeds every file of agent/ (but its README), byte for byte, side by side as install.sh expects', () => {
+      // The node agent (probes and lease, issue 14) is not delivered to the sample's VMs yet: the
+      // sample's load balancer still uses pool mode.
+      const NOT_ON_THE_SAMPLE_YET = ['node-agent.py', 'node_agent/', 'systemd/pg-failover-node-agent.service'];
+
+      it('embeds every file of agent/ (but its README) and the boot script, byte for byte, the agent\'s side by side as install.sh expects', () => {
         const agentDir = join(REPO_ROOT, 'agent');
         const inRepo = readdirSync(agentDir, { recursive: true, withFileTypes: true })
           .filter((entry) => entry.isFile())
           .map((entry) => relative(agentDir, join(entry.parentPath, entry.name)))
-          .filter((file) => file !== 'README.md')
+          .filter((file) => file !== 'README.md' && !NOT_ON_THE_SAMPLE_YET.some((prefix) => file.startsWith(prefix)))
           .sort();
         expect(inRepo).toEqual([...SAMPLE_AGENT_INSTALL.files].sort());
         for (const text of cloudInits) {
           const files = writeFiles(text);
-          for (const file of SAMPLE_AGENT_INSTALL.files) {
-            const entry = files[`${SAMPLE_AGENT_INSTALL.sourceDir}/${file}`];
-            expect({ file, encoding: entry?.encoding, owner: entry?.owner }).toEqual({ file, encoding: 'b64', owner: 'root:root' });
-            expect(entry.content).toBe(readFileSync(join(agentDir, file)).toString('base64'));
+          for (const [path, source] of Object.entries(shipped())) {
+            const entry = files[path];
+            expect({ path, encoding: entry?.encoding, owner: entry?.owner }).toEqual({ path, encoding: undefined, owner: 'root:root' });
+            expect(entry.content).toBe(readFileSync(source, 'utf8'));
           }
           expect(files[`${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`].permissions).toBe('0700');
+          expect(files[SAMPLE_SECRETS.fetchScript].permissions).toBe('0700');
         }
       });
 
-      it('writes the function key only to a root-only file, runs install.sh with it after the PostgreSQL setup, then deletes it', () => {
+      it('carries no secret — no password, no key — only the vault\'s URL and the secret names; runs the setup, then install.sh with the token audience', () => {
         cloudInits.forEach((text, i) => {
           const node = `pg${i + 1}`;
+          for (const secret of [ADMIN_PASSWORD, REPLICATION_PASSWORD]) {
+            expect(text).not.toContain(secret);
+            expect(text).not.toContain(Buffer.from(secret).toString('base64'));
+          }
+          // Outside the shipped files (install.sh names the old --key-file to refuse it): no trace of a key.
           const files = writeFiles(text);
-          expect(files[SAMPLE_AGENT_INSTALL.keyFile]).toEqual({ path: SAMPLE_AGENT_INSTALL.keyFile, owner: 'root:root', permissions: '0600', encoding: 'b64', content: Buffer.from(FUNCTION_KEY).toString('base64') });
-          // The key appears once (base64, in that file) and never in clear.
-          expect(text).not.toContain(FUNCTION_KEY);
-          expect(text.split(Buffer.from(FUNCTION_KEY).toString('base64')).length - 1).toBe(1);
-          expect(text).not.toContain('MASTER-KEY');
+          const own = [JSON.stringify(runcmd(text)), ...Object.values(files).filter((entry) => !(entry.path in shipped())).map((entry) => JSON.stringify(entry))].join('\n');
+          expect(own).not.toMatch(/function-key|key-file|FUNCTION_KEY|x-functions-key|\/etc\/pg-sample/);
+          // What it writes: the shipped files and the setup script, nothing in /run or /etc.
+          expect(Object.keys(writeFiles(text)).sort()).toEqual([...Object.keys(shipped()), '/usr/local/sbin/pg-sample-setup'].sort());
           expect(runcmd(text)).toEqual([
-            ['/usr/local/sbin/pg-sample-setup', i === 0 ? 'primary' : 'standby', node, '10.50.1.10', '10.50.0.0/16', 'replicator'],
+            [
+              '/usr/local/sbin/pg-sample-setup',
+              i === 0 ? 'primary' : 'standby',
+              node,
+              '10.50.1.10',
+              '10.50.0.0/16',
+              'replicator',
+              deployment.vault.uri,
+              SAMPLE_SECRETS.replicationPassword,
+              SAMPLE_SECRETS.adminPassword,
+            ],
             [
               `${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`,
               '--app-url',
@@ -972,12 +1154,11 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               node,
               '--vm-name',
               `pgtry-${node}`,
-              '--key-file',
-              SAMPLE_AGENT_INSTALL.keyFile,
+              '--app-resource',
+              NODE_AUTH_AUDIENCE,
               '--pg-service',
               SAMPLE_AGENT_INSTALL.pgService,
             ],
-            ['rm', '-f', SAMPLE_AGENT_INSTALL.keyFile],
           ]);
         });
       });
@@ -992,22 +1173,21 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         expect(document.packages).toEqual(['postgresql-15']);
         expect(document.runcmd).toEqual(runcmd(cloudInits[0]));
         const lineByLine = writeFiles(cloudInits[0]);
-        for (const entry of document.write_files.filter((e) => e.encoding === 'b64')) expect(entry).toEqual(lineByLine[entry.path]);
+        for (const entry of document.write_files) expect(entry).toEqual(lineByLine[entry.path]);
         expect(document.write_files.map((e) => e.path).sort()).toEqual(Object.keys(lineByLine).sort());
       });
 
-      it('installs the agent when its runcmd line is run (install.sh --root into a temp dir): configuration, key, programs, units', () => {
+      it('installs the agent when its runcmd line is run (install.sh --root into a temp dir): configuration without a secret, programs, units', () => {
         const dir = mkdtempSync(join(tmpdir(), 'pg-node-agent-'));
         try {
           const fs = join(dir, 'vm');
           for (const entry of Object.values(writeFiles(cloudInits[0]))) {
-            if (entry.encoding !== 'b64') continue;
             mkdirSync(dirname(join(fs, entry.path)), { recursive: true });
-            writeFileSync(join(fs, entry.path), Buffer.from(entry.content, 'base64'), { mode: parseInt(entry.permissions, 8) });
+            writeFileSync(join(fs, entry.path), entry.content, { mode: parseInt(entry.permissions, 8) });
           }
           const [program, ...args] = runcmd(cloudInits[0]).find((command) => command[0].endsWith('/install.sh'))!;
           const target = join(dir, 'target');
-          const run = spawnSync(join(fs, program), [...args.map((a) => (a === SAMPLE_AGENT_INSTALL.keyFile ? join(fs, a) : a)), '--root', target, '--no-start'], { encoding: 'utf8' });
+          const run = spawnSync(join(fs, program), [...args, '--root', target, '--no-start'], { encoding: 'utf8' });
           expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
           expect(run.stdout).toMatch(/^PGFO_AGENT \{"agent":"install","outcome":"installed",/m);
           const env = join(target, 'etc', 'pg-failover', 'agent.env');
@@ -1017,8 +1197,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
             'PGFO_CLUSTER=sample',
             'PGFO_NODE=pg1',
             'PGFO_VM_NAME=pgtry-pg1',
-            'PGFO_AUTH=key',
-            `PGFO_FUNCTION_KEY=${FUNCTION_KEY}`,
+            `PGFO_APP_RESOURCE=${NODE_AUTH_AUDIENCE}`,
             'PGFO_SHUTDOWN_TIMEOUT_SECONDS=120',
           ]);
           expect(readFileSync(join(target, 'etc', 'systemd', 'system', 'pg-failover-shutdown-hook.service.d', '10-postgresql.conf'), 'utf8')).toContain(`After=${SAMPLE_AGENT_INSTALL.pgService}`);
@@ -1193,6 +1372,26 @@ describe('the sample cluster\'s cloud-init setup script', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the passwords from Key Vault through /run (tmpfs) only: the replication one into .pgpass, the admin one (primary only) nowhere', () => {
+    const script = setupScript();
+    const lines = script.split('\n').map((line) => line.trim());
+    expect(lines).toContain(`secrets=${SAMPLE_SECRETS.runDir}`);
+    expect(lines).toContain(`${SAMPLE_SECRETS.fetchScript} "$vault" "$1" "$secrets/$1" && return`);
+    expect(lines).toContain(`trap 'rm -rf -- "$secrets"' EXIT`);
+    // The replication secret (argument 7) on every node, the admin secret (argument 8) on the primary only.
+    expect(script).toMatch(/\nfetch "\$7"\n/);
+    expect(script).toMatch(/if \[ "\$role" = primary \]; then\n {2}fetch "\$8"\n/);
+    // Read into the environment, then the directory is gone before anything else runs.
+    const removed = lines.indexOf('rm -rf -- "$secrets"');
+    const reads = lines.flatMap((line, i) => (line.includes('$(cat "$secrets/') ? [i] : []));
+    expect(reads).toHaveLength(2);
+    expect(removed).toBeGreaterThan(Math.max(...reads));
+    expect(removed).toBeLessThan(lines.findIndex((line) => line.includes('conf.d')));
+    expect(script).not.toMatch(/\/etc\/pg-sample|password-file|_B64/);
+    // What stays: the replication password in the postgres user's .pgpass (0600), which PostgreSQL reads.
+    expect(script).toContain('install -m 0600 -o postgres -g postgres /dev/null /var/lib/postgresql/.pgpass');
   });
 
   it('never puts a password on a command line: psql reads them with \\getenv, pg_basebackup from .pgpass', () => {
