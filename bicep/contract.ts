@@ -163,7 +163,7 @@ export const SAMPLE_SECRETS = {
   replicationPassword: 'pg-replication-password',
   /** The replication password on every node (.pgpass: any node may become a standby); the admin password on the first primary only (set once, at setup). */
   readByNode: {
-    pg1: ['pg-admin-password', 'pg-replication-password'],
+    pg1: ['pg-replication-password'],
     pg2: ['pg-replication-password'],
     pg3: ['pg-replication-password'],
   } as Record<string, string[]>,

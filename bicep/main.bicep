@@ -449,7 +449,8 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
     adminUsername: sampleAdminUsername
     sshPublicKey: sampleSshPublicKey
     replicationUser: sampleReplicationUser
-    // Written into the vault as the configuration's secrets; the VMs read them from there at boot.
+    // Written into the vault as the configuration's secrets; the VMs read the replication one from
+    // there at boot, and a Run Command sets the admin one on pg1.
     postgresAdminPassword: samplePostgresAdminPassword
     replicationPassword: sampleReplicationPassword
     keyVaultName: names.keyVault

@@ -141,6 +141,12 @@ var eventGridRule = {
   tag: 'ServiceTag'
   ipAddress: 'AzureEventGrid'
 }
+// A subnet rule matches only traffic through a Microsoft.Web service endpoint on that subnet (the
+// sample's database subnet has one); for a subnet without it the rule is accepted and never
+// matches. App Service's IpSecurityRestriction has no ignoreMissingVnetServiceEndpoint (Bicep's
+// types for 2024-11-01 and 2025-03-01 refuse it: that check lives in az/PowerShell, not ARM). The
+// agents need no rule anyway: they reach the app through its private endpoint (the DNS zone is
+// linked to the database networks), which these rules do not filter.
 var subnetRules = map(allowedSubnetIds, (id, i) => {
   name: 'database-subnet-${i}'
   action: 'Allow'

@@ -6,9 +6,12 @@
 // NICs these VMs use) is sample-network.bicep.
 //
 // No secret reaches a VM's custom data. Each VM has a system-assigned identity: its agent calls
-// the app with that identity's tokens (for nodeAuthAudience), and at boot it reads the passwords
-// this module writes into Key Vault, with Key Vault Secrets User on exactly the secrets it needs
-// (granted once the VMs, and so their identities, exist; the boot script waits for the grant).
+// the app with that identity's tokens (for nodeAuthAudience), and at boot it reads the
+// replication password this module writes into Key Vault, with Key Vault Secrets User on that one
+// secret (granted once the VMs, and so their identities, exist; the boot script waits for the
+// grant). No VM may read the admin password: a local user could take the VM's token from the
+// metadata service and read it for as long as the grant lasts. The deployment sets it on pg1
+// itself, with a managed Run Command once cloud-init is done (adminPasswordCommand below).
 //
 // Deployed AFTER the Function App (main.bicep passes its URL), because the VMs' custom data
 // cannot change once they exist; the network module is deployed BEFORE the app.
@@ -44,7 +47,7 @@ param sshPublicKey string
 @description('PostgreSQL role used for streaming replication.')
 param replicationUser string
 
-@description('Password of the "postgres" database role (the app\'s admin login), written into Key Vault as adminPasswordSecretName.')
+@description('Password of the "postgres" database role (the app\'s admin login), written into Key Vault as adminPasswordSecretName and set on pg1 by a managed Run Command (a protected parameter).')
 @secure()
 @minLength(12)
 param postgresAdminPassword string
@@ -54,10 +57,10 @@ param postgresAdminPassword string
 @minLength(12)
 param replicationPassword string
 
-@description('The deployment\'s Key Vault (RBAC), in this resource group: the passwords are written there, and the VMs read them from there at boot.')
+@description('The deployment\'s Key Vault (RBAC), in this resource group: the passwords are written there, and the VMs read the replication password from there at boot.')
 param keyVaultName string
 
-@description('That vault\'s URI (https://<name>.vault.azure.net/), which the VMs read the secrets from.')
+@description('That vault\'s URI (https://<name>.vault.azure.net/), which the VMs read the replication password from.')
 param keyVaultUri string
 
 @description('Key Vault secret holding the admin password (the configuration\'s postgres.adminPasswordSecret).')
@@ -167,7 +170,7 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
         computerName: node.vmName
         adminUsername: adminUsername
         // cloud-init user data: every {{PLACEHOLDER}} of pg-node.yaml replaced. No secret: the
-        // vault's URL and the secrets' NAMES only.
+        // vault's URL and the replication secret's NAME only.
         customData: base64(reduce(
           items(union(shippedFiles, {
             '{{ROLE}}': i == 0 ? 'primary' : 'standby'
@@ -178,7 +181,6 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
             '{{REPLICATION_USER}}': replicationUser
             '{{KEY_VAULT_URL}}': keyVaultUri
             '{{REPLICATION_PASSWORD_SECRET}}': replicationPasswordSecretName
-            '{{ADMIN_PASSWORD_SECRET}}': adminPasswordSecretName
             '{{CLUSTER_NAME}}': clusterName
             '{{APP_URL}}': appUrl
             '{{NODE_AUTH_AUDIENCE}}': nodeAuthAudience
@@ -211,14 +213,15 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
         bootDiagnostics: { enabled: true }
       }
     }
-    // The secrets exist before a VM boots and asks for them.
-    dependsOn: [adminPasswordSecret, replicationPasswordSecret]
+    // The secret exists before a VM boots and asks for it.
+    dependsOn: [replicationPasswordSecret]
   }
 ]
 
-// Each VM's identity may read exactly the secrets it needs, each grant scoped to its secret: the
-// replication password on every node (.pgpass: any node may become a standby), the admin password
-// on the first primary only (it sets the role's password once, at setup).
+// Each VM's identity may read the replication password, and nothing else, each grant scoped to
+// that secret: every node writes it into .pgpass (any node may become a standby). Any local user
+// can read it too (the metadata service gives any process the VM's token): it lets one stream
+// the data, which is why the replication role is no superuser.
 resource replicationPasswordReaders 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for (node, i) in layout.nodes: {
     name: guid(replicationPasswordSecret.id, vms[i].id, keyVaultSecretsUser)
@@ -232,14 +235,76 @@ resource replicationPasswordReaders 'Microsoft.Authorization/roleAssignments@202
   }
 ]
 
-resource adminPasswordReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(adminPasswordSecret.id, vms[0].id, keyVaultSecretsUser)
-  scope: adminPasswordSecret
+// The admin password, set on the first primary once cloud-init has set PostgreSQL up (the
+// "postgres" role replicates to the standbys). Run as root by the managed Run Command; the
+// password arrives as the environment variable PG_ADMIN_PASSWORD (a protected parameter, which
+// Azure never returns) and reaches psql the same way (\getenv): never a command line, a file or a
+// log line. A later deployment that finds pg1 a standby (after a failover) leaves the role alone.
+var setAdminPasswordScript = '''
+#!/bin/bash
+set -euo pipefail
+cd /
+result() { echo "PG_SAMPLE_ADMIN_PASSWORD_RESULT=$*"; }
+if [[ -z ${PG_ADMIN_PASSWORD-} ]]; then
+  result 'failed reason=no-PG_ADMIN_PASSWORD'
+  exit 1
+fi
+# Kept for the one psql that needs it (below), out of every other program's environment.
+export -n PG_ADMIN_PASSWORD
+# cloud-init runs pg-sample-setup; it answers 2 (cloud-init 23.4+) for done with warnings.
+status=0
+cloud-init status --wait >/dev/null || status=$?
+if ((status != 0 && status != 2)); then
+  cloud-init status --long || true
+  result "failed reason=cloud-init-status-$status: the node's setup failed (PG_SAMPLE_SETUP_RESULT in /var/log/cloud-init-output.log)"
+  exit 1
+fi
+if ! recovery=$(runuser -u postgres -- psql -XAtq -c 'SELECT pg_is_in_recovery()'); then
+  result 'failed reason=postgresql-not-answering'
+  exit 1
+fi
+if [[ $recovery != f ]]; then
+  result "skipped reason=not-the-primary: the role replicates from the primary, set its password there"
+  exit 0
+fi
+# Terse errors (no statement text echoed) and no statement logged by the server.
+if ! PG_ADMIN_PASSWORD=$PG_ADMIN_PASSWORD runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+\set VERBOSITY terse
+\set SHOW_CONTEXT never
+SET log_statement = 'none';
+SET log_min_error_statement = 'panic';
+SET log_min_duration_statement = -1;
+\getenv pw PG_ADMIN_PASSWORD
+ALTER ROLE postgres WITH PASSWORD :'pw';
+SQL
+then
+  result 'failed reason=alter-role-failed'
+  exit 1
+fi
+unset PG_ADMIN_PASSWORD
+result ok
+'''
+
+// Managed Run Command, a child resource of the VM: properties.source.script, protectedParameters
+// as [{ name, value }], treatFailureAsDeploymentFailure (learn.microsoft.com/azure/templates/
+// microsoft.compute/virtualmachines/runcommands). On Linux each parameter reaches the script as
+// an environment variable of its name (../../src/adapters/azure/vm-commands.ts).
+resource adminPasswordCommand 'Microsoft.Compute/virtualMachines/runCommands@2025-04-01' = {
+  parent: vms[0]
+  // Not pgfo-*: the app's sweep of its own abandoned runs leaves this one alone.
+  name: 'pg-sample-admin-password'
+  location: location
+  tags: tags
   properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
-    principalId: vms[0].identity.principalId
-    principalType: 'ServicePrincipal'
-    description: 'pg-failover sample: ${layout.nodes[0].vmName} sets the admin password at setup'
+    source: { script: setAdminPasswordScript }
+    protectedParameters: [
+      { name: 'PG_ADMIN_PASSWORD', value: postgresAdminPassword }
+    ]
+    asyncExecution: false
+    // A failed setup or password fails the deployment rather than leave the app locked out.
+    treatFailureAsDeploymentFailure: true
+    // cloud-init: packages, then up to 20 minutes waiting for the replication password's grant.
+    timeoutInSeconds: 3600
   }
 }
 

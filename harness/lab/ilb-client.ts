@@ -1,6 +1,12 @@
-import { PoolMembership } from './tcp-load-balancer';
+import { PoolMembership, ProbeStates, RuleProbes } from './tcp-load-balancer';
 
-/** Talks to the lab load balancer's control endpoint (the stand-in for Azure's pool updates). */
+/** The load balancer's probe mode: its settings and every backend's state, both null in pool mode. */
+export interface IlbProbesView {
+  settings: RuleProbes | null;
+  states: ProbeStates | null;
+}
+
+/** Talks to the lab load balancer's control endpoint (the stand-in for Azure's pool and probe updates). */
 export class IlbControlClient {
   constructor(private readonly baseUrl: string) {}
 
@@ -9,20 +15,30 @@ export class IlbControlClient {
     return response.ok;
   }
 
-  async pools(): Promise<PoolMembership> {
-    const response = await fetch(`${this.baseUrl}/pools`, { signal: AbortSignal.timeout(5000) });
-    if (!response.ok) throw new Error(`lab load balancer answered ${response.status}: ${await response.text()}`);
-    return (await response.json()) as PoolMembership;
+  pools(): Promise<PoolMembership> {
+    return this.call('GET', '/pools');
   }
 
-  async setPools(pools: PoolMembership): Promise<PoolMembership> {
-    const response = await fetch(`${this.baseUrl}/pools`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(pools),
+  setPools(pools: PoolMembership): Promise<PoolMembership> {
+    return this.call('PUT', '/pools', pools);
+  }
+
+  probes(): Promise<IlbProbesView> {
+    return this.call('GET', '/probes');
+  }
+
+  /** Probe mode with these settings, or pool mode again with null. */
+  setProbes(settings: RuleProbes | null): Promise<IlbProbesView> {
+    return settings ? this.call('PUT', '/probes', settings) : this.call('DELETE', '/probes');
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
       signal: AbortSignal.timeout(5000),
     });
-    if (!response.ok) throw new Error(`lab load balancer refused the pools: ${await response.text()}`);
-    return (await response.json()) as PoolMembership;
+    if (!response.ok) throw new Error(`lab load balancer answered ${response.status} to ${method} ${path}: ${await response.text()}`);
+    return (await response.json()) as T;
   }
 }

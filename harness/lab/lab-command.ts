@@ -21,8 +21,12 @@ export function renderStatus(status: LabStatus): string {
     const pools = [status.ilb.writePool.includes(node.name) && 'write', status.ilb.readPool.includes(node.name) && 'read'].filter(Boolean).join('+') || '-';
     table.push([node.name, `${node.host}:${node.port}`, node.role, node.timeline ?? '-', node.lsn ?? '-', node.lagBytes ?? '-', node.role === 'standby' ? (node.streaming ? 'yes' : 'NO') : '-', pools]);
   }
-  const { write, read } = status.ilb;
-  return `${table.toString()}\nload balancer: write ${write.host}:${write.port} → [${status.ilb.writePool.join(', ')}]   read ${read.host}:${read.port} → [${status.ilb.readPool.join(', ')}]\n`;
+  const { write, read, probes } = status.ilb;
+  const probeLines = Object.entries(probes ?? {}).map(([rule, states]) => {
+    const backends = Object.entries(states).map(([name, s]) => `${name} ${s.up ? 'up' : 'down'} (${s.lastStatus ?? s.lastError ?? 'not probed yet'})`);
+    return `${rule} probe: ${backends.join(', ') || 'empty pool'}\n`;
+  });
+  return `${table.toString()}\nload balancer: write ${write.host}:${write.port} → [${status.ilb.writePool.join(', ')}]   read ${read.host}:${read.port} → [${status.ilb.readPool.join(', ')}]\n${probeLines.join('')}`;
 }
 
 export function labCommand(): Command {

@@ -17,8 +17,9 @@ import { labOsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
 import { createCertificateAuthority, issueServerCertificate } from '../util/certificates';
 import { findPgBinDir } from './pg-binaries';
 import { IlbControlClient } from './ilb-client';
+import { stopNodeAgents } from './node-agents';
 import { IlbDaemonSpec } from './ilb-daemon';
-import { PoolMembership } from './tcp-load-balancer';
+import { PoolMembership, ProbeStates } from './tcp-load-balancer';
 
 /** What `lab up` records, so later commands (and other processes) find the same lab. */
 export interface LabManifest {
@@ -42,7 +43,14 @@ export interface LabNodeStatus {
 
 export interface LabStatus {
   nodes: LabNodeStatus[];
-  ilb: { write: { host: string; port: number }; read: { host: string; port: number }; writePool: string[]; readPool: string[] };
+  ilb: {
+    write: { host: string; port: number };
+    read: { host: string; port: number };
+    writePool: string[];
+    readPool: string[];
+    /** In probe mode only: each rule's backends, up or down by their health probe. */
+    probes?: ProbeStates;
+  };
   connection: { user: string; password: string; database: string };
 }
 
@@ -108,6 +116,7 @@ export class Lab {
     const layout = labLayout(recorded?.options ?? options);
     if (!existsSync(layout.stateDir)) return;
     await stopDaemon(layout.ilbPidFile);
+    await stopNodeAgents(layout);
     const owner = labOsOwner();
     const binDir = recorded?.binDir ?? findPgBinDir();
     for (const node of layout.nodes) {
@@ -170,7 +179,7 @@ export class Lab {
     // Only once the standbys stream (a synchronous commit waits for one); every node, for when it is the primary.
     const synchronous = this.manifest.options.synchronousStandbyNames;
     if (synchronous) for (const server of [primary, ...standbys]) await server.setSynchronousStandbyNames(synchronous);
-    await this.startLoadBalancer({ writePool: [primary.node.name], readPool: standbys.map((s) => s.node.name) });
+    await this.startLoadBalancer(this.initialPools());
     writeFileSync(this.layout.manifestFile, JSON.stringify(this.manifest, null, 2), { mode: 0o600 });
     await this.waitUntilHealthy();
     log('up', { nodes: this.layout.nodes.map((n) => `${n.name}@${n.host}:${n.port}`), write: this.layout.ilb.write, read: this.layout.ilb.read });
@@ -218,7 +227,7 @@ export class Lab {
       }
     }
     if (!(await this.ilb().health().catch(() => false))) {
-      await this.startLoadBalancer({ writePool: [this.layout.nodes[0].name], readPool: this.layout.nodes.slice(1).map((n) => n.name) });
+      await this.startLoadBalancer(this.initialPools());
     }
     await waitFor(
       'every started server to answer',
@@ -230,6 +239,15 @@ export class Lab {
     );
   }
 
+  /**
+   * Pool mode: the first node (the primary a new lab makes) writes, the others read. Probe mode:
+   * every node in both pools, as Azure's probe-mode load balancer is deployed; the probes decide.
+   */
+  private initialPools(): PoolMembership {
+    const names = this.layout.nodes.map((n) => n.name);
+    return this.layout.ilb.probes ? { writePool: names, readPool: names } : { writePool: names.slice(0, 1), readPool: names.slice(1) };
+  }
+
   private async startLoadBalancer(initialPools: PoolMembership): Promise<void> {
     const spec: IlbDaemonSpec = {
       backends: this.layout.nodes.map(({ name, host, port }) => ({ name, host, port })),
@@ -237,6 +255,7 @@ export class Lab {
       control: this.layout.ilb.control,
       stateFile: this.layout.ilbStateFile,
       initialPools,
+      probes: this.layout.ilb.probes,
     };
     const specFile = join(this.layout.stateDir, 'ilb-spec.json');
     writeFileSync(specFile, JSON.stringify(spec, null, 2));
@@ -269,7 +288,11 @@ export class Lab {
   }
 
   async status(): Promise<LabStatus> {
-    const [inspections, pools] = await Promise.all([this.inspectAll(), this.ilb().pools().catch((): PoolMembership => ({ writePool: [], readPool: [] }))]);
+    const [inspections, pools, probes] = await Promise.all([
+      this.inspectAll(),
+      this.ilb().pools().catch((): PoolMembership => ({ writePool: [], readPool: [] })),
+      this.ilb().probes().then((view) => view.states ?? undefined, () => undefined),
+    ]);
     const primary = inspections.find((n) => n.reachable && n.role === 'primary');
     const primaryLsn = primary?.reachable ? primary.currentLsn : null;
     return {
@@ -286,7 +309,7 @@ export class Lab {
           streaming: isStreaming(node),
         };
       }),
-      ilb: { write: this.layout.ilb.write, read: this.layout.ilb.read, ...pools },
+      ilb: { write: this.layout.ilb.write, read: this.layout.ilb.read, ...pools, ...(probes ? { probes } : {}) },
       connection: { ...this.manifest.credentials.app },
     };
   }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { InvalidInputError } from '../../src/domain/errors';
+import { RuleProbes } from './tcp-load-balancer';
 
 export const DEFAULT_NODE_NAMES = ['pg1', 'pg2', 'pg3'];
 
@@ -17,6 +18,25 @@ export interface LabOptions {
    * the most WAL loses nothing). Unset: asynchronous replication.
    */
   synchronousStandbyNames?: string;
+  /**
+   * Starts the load balancer in probe mode: new connections go only to pool members whose HTTP probe
+   * (on each node's own address) answers 200. Unset: pool mode. See `labProbes` for the defaults.
+   */
+  ilbProbes?: LabProbeOptions;
+}
+
+export interface LabProbeOptions {
+  /** Default 8432, where the node agent serves its probes. */
+  port?: number;
+  /** Defaults /primary and /replica. */
+  writePath?: string;
+  readPath?: string;
+  /** Default 5000 (Azure's minimum); tests may go lower. */
+  intervalMs?: number;
+  /** Default 1. */
+  probeThreshold?: number;
+  /** Default: the interval. */
+  timeoutMs?: number;
 }
 
 export interface LabNodeLayout {
@@ -39,7 +59,7 @@ export interface LabLayout {
   /** The lab's certificate authority: every server's certificate is signed by it (clients verify with verify-full). */
   caFile: string;
   nodes: LabNodeLayout[];
-  ilb: { write: { host: string; port: number }; read: { host: string; port: number }; control: { host: string; port: number } };
+  ilb: { write: { host: string; port: number }; read: { host: string; port: number }; control: { host: string; port: number }; probes?: RuleProbes };
   ilbPidFile: string;
   ilbLogFile: string;
   ilbStateFile: string;
@@ -52,6 +72,13 @@ export function defaultLabOptions(env: NodeJS.ProcessEnv = process.env): LabOpti
     port: 5432,
     nodeNames: DEFAULT_NODE_NAMES,
   };
+}
+
+/** The load balancer's probe settings for the lab's probe mode, defaults filled in. */
+export function labProbes(options: LabProbeOptions): RuleProbes {
+  const { port = 8432, writePath = '/primary', readPath = '/replica', intervalMs = 5000, probeThreshold = 1, timeoutMs } = options;
+  const shared = { port, intervalMs, probeThreshold, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+  return { write: { ...shared, path: writePath }, read: { ...shared, path: readPath } };
 }
 
 export function labLayout(options: LabOptions): LabLayout {
@@ -83,6 +110,7 @@ export function labLayout(options: LabOptions): LabLayout {
       write: { host: address(1), port: options.port },
       read: { host: address(2), port: options.port },
       control: { host: address(1), port: 7070 },
+      ...(options.ilbProbes ? { probes: labProbes(options.ilbProbes) } : {}),
     },
     ilbPidFile: join(options.stateDir, 'ilb.pid'),
     ilbLogFile: join(options.stateDir, 'ilb.log'),

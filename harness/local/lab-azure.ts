@@ -50,7 +50,8 @@ export async function startLabAzure(
     world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
     latency: options.latency ?? 'zero',
     host: lab.layout.ilb.control.host,
-    onPoolsChanged: route,
+    // Probe mode: the probes route, and the app moves no pool member through ARM.
+    ...(cluster.loadBalancer.membership === 'probe' ? {} : { onPoolsChanged: route }),
     onPowerStateChanged: (vm, state) => {
       if (options.powerFile) {
         const others = Object.fromEntries(Object.entries(poweredOffVms(options.powerFile)).filter(([name]) => name !== vm));

@@ -1,3 +1,4 @@
+import { NODE_AGENT_PORT } from '../lab/node-agents';
 import { parseConfig } from '../../src/config/load';
 import { FailoverConfig } from '../../src/config/schema';
 import { Lab } from '../lab/lab';
@@ -11,7 +12,10 @@ const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/re
  * The configuration an operator would write for the lab as if it ran on Azure: each lab node is a
  * "VM" whose files live under the lab's state directory (node overrides), managed with pg_ctl.
  */
-export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}): FailoverConfig {
+/** `probe`: the lab's load balancer follows the node agents' probes (membership "probe"); `pools`: the app moves NICs between pools. */
+export type LabLoadBalancing = 'pools' | 'probe';
+
+export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools'): FailoverConfig {
   return parseConfig(
     {
       clusters: [
@@ -25,7 +29,12 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {})
             port: node.port,
             overrides: { dataDirectory: node.dataDir, socketDirectory: node.socketDir, passFile: node.passFile, logFile: node.logFile },
           })),
-          loadBalancer: { resourceId: `${LAB_SUBSCRIPTION}/Microsoft.Network/loadBalancers/pg-lab-ilb`, writePool: 'pg-write', readPool: 'pg-read', membership: 'nic' },
+          loadBalancer: {
+            resourceId: `${LAB_SUBSCRIPTION}/Microsoft.Network/loadBalancers/pg-lab-ilb`,
+            writePool: 'pg-write',
+            readPool: 'pg-read',
+            ...(balancing === 'probe' ? { membership: 'probe', agentPort: NODE_AGENT_PORT } : { membership: 'nic' }),
+          },
           postgres: {
             adminUser: lab.manifest.credentials.admin.user,
             adminPasswordSecret: LAB_SECRETS.admin,

@@ -8,8 +8,9 @@ import { AZURE_SETTING_NAMES } from '../../src/adapters/azure';
 import { AzureEmulator, GuestExecutor, LatencyOption } from './azure-emulator';
 import { applyLocalSettings, LocalRuntime, readHostJson } from './runtime';
 import { projectRoot } from '../util/project-root';
-import { labClusterConfig } from './lab-cluster';
+import { labClusterConfig, type LabLoadBalancing } from './lab-cluster';
 import { poweredOffVms, startLabAzure } from './lab-azure';
+import { NodeAgents } from '../lab/node-agents';
 import { resetServices } from '../../src/app/services';
 import { resetTelemetry } from '../../src/telemetry';
 import { TELEMETRY_SETTING_NAMES } from '../../src/telemetry/settings';
@@ -50,6 +51,12 @@ export interface LocalStackOptions {
    * string, no telemetry, as in Azure without one.
    */
   telemetry?: boolean;
+  /**
+   * How the load balancer picks the writer: 'pools' (the app moves NICs between pools through the
+   * emulator; default) or 'probe' (every node in both pools, each node's agent answers the
+   * load balancer's probes by the write lease: docs/design.md §9).
+   */
+  loadBalancing?: LabLoadBalancing;
 }
 
 export interface LocalStack {
@@ -120,8 +127,13 @@ export const LOCAL_NODE_AUTH_AUDIENCE = 'api://pg-failover-nodes-local';
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   mkdirSync(options.stateDir, { recursive: true });
   const powerFile = join(options.stateDir, 'vm-power.json');
-  const lab = await Lab.up(options.lab ?? {}, { leaveStopped: Object.keys(poweredOffVms(powerFile)) });
-  const config = labClusterConfig(lab, options.policy);
+  const balancing = options.loadBalancing ?? 'pools';
+  const realistic = options.latency === 'realistic';
+  // Probe mode: Azure's minimum probe interval in the realistic profile, a lab's pace in tests.
+  const probes = balancing === 'probe' ? { ilbProbes: { intervalMs: realistic ? 5000 : 300, probeThreshold: 1 } } : {};
+  const lab = await Lab.up({ ...probes, ...options.lab }, { leaveStopped: Object.keys(poweredOffVms(powerFile)) });
+  if (balancing === 'probe') await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 });
+  const config = labClusterConfig(lab, options.policy, balancing);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));

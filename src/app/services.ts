@@ -6,6 +6,7 @@ import { createAzurePorts, AzurePorts } from '../adapters/azure';
 import { createEntraTokenVerifier } from '../adapters/azure/entra-tokens';
 import { createVmPrincipalLookup } from '../adapters/azure/vm-identity';
 import type { NodeAuthentication } from './node-auth';
+import { ProbePools } from '../adapters/agent/probe-pools';
 import { PgEndpoint } from '../adapters/postgres/connect';
 
 /** A cluster name or node name the request named does not exist (HTTP 404). */
@@ -43,11 +44,27 @@ export function nodeConfig(cluster: ClusterConfig, name: string): NodeConfig {
   return node;
 }
 
+/** The cluster and node a node route's URL names (404 for an unknown one). */
+export function locateNode(request: { params: Record<string, string> }): { cluster: ClusterConfig; node: NodeConfig } {
+  const cluster = clusterConfig(request.params.cluster);
+  return { cluster, node: nodeConfig(cluster, request.params.node) };
+}
+
 export function clusterServices(name: string): ClusterServices {
   const existing = perCluster.get(name);
   if (existing) return existing;
   const config = clusterConfig(name);
-  const ports = createAzurePorts(azureClients(), config);
+  const probePools =
+    config.loadBalancer.membership === 'probe'
+      ? new ProbePools({
+          nodes: config.nodes,
+          agentPort: config.loadBalancer.agentPort,
+          leaseTtlSeconds: config.policy.leaseTtlSeconds,
+          probeTimeoutMs: config.policy.health.probeTimeoutMs,
+          adminEndpoint: (node) => services.adminEndpoint(node),
+        })
+      : undefined;
+  const ports = createAzurePorts(azureClients(), config, {}, probePools);
   const services: ClusterServices = {
     ...ports,
     config,

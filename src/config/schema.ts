@@ -46,9 +46,16 @@ export const LoadBalancerSchema = z.strictObject({
   resourceId: armId('Microsoft.Network', 'loadBalancers'),
   writePool: z.string().min(1, 'writePool must name the backend pool behind the write frontend'),
   readPool: z.string().min(1, 'readPool must name the backend pool behind the read frontend'),
-  membership: z.enum(['nic', 'ip'], 'membership must be "nic" (NIC-based pools) or "ip" (IP-based pools)'),
+  /**
+   * "nic"/"ip": the app moves nodes between the pools through ARM. "probe": every node stays in both
+   * pools and the load balancer's HTTP probes, answered by each node's agent, pick the writer by
+   * the write lease (docs/design.md §9): no ARM call when the primary changes.
+   */
+  membership: z.enum(['nic', 'ip', 'probe'], 'membership must be "nic" (NIC-based pools), "ip" (IP-based pools) or "probe" (health probes answered by the node agents)'),
   /** IP-based pools only: the virtual network the addresses live in. */
   virtualNetworkId: armId('Microsoft.Network', 'virtualNetworks').optional(),
+  /** Probe mode: the port of each node's agent (its /primary and /replica probes), on the node's host. */
+  agentPort: port.default(8432),
 });
 
 export const PostgresSchema = z.strictObject({
@@ -109,6 +116,8 @@ export const PolicySchema = z.strictObject({
    * verifiably stopped, so a dead or frozen VM is never failed over automatically.
    */
   fenceByPowerOff: z.boolean().default(true),
+  /** Probe mode: how long a write lease lasts without renewal (each health check renews it). */
+  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(30),
   health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
 });
 

@@ -1,3 +1,4 @@
+import type { LeaseDecision } from './write-lease';
 import type { ClusterConfig } from '../config/schema';
 import { ClusterView, nodeNamed, primariesOf, standbysOf, streamsFrom } from './cluster-view';
 import { bytesBetween, Lsn } from './lsn';
@@ -132,6 +133,8 @@ export interface HealthObservation {
   rejoining: string[];
   /** VM power state ("running", "stopped", "deallocated", ...) of the nodes the app could not reach. */
   powerStates: Record<string, string>;
+  /** Probe mode: what this look did with the write lease (src/domain/write-lease.ts). */
+  lease?: LeaseDecision & { done: boolean };
 }
 
 export interface HealthAssessment {

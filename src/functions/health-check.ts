@@ -7,6 +7,7 @@ import type { CheckRecord, HealthObservation } from '../domain/health';
 import { telemetry } from '../telemetry';
 import { healthCheckRecords } from '../telemetry/records';
 import { owningOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
+import { keepWriteLease } from '../app/write-lease';
 
 export const HEALTH_CHECK = 'healthCheck';
 export const HEALTH_CHECK_SCHEDULE_SETTING = 'HEALTH_CHECK_SCHEDULE';
@@ -32,6 +33,8 @@ export async function observeCluster(client: df.DurableClient, cluster: ClusterC
   const startedAt = new Date().toISOString();
   const services = clusterServices(cluster.name);
   const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), owningOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
+  // Probe mode: the lease is renewed on every look, before anything slower (an ARM power-state read).
+  const lease = cluster.loadBalancer.membership === 'probe' ? await keepWriteLease(cluster.name, view, operation !== null).catch((error: Error) => ({ action: 'none' as const, why: `the write lease could not be kept: ${error.message}`, done: false })) : undefined;
   const powerStates = Object.fromEntries(
     await Promise.all(
       view.nodes
@@ -39,7 +42,7 @@ export async function observeCluster(client: df.DurableClient, cluster: ClusterC
         .map(async (node) => [node.name, await services.fencing.powerState(services.node(node.name)).catch(() => 'unknown')] as const),
     ),
   );
-  return { startedAt, view, operation, rejoining, powerStates };
+  return { startedAt, view, operation, rejoining, powerStates, ...(lease ? { lease } : {}) };
 }
 
 /**
@@ -78,8 +81,9 @@ export async function healthCheckHandler(_timer: Timer, client: df.DurableClient
     const name = clusters[index].name;
     if (result.status === 'rejected') failures.push(`${name}: ${(result.reason as Error)?.message ?? String(result.reason)}`);
     else {
-      const { view } = result.value;
-      context.log(`health check ${name}: write pool [${view.pools.write.join(', ')}]; ${view.nodes.map((n) => `${n.name} ${n.reachable ? n.role : 'unreachable'}`).join(', ')}`);
+      const { view, lease } = result.value;
+      const leaseNote = lease ? `; lease: ${lease.action === 'none' ? lease.why : `${lease.action} ${lease.node}${lease.done ? '' : ' (not done)'}`}` : '';
+      context.log(`health check ${name}: write pool [${view.pools.write.join(', ')}]; ${view.nodes.map((n) => `${n.name} ${n.reachable ? n.role : 'unreachable'}`).join(', ')}${leaseNote}`);
     }
   });
   if (failures.length) throw new Error(`the health check could not observe ${failures.join('; ')}`);

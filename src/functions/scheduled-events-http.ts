@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
 import type { ClusterConfig } from '../config/schema';
-import { clusterConfig, clusterServices, nodeAuthentication, nodeConfig } from '../app/services';
+import { clusterServices, locateNode, nodeAuthentication } from '../app/services';
 import { authenticateNode } from '../app/node-auth';
 import { inspectCluster } from '../app/inspection';
 import { currentOperation, readOperation, startOperation } from '../app/operations';
@@ -56,9 +56,7 @@ const FIELDS = 'EventId, EventType, ResourceType, Resources, EventStatus, NotBef
 export async function scheduledEventHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   let eventType = '';
   const response = await handleErrors(async () => {
-    const cluster = clusterConfig(request.params.cluster);
-    const node = nodeConfig(cluster, request.params.node);
-    await authenticateNode(request.headers.get('authorization'), cluster, node, nodeAuthentication());
+    const { cluster, node } = await authenticateNode(request.headers.get('authorization'), () => locateNode(request), nodeAuthentication());
     const read = await readJsonBody(request);
     if (!read.ok) return read.response;
     const parsed = ScheduledEventBody.safeParse(read.body);

@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import { randomUUID } from 'node:crypto';
 import { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { z } from 'zod';
-import { clusterConfig, nodeAuthentication, nodeConfig } from '../app/services';
+import { locateNode, nodeAuthentication } from '../app/services';
 import { authenticateNode } from '../app/node-auth';
 import { invalidBody, readJsonBody } from '../http/problem';
 import { handleErrors } from '../http/common';
@@ -24,9 +24,7 @@ const ShutdownBody = z.strictObject({
  */
 export async function shutdownHandler(request: HttpRequest, client: df.DurableClient, context: InvocationContext): Promise<HttpResponseInit> {
   return handleErrors(async () => {
-    const cluster = clusterConfig(request.params.cluster);
-    const node = nodeConfig(cluster, request.params.node);
-    await authenticateNode(request.headers.get('authorization'), cluster, node, nodeAuthentication());
+    const { cluster, node } = await authenticateNode(request.headers.get('authorization'), () => locateNode(request), nodeAuthentication());
     const read = await readJsonBody(request);
     if (!read.ok) return read.response;
     const parsed = ShutdownBody.safeParse(read.body);

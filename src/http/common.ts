@@ -20,7 +20,10 @@ export async function handleErrors(work: () => Promise<HttpResponseInit>, contex
     return await work();
   } catch (error) {
     if (error instanceof ConfigError) return problemResponse({ status: 500, title: 'The app is misconfigured', detail: error.message });
-    if (error instanceof NodeAuthenticationError) return nodeAuthenticationProblem(error);
+    if (error instanceof NodeAuthenticationError) {
+      if (error.status === 503) context.error(JSON.stringify({ event: 'http.node-authentication-unavailable', invocationId: context.invocationId, error: error.toJSON() }));
+      return nodeAuthenticationProblem(error);
+    }
     if (error instanceof UnknownResourceError) return problemResponse({ status: 404, title: 'Not found', detail: error.message });
     if (error instanceof InvalidInputError) return problemResponse({ status: 400, title: 'Invalid request', detail: error.message });
     context.error(JSON.stringify({ event: 'http.internal-error', invocationId: context.invocationId, error: error instanceof FailoverError ? error.toJSON() : String((error as Error)?.stack ?? error) }));

@@ -4,7 +4,8 @@
 # command line or the log: curl saves the answer in a private temporary directory (removed on
 # exit), awk decodes it into TARGET_FILE. The VM's role on the secret can take minutes to take
 # effect: no token, 401, 403, 408, 429, 5xx, no answer are retried PG_SAMPLE_SECRET_ATTEMPTS times
-# (120), PG_SAMPLE_SECRET_RETRY_SECONDS apart (10). 404 or another answer fails at once (exit 2).
+# (120), PG_SAMPLE_SECRET_RETRY_SECONDS apart (10). 404, a 403 for the network (not the role), or
+# another answer fails at once (exit 2).
 # Tests set PG_SAMPLE_IMDS_URL, PG_SAMPLE_VAULT_RESOURCE, PG_SAMPLE_AGENT_LIB, TMPDIR (/run).
 PGFO_AGENT_NAME=pg-sample-fetch-secret
 # shellcheck source-path=SCRIPTDIR source=../../../agent/lib.sh
@@ -44,7 +45,15 @@ for ((attempt = 1; ; attempt++)); do
     case $status in
       200) break ;;
       401) reason="Key Vault refused the token (HTTP 401 $(why "$tmp/answer"))" && rm -f -- "$tmp/auth" ;;
-      403) reason="no access to secret $name yet (HTTP 403 $(why "$tmp/answer")): the VM's role on it takes minutes to take effect" ;;
+      403)
+        # Refused for the network, not the role (inner error ForbiddenByConnection: public access
+        # off and not through the private endpoint; ForbiddenByFirewall: the vault's firewall):
+        # waiting will not change that.
+        if grep -q '"code" *: *"ForbiddenBy\(Connection\|Firewall\)"' "$tmp/answer" 2>/dev/null; then
+          die "Key Vault refused this VM's network, not its role, for secret $name (HTTP 403 $(why "$tmp/answer")): the VM reached the vault's public address, not its private endpoint; ${vault#https://} must resolve to a private address here (private DNS zone privatelink.vaultcore.azure.net linked to this VM's network)"
+        fi
+        reason="no access to secret $name yet (HTTP 403 $(why "$tmp/answer")): the VM's role on it takes minutes to take effect"
+        ;;
       404) die "Key Vault $vault has no secret $name (HTTP 404 $(why "$tmp/answer")): the deployment writes it (deploySampleCluster)" ;;
       000 | 408 | 429 | 5??) reason="no answer from Key Vault (HTTP $status $(why "$tmp/answer"))" ;;
       *) die "Key Vault answered HTTP $status for secret $name: $(why "$tmp/answer")" ;;

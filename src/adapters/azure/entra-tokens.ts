@@ -4,10 +4,12 @@ import { NodeAuthenticationError } from '../../domain/errors';
 import { azureTlsOptions } from './clients';
 import type { AzureSettings } from './settings';
 
-/** Who an Entra access token was issued to: the object (principal) id of the identity, in its tenant. */
+/** Who an Entra access token was issued to: the object (principal) id of the identity, in its tenant, and for a managed identity its resource id. */
 export interface TokenSubject {
   objectId: string;
   tenantId: string;
+  /** `xms_mirid`: the resource id of a managed identity (a VM's, for its system-assigned one). */
+  managedIdentityResourceId: string | null;
 }
 
 export type EntraTokenVerifier = (token: string) => Promise<TokenSubject>;
@@ -19,7 +21,9 @@ const CLOCK_TOLERANCE_SECONDS = 60;
  * Checks an Entra access token: RS256 signature by one of the tenant's published keys (fetched from
  * `{authority}/{tenant}/discovery/v2.0/keys`, cached, re-read when a token names an unknown key —
  * Entra rolls its keys), issuer of that tenant (v1.0 or v2.0 tokens), audience NODE_AUTH_AUDIENCE,
- * inside its validity. Throws NodeAuthenticationError (401) saying which check failed.
+ * inside its validity. A bad token is a NodeAuthenticationError 401 saying which check failed; keys
+ * that cannot be read are a 503, which the agents retry (an Entra hiccup must not end the
+ * coordination of a maintenance).
  */
 export function createEntraTokenVerifier(settings: AzureSettings, audience: string, tenantId: string): EntraTokenVerifier {
   const keysUrl = new URL(`${settings.authorityHost}/${tenantId}/discovery/v2.0/keys`);
@@ -32,14 +36,22 @@ export function createEntraTokenVerifier(settings: AzureSettings, audience: stri
     try {
       ({ payload: claims } = await jwtVerify(token, keys, { algorithms: ['RS256'], issuer: issuers, audience, clockTolerance: CLOCK_TOLERANCE_SECONDS, requiredClaims: ['oid', 'tid', 'exp'] }));
     } catch (error) {
+      if (keysUnavailable(error)) throw new NodeAuthenticationError("Entra ID's signing keys could not be read, so the token cannot be checked now; try again", 503);
       throw new NodeAuthenticationError(`the bearer token was refused: ${refusal(error, audience)}`, 401);
     }
-    const { oid, tid } = claims as { oid?: unknown; tid?: unknown };
+    const { oid, tid, xms_mirid: mirid } = claims as { oid?: unknown; tid?: unknown; xms_mirid?: unknown };
     if (typeof oid !== 'string' || typeof tid !== 'string' || tid.toLowerCase() !== tenantId) {
       throw new NodeAuthenticationError(`the bearer token was refused: it names no identity of tenant ${tenantId}`, 401);
     }
-    return { objectId: oid.toLowerCase(), tenantId: tid.toLowerCase() };
+    return { objectId: oid.toLowerCase(), tenantId: tid.toLowerCase(), managedIdentityResourceId: typeof mirid === 'string' ? mirid : null };
   };
+}
+
+/** The key set could not be fetched (timeout, no answer, not 200): nothing is known about the token yet. */
+function keysUnavailable(error: unknown): boolean {
+  if (error instanceof errors.JWKSTimeout) return true;
+  if (!(error instanceof errors.JOSEError)) return true;
+  return error.code === errors.JOSEError.code;
 }
 
 function refusal(error: unknown, audience: string): string {
@@ -50,9 +62,7 @@ function refusal(error: unknown, audience: string): string {
   if (error instanceof errors.JWSSignatureVerificationFailed || error instanceof errors.JWKSNoMatchingKey) return "its signature is not by one of the tenant's signing keys";
   if (error instanceof errors.JOSEAlgNotAllowed) return 'it is not signed with RS256';
   if (error instanceof errors.JWTInvalid || error instanceof errors.JWSInvalid) return 'it is not a signed JWT';
-  if (error instanceof errors.JWKSTimeout) return "Entra ID's signing keys could not be read in time; try again";
-  if (error instanceof errors.JOSEError) return error.message;
-  return "Entra ID's signing keys could not be read; try again";
+  return (error as Error).message;
 }
 
 /** Local mode: the signing keys come from the emulator, whose CA is the only one trusted. */

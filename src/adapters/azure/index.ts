@@ -18,13 +18,17 @@ export interface AzurePorts {
   fencing: Fencing;
 }
 
-/** Every Azure-backed port for one cluster. Key Vault is touched only when a secret is first read. */
-export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, options: AzureAdapterOptions = {}): AzurePorts {
+/**
+ * Every Azure-backed port for one cluster. Key Vault is touched only when a secret is first read.
+ * `pools` replaces the load balancer's ARM pools when the cluster's writer is picked by health
+ * probes instead (probe mode: src/adapters/agent/probe-pools.ts).
+ */
+export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, options: AzureAdapterOptions = {}, pools?: LoadBalancerPools): AzurePorts {
   const withCluster = { pollIntervalMs: clients.settings.pollIntervalMs, ...options, cluster: cluster.name };
   let secretStore: KeyVaultSecretStore | undefined;
   return {
     vmCommands: new AzureVmCommands(clients, withCluster),
-    loadBalancer: new AzureLoadBalancerPools(clients, cluster.loadBalancer, cluster.nodes, withCluster),
+    loadBalancer: pools ?? new AzureLoadBalancerPools(clients, cluster.loadBalancer, cluster.nodes, withCluster),
     secrets: { get: (name) => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster)).get(name) },
     fencing: new AzureFencing(clients, withCluster),
   };

@@ -1,5 +1,5 @@
 import type { LoadBalancerConfig } from '../../config/schema';
-import { FailoverError } from '../../domain/errors';
+import { ConfigError, FailoverError } from '../../domain/errors';
 import { LoadBalancerUpdateError } from '../../ports/errors';
 import type { LoadBalancerPools, PoolMember, PoolMembership, PoolRole, SetRoleResult } from '../../ports/load-balancer';
 import type { AzureClients } from './clients';
@@ -17,6 +17,7 @@ export class AzureLoadBalancerPools implements LoadBalancerPools {
     const resolved = resolveAdapterOptions(options);
     this.cluster = resolved.cluster;
     const network = (subscriptionId: string) => clients.network(subscriptionId);
+    if (lb.membership === 'probe') throw new ConfigError('the cluster configuration', [{ path: 'loadBalancer.membership', message: 'probe mode moves no pool members through ARM: use the probe pools (src/adapters/agent/probe-pools.ts)' }]);
     this.impl = lb.membership === 'nic' ? new NicPoolMembership(network, lb, nodes, resolved) : new IpPoolMembership(network, lb, nodes, resolved);
   }
 

@@ -226,8 +226,8 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
       const reboot = event(primary, { EventId: 'A1B2C3D4-0000-4000-8000-00000000AAAA' });
       const entra = stack.azure.entra;
       const refusals: [string, Credential, number, RegExp][] = [
-        ['no credential', null, 401, /only node .* may call this route/],
-        ['the function key', TEST_FUNCTION_KEY, 401, /only node .* may call this route/],
+        ['no credential', null, 401, /only the node's own VM may call this route/],
+        ['the function key', TEST_FUNCTION_KEY, 401, /only the node's own VM may call this route/],
         ["another VM's token", vmIdentity(stack, other.name), 403, /not of VM .*: a VM may call only its own node's routes/],
         ['a token for another audience', vmIdentity(stack, primary, 'https://management.azure.com/'), 401, /another audience/],
         ['a token signed by an unpublished key', { bearer: entra.signClaims({ aud: LOCAL_NODE_AUTH_AUDIENCE, oid: vmPrincipalId(self.vmResourceId) }, { foreignKey: true }) }, 401, /signature/],

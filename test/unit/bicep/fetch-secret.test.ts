@@ -3,9 +3,10 @@
  * (bicep/modules/cloud-init/fetch-secret.sh, /usr/local/sbin/pg-sample-fetch-secret on the VMs),
  * run with bash against the project's emulated metadata service (its managed identity tokens) and
  * a small Key Vault stand-in that answers as Key Vault with Azure RBAC does: 401 without a token
- * for Key Vault, 403 until the caller's role assignment takes effect, 404 for a secret that does
- * not exist. Every program the script starts runs through a wrapper that logs its arguments and
- * environment, so the tests can show that the secret (and the token) never reach either.
+ * for Key Vault, 403 until the caller's role assignment takes effect (or, when set to, 403 for the
+ * network: public access off or the vault's firewall), 404 for a secret that does not exist.
+ * Every program the script starts runs through a wrapper that logs its arguments and environment,
+ * so the tests can show that the secret (and the token) never reach either.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -45,6 +46,8 @@ interface FakeVault {
   grantAfter: Map<string, number>;
   /** Write JSON with every non-ASCII character (and +) as \uXXXX, as some serializers do. */
   escapeNonAscii: boolean;
+  /** Refuse every read for the network, as Key Vault does (403 with this inner error code). */
+  networkRefusal?: 'ForbiddenByConnection' | 'ForbiddenByFirewall';
   stop(): Promise<void>;
 }
 
@@ -79,6 +82,16 @@ async function startFakeVault(imds: ScheduledEventsEmulator): Promise<FakeVault>
     const token = imds.record.tokens.find((t) => t.accessToken === bearer);
     if (!token || token.resource !== VAULT_RESOURCE) return answer(401, { error: { code: 'Unauthorized', message: 'AKV10022: Invalid audience.' } });
     const name = match[1];
+    // Key Vault's answers when the request did not come the way the vault's network settings allow
+    // (microsoft/multimodal-ai#171, Azure-Samples/azuresandbox#429), whatever the caller's role.
+    if (vault.networkRefusal === 'ForbiddenByConnection') {
+      const message = 'Public network access is disabled and request is not from a trusted service nor via an approved private link.\r\nCaller: appid=…\r\nVault: pgtry-kv;location=westeurope';
+      return answer(403, { error: { code: 'Forbidden', message, innererror: { code: 'ForbiddenByConnection' } } }, token.vm);
+    }
+    if (vault.networkRefusal === 'ForbiddenByFirewall') {
+      const message = 'Client address is not authorized and caller is not a trusted service.\r\nClient address: 203.0.113.7\r\nVault: pgtry-kv;location=westeurope';
+      return answer(403, { error: { code: 'Forbidden', message, innererror: { code: 'ForbiddenByFirewall' } } }, token.vm);
+    }
     const grant = `${token.vm}/${name}`;
     if (!grants.has(grant)) {
       const count = (refused.get(grant) ?? 0) + 1;
@@ -149,6 +162,7 @@ describe('pg-sample-fetch-secret (the sample VMs read their passwords from Key V
     vault.grants.clear();
     vault.grantAfter.clear();
     vault.escapeNonAscii = false;
+    vault.networkRefusal = undefined;
     imds.record.tokens.length = 0;
   });
 
@@ -236,13 +250,18 @@ describe('pg-sample-fetch-secret (the sample VMs read their passwords from Key V
     expect(run.argvLog).toMatch(/^curl .* -H @.*\/auth /m);
   });
 
-  it('decodes \\uXXXX escapes (a serializer that escapes non-ASCII characters) to the same bytes', async () => {
-    vault.secrets.set('pg-admin-password', SECRET);
-    vault.grants.add(`${VM}/pg-admin-password`);
-    vault.escapeNonAscii = true;
+  /** One read of a secret the VM's role allows (value VALUE), into a fresh target file. */
+  const readGranted = async (name: string, file: string, value = SECRET) => {
+    vault.secrets.set(name, value);
+    vault.grants.add(`${VM}/${name}`);
     const paths = fresh();
-    const target = join(paths.target, 'admin');
-    const run = await fetchSecret([vault.url, 'pg-admin-password', target], paths);
+    const target = join(paths.target, file);
+    return { paths, target, run: await fetchSecret([vault.url, name, target], paths) };
+  };
+
+  it('decodes \\uXXXX escapes (a serializer that escapes non-ASCII characters) to the same bytes', async () => {
+    vault.escapeNonAscii = true;
+    const { target, run } = await readGranted('pg-admin-password', 'admin');
     expect(run.code).toBe(0);
     expect(readFileSync(target)).toEqual(Buffer.from(SECRET, 'utf8'));
     expect(vault.requests.map((r) => r.status)).toEqual([200]);
@@ -260,6 +279,20 @@ describe('pg-sample-fetch-secret (the sample VMs read their passwords from Key V
     expect(existsSync(target)).toBe(false);
     expect(readdirSync(paths.tmp)).toEqual([]);
     expect(readdirSync(paths.target)).toEqual([]);
+  });
+
+  it.each(['ForbiddenByConnection', 'ForbiddenByFirewall'] as const)('stops at once on a 403 for the network (%s), not the role: no retry, no file, a hint at private DNS', async (code) => {
+    vault.networkRefusal = code;
+    const { paths, target, run } = await readGranted('pg-replication-password', 'replication');
+    expect(run.code).toBe(2);
+    expect(vault.requests.map((r) => r.status)).toEqual([403]);
+    expect(run.stderr).not.toMatch(/attempt 1 of/);
+    expect(run.stderr).toContain(`error: Key Vault refused this VM's network, not its role, for secret pg-replication-password (HTTP 403 "code":"Forbidden" "code":"${code}"): `);
+    expect(run.stderr).toMatch(/the VM reached the vault's public address, not its private endpoint; \S+ must resolve to a private address here \(private DNS zone privatelink\.vaultcore\.azure\.net linked to this VM's network\)$/m);
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(paths.tmp)).toEqual([]);
+    expect(readdirSync(paths.target)).toEqual([]);
+    expectNoLeak(run, SECRET);
   });
 
   it('gives up after its bounded number of attempts when the grant never takes effect, with the last reason', async () => {
@@ -287,11 +320,7 @@ describe('pg-sample-fetch-secret (the sample VMs read their passwords from Key V
   });
 
   it('refuses a value it could not hand on intact (a line break) and writes nothing', async () => {
-    vault.secrets.set('pg-replication-password', 'two\nlines');
-    vault.grants.add(`${VM}/pg-replication-password`);
-    const paths = fresh();
-    const target = join(paths.target, 'replication');
-    const run = await fetchSecret([vault.url, 'pg-replication-password', target], paths);
+    const { paths, run } = await readGranted('pg-replication-password', 'replication', 'two\nlines');
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/error: secret pg-replication-password is not a string without control characters/);
     expect(readdirSync(paths.target)).toEqual([]);

@@ -327,14 +327,16 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       }
     });
 
-    it('grants nothing else: every assignment is the app identity\'s or a sample VM\'s read access to a sample secret', () => {
+    it('grants nothing else: every assignment is the app identity\'s or a sample VM\'s read access to the replication password (none to the admin password)', () => {
       const sampleVmGrants = ofType(main, 'Microsoft.Authorization/roleAssignments').filter((a) => a.modulePath[0] === 'sample');
-      expect(sampleVmGrants.map((a) => a.symbol).sort()).toEqual(['adminPasswordReader', 'replicationPasswordReaders']);
+      expect(sampleVmGrants.map((a) => a.symbol).sort()).toEqual(['replicationPasswordReaders']);
       for (const a of sampleVmGrants) {
         expect(a.modulePath).toEqual(['sample']);
         expect(roleGuids(a)).toEqual([SAMPLE_SECRETS.role]);
         expect(scopeType(a)).toBe('Microsoft.KeyVault/vaults/secrets');
       }
+      // No assignment anywhere is scoped to (or named from) the admin password's secret.
+      for (const a of ofType(main, 'Microsoft.Authorization/roleAssignments')) expect(JSON.stringify([a.resource.scope, a.resource.name])).not.toMatch(/adminPassword/i);
     });
   });
 
@@ -647,16 +649,19 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(props(vault).accessPolicies).toBeUndefined();
     });
 
-    it('keeps the sample passwords in secure parameters with no default value, used only as the Key Vault secrets\' values', () => {
+    it('keeps the sample passwords in secure parameters with no default value, used only as the Key Vault secrets\' values and the admin password\'s Run Command protected parameter', () => {
       expect(secureParameters(main).sort()).toEqual(['samplePostgresAdminPassword', 'sampleReplicationPassword']);
       for (const name of secureParameters(main)) expect(((main.parameters as JsonObject)[name] as JsonObject).defaultValue ?? '').toBe('');
       const sample = nestedTemplate(moduleOf(main, 'sample'));
       expect(secureParameters(sample).sort()).toEqual(['postgresAdminPassword', 'replicationPassword']);
-      for (const name of secureParameters(sample)) {
-        expect(((sample.parameters as JsonObject)[name] as JsonObject).defaultValue).toBeUndefined();
-        // Once: the secret's value. Never in the VMs' custom data (or anywhere else).
-        expect(JSON.stringify(sample).match(new RegExp(`parameters\\('${name}'\\)`, 'g')) ?? []).toHaveLength(1);
-      }
+      for (const name of secureParameters(sample)) expect(((sample.parameters as JsonObject)[name] as JsonObject).defaultValue).toBeUndefined();
+      // Where each is used: the secret's value; the admin password also as the Run Command's one
+      // protected parameter. Never in the VMs' custom data (or anywhere else).
+      const uses = (name: string) =>
+        resourcesOf(sample).flatMap(([symbol, r]) => (JSON.stringify(r).match(new RegExp(`parameters\\('${name}'\\)`, 'g')) ?? []).map(() => symbol));
+      expect(uses('replicationPassword')).toEqual(['replicationPasswordSecret']);
+      expect(uses('postgresAdminPassword').sort()).toEqual(['adminPasswordCommand', 'adminPasswordSecret']);
+      for (const name of secureParameters(sample)) expect(JSON.stringify(sample).match(new RegExp(`parameters\\('${name}'\\)`, 'g'))).toHaveLength(uses(name).length);
     });
 
     it('never puts a secure parameter into an output, an app setting or a non-secure module parameter', () => {
@@ -737,19 +742,21 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       // The network module holds no VM, the VM module no network resource: the VMs, their passwords in the vault and their grants on them.
       expect(ofType(sampleNetwork, 'Microsoft.Compute/virtualMachines')).toHaveLength(0);
       expect(resourcesOf(sample).map(([symbol, r]) => `${r.existing === true ? 'existing ' : ''}${r.type} ${symbol}`).sort()).toEqual([
-        'Microsoft.Authorization/roleAssignments adminPasswordReader',
         'Microsoft.Authorization/roleAssignments replicationPasswordReaders',
         'Microsoft.Compute/availabilitySets availabilitySet',
         'Microsoft.Compute/virtualMachines vms',
+        'Microsoft.Compute/virtualMachines/runCommands adminPasswordCommand',
         'Microsoft.KeyVault/vaults/secrets adminPasswordSecret',
         'Microsoft.KeyVault/vaults/secrets replicationPasswordSecret',
         'existing Microsoft.KeyVault/vaults vault',
       ]);
-      // The secrets exist before the VMs boot and ask for them; the grants come after the VMs (their identities).
+      // The replication secret exists before the VMs boot and ask for it; the grants come after
+      // the VMs (their identities); the admin password's Run Command after pg1.
       const inner = dependencies(sample);
-      expect(inner.vms).toEqual(expect.arrayContaining(['adminPasswordSecret', 'replicationPasswordSecret']));
-      expect(inner.adminPasswordReader).toEqual(expect.arrayContaining(['adminPasswordSecret', "[format('vms[{0}]', 0)]"]));
+      expect(inner.vms).toEqual(expect.arrayContaining(['replicationPasswordSecret']));
+      expect(inner.vms).not.toContain('adminPasswordSecret');
       expect(inner.replicationPasswordReaders).toEqual(expect.arrayContaining(['replicationPasswordSecret', "[format('vms[{0}]', copyIndex())]"]));
+      expect(inner.adminPasswordCommand).toEqual(["[format('vms[{0}]', 0)]"]);
     });
 
     it('has three Debian 12 VMs across availability zones (or an availability set), SSH-key login only', () => {
@@ -780,7 +787,6 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           '{{REPLICATION_USER}}',
           '{{KEY_VAULT_URL}}',
           '{{REPLICATION_PASSWORD_SECRET}}',
-          '{{ADMIN_PASSWORD_SECRET}}',
           '{{ROLE}}',
           '{{VM_NAME}}',
           '{{CLUSTER_NAME}}',
@@ -799,6 +805,9 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       const replaced = [...[...customData.matchAll(/'(\{\{[A-Z0-9_]+\}\})'/g)].map((m) => m[1]), ...Object.keys((sample.variables as JsonObject).shippedFiles as JsonObject)];
       expect(replaced.sort()).toEqual(placeholders.sort());
       for (const name of secureParameters(sample)) expect(customData).not.toContain(`parameters('${name}')`);
+      // Not even the admin password's secret NAME: no VM reads it.
+      expect(customData).not.toContain('adminPasswordSecretName');
+      expect(cloudInit).not.toMatch(/ADMIN_PASSWORD|admin_pw|ADMIN_PW/i);
       expect(customData).not.toMatch(/base64\(parameters/);
       expect(customData).toContain("'{{KEY_VAULT_URL}}', parameters('keyVaultUri')");
       expect(customData).toContain("'{{NODE_AUTH_AUDIENCE}}', parameters('nodeAuthAudience')");
@@ -815,7 +824,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(cloudInit).not.toMatch(/_B64\}\}|PASSWORD_B64|FUNCTION_KEY|key-file|\/etc\/pg-sample/);
     });
 
-    it('grants each VM\'s identity Key Vault Secrets User on exactly the secrets its node reads, each assignment scoped to its secret', () => {
+    it('grants each VM\'s identity Key Vault Secrets User on the replication password only, each assignment scoped to that secret', () => {
       const readers = Object.fromEntries(ofType(sample, 'Microsoft.Authorization/roleAssignments').map((l) => [l.symbol, l.resource]));
       const role = "[subscriptionResourceId('Microsoft.Authorization/roleDefinitions', variables('keyVaultSecretsUser'))]";
       expect((sample.variables as JsonObject).keyVaultSecretsUser).toBe(SAMPLE_SECRETS.role);
@@ -826,25 +835,118 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         principalId: "[reference(format('vms[{0}]', copyIndex()), '2025-04-01', 'full').identity.principalId]",
         principalType: 'ServicePrincipal',
       });
-      expect(readers.adminPasswordReader.scope).toBe("[resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('adminPasswordSecretName'))]");
-      expect(readers.adminPasswordReader.copy).toBeUndefined();
-      expect(props(readers.adminPasswordReader)).toMatchObject({
-        roleDefinitionId: role,
-        principalId: "[reference(format('vms[{0}]', 0), '2025-04-01', 'full').identity.principalId]",
-        principalType: 'ServicePrincipal',
-      });
+      expect(Object.keys(readers)).toEqual(['replicationPasswordReaders']);
       // Named from the secret, the VM and the role: a second deployment finds the same assignments.
       expect(readers.replicationPasswordReaders.name).toBe(
         "[guid(resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('replicationPasswordSecretName')), resourceId('Microsoft.Compute/virtualMachines', parameters('layout').nodes[copyIndex()].vmName), variables('keyVaultSecretsUser'))]",
-      );
-      expect(readers.adminPasswordReader.name).toBe(
-        "[guid(resourceId('Microsoft.KeyVault/vaults/secrets', parameters('keyVaultName'), parameters('adminPasswordSecretName')), resourceId('Microsoft.Compute/virtualMachines', parameters('layout').nodes[0].vmName), variables('keyVaultSecretsUser'))]",
       );
       // The sample module gets the configuration's secret names and the deployment's vault.
       expect(props(moduleOf(main, 'sample')).parameters).toMatchObject({
         keyVaultName: { value: "[variables('names').keyVault]" },
         adminPasswordSecretName: { value: "[variables('sampleCluster').postgres.adminPasswordSecret]" },
         replicationPasswordSecretName: { value: "[variables('sampleCluster').postgres.replicationPasswordSecret]" },
+      });
+    });
+
+    describe('the admin password: a managed Run Command on pg1, the password only as a protected parameter', () => {
+      const command = () => one(ofType(sample, 'Microsoft.Compute/virtualMachines/runCommands'), 'Run Command');
+      const script = (): string => {
+        const source = (props(command().resource).source as JsonObject).script;
+        expect(source).toBe("[variables('setAdminPasswordScript')]");
+        const text = (sample.variables as JsonObject).setAdminPasswordScript;
+        expect(typeof text).toBe('string');
+        return String(text);
+      };
+
+      it('exists once in the whole deployment, on pg1 (a child of vms[0], after it), and fails the deployment when it fails', () => {
+        expect(ofType(main, 'Microsoft.Compute/virtualMachines/runCommands').map((l) => [l.modulePath.join('/'), l.symbol])).toEqual([['sample', 'adminPasswordCommand']]);
+        const { resource } = command();
+        expect(resource.copy).toBeUndefined();
+        expect(resource.apiVersion).toBe('2025-04-01');
+        expect(resource.name).toBe("[format('{0}/{1}', parameters('layout').nodes[0].vmName, 'pg-sample-admin-password')]");
+        expect(resource.dependsOn).toEqual(["[format('vms[{0}]', 0)]"]);
+        expect(props(resource)).toMatchObject({ asyncExecution: false, treatFailureAsDeploymentFailure: true, timeoutInSeconds: 3600 });
+        // Not one of the app's runs (pgfo-*), which it sweeps and deletes.
+        expect(String(resource.name)).not.toContain('pgfo-');
+      });
+
+      it('carries the password only as its one protected parameter, from the secure parameter; no plain parameter, nothing in the script', () => {
+        const p = props(command().resource);
+        expect(p.protectedParameters).toEqual([{ name: 'PG_ADMIN_PASSWORD', value: "[parameters('postgresAdminPassword')]" }]);
+        expect(p.parameters).toBeUndefined();
+        expect(Object.keys(p).sort()).toEqual(['asyncExecution', 'protectedParameters', 'source', 'timeoutInSeconds', 'treatFailureAsDeploymentFailure']);
+        // The script is constant text: no expression, no parameter.
+        expect(script().startsWith('#!/bin/bash\n')).toBe(true);
+        expect(script()).not.toMatch(/parameters\(|\[format|postgresAdminPassword/);
+      });
+
+      it('is bash that shellcheck passes; waits for cloud-init, then sets the role\'s password through psql\'s stdin and environment only', () => {
+        const dir = mkdtempSync(join(tmpdir(), 'pg-sample-admin-password-'));
+        try {
+          const file = join(dir, 'set-admin-password.sh');
+          writeFileSync(file, script());
+          expect(spawnSync('bash', ['-n', file], { encoding: 'utf8' }).status).toBe(0);
+          const shellcheck = spawnSync('shellcheck', ['-s', 'bash', file], { encoding: 'utf8' });
+          if (shellcheck.error) throw new Error(`shellcheck is needed to check the Run Command script: ${shellcheck.error.message}`);
+          expect(shellcheck.stdout + shellcheck.stderr).toBe('');
+          // Stand-ins: cloud-init (exit code from CLOUD_INIT_STATUS), runuser (runs the command as
+          // is), psql (answers pg_is_in_recovery() with RECOVERY). Each logs its arguments, whether
+          // the password is in its environment, and psql its stdin.
+          const bin = join(dir, 'bin');
+          mkdirSync(bin);
+          const logged = 'printf \'%s\' "${0##*/}" >>"$CALLS"; printf \' %q\' "$@" >>"$CALLS"; if [[ -n ${PG_ADMIN_PASSWORD+x} ]]; then echo \' [password in env]\' >>"$CALLS"; else echo >>"$CALLS"; fi\n';
+          writeFileSync(join(bin, 'cloud-init'), `#!/bin/bash\n${logged}[[ $2 != --wait ]] || exit "\${CLOUD_INIT_STATUS:-0}"\n`, { mode: 0o755 });
+          writeFileSync(join(bin, 'runuser'), `#!/bin/bash\n${logged}while [[ $1 != -- ]]; do shift; done\nshift\nexec "$@"\n`, { mode: 0o755 });
+          writeFileSync(
+            join(bin, 'psql'),
+            `#!/bin/bash\n${logged}if [[ " $* " == *" -c SELECT pg_is_in_recovery() "* ]]; then echo "\${RECOVERY:-f}"; exit 0; fi\ncat >>"$STDIN_LOG"\nprintf '%s' "$PG_ADMIN_PASSWORD" >"$SEEN"\n`,
+            { mode: 0o755 },
+          );
+          const run = (env: Record<string, string>) => {
+            for (const log of ['calls', 'stdin', 'seen']) rmSync(join(dir, log), { force: true });
+            const result = spawnSync('bash', [file], {
+              encoding: 'utf8',
+              env: { PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, CALLS: join(dir, 'calls'), STDIN_LOG: join(dir, 'stdin'), SEEN: join(dir, 'seen'), PG_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env },
+            });
+            const read = (name: string) => (existsSync(join(dir, name)) ? readFileSync(join(dir, name), 'utf8') : '');
+            return { status: result.status, stdout: result.stdout, stderr: result.stderr, calls: read('calls').trim().split('\n'), stdin: read('stdin'), seen: read('seen') };
+          };
+
+          const ok = run({});
+          expect({ status: ok.status, stdout: ok.stdout, stderr: ok.stderr }).toEqual({ status: 0, stdout: 'PG_SAMPLE_ADMIN_PASSWORD_RESULT=ok\n', stderr: '' });
+          // cloud-init first; the password only in the environment of the runuser/psql that set it.
+          expect(ok.calls).toEqual([
+            'cloud-init status --wait',
+            'runuser -u postgres -- psql -XAtq -c SELECT\\ pg_is_in_recovery\\(\\)',
+            'psql -XAtq -c SELECT\\ pg_is_in_recovery\\(\\)',
+            'runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 [password in env]',
+            'psql -X -q -v ON_ERROR_STOP=1 [password in env]',
+          ]);
+          expect(ok.seen).toBe(ADMIN_PASSWORD);
+          expect(ok.stdin.split('\n')).toEqual(expect.arrayContaining(['\\getenv pw PG_ADMIN_PASSWORD', "ALTER ROLE postgres WITH PASSWORD :'pw';", "SET log_min_error_statement = 'panic';", '\\set VERBOSITY terse']));
+          expect(ok.stdin.indexOf('log_min_error_statement')).toBeLessThan(ok.stdin.indexOf('ALTER ROLE'));
+          for (const text of [ok.calls.join('\n'), ok.stdin, ok.stdout, ok.stderr]) expect(text).not.toContain(ADMIN_PASSWORD);
+
+          // cloud-init 23.4+ answers 2 for "done, with warnings": go on.
+          expect(run({ CLOUD_INIT_STATUS: '2' }).stdout).toBe('PG_SAMPLE_ADMIN_PASSWORD_RESULT=ok\n');
+          // The setup failed: say so, fail the Run Command (and so the deployment), touch nothing.
+          const failed = run({ CLOUD_INIT_STATUS: '1' });
+          expect(failed.status).toBe(1);
+          expect(failed.stdout).toMatch(/^PG_SAMPLE_ADMIN_PASSWORD_RESULT=failed reason=cloud-init-status-1: /m);
+          expect(failed.calls).toEqual(['cloud-init status --wait', 'cloud-init status --long']);
+          // A later deployment that finds pg1 a standby leaves the role alone.
+          const standby = run({ RECOVERY: 't' });
+          expect({ status: standby.status, stdout: standby.stdout, stdin: standby.stdin }).toEqual({
+            status: 0,
+            stdout: 'PG_SAMPLE_ADMIN_PASSWORD_RESULT=skipped reason=not-the-primary: the role replicates from the primary, set its password there\n',
+            stdin: '',
+          });
+          // No password given: fail before anything runs.
+          const none = run({ PG_ADMIN_PASSWORD: '' });
+          expect({ status: none.status, stdout: none.stdout, calls: none.calls }).toEqual({ status: 1, stdout: 'PG_SAMPLE_ADMIN_PASSWORD_RESULT=failed reason=no-PG_ADMIN_PASSWORD\n', calls: [''] });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
       });
     });
 
@@ -1041,6 +1143,11 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         adminPasswordSecret: [`${deployment.vault.name}/${SAMPLE_SECRETS.adminPassword}`, ADMIN_PASSWORD],
         replicationPasswordSecret: [`${deployment.vault.name}/${SAMPLE_SECRETS.replicationPassword}`, REPLICATION_PASSWORD],
       });
+      // The admin password goes to pg1 only, as the one protected parameter of its Run Command.
+      const commands = ofType(sample, 'Microsoft.Compute/virtualMachines/runCommands');
+      expect(commands.map((l) => [inner.evaluate(l.resource.name as Json), inner.evaluate(props(l.resource).protectedParameters as Json)])).toEqual([
+        ['pgtry-pg1/pg-sample-admin-password', [{ name: 'PG_ADMIN_PASSWORD', value: ADMIN_PASSWORD }]],
+      ]);
       // Which VM may read which secret: the role assignments evaluated node by node.
       const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
       const readers: Record<string, string[]> = {};
@@ -1056,6 +1163,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         }
       }
       for (const node of Object.keys(readers)) readers[node].sort();
+      // The replication password on every node (any node may become a standby), the admin password
+      // on none: it reaches pg1 only as a protected parameter of a Run Command.
       expect(readers).toEqual(SAMPLE_SECRETS.readByNode);
     });
 
@@ -1119,13 +1228,15 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         }
       });
 
-      it('carries no secret — no password, no key — only the vault\'s URL and the secret names; runs the setup, then install.sh with the token audience', () => {
+      it('carries no secret — no password, no key — only the vault\'s URL and the replication secret\'s name; runs the setup, then install.sh with the token audience', () => {
         cloudInits.forEach((text, i) => {
           const node = `pg${i + 1}`;
           for (const secret of [ADMIN_PASSWORD, REPLICATION_PASSWORD]) {
             expect(text).not.toContain(secret);
             expect(text).not.toContain(Buffer.from(secret).toString('base64'));
           }
+          // The admin password is not read on any node: its secret is not even named.
+          expect(text).not.toContain(SAMPLE_SECRETS.adminPassword);
           // Outside the shipped files (install.sh names the old --key-file to refuse it): no trace of a key.
           const files = writeFiles(text);
           const own = [JSON.stringify(runcmd(text)), ...Object.values(files).filter((entry) => !(entry.path in shipped())).map((entry) => JSON.stringify(entry))].join('\n');
@@ -1142,7 +1253,6 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               'replicator',
               deployment.vault.uri,
               SAMPLE_SECRETS.replicationPassword,
-              SAMPLE_SECRETS.adminPassword,
             ],
             [
               `${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`,
@@ -1374,19 +1484,20 @@ describe('the sample cluster\'s cloud-init setup script', () => {
     }
   });
 
-  it('reads the passwords from Key Vault through /run (tmpfs) only: the replication one into .pgpass, the admin one (primary only) nowhere', () => {
+  it('reads the replication password from Key Vault through /run (tmpfs) only, into .pgpass; never the admin password', () => {
     const script = setupScript();
     const lines = script.split('\n').map((line) => line.trim());
     expect(lines).toContain(`secrets=${SAMPLE_SECRETS.runDir}`);
     expect(lines).toContain(`${SAMPLE_SECRETS.fetchScript} "$vault" "$1" "$secrets/$1" && return`);
     expect(lines).toContain(`trap 'rm -rf -- "$secrets"' EXIT`);
-    // The replication secret (argument 7) on every node, the admin secret (argument 8) on the primary only.
-    expect(script).toMatch(/\nfetch "\$7"\n/);
-    expect(script).toMatch(/if \[ "\$role" = primary \]; then\n {2}fetch "\$8"\n/);
-    // Read into the environment, then the directory is gone before anything else runs.
+    // The replication secret (argument 7) on every node, and no other secret: the deployment sets
+    // the admin password with a Run Command.
+    expect(script.match(/^\s*fetch "\$\d"$/gm)).toEqual(['fetch "$7"']);
+    expect(script).not.toMatch(/\$8|ADMIN|admin_pw|ALTER ROLE postgres/);
+    // Read into a shell variable, then the directory is gone before anything else runs.
     const removed = lines.indexOf('rm -rf -- "$secrets"');
     const reads = lines.flatMap((line, i) => (line.includes('$(cat "$secrets/') ? [i] : []));
-    expect(reads).toHaveLength(2);
+    expect(reads).toHaveLength(1);
     expect(removed).toBeGreaterThan(Math.max(...reads));
     expect(removed).toBeLessThan(lines.findIndex((line) => line.includes('conf.d')));
     expect(script).not.toMatch(/\/etc\/pg-sample|password-file|_B64/);
@@ -1394,10 +1505,20 @@ describe('the sample cluster\'s cloud-init setup script', () => {
     expect(script).toContain('install -m 0600 -o postgres -g postgres /dev/null /var/lib/postgresql/.pgpass');
   });
 
-  it('never puts a password on a command line: psql reads them with \\getenv, pg_basebackup from .pgpass', () => {
+  it('never puts a password on a command line or in the environment of later programs: psql reads it with \\getenv, pg_basebackup from .pgpass', () => {
     const script = setupScript();
     expect(script).toContain('\\getenv repl_pw REPL_PW');
-    expect(script).not.toMatch(/psql[^\n]*(REPL_PW|ADMIN_PW)/);
+    expect(script).not.toMatch(/psql[^\n]*(REPL_PW|ADMIN_PW|repl_pw)/);
+    // Not exported: in the environment of the one psql that sets the role's password, by an
+    // assignment on that command only, and unset before the standbys clone (pg_basebackup).
+    expect(script).not.toMatch(/\bexport\b|declare -x|set -a/);
+    const lines = script.split('\n').map((line) => line.trim());
+    expect(lines.filter((line) => /REPL_PW=/.test(line))).toEqual([expect.stringMatching(/^REPL_PW="\$repl_pw" runuser -u postgres -- env REPL_USER="\$repl_user" psql /)]);
+    const unset = lines.indexOf('unset repl_pw escaped');
+    const uses = lines.flatMap((line, i) => (line.includes('$repl_pw') ? [i] : []));
+    expect(uses).toHaveLength(2); // the primary's psql, .pgpass
+    expect(unset).toBeGreaterThan(Math.max(...uses));
+    expect(unset).toBeLessThan(lines.findIndex((line) => line.includes('pg_basebackup')));
     expect(script).toMatch(/PGPASSFILE=\/var\/lib\/postgresql\/.pgpass "\$bin\/pg_basebackup" -w/);
   });
 });

@@ -1,0 +1,87 @@
+import { request } from 'node:http';
+import type { NodeConfig } from '../../config/schema';
+import type { LoadBalancerPools, PoolMember, PoolMembership, PoolRole, SetRoleResult } from '../../ports/load-balancer';
+import { type PgEndpoint, withClient } from '../postgres/connect';
+import { grantLease, readLease, revokeLease } from '../postgres/lease';
+
+export interface ProbePoolsOptions {
+  nodes: NodeConfig[];
+  agentPort: number;
+  leaseTtlSeconds: number;
+  probeTimeoutMs: number;
+  adminEndpoint(node: string): Promise<PgEndpoint>;
+}
+
+/** How long setRole('write') waits for the new holder's agent to see its lease (it checks about once a second). */
+const AGENT_CATCH_UP_MS = 5000;
+const AGENT_POLL_MS = 100;
+
+/**
+ * Probe mode (docs/design.md §9): every node stays in both backend pools, and the load balancer
+ * sends new connections to the nodes whose agent answers its probe (`/primary`, `/replica`).
+ * So the pools are what the agents answer, and moving the writer is a lease change over SQL —
+ * no ARM call. A node taken out of the write pool loses the lease if it holds it and can be
+ * reached; otherwise its lease lapses on its own and its agent stops answering `/primary`.
+ */
+export class ProbePools implements LoadBalancerPools {
+  constructor(private readonly options: ProbePoolsOptions) {}
+
+  async readPools(): Promise<PoolMembership> {
+    const answers = await Promise.all(
+      this.options.nodes.map(async (node) => ({ name: node.name, primary: await this.probe(node, '/primary'), replica: await this.probe(node, '/replica') })),
+    );
+    return {
+      write: answers.filter((a) => a.primary).map((a) => a.name).sort(),
+      read: answers.filter((a) => a.replica).map((a) => a.name).sort(),
+      unknown: [],
+    };
+  }
+
+  async setRole(member: PoolMember, role: PoolRole): Promise<SetRoleResult> {
+    const endpoint = await this.options.adminEndpoint(member.name);
+    if (role === 'write') {
+      const granted = await withClient(endpoint, (client) => grantLease(client, member.name, this.options.leaseTtlSeconds));
+      await this.untilAgentAnswers(member.name);
+      return { changed: granted.changed };
+    }
+    // A standby never holds the lease (its agent answers /primary 503 in recovery): nothing to move.
+    const revoked = await withClient(endpoint, async (client) => {
+      const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
+      if (rows[0].in_recovery) return false;
+      const lease = await readLease(client);
+      if (lease?.holder !== member.name) return false;
+      await revokeLease(client);
+      return true;
+    }).catch(() => false);
+    return { changed: revoked };
+  }
+
+  /** The agent checks its node about once a second; the caller's next look should see the new writer. */
+  private async untilAgentAnswers(name: string): Promise<void> {
+    const node = this.nodeNamed(name);
+    const deadline = Date.now() + AGENT_CATCH_UP_MS;
+    while (Date.now() < deadline) {
+      if (await this.probe(node, '/primary')) return;
+      await new Promise((resolve) => setTimeout(resolve, AGENT_POLL_MS));
+    }
+  }
+
+  private nodeNamed(name: string): NodeConfig {
+    const node = this.options.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(`no node named ${name}`);
+    return node;
+  }
+
+  /** One probe as the load balancer sends it: a fresh connection, 200 = up, anything else = down. */
+  private probe(node: NodeConfig, path: '/primary' | '/replica'): Promise<boolean> {
+    return new Promise((resolve) => {
+      const req = request({ host: node.host, port: this.options.agentPort, path, method: 'GET', agent: false, timeout: this.options.probeTimeoutMs }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(false));
+      req.end();
+    });
+  }
+}

@@ -1,0 +1,84 @@
+import { LocalStack } from '../../../harness/local/stack';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
+import { waitFor } from '../../../harness/util/wait';
+import { startTestStack } from '../../support/stack';
+import { switchoverAndWait } from '../../support/operations';
+import { check } from '../failover/support';
+
+/**
+ * Probe mode (docs/design.md §9): every node sits in both pools, each node's agent answers the
+ * load balancer's probes, and the writer is the node the write lease names. The health check
+ * grants and renews the lease; a switchover moves it over SQL — no ARM call touches a pool.
+ */
+describe('probe mode: the write lease picks the writer, no pool edit', () => {
+  let stack: LocalStack;
+
+  beforeAll(async () => {
+    stack = await startTestStack('67.1', { loadBalancing: 'probe' });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
+  /** Nodes the lab's load balancer has probed up, per rule. */
+  const probedUp = async () => {
+    const probes = (await stack.lab.status()).ilb.probes!;
+    const up = (rule: 'write' | 'read') => Object.entries(probes[rule]).filter(([, state]) => state.up).map(([name]) => name).sort();
+    return { write: up('write'), read: up('read') };
+  };
+  const poolWrites = () => stack.azure.record.requests.filter((r) => r.method !== 'GET' && /networkInterfaces|backendAddressPools/i.test(r.url));
+
+  it('takes no writes before the first lease; the health check grants it to the primary, then the write frontend serves it', async () => {
+    expect((await stack.lab.status()).ilb).toMatchObject({ writePool: ['pg1', 'pg2', 'pg3'], readPool: ['pg1', 'pg2', 'pg3'] });
+    expect((await probedUp()).write).toEqual([]);
+    await check(stack);
+    await waitFor('the write rule to probe pg1 up', async () => (await probedUp()).write.join() === 'pg1' || undefined, { timeoutMs: 30_000 });
+    expect((await probedUp()).read).toEqual(['pg2', 'pg3']);
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(5);
+    const writes = await load.stop();
+    expect(new Set(writes.acknowledged.map((c) => c.server))).toEqual(new Set([hostOf('pg1')]));
+  });
+
+  it('renews the lease on every check and keeps the writer', async () => {
+    const states = [await check(stack), await check(stack)];
+    expect(states.map((s) => s.primary?.name)).toEqual(['pg1', 'pg1']);
+    expect((await probedUp()).write).toEqual(['pg1']);
+  });
+
+  it.each([
+    ['pg2', 'pg1'],
+    ['pg1', 'pg2'],
+  ])('switches over to %s (from %s) under a write load: no lost commit, one writer, no ARM pool write', async (target, old) => {
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+    const poolWritesBefore = poolWrites().length;
+
+    const report = await switchoverAndWait(stack, { target });
+
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    expect(report).toMatchObject({ outcome: 'completed', oldPrimary: old, newPrimary: target, problems: [] });
+    // S1: every acknowledged commit is on the new primary.
+    expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    // S2: once the new primary took a commit, the old one never took another.
+    const firstOnNew = writes.acknowledged.findIndex((c) => c.server === hostOf(target));
+    expect(firstOnNew).toBeGreaterThan(0);
+    expect(writes.acknowledged.slice(firstOnNew).filter((c) => c.server !== hostOf(target))).toEqual([]);
+    // The writer moved by the lease alone: no NIC or pool was written through ARM.
+    expect(poolWrites().slice(poolWritesBefore)).toEqual([]);
+    // S4: every node streams from the new primary; the probes put it alone behind the write frontend.
+    const status = await stack.lab.waitUntilHealthy();
+    expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
+    await waitFor('the probes to follow the roles', async () => {
+      const up = await probedUp();
+      return (up.write.join() === target && up.read.join() === ['pg1', 'pg2', 'pg3'].filter((n) => n !== target).join()) || undefined;
+    }, { timeoutMs: 30_000 });
+  });
+});
