@@ -192,6 +192,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
   // Past the point of no return: roll forward only, and report what could not be finished.
   yield* runbook.bestEffort(REPOINT_STEP, callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
+  // A drain that no rollback could undo (an interrupted switchover whose old primary this failover
+  // replaces) paused the application logins, and the pause replicated to the candidate.
+  // Idempotent, one statement: after the repoint, so it costs the usual failover nothing.
+  const pausedRoles = config.postgres.applicationRoles;
+  if (pausedRoles.length) {
+    const resumed = yield* runbook.bestEffort('resume application logins', callActivity(context, 'resumeApplicationLogins', { cluster, node: candidate, roles: pausedRoles, identity }));
+    if (!resumed) runbook.problem(`application logins may still be paused on ${candidate}: run ALTER ROLE ... LOGIN for ${pausedRoles.join(', ')}`);
+  }
   for (const follower of choice.followers) {
     yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));
   }

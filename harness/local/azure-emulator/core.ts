@@ -1,3 +1,4 @@
+import type { ArmAvailability } from './arm-availability';
 import type { PoolChangeNotifier } from './data-plane';
 import type { GuestExecutor } from './guest-executor';
 import type { RequestContext } from './http-kit';
@@ -26,6 +27,8 @@ export interface EmulatorCore {
   instrumentationKey: string;
   /** Entra ID: signs the VMs' managed identity tokens, publishes the keys (entra.ts). */
   entra: EntraIssuer;
+  /** Whether ARM's front door answers (arm-availability.ts); Key Vault, Entra and ingestion stay up. */
+  arm: ArmAvailability;
   endpoint(): string;
   powerChanged(vm: string, state: VmPowerState): void;
 }

@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { ArmAvailability, type ArmUnavailableMode, type ArmUnavailableOptions } from './arm-availability';
 import { createEmulatorCertificate } from './certificate';
 import { createEntraIssuer, type EntraIssuer } from './entra';
 import { computeRoutes } from './compute-routes';
@@ -51,6 +52,17 @@ export interface EmulatorControl {
   powerState(vmName: string): VmPowerState;
   /** Keeps every operation in progress (each emulated delay waits) until release() is called. */
   holdOperations(): () => void;
+  /**
+   * ARM's front door goes down until makeArmAvailable(): every ARM request (reads, writes, Run
+   * Command, operation polls) answers 503 ServiceUnavailable with Retry-After ('503'), or is
+   * accepted and never answered ('timeout'; answered 503 once ARM is back, never carried out).
+   * Key Vault, Entra's keys and Application Insights ingestion stay up; operations ARM accepted
+   * before keep running. Refused requests are in record.requests (status 0: the client gave up).
+   */
+  makeArmUnavailable(mode: ArmUnavailableMode, options?: ArmUnavailableOptions): void;
+  makeArmAvailable(): void;
+  /** How many ARM requests hang unanswered now ('timeout' mode). */
+  hangingArmRequests(): number;
 }
 
 export interface AzureEmulator {
@@ -102,6 +114,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
     authorization: options.world.authorization,
+    arm: new ArmAvailability(),
   };
   const arm = [...operationRoutes(core), ...computeRoutes(core), ...networkRoutes(core)];
   const server = createServer({ cert: certificate.certPem, key: certificate.keyPem }, createRequestHandler(core, arm, keyVaultRoutes(core)));
@@ -146,6 +159,9 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       pools: () => [...state.loadBalancers.values()].map((lb) => poolsSnapshot(state, lb)),
       powerState: (vmName) => vmNamed(vmName).powerState,
       holdOperations: () => timers.hold(),
+      makeArmUnavailable: (mode, armOptions) => core.arm.makeUnavailable(mode, armOptions),
+      makeArmAvailable: () => core.arm.makeAvailable(),
+      hangingArmRequests: () => core.arm.hangingRequests,
     },
     async stop() {
       timers.stop();
@@ -173,6 +189,7 @@ export type { VmPowerState } from './state';
 export { createEntraIssuer, vmPrincipalId, type EntraIssuer } from './entra';
 export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
 export type { RoleAssignment } from './authorization';
+export { ARM_UNAVAILABLE_RETRY_AFTER_SECONDS, type ArmUnavailableMode, type ArmUnavailableOptions } from './arm-availability';
 export {
   startScheduledEventsEmulator,
   type ScheduledEventsEmulator,

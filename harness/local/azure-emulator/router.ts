@@ -21,7 +21,8 @@ export function createRequestHandler(core: EmulatorCore, arm: Route[], keyVault:
         if (res.headersSent) return; // a handler that already answered and then failed later: nothing to tell the client
         ctx.sendError(error instanceof AzureHttpError ? error : new AzureHttpError(500, 'InternalServerError', `The emulator failed: ${(error as Error).message}`));
       })
-      .finally(() => core.record.requests.push({ method: ctx.method, url: `${ctx.url.pathname}${ctx.url.search}`, status: ctx.status || res.statusCode }));
+      // Status 0: never answered (the client gave up on a request ARM left hanging).
+      .finally(() => core.record.requests.push({ method: ctx.method, url: `${ctx.url.pathname}${ctx.url.search}`, status: ctx.status || (res.headersSent ? res.statusCode : 0) }));
   };
 }
 
@@ -36,6 +37,8 @@ async function handle(core: EmulatorCore, ctx: RequestContext, arm: Route[], key
     return ctx.send(200, core.entra.keys());
   }
   const isKeyVault = /^\/secrets(\/|$)/i.test(path);
+  // Everything else on this listener is ARM: while its front door is down, nothing gets further.
+  if (!isKeyVault && (await core.arm.refuse(ctx))) return;
   if (!ctx.query('api-version')) {
     ctx.req.resume();
     throw isKeyVault

@@ -5,6 +5,7 @@ import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { ConfigError } from '../../domain/errors';
 import { ifMatchOnWritesPolicy } from './if-match-policy';
+import { requestTimeoutPolicy } from './request-timeout';
 import { AZURE_SETTING_NAMES, type AzureSettings } from './settings';
 import { StaticTokenCredential } from './static-token-credential';
 
@@ -36,6 +37,8 @@ export function createAzureClients(settings: AzureSettings, overrides: AzureClie
   const credential = overrides.credential ?? azureCredential(settings, settings.managedIdentityClientId);
   const tlsOptions = azureTlsOptions(settings);
   const armScope = `${settings.armEndpoint}/.default`;
+  // Every ARM request is bounded (request-timeout.ts): the SDK has no timeout of its own.
+  const requestTimeout = { policy: requestTimeoutPolicy(settings.armRequestTimeoutMs), position: 'perCall' as const };
 
   const computeClients = new Map<string, ComputeManagementClient>();
   const networkClients = new Map<string, NetworkManagementClient>();
@@ -47,7 +50,7 @@ export function createAzureClients(settings: AzureSettings, overrides: AzureClie
     compute(subscriptionId) {
       let client = computeClients.get(subscriptionId);
       if (!client) {
-        client = new ComputeManagementClient(credential, subscriptionId, { endpoint: settings.armEndpoint, credentials: { scopes: [armScope] }, tlsOptions });
+        client = new ComputeManagementClient(credential, subscriptionId, { endpoint: settings.armEndpoint, credentials: { scopes: [armScope] }, tlsOptions, additionalPolicies: [requestTimeout] });
         computeClients.set(subscriptionId, client);
       }
       return client;
@@ -59,7 +62,7 @@ export function createAzureClients(settings: AzureSettings, overrides: AzureClie
           endpoint: settings.armEndpoint,
           credentials: { scopes: [armScope] },
           tlsOptions,
-          additionalPolicies: [{ policy: ifMatchOnWritesPolicy(), position: 'perCall' }],
+          additionalPolicies: [requestTimeout, { policy: ifMatchOnWritesPolicy(), position: 'perCall' }],
         });
         networkClients.set(subscriptionId, client);
       }

@@ -16,6 +16,8 @@ export interface AzureSettings {
   localCaFile: string | undefined;
   /** PG_FAILOVER_AZURE_POLL_INTERVAL_MS: how often long-running operations are polled when Azure sends no Retry-After. */
   pollIntervalMs: number;
+  /** PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS: how long one ARM request may take, the SDK's retries included (request-timeout.ts). */
+  armRequestTimeoutMs: number;
   /** NODE_AUTH_AUDIENCE: the audience of the VM identity tokens the node routes accept (an Entra application ID URI or application id). */
   nodeAuthAudience: string | undefined;
   /** NODE_AUTH_TENANT_ID: the Entra tenant that issues those tokens. */
@@ -30,6 +32,7 @@ export const AZURE_SETTING_NAMES = {
   managedIdentityClientId: 'AZURE_CLIENT_ID',
   localCaFile: 'PG_FAILOVER_LOCAL_CA_FILE',
   pollIntervalMs: 'PG_FAILOVER_AZURE_POLL_INTERVAL_MS',
+  armRequestTimeoutMs: 'PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS',
   nodeAuthAudience: 'NODE_AUTH_AUDIENCE',
   nodeAuthTenantId: 'NODE_AUTH_TENANT_ID',
   authorityHost: 'AZURE_AUTHORITY_HOST',
@@ -37,6 +40,14 @@ export const AZURE_SETTING_NAMES = {
 
 export const DEFAULT_ARM_ENDPOINT = 'https://management.azure.com';
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
+/**
+ * ARM gives a resource provider 60 s before it answers 504 itself (Azure/azure-resource-manager-rpc
+ * v1.0/common-api-details.md, "Client Request Timeout"); long work runs as an asynchronous
+ * operation, polled with short requests. Twice that covers one such wait plus the SDK's 3 retries
+ * of a quick 5xx (each after Retry-After, or at most 1, 2, 4 s), and stays far inside an
+ * activity's functionTimeout (10 min).
+ */
+export const DEFAULT_ARM_REQUEST_TIMEOUT_MS = 120_000;
 
 const httpsUrl = (setting: string) =>
   z
@@ -49,20 +60,25 @@ const optionalText = z
   .optional()
   .transform((value) => (value && value.trim() ? value.trim() : undefined));
 
+/** A whole number of milliseconds, 1 to `max`. */
+const milliseconds = (setting: string, max: number) =>
+  optionalText.pipe(
+    z
+      .string()
+      .regex(new RegExp(`^\\d{1,${String(max).length}}$`), `${setting} must be a whole number of milliseconds (1-${max})`)
+      .transform(Number)
+      .refine((ms) => ms >= 1 && ms <= max, `${setting} must be 1-${max} milliseconds`)
+      .optional(),
+  );
+
 const SettingsSchema = z
   .object({
     [AZURE_SETTING_NAMES.armEndpoint]: optionalText.pipe(httpsUrl(AZURE_SETTING_NAMES.armEndpoint).optional()),
     [AZURE_SETTING_NAMES.keyVaultUrl]: optionalText.pipe(httpsUrl(AZURE_SETTING_NAMES.keyVaultUrl).optional()),
     [AZURE_SETTING_NAMES.managedIdentityClientId]: optionalText,
     [AZURE_SETTING_NAMES.localCaFile]: optionalText.pipe(z.string().startsWith('/', `${AZURE_SETTING_NAMES.localCaFile} must be an absolute path`).optional()),
-    [AZURE_SETTING_NAMES.pollIntervalMs]: optionalText.pipe(
-      z
-        .string()
-        .regex(/^\d{1,5}$/, `${AZURE_SETTING_NAMES.pollIntervalMs} must be a whole number of milliseconds (1-60000)`)
-        .transform(Number)
-        .refine((ms) => ms >= 1 && ms <= 60_000, `${AZURE_SETTING_NAMES.pollIntervalMs} must be 1-60000 milliseconds`)
-        .optional(),
-    ),
+    [AZURE_SETTING_NAMES.pollIntervalMs]: milliseconds(AZURE_SETTING_NAMES.pollIntervalMs, 60_000),
+    [AZURE_SETTING_NAMES.armRequestTimeoutMs]: milliseconds(AZURE_SETTING_NAMES.armRequestTimeoutMs, 600_000),
     [AZURE_SETTING_NAMES.nodeAuthAudience]: optionalText.pipe(
       z.string().regex(/^[^\s"']+$/, `${AZURE_SETTING_NAMES.nodeAuthAudience} must be an application ID URI (api://...) or an application id, without spaces or quotes`).optional(),
     ),
@@ -108,6 +124,7 @@ export function readAzureSettings(env: NodeJS.ProcessEnv = process.env): AzureSe
     managedIdentityClientId: values[AZURE_SETTING_NAMES.managedIdentityClientId],
     localCaFile: values[AZURE_SETTING_NAMES.localCaFile],
     pollIntervalMs: values[AZURE_SETTING_NAMES.pollIntervalMs] ?? 1000,
+    armRequestTimeoutMs: values[AZURE_SETTING_NAMES.armRequestTimeoutMs] ?? DEFAULT_ARM_REQUEST_TIMEOUT_MS,
     nodeAuthAudience: values[AZURE_SETTING_NAMES.nodeAuthAudience],
     nodeAuthTenantId: values[AZURE_SETTING_NAMES.nodeAuthTenantId],
     authorityHost: values[AZURE_SETTING_NAMES.authorityHost] ?? DEFAULT_AUTHORITY_HOST,

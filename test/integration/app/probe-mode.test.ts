@@ -50,10 +50,8 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     expect((await probedUp()).write).toEqual(['pg1']);
   });
 
-  it.each([
-    ['pg2', 'pg1'],
-    ['pg1', 'pg2'],
-  ])('switches over to %s (from %s) under a write load: no lost commit, one writer, no ARM pool write', async (target, old) => {
+  it('switches over under a write load: no lost commit, one writer, no ARM pool write', async () => {
+    const [target, old] = ['pg2', 'pg1'];
     const load = new WriteLoad(stack.lab.appEndpoint('write'));
     await load.prepare();
     load.start();

@@ -53,6 +53,7 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
       'choose candidate',
       'promote candidate',
       'repoint load balancer',
+      'resume application logins',
       `${promoted === 'pg2' ? 'pg3' : 'pg2'} follows ${promoted}`,
       'rejoin pg1',
       'verify topology',

@@ -9,6 +9,7 @@ describe('Azure settings', () => {
       managedIdentityClientId: 'abc',
       localCaFile: undefined,
       pollIntervalMs: 1000,
+      armRequestTimeoutMs: 120_000,
       nodeAuthAudience: undefined,
       nodeAuthTenantId: undefined,
       authorityHost: 'https://login.microsoftonline.com',
@@ -21,8 +22,8 @@ describe('Azure settings', () => {
   });
 
   test('local mode: emulator endpoints and CA', () => {
-    const settings = readAzureSettings({ ARM_ENDPOINT: 'https://127.0.0.1:4443', KEY_VAULT_URL: 'https://127.0.0.1:4443', PG_FAILOVER_LOCAL_CA_FILE: '/tmp/ca.pem', PG_FAILOVER_AZURE_POLL_INTERVAL_MS: '20' });
-    expect(settings).toMatchObject({ armEndpoint: 'https://127.0.0.1:4443', localCaFile: '/tmp/ca.pem', pollIntervalMs: 20 });
+    const settings = readAzureSettings({ ARM_ENDPOINT: 'https://127.0.0.1:4443', KEY_VAULT_URL: 'https://127.0.0.1:4443', PG_FAILOVER_LOCAL_CA_FILE: '/tmp/ca.pem', PG_FAILOVER_AZURE_POLL_INTERVAL_MS: '20', PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS: '2000' });
+    expect(settings).toMatchObject({ armEndpoint: 'https://127.0.0.1:4443', localCaFile: '/tmp/ca.pem', pollIntervalMs: 20, armRequestTimeoutMs: 2000 });
   });
 
   test('every problem is reported at once', () => {
@@ -33,6 +34,7 @@ describe('Azure settings', () => {
         KEY_VAULT_URL: 'vault',
         PG_FAILOVER_LOCAL_CA_FILE: 'ca.pem',
         PG_FAILOVER_AZURE_POLL_INTERVAL_MS: 'soon',
+        PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS: '0',
         NODE_AUTH_AUDIENCE: 'api://two words',
         NODE_AUTH_TENANT_ID: 'contoso',
         AZURE_AUTHORITY_HOST: 'http://login',
@@ -42,7 +44,7 @@ describe('Azure settings', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const paths = (error as ConfigError).problems.map((p) => p.path).sort();
-    expect(paths).toEqual(['ARM_ENDPOINT', 'AZURE_AUTHORITY_HOST', 'KEY_VAULT_URL', 'NODE_AUTH_AUDIENCE', 'NODE_AUTH_TENANT_ID', 'PG_FAILOVER_AZURE_POLL_INTERVAL_MS', 'PG_FAILOVER_LOCAL_CA_FILE']);
+    expect(paths).toEqual(['ARM_ENDPOINT', 'AZURE_AUTHORITY_HOST', 'KEY_VAULT_URL', 'NODE_AUTH_AUDIENCE', 'NODE_AUTH_TENANT_ID', 'PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS', 'PG_FAILOVER_AZURE_POLL_INTERVAL_MS', 'PG_FAILOVER_LOCAL_CA_FILE']);
   });
 
   test('local mode must not point at real Azure', () => {
