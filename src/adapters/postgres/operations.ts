@@ -44,10 +44,20 @@ async function inTransaction(client: Client, work: () => Promise<void>): Promise
   }
 }
 
+/**
+ * Lets the paused application roles log in again; roles that can already log in are left alone, so
+ * the usual call writes nothing. A node promoted a moment ago may have no synchronous standby yet:
+ * the commit waits for none (synchronous_commit local), or it would hang until the statement
+ * timeout; should that primary be lost before the change replicates, the next promotion resumes
+ * the logins again.
+ */
 export async function resumeLogins(client: Client, node: string, roles: string[]): Promise<void> {
   await assertRole(client, 'primary', node, 'resume application logins');
+  const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) AND NOT rolcanlogin', [roles]);
+  if (rows.length === 0) return;
   await inTransaction(client, async () => {
-    for (const role of roles) await client.query(`ALTER ROLE ${quoteRole(client, role)} LOGIN`);
+    await client.query('SET LOCAL synchronous_commit = local');
+    for (const { rolname } of rows) await client.query(`ALTER ROLE ${quoteRole(client, rolname)} LOGIN`);
   });
 }
 
