@@ -1,3 +1,4 @@
+import { PROBE_MODE_FAILOVER_REFUSAL } from '../src/config/schema';
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { callActivity } from '../activities/catalogue';
@@ -63,6 +64,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
 
 function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
+  if (config.loadBalancer.membership === 'probe') return runbook.finish('refused', PROBE_MODE_FAILOVER_REFUSAL);
 
   // 1. Inspect; refusing here changes nothing.
   const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command } from 'commander';
-import { BenchOptions, DEFAULTS, failoverPromoteMethod, QUICK, RawFlags, resolveOptions } from './options';
+import { BenchOptions, DEFAULT_BLOCKS, DEFAULT_LOAD_BALANCING, DEFAULTS, failoverPromoteMethod, LOAD_BALANCING, QUICK, RawFlags, resolveOptions } from './options';
 import { planBench, BenchPlan } from './plan';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario } from './scenario';
 import { compare, scenarioResult, ScenarioResult } from './results';
@@ -126,7 +126,11 @@ function printSettings(options: BenchOptions, plan: BenchPlan): void {
   say(`    (defaults: ${DEFAULTS.runs} zero-latency runs per promotion path and ${DEFAULTS.runs} Patroni switchovers (--runs N); ${DEFAULTS.realisticRuns} realistic-latency run per promotion path, ` +
     `because each takes ~1-2 min (--realistic-runs N); ${DEFAULTS.failoverRuns} kill -9 failover per tool and detection variant, ~1 min each (--failover-runs N); ` +
     `${DEFAULTS.realisticFailoverRuns} realistic-latency failovers of ours (--realistic-failover-runs N); --quick: ${QUICK.runs}/${QUICK.realisticRuns}/${QUICK.failoverRuns}/${QUICK.realisticFailoverRuns})`);
-  say(`  promotion paths: ${options.methods.join(', ')}; Azure latency profiles: ${options.profiles.join(', ')}; Durable backend: ${options.durableBackend}; ours: ${options.ours ? 'on' : 'off'}; peer: ${options.peer ? 'Patroni' : 'off'}`);
+  say(`  promotion paths: ${options.methods.join(', ')}; Azure latency profiles: ${options.profiles.join(', ')}; load balancing: ${options.loadBalancing.join(', ')}; Durable backend: ${options.durableBackend}; ours: ${options.ours ? 'on' : 'off'}; peer: ${options.peer ? 'Patroni' : 'off'}`);
+  if (options.loadBalancing.includes('probe')) {
+    say('  probe load balancing: every node in both pools, the lab load balancer follows the node agents\' probes (zero profile every 300 ms, realistic every 5 s as Azure\'s minimum);');
+    say('    the writer is the node the write lease names, granted over SQL after promotion; the health check grants the first lease and renews it on its schedule (also during switchovers)');
+  }
   say(`  write load: ${options.commits} acknowledged commits before and after each operation; ${LOAD_DESCRIPTION.join(' ')}`);
   if (plan.scenarios.some((s) => s.kind === 'failover')) {
     say(`  unplanned failover: kill -9 of the primary under the write load; detection variants: ${options.detection.join(', ')}; ours promotes with ${failoverPromoteMethod(options)}, fenceByPowerOff ${FAILOVER_FENCE_BY_POWER_OFF}`);
@@ -235,11 +239,13 @@ new Command('bench')
   .option('--detection <list>', 'failover detection variants: standard,fast (default both; see harness/bench/detection.ts)')
   .option('--methods <list>', 'promotion paths: sql,runCommand (default both)')
   .option('--profiles <list>', 'Azure latency profiles: zero,realistic (default both)')
+  .option('--load-balancing <list>', `how our load balancer picks the writer: ${LOAD_BALANCING.join(',')} (default ${DEFAULT_LOAD_BALANCING.join(',')}; probe: node agents answer HTTP probes by the write lease, docs/design.md §9)`)
   .option('--durable-backend <name>', 'Durable backend the realistic runs model (main.bicep durableBackend): dts (default, the Bicep default) or azure-storage')
   .option('--quick', `a quick look: --runs ${QUICK.runs} --realistic-runs ${QUICK.realisticRuns} --failover-runs ${QUICK.failoverRuns} --realistic-failover-runs ${QUICK.realisticFailoverRuns} unless given`)
   .option('--no-ours', 'skip our scenarios')
   .option('--no-peer', 'skip Patroni')
   .option('--no-install', 'do not apt-get install Patroni/HAProxy when missing (then Patroni is reported as not measured)')
+  .option('--blocks <list>', `loopback blocks a.b (127.a.b.x) for ours, Patroni and Patroni with the fast timing (default ${Object.values(DEFAULT_BLOCKS).join(',')})`)
   .option('--commits <n>', `acknowledged commits before and after each operation (default ${DEFAULTS.commits})`)
   .option('--json', 'also write every result, setting and version to bench/results/<timestamp>.json')
   .action(async (flags: RawFlags) => {

@@ -1,6 +1,7 @@
 import { LatencyName, PromoteMethod } from './ours';
 import { DETECTION_NAMES, DetectionName } from './detection';
 import type { DurableBackend } from '../local/runtime/host/durable-backend';
+import type { LabLoadBalancing } from '../local/lab-cluster';
 
 /** What to run, from the command line. */
 export interface BenchOptions {
@@ -16,6 +17,8 @@ export interface BenchOptions {
   detection: DetectionName[];
   methods: PromoteMethod[];
   profiles: LatencyName[];
+  /** How the lab's load balancer picks the writer in our stacks: pools (the app moves NICs through ARM) and/or probe (node agents answer probes by the write lease). */
+  loadBalancing: LabLoadBalancing[];
   /** The Durable backend our realistic stacks model (main.bicep durableBackend): its dispatch latency and limits. */
   durableBackend: DurableBackend;
   ours: boolean;
@@ -39,6 +42,8 @@ export interface RawFlags {
   detection?: string;
   methods?: string;
   profiles?: string;
+  loadBalancing?: string;
+  blocks?: string;
   durableBackend?: string;
   quick?: boolean;
   ours?: boolean;
@@ -48,6 +53,11 @@ export interface RawFlags {
   commits?: string;
 }
 
+/** The load-balancing modes: pools unless asked (probe doubles our stacks and their run time). */
+export const LOAD_BALANCING = ['pools', 'probe'] as const satisfies readonly LabLoadBalancing[];
+export const DEFAULT_LOAD_BALANCING: readonly LabLoadBalancing[] = ['pools'];
+export const DEFAULT_BLOCKS = { ours: '60.1', peer: '60.2', peerFast: '60.3' } as const;
+
 function count(flag: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -55,8 +65,8 @@ function count(flag: string, value: string | undefined, fallback: number, min = 
   return n;
 }
 
-function list<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T[] {
-  if (value === undefined) return [...allowed];
+function list<T extends string>(flag: string, value: string | undefined, allowed: readonly T[], fallback: readonly T[] = allowed): T[] {
+  if (value === undefined) return [...fallback];
   const items = value.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = items.filter((item) => !allowed.includes(item as T));
   if (items.length === 0 || bad.length) throw new Error(`${flag} takes a comma-separated list of ${allowed.join(', ')}; got "${value}"`);
@@ -68,6 +78,18 @@ function one<T extends string>(flag: string, value: string | undefined, allowed:
   if (value === undefined) return allowed[0];
   if (!allowed.includes(value as T)) throw new Error(`${flag} takes one of ${allowed.join(', ')}; got "${value}"`);
   return value as T;
+}
+
+/** --blocks ours,peer,peerFast: three distinct loopback blocks "a.b" (127.a.b.x). */
+function blocks(value: string | undefined): BenchOptions['blocks'] {
+  if (value === undefined) return { ...DEFAULT_BLOCKS };
+  const items = value.split(',').map((s) => s.trim());
+  const valid = (block: string) => /^\d{1,3}\.\d{1,3}$/.test(block) && block.split('.').every((n) => Number(n) <= 255);
+  if (items.length !== 3 || !items.every(valid) || new Set(items).size !== 3) {
+    throw new Error(`--blocks takes three distinct loopback blocks a.b (127.a.b.x) for ours, Patroni and Patroni with the fast timing, e.g. ${Object.values(DEFAULT_BLOCKS).join(',')}; got "${value}"`);
+  }
+  const [ours, peer, peerFast] = items;
+  return { ours, peer, peerFast };
 }
 
 /** The promotion path our failovers use: the app's default (sql) when it is among --methods, else the one given. */
@@ -86,12 +108,13 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     detection: list('--detection', flags.detection, DETECTION_NAMES),
     methods: list('--methods', flags.methods, ['sql', 'runCommand'] as const),
     profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
+    loadBalancing: list('--load-balancing', flags.loadBalancing, LOAD_BALANCING, DEFAULT_LOAD_BALANCING),
     durableBackend: one('--durable-backend', flags.durableBackend, ['dts', 'azure-storage'] as const),
     ours: flags.ours !== false,
     peer: flags.peer !== false,
     install: flags.install !== false,
     json: flags.json === true,
     commits: count('--commits', flags.commits, DEFAULTS.commits, 1),
-    blocks: { ours: '60.1', peer: '60.2', peerFast: '60.3' },
+    blocks: blocks(flags.blocks),
   };
 }

@@ -17,12 +17,16 @@ import { parseSchedule } from '../local/runtime';
 import { Environment, RunResult, Scenario } from './scenario';
 import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
 import { DetectionVariant, describeOurDetection, everySecondsSchedule, HEALTH_CHECK_SCHEDULE_SETTING } from './detection';
+import { describeLoadBalancing, grantFirstLease } from './load-balancing';
+import type { LabLoadBalancing } from '../local/lab-cluster';
 
 export type LatencyName = 'zero' | 'realistic';
 export type PromoteMethod = 'sql' | 'runCommand';
 
 /** Bounds for one of our switchovers: the zero profile takes seconds, the realistic one a minute or two. */
 const OPERATION_TIMEOUT_MS: Record<LatencyName, number> = { zero: 180_000, realistic: 900_000 };
+/** Probe mode: bound for the first health check's lease to open the write frontend (realistic: Durable dispatch, the agent's look, a 5 s probe). */
+const FIRST_LEASE_TIMEOUT_MS: Record<LatencyName, number> = { zero: 60_000, realistic: 180_000 };
 
 /** The schedule the app registers when HEALTH_CHECK_SCHEDULE is set (a %...% expression the runtime resolves at each start). */
 const SCHEDULE_EXPRESSION = `%${HEALTH_CHECK_SCHEDULE_SETTING}%`;
@@ -42,8 +46,13 @@ export interface FailoverSetup {
 
 /**
  * Our side: the real app on the local stack (lab + local Azure + local Functions runtime), one
- * stack per promotion path and latency profile (and, for failovers, detection variant), its nodes
- * on 127.<block>.x.
+ * stack per promotion path, latency profile and load-balancing mode (and, for failovers, detection
+ * variant), its nodes on 127.<block>.x.
+ *
+ * Probe mode (loadBalancing 'probe', docs/design.md §9) runs the health-check timer on its schedule
+ * even for switchovers: the write lease lapses after leaseTtlSeconds (30 s) unless a check renews
+ * it, and a primary whose lease lapsed while a standby is not streaming from it (the old primary
+ * during its rejoin) fences itself — as deployed, where the timer always runs.
  */
 export class OurStackEnvironment implements Environment {
   readonly name: string;
@@ -58,15 +67,21 @@ export class OurStackEnvironment implements Environment {
     private readonly addressBlock: string,
     readonly failover?: FailoverSetup,
     readonly durableBackend: DurableBackend = 'dts',
+    readonly loadBalancing: LabLoadBalancing = 'pools',
   ) {
     this.name = failover
-      ? `ours (promote ${promoteMethod}, ${latency} Azure latency, health check on its schedule, ${failover.detection.name} detection)`
-      : `ours (promote ${promoteMethod}, ${latency} Azure latency)`;
+      ? `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing, health check on its schedule, ${failover.detection.name} detection)`
+      : `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing${loadBalancing === 'probe' ? ', health check on its schedule' : ''})`;
   }
 
   /** The health check's NCRONTAB schedule in this stack. */
   get schedule(): string {
     return this.failover ? everySecondsSchedule(this.failover.detection.ours.everySeconds) : DEFAULT_SCHEDULE;
+  }
+
+  /** Whether the timers run on their schedule: for failovers (the health check detects), and in probe mode (it renews the lease). */
+  get timersScheduled(): boolean {
+    return !!this.failover || this.loadBalancing === 'probe';
   }
 
   private policy(): Record<string, unknown> {
@@ -97,8 +112,8 @@ export class OurStackEnvironment implements Environment {
     const lab = { stateDir: labDir, addressBlock: this.addressBlock };
     this.labOptions = lab;
     say(
-      `  starting our stack: 3-node lab on 127.${this.addressBlock}.11-13, local Azure (${this.latency} latency), local Functions runtime (promoteMethod ${this.promoteMethod}` +
-        `${this.failover ? `; timers on their schedule: ${describeOurDetection(this.failover.detection.ours)}; fenceByPowerOff ${this.failover.fenceByPowerOff}` : ''})`,
+      `  starting our stack: 3-node lab on 127.${this.addressBlock}.11-13, local Azure (${this.latency} latency), local Functions runtime (promoteMethod ${this.promoteMethod}, ${this.loadBalancing} load balancing` +
+        `${this.failover ? `; timers on their schedule: ${describeOurDetection(this.failover.detection.ours)}; fenceByPowerOff ${this.failover.fenceByPowerOff}` : this.timersScheduled ? `; health check on its schedule "${this.schedule}" (renews the write lease)` : ''})`,
     );
     try {
       this.stack = await startLocalStack({
@@ -109,7 +124,8 @@ export class OurStackEnvironment implements Environment {
         dispatchLatency: this.latency === 'realistic' ? 'deployment' : 'none',
         durableBackend: this.durableBackend,
         policy: this.policy(),
-        scheduleTimers: !!this.failover,
+        scheduleTimers: this.timersScheduled,
+        loadBalancing: this.loadBalancing,
         listen: { host: `127.${this.addressBlock}.1`, port: 7071 },
         functionKey: this.functionKey,
         log: () => undefined,
@@ -122,18 +138,26 @@ export class OurStackEnvironment implements Environment {
     }
     const policy = appConfig().clusters[0]?.policy;
     if (policy?.promoteMethod !== this.promoteMethod) throw new Error(`the app runs with promoteMethod ${String(policy?.promoteMethod)}, not ${this.promoteMethod}`);
+    const membership = appConfig().clusters[0]?.loadBalancer.membership;
+    if (membership !== (this.loadBalancing === 'probe' ? 'probe' : 'nic')) throw new Error(`the app runs with loadBalancer.membership ${String(membership)}, not the ${this.loadBalancing} mode`);
     if (this.failover) {
       const wanted = this.failover.detection.ours;
       const { failureThreshold, graceSeconds, probeTimeoutMs } = policy.health;
       if (failureThreshold !== wanted.failureThreshold || graceSeconds !== wanted.graceSeconds || probeTimeoutMs !== wanted.probeTimeoutMs || policy.fenceByPowerOff !== this.failover.fenceByPowerOff) {
         throw new Error(`the app runs with health ${JSON.stringify(policy.health)} and fenceByPowerOff ${policy.fenceByPowerOff}, not the ${this.failover.detection.name} detection settings`);
       }
+    }
+    if (this.timersScheduled) {
       const timer = this.stack.runtime.functions().find((f) => f.name === 'healthCheck');
       const registered = String(timer?.trigger.schedule ?? '');
       // The app registered its timer before HEALTH_CHECK_SCHEDULE was set: it would run every 10 s whatever we asked.
       if (registered !== SCHEDULE_EXPRESSION) throw new Error(`the health check is registered with schedule "${registered}", not ${SCHEDULE_EXPRESSION}: the app was loaded before the setting was made`);
       const resolved = parseSchedule(registered).expression;
       if (resolved !== this.schedule) throw new Error(`the health check runs on "${resolved}", not "${this.schedule}"`);
+    }
+    if (this.loadBalancing === 'probe') {
+      const tookMs = await grantFirstLease(this.stack, FIRST_LEASE_TIMEOUT_MS[this.latency]);
+      say(`  probe mode: the first health check granted the write lease; the write frontend took writes ${Math.round(tookMs)} ms after it was fired`);
     }
   }
 
@@ -161,7 +185,9 @@ export class OurStackEnvironment implements Environment {
     const policy = this.stack?.cluster.policy;
     const health = policy?.health;
     return [
+      describeLoadBalancing(this.loadBalancing, this.stack),
       `promoteMethod ${this.promoteMethod}; policy pollIntervalMs ${policy?.pollIntervalMs ?? '?'}, catchupTimeoutSeconds ${policy?.catchupTimeoutSeconds ?? '?'}; ARM polling every ${process.env[AZURE_SETTING_NAMES.pollIntervalMs] ?? '?'} ms unless Azure sends Retry-After`,
+      ...(!this.failover && this.timersScheduled ? [`health check on its real schedule: HEALTH_CHECK_SCHEDULE "${this.schedule}" (the app's default), renewing the write lease (policy leaseTtlSeconds ${policy?.leaseTtlSeconds ?? '?'})`] : []),
       ...(this.failover
         ? [
             `health check on its real schedule: HEALTH_CHECK_SCHEDULE "${this.schedule}"; policy.health failureThreshold ${health?.failureThreshold ?? '?'}, graceSeconds ${health?.graceSeconds ?? '?'}, probeTimeoutMs ${health?.probeTimeoutMs ?? '?'} (${this.failover.detection.name} detection); ` +
@@ -179,7 +205,12 @@ export class OurStackEnvironment implements Environment {
   settings(): Record<string, unknown> {
     return {
       promoteMethod: this.promoteMethod,
-      ...(this.failover ? { healthCheckSchedule: this.schedule, scheduleTimers: true, detection: this.failover.detection, fenceByPowerOff: this.failover.fenceByPowerOff } : { scheduleTimers: false }),
+      loadBalancing: this.loadBalancing,
+      ...(this.failover
+        ? { healthCheckSchedule: this.schedule, scheduleTimers: true, detection: this.failover.detection, fenceByPowerOff: this.failover.fenceByPowerOff }
+        : this.timersScheduled
+          ? { healthCheckSchedule: this.schedule, scheduleTimers: true }
+          : { scheduleTimers: false }),
       latencyProfile: this.latency,
       latency: resolveLatency(this.latency),
       latencyAssumptions: describeLatency(resolveLatency(this.latency)),
@@ -189,6 +220,8 @@ export class OurStackEnvironment implements Environment {
       armPollIntervalMs: process.env[AZURE_SETTING_NAMES.pollIntervalMs],
       addressBlock: this.addressBlock,
       loadBalancer: 'the lab TCP load balancer playing the Azure ILB write frontend',
+      loadBalancerMode: describeLoadBalancing(this.loadBalancing, this.stack),
+      ...(this.loadBalancing === 'probe' ? { probes: this.stack?.lab.layout.ilb.probes ?? null } : {}),
     };
   }
 }
@@ -206,10 +239,11 @@ export class OurSwitchoverScenario implements Scenario {
     readonly runs: number,
     private readonly load: LoadSettings,
   ) {
-    const { promoteMethod, latency } = environment;
-    this.id = `ours/switchover/${promoteMethod}/${latency}`;
-    this.label = `ours, ${promoteMethod === 'sql' ? 'SQL' : 'Run Command'} promote, ${latency === 'zero' ? 'zero latency' : 'realistic (Azure projection)'}`;
-    this.variant = { promoteMethod, latency };
+    const { promoteMethod, latency, loadBalancing } = environment;
+    // Pool-mode ids as before the probe mode existed, so older results files line up.
+    this.id = `ours/switchover/${promoteMethod}/${latency}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}`;
+    this.label = `ours, ${promoteMethod === 'sql' ? 'SQL' : 'Run Command'} promote, ${loadBalancing}, ${latency === 'zero' ? 'zero latency' : 'realistic (Azure projection)'}`;
+    this.variant = { promoteMethod, latency, loadBalancing };
   }
 
   async runOnce(run: number, say: (line: string) => void): Promise<RunResult> {

@@ -36,16 +36,22 @@ export function planBench(options: BenchOptions): BenchPlan {
   const ourRuns = (profile: 'zero' | 'realistic') => (profile === 'zero' ? options.runs : options.realisticRuns);
   const switchovers = (profile: 'zero' | 'realistic') => {
     if (!options.ours || !options.profiles.includes(profile) || ourRuns(profile) === 0) return;
-    for (const method of options.methods) {
-      scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours, undefined, options.durableBackend), ourRuns(profile), load));
+    for (const balancing of options.loadBalancing) {
+      for (const method of options.methods) {
+        scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours, undefined, options.durableBackend, balancing), ourRuns(profile), load));
+      }
     }
   };
   const failoverMethod = failoverPromoteMethod(options);
   const failovers = (profile: 'zero' | 'realistic', detection: DetectionName) => {
     const runs = profile === 'zero' ? options.failoverRuns : options.realisticFailoverRuns;
     if (!options.ours || !options.profiles.includes(profile) || runs === 0 || !options.detection.includes(detection)) return;
-    const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF }, options.durableBackend);
-    scenarios.push(new OurFailoverScenario(environment, runs, load));
+    // Probe mode takes no failover yet (src/config/schema.ts PROBE_MODE_FAILOVER_REFUSAL).
+    for (const balancing of options.loadBalancing.filter((mode) => mode === 'pools')) {
+      const setup = { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF };
+      const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, setup, options.durableBackend, balancing);
+      scenarios.push(new OurFailoverScenario(environment, runs, load));
+    }
   };
 
   switchovers('zero');

@@ -127,6 +127,10 @@ export const PolicySchema = z.strictObject({
  */
 export const MAX_NODES = 16;
 
+/** Why probe mode takes no failover (yet): also the refusal of a requested one (orchestrations/failover.ts). */
+export const PROBE_MODE_FAILOVER_REFUSAL =
+  "probe mode cannot fail over safely yet: a failover does not wait out the old primary's write lease, so an old primary restarted within the lease could serve writes beside the new one (docs/design.md §9)";
+
 export const ClusterSchema = z
   .strictObject({
     name: nameField('cluster name'),
@@ -160,6 +164,9 @@ export const ClusterSchema = z
     }
     if (cluster.loadBalancer.membership === 'ip' && !cluster.loadBalancer.virtualNetworkId) {
       ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'virtualNetworkId'], message: 'required when loadBalancer.membership is "ip": the virtual network of the backend addresses' });
+    }
+    if (cluster.loadBalancer.membership === 'probe' && cluster.policy.autoFailover) {
+      ctx.addIssue({ code: 'custom', path: ['policy', 'autoFailover'], message: `${PROBE_MODE_FAILOVER_REFUSAL}: set policy.autoFailover to false` });
     }
     if (cluster.loadBalancer.writePool === cluster.loadBalancer.readPool) {
       ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'readPool'], message: 'readPool must differ from writePool, or standbys would receive writes' });

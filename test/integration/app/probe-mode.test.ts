@@ -1,8 +1,8 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
-import { startTestStack } from '../../support/stack';
-import { switchoverAndWait } from '../../support/operations';
+import { api, startTestStack } from '../../support/stack';
+import { switchoverAndWait, waitForOperation } from '../../support/operations';
 import { check } from '../failover/support';
 
 /**
@@ -78,5 +78,14 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
       const up = await probedUp();
       return (up.write.join() === target && up.read.join() === ['pg1', 'pg2', 'pg3'].filter((n) => n !== target).join()) || undefined;
     }, { timeoutMs: 30_000 });
+  });
+
+  it('refuses a requested failover, changing nothing: it would not wait out the old primary\'s lease yet', async () => {
+    const primary = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
+    const started = await api(stack, 'POST', `clusters/${stack.cluster.name}/failover`, { reason: 'probe mode test' });
+    expect(started.status).toBe(202);
+    const report = await waitForOperation(stack, String(started.body.operationId));
+    expect(report).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/^probe mode cannot fail over safely yet/) });
+    expect((await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name).toBe(primary);
   });
 });

@@ -22,6 +22,16 @@ function problemsOf(mutate: (doc: Doc) => void): { path: string; message: string
 }
 
 describe('cluster configuration', () => {
+  it('probe mode: agentPort defaults to 8432, and automatic failover is refused until a failover waits out the lease', () => {
+    expect(problemsOf((doc) => (cluster(doc).loadBalancer.membership = 'probe'))).toEqual([
+      { path: 'clusters[0].policy.autoFailover', message: expect.stringMatching(/^probe mode cannot fail over safely yet: .*set policy.autoFailover to false$/) },
+    ]);
+    const doc = validConfigDocument();
+    cluster(doc).loadBalancer.membership = 'probe';
+    cluster(doc).policy = { ...cluster(doc).policy, autoFailover: false };
+    expect(findCluster(parseConfig(doc, 'test'), 'orders')!.loadBalancer).toMatchObject({ membership: 'probe', agentPort: 8432 });
+  });
+
   it('accepts a valid document and fills in the defaults', () => {
     const config = parseConfig(validConfigDocument(), 'test');
     const orders = findCluster(config, 'orders')!;

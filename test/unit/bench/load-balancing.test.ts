@@ -1,0 +1,44 @@
+import { resolveOptions } from '../../../harness/bench/options';
+import { planBench } from '../../../harness/bench/plan';
+import { OurStackEnvironment } from '../../../harness/bench/ours';
+
+describe('bench options: load balancing and address blocks', () => {
+  it('runs pool mode unless --load-balancing asks for probe mode too', () => {
+    expect(resolveOptions({}).loadBalancing).toEqual(['pools']);
+    expect(resolveOptions({ loadBalancing: 'pools,probe' }).loadBalancing).toEqual(['pools', 'probe']);
+    expect(resolveOptions({ loadBalancing: 'probe' }).loadBalancing).toEqual(['probe']);
+    expect(() => resolveOptions({ loadBalancing: 'dns' })).toThrow(/--load-balancing takes a comma-separated list of pools, probe/);
+  });
+
+  it('takes three distinct loopback blocks with --blocks, 60.1-60.3 by default', () => {
+    expect(resolveOptions({}).blocks).toEqual({ ours: '60.1', peer: '60.2', peerFast: '60.3' });
+    expect(resolveOptions({ blocks: '68.1,68.2,69.1' }).blocks).toEqual({ ours: '68.1', peer: '68.2', peerFast: '69.1' });
+    for (const bad of ['68.1,68.2', '68.1,68.1,68.2', '68,68.2,68.3', '68.1,68.2,300.1']) expect(() => resolveOptions({ blocks: bad })).toThrow(/--blocks takes three distinct/);
+  });
+});
+
+describe('bench plan: probe mode', () => {
+  it('runs each switchover in every mode asked for, the rows and ids saying which', () => {
+    const plan = planBench(resolveOptions({ quick: true, loadBalancing: 'pools,probe', methods: 'sql', profiles: 'zero', peer: false, blocks: '68.1,68.2,68.3' }));
+    expect(plan.scenarios.map((s) => s.id)).toEqual(['ours/switchover/sql/zero', 'ours/switchover/sql/zero/probe']);
+    expect(plan.scenarios.map((s) => s.label)).toEqual(['ours, SQL promote, pools, zero latency', 'ours, SQL promote, probe, zero latency']);
+    expect(plan.scenarios.map((s) => s.variant.loadBalancing)).toEqual(['pools', 'probe']);
+    const environments = plan.scenarios.map((s) => s.environment as OurStackEnvironment);
+    expect(environments.map((e) => e.loadBalancing)).toEqual(['pools', 'probe']);
+    expect(new Set(environments).size).toBe(2);
+  });
+
+  it('runs the health check on its schedule in probe mode (it renews the write lease), not for pool-mode switchovers', () => {
+    const pools = new OurStackEnvironment('zero', 'sql', '68.1');
+    const probe = new OurStackEnvironment('zero', 'sql', '68.1', undefined, 'dts', 'probe');
+    expect(pools.timersScheduled).toBe(false);
+    expect(probe.timersScheduled).toBe(true);
+    expect(probe.settings()).toMatchObject({ loadBalancing: 'probe', scheduleTimers: true, healthCheckSchedule: '*/10 * * * * *' });
+    expect(pools.settings()).toMatchObject({ loadBalancing: 'pools', scheduleTimers: false });
+  });
+
+  it('fails over in pool mode only: probe mode takes no failover yet', () => {
+    const plan = planBench(resolveOptions({ quick: true, failoverRuns: '1', detection: 'fast', loadBalancing: 'pools,probe', methods: 'sql', profiles: 'zero', peer: false }));
+    expect(plan.scenarios.map((s) => s.id)).toEqual(['ours/switchover/sql/zero', 'ours/switchover/sql/zero/probe', 'ours/failover/sql/zero/fast']);
+  });
+});
