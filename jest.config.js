@@ -14,6 +14,9 @@ const transforms = {
 };
 module.exports = {
   testTimeout: 120000,
+  // Two files at a time: each integration file has its own loopback block (127.<block>.x), so
+  // files share no server or port, and most of their time is spent waiting on PostgreSQL and timers.
+  maxWorkers: 2,
   // A failed test can leave a write load or a server connection running; it is reported as a
   // failure either way, but must not keep the run from ending.
   forceExit: true,
