@@ -14,22 +14,22 @@ export type LeaseKept = LeaseDecision & { done: boolean };
  */
 export async function keepWriteLease(cluster: string, view: ClusterView, operationRunning: boolean): Promise<LeaseKept> {
   const services = clusterServices(cluster);
-  const [only] = primariesOf(view);
+  const primaries = primariesOf(view);
+  // Only a single reachable primary can hold the lease: nothing to read otherwise.
+  if (primaries.length !== 1) return { ...decideWriteLease(view, null, operationRunning), done: false };
   const timeout = services.config.policy.health.probeTimeoutMs;
   const timeouts = { connectTimeoutMs: timeout, statementTimeoutMs: timeout };
-  const seen = only ? await withClient(await services.adminEndpoint(only.name), (client) => readLease(client), timeouts) : null;
-  const decision = decideWriteLease(view, seen, operationRunning);
-  switch (decision.action) {
-    case 'renew': {
-      const ttl = services.config.policy.leaseTtlSeconds;
-      const done = await withClient(await services.adminEndpoint(decision.node), (client) => renewLease(client, { holder: decision.node, epoch: decision.epoch }, ttl), timeouts);
-      return { ...decision, done };
-    }
-    case 'grant': {
-      const { changed } = await services.loadBalancer.setRole(services.node(decision.node), 'write');
-      return { ...decision, done: changed };
-    }
-    case 'none':
-      return { ...decision, done: false };
-  }
+  // One session on the primary reads the lease and, usually, renews it.
+  const decision = await withClient(
+    await services.adminEndpoint(primaries[0].name),
+    async (client): Promise<LeaseKept> => {
+      const decided = decideWriteLease(view, await readLease(client), operationRunning);
+      if (decided.action !== 'renew') return { ...decided, done: false };
+      return { ...decided, done: await renewLease(client, { holder: decided.node, epoch: decided.epoch }, services.config.policy.leaseTtlSeconds) };
+    },
+    timeouts,
+  );
+  if (decision.action !== 'grant') return decision;
+  const { changed } = await services.loadBalancer.setRole(services.node(decision.node), 'write');
+  return { ...decision, done: changed };
 }

@@ -28,7 +28,10 @@ export class ProbePools implements LoadBalancerPools {
 
   async readPools(): Promise<PoolMembership> {
     const answers = await Promise.all(
-      this.options.nodes.map(async (node) => ({ name: node.name, primary: await this.probe(node, '/primary'), replica: await this.probe(node, '/replica') })),
+      this.options.nodes.map(async (node) => {
+        const [primary, replica] = await Promise.all([this.probe(node, '/primary'), this.probe(node, '/replica')]);
+        return { name: node.name, primary, replica };
+      }),
     );
     return {
       write: answers.filter((a) => a.primary).map((a) => a.name).sort(),
