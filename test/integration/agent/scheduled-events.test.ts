@@ -49,6 +49,9 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
       await stack.lab.server(node).start();
     }
     if (restarted.size === 0) return;
+    // A restarted primary answers at once, but its standbys reconnect only after their retry
+    // interval: a switchover asked for before that is refused (no standby streams).
+    await stack.lab.waitUntilHealthy();
     await waitFor(`${[...restarted].join(', ')} to serve reads again after the maintenance`, async () => {
       const state = await check(stack);
       const readPool = (await stack.lab.status()).ilb.readPool;
