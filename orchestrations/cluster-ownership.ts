@@ -1,11 +1,13 @@
 import * as df from 'durable-functions';
 import type { EntityContext } from 'durable-functions';
-import { claim, CLUSTER_OWNERSHIP, ClaimRequest, emptyOwnership, OwnershipState, release } from '../src/domain/ownership';
+import { claim, CLUSTER_OWNERSHIP, ClaimRequest, emptyOwnership, LeaseRequest, OwnershipState, permitLease, release, ReleaseRequest } from '../src/domain/ownership';
 
 /**
  * The per-cluster ownership record (key: the cluster name) as a Durable entity: its operations run
  * one at a time, so `claim` is an atomic compare-and-set (docs/invariants.md S5). The durable
- * client reads it (`readEntityState`) to tell a trigger which operation owns the cluster.
+ * client reads it (`readEntityState`) to tell a trigger which operation owns the cluster. In probe
+ * mode it also keeps the write lease's horizon: a health check signals `permitLease` and reads the
+ * answer back before it writes a lease, so a claim knows every lease written before it.
  */
 df.app.entity(CLUSTER_OWNERSHIP, (context: EntityContext<OwnershipState>) => {
   const state = context.df.getState(emptyOwnership) ?? emptyOwnership();
@@ -17,9 +19,12 @@ df.app.entity(CLUSTER_OWNERSHIP, (context: EntityContext<OwnershipState>) => {
       return;
     }
     case 'release':
-      context.df.setState(release(state, context.df.getInput<string>() ?? ''));
+      context.df.setState(release(state, context.df.getInput<ReleaseRequest | string>() ?? ''));
+      return;
+    case 'permitLease':
+      context.df.setState(permitLease(state, context.df.getInput<LeaseRequest>() as LeaseRequest));
       return;
     default:
-      throw new Error(`the cluster ownership entity has no operation '${context.df.operationName}' (claim, release)`);
+      throw new Error(`the cluster ownership entity has no operation '${context.df.operationName}' (claim, release, permitLease)`);
   }
 });

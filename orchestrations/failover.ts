@@ -1,4 +1,3 @@
-import { PROBE_MODE_FAILOVER_REFUSAL } from '../src/config/schema';
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { callActivity } from '../activities/catalogue';
@@ -13,9 +12,10 @@ import type { NodeInspection } from '../src/domain/node-state';
 import { fenceStep, OperationInput, OperationReport, REPOINT_STEP } from '../src/domain/operation';
 import { hasCaughtUp } from '../src/domain/switchover-plan';
 import { addMilliseconds } from '../src/domain/time';
+import { leaseWaitEnds } from '../src/domain/write-lease';
 import { promoteOrRollBack } from './promotion';
 import { inspectWithHealth } from './inspection';
-import { exclusively } from './ownership';
+import { Claimed, exclusively } from './ownership';
 import { reported } from './reporting';
 import { messageOf, Runbook, Undo } from './runbook';
 import { convergenceProblems } from './switchover';
@@ -50,7 +50,9 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and
  *     refuse when it may still run; then choose again on positions that can no longer move. An
  *     old primary that answers as writable again at any re-inspection calls an automatic
- *     failover off and is stopped first by a manual one;
+ *     failover off and is stopped first by a manual one. In probe mode, an old primary not
+ *     stopped cleanly is also waited out: no promotion before every lease written before the
+ *     claim has lapsed (the horizon the claim read, src/domain/write-lease.ts), then a last look;
  *  5. promote, repoint the write pool, make the other standbys follow;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
  *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
@@ -58,13 +60,14 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 function* failover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<FailoverRequest>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'failover', cluster: input.cluster.name });
-  const report = yield* runbook.guarded(exclusively(context, runbook, input, failoverSteps(context, runbook, input)));
+  const report = yield* runbook.guarded(exclusively(context, runbook, input, (claimed) => failoverSteps(context, runbook, input, claimed)));
   return yield* reported(context, input, report);
 }
 
-function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>): Generator<Task, OperationReport, unknown> {
+function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>, claimed: Claimed): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
-  if (config.loadBalancer.membership === 'probe') return runbook.finish('refused', PROBE_MODE_FAILOVER_REFUSAL);
+  // Probe mode: when every lease written before the claim has lapsed, and the old primary's agent has fenced it.
+  const oldLeaseLapsed = config.loadBalancer.membership === 'probe' ? leaseWaitEnds(claimed, config.policy) : null;
 
   // 1. Inspect; refusing here changes nothing.
   const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({
@@ -167,6 +170,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
         }
       }
+      // Probe mode: a stopped or powered-off old primary that is started again comes back as a
+      // primary holding its copy of the lease; promote only once that copy has lapsed, then look
+      // again (S2: answering as a writer calls an automatic failover off).
+      if (oldLeaseLapsed && !shutdownCheckpointLsn && context.df.currentUtcDateTime < oldLeaseLapsed) {
+        yield* runbook.step(`wait out ${old}'s write lease`, waitUntil(context, oldLeaseLapsed), (until) => ({ until, leaseHorizon: claimed.leaseHorizon }));
+        chosen = yield* decide();
+        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
+      }
     }
     choice = yield* runbook.step('choose candidate', value(chosen.value), (c) => ({
       candidate: c.candidate,
@@ -218,6 +229,12 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
   if (final) convergenceProblems(final, candidate).forEach((p) => runbook.problem(p));
   return runbook.finish('completed');
+}
+
+/** A durable timer to `until`: the orchestration is unloaded meanwhile. */
+function* waitUntil(context: OrchestrationContext, until: Date): Generator<Task, string, unknown> {
+  yield context.df.createTimer(until);
+  return until.toISOString();
 }
 
 /** After a clean stop: poll (durable timers) until the best standby, or the target, received the shutdown checkpoint, or time runs out. */

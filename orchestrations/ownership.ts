@@ -2,7 +2,8 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { callActivity } from '../activities/catalogue';
 import { OperationInput, OperationReport } from '../src/domain/operation';
-import { Claim, CLAIM_STEP, CLUSTER_OWNERSHIP, ClaimRequest } from '../src/domain/ownership';
+import { Claim, CLAIM_STEP, CLUSTER_OWNERSHIP, ClaimRequest, ReleaseRequest } from '../src/domain/ownership';
+import { operationLeaseCap } from '../src/domain/write-lease';
 import type { Runbook } from './runbook';
 
 const ownershipOf = (cluster: string) => new df.EntityId(CLUSTER_OWNERSHIP, cluster);
@@ -19,7 +20,16 @@ function* claimCluster(context: OrchestrationContext, input: OperationInput<unkn
   if (first.granted) return first;
   const owner = yield* callActivity(context, 'readOperationStatus', { operationId: first.owner.operationId });
   if (owner.active) return first;
-  return (yield context.df.callEntity(entity, 'claim', { ...request, replacing: first.owner.operationId } satisfies ClaimRequest)) as Claim;
+  const replacedLeaseCap = operationLeaseCap(context.df.currentUtcDateTime, input.cluster);
+  return (yield context.df.callEntity(entity, 'claim', { ...request, replacing: first.owner.operationId, ...(replacedLeaseCap ? { replacedLeaseCap } : {}) } satisfies ClaimRequest)) as Claim;
+}
+
+/** What a granted claim tells the operation's steps. */
+export interface Claimed {
+  /** Orchestration time once the claim was granted. */
+  claimedAt: Date;
+  /** Probe mode: no lease written before the claim lasts past this (ISO; null: unknown). */
+  leaseHorizon: string | null;
 }
 
 /**
@@ -32,16 +42,18 @@ export function* exclusively(
   context: OrchestrationContext,
   runbook: Runbook,
   input: OperationInput<unknown>,
-  steps: Generator<Task, OperationReport, unknown>,
+  steps: (claimed: Claimed) => Generator<Task, OperationReport, unknown>,
 ): Generator<Task, OperationReport, unknown> {
-  const claimed = yield* runbook.step(CLAIM_STEP, claimCluster(context, input), (c) => (c.granted ? { granted: true } : { owner: c.owner }));
+  const claimed = yield* runbook.step(CLAIM_STEP, claimCluster(context, input), (c) => (c.granted ? { granted: true, leaseHorizon: c.leaseHorizon ?? null } : { owner: c.owner }));
   if (!claimed.granted) {
     const { owner } = claimed;
     return runbook.finish('refused', `${owner.kind} ${owner.operationId} owns cluster ${input.cluster.name} (since ${owner.since}): one operation per cluster at a time`);
   }
   try {
-    return yield* steps;
+    return yield* steps({ claimedAt: context.df.currentUtcDateTime, leaseHorizon: claimed.leaseHorizon ?? null });
   } finally {
-    context.df.signalEntity(ownershipOf(input.cluster.name), 'release', input.operationId);
+    // In probe mode any lease this operation granted lasts at most the ttl from now.
+    const leaseCap = operationLeaseCap(context.df.currentUtcDateTime, input.cluster);
+    context.df.signalEntity(ownershipOf(input.cluster.name), 'release', { operationId: input.operationId, ...(leaseCap ? { leaseCap } : {}) } satisfies ReleaseRequest);
   }
 }

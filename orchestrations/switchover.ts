@@ -64,7 +64,7 @@ export function convergenceProblems(view: ClusterView, newPrimary: string): stri
 function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<SwitchoverInput>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'switchover', cluster: input.cluster.name });
-  const report = yield* runbook.guarded(exclusively(context, runbook, input, switchoverSteps(context, runbook, input)));
+  const report = yield* runbook.guarded(exclusively(context, runbook, input, () => switchoverSteps(context, runbook, input)));
   return yield* reported(context, input, report);
 }
 

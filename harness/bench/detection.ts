@@ -19,6 +19,8 @@ export interface OurDetection {
   failureThreshold: number;
   graceSeconds: number;
   probeTimeoutMs: number;
+  /** Probe mode: the write lease's ttl (a failover promotes once the last renewal's has passed). */
+  leaseTtlSeconds: number;
 }
 
 /** Patroni's DCS timing (bootstrap.dcs), in seconds. */
@@ -40,15 +42,17 @@ export const DETECTION: Record<DetectionName, DetectionVariant> = {
   standard: {
     name: 'standard',
     // Patroni's defaults; ours: the app's default schedule and health policy (grace 30 s ≈ Patroni's ttl).
-    ours: { everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000 },
+    ours: { everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000, leaseTtlSeconds: 30 },
     patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 },
-    rationale: "both tools' defaults: our health check every 10 s with failureThreshold 3 and graceSeconds 30 (≈ Patroni's ttl 30), Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
+    rationale:
+      "both tools' defaults: our health check every 10 s with failureThreshold 3 and graceSeconds 30 (≈ Patroni's ttl 30), in probe mode leaseTtlSeconds 30; Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
   },
   fast: {
     name: 'fast',
-    ours: { everySeconds: 2, failureThreshold: 2, graceSeconds: 4, probeTimeoutMs: 1000 },
+    ours: { everySeconds: 2, failureThreshold: 2, graceSeconds: 4, probeTimeoutMs: 1000, leaseTtlSeconds: 10 },
     patroni: { ttl: 10, loop_wait: 2, retry_timeout: 4 },
-    rationale: 'tuned for speed, not defaults: our health check every 2 s, failureThreshold 2, graceSeconds 4, probe timeout 1 s; Patroni ttl 10 / loop_wait 2 / retry_timeout 4 (loop_wait + 2 × retry_timeout = ttl, the tightest Patroni accepts)',
+    rationale:
+      'tuned for speed, not defaults: our health check every 2 s, failureThreshold 2, graceSeconds 4, probe timeout 1 s, in probe mode leaseTtlSeconds 10 (= Patroni\'s ttl); Patroni ttl 10 / loop_wait 2 / retry_timeout 4 (loop_wait + 2 × retry_timeout = ttl, the tightest Patroni accepts)',
   },
 };
 

@@ -54,11 +54,11 @@ export class OurFailoverScenario implements Scenario {
     private readonly load: LoadSettings,
   ) {
     if (!environment.failover) throw new Error(`${environment.name} does not run the health check on its schedule`);
-    const { promoteMethod, latency } = environment;
+    const { promoteMethod, latency, loadBalancing } = environment;
     const name = environment.failover.detection.name;
-    this.id = `ours/failover/${promoteMethod}/${latency}/${name}`;
-    this.label = `ours, kill -9 primary, ${name} detection${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
-    this.variant = { promoteMethod, latency, detection: name };
+    this.id = `ours/failover/${promoteMethod}/${latency}/${name}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}`;
+    this.label = `ours, kill -9 primary, ${name} detection${loadBalancing === 'pools' ? '' : `, ${loadBalancing}`}${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
+    this.variant = { promoteMethod, latency, detection: name, loadBalancing };
     this.detection = shortOurDetection(environment.failover.detection.ours);
   }
 
@@ -183,10 +183,15 @@ export class OurFailoverScenario implements Scenario {
 
 const inspect = (stack: LocalStack, node: string): Promise<NodeInspection> => inspectNode(node, stack.lab.adminEndpoint(node), { connectTimeoutMs: 1000, statementTimeoutMs: 2000 });
 
-/** One primary (`primary`), every other node streaming from it, the write pool just it and the read pool every other node. */
+/**
+ * One primary (`primary`), every other node streaming from it, the write pool just it and the read
+ * pool every other node — in probe mode, the nodes each rule has probed up.
+ */
 async function converged(stack: LocalStack, primary: string): Promise<boolean> {
   const names = stack.cluster.nodes.map((n) => n.name);
-  const [inspections, pools] = await Promise.all([Promise.all(names.map((n) => inspect(stack, n))), stack.lab.ilb().pools()]);
+  const [inspections, ilb] = await Promise.all([Promise.all(names.map((n) => inspect(stack, n))), stack.lab.status().then((s) => s.ilb)]);
+  const probedUp = (rule: 'write' | 'read') => Object.entries(ilb.probes![rule]).filter(([, state]) => state.up).map(([name]) => name);
+  const pools = ilb.probes ? { writePool: probedUp('write'), readPool: probedUp('read') } : ilb;
   const head = inspections.find((n) => n.name === primary)!;
   if (!head.reachable || head.role !== 'primary') return false;
   const others = inspections.filter((n) => n.name !== primary);

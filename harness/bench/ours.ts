@@ -86,8 +86,8 @@ export class OurStackEnvironment implements Environment {
 
   private policy(): Record<string, unknown> {
     if (!this.failover) return { promoteMethod: this.promoteMethod };
-    const { failureThreshold, graceSeconds, probeTimeoutMs } = this.failover.detection.ours;
-    return { promoteMethod: this.promoteMethod, fenceByPowerOff: this.failover.fenceByPowerOff, health: { failureThreshold, graceSeconds, probeTimeoutMs } };
+    const { failureThreshold, graceSeconds, probeTimeoutMs, leaseTtlSeconds } = this.failover.detection.ours;
+    return { promoteMethod: this.promoteMethod, fenceByPowerOff: this.failover.fenceByPowerOff, leaseTtlSeconds, health: { failureThreshold, graceSeconds, probeTimeoutMs } };
   }
 
   get current(): LocalStack {
@@ -143,8 +143,9 @@ export class OurStackEnvironment implements Environment {
     if (this.failover) {
       const wanted = this.failover.detection.ours;
       const { failureThreshold, graceSeconds, probeTimeoutMs } = policy.health;
-      if (failureThreshold !== wanted.failureThreshold || graceSeconds !== wanted.graceSeconds || probeTimeoutMs !== wanted.probeTimeoutMs || policy.fenceByPowerOff !== this.failover.fenceByPowerOff) {
-        throw new Error(`the app runs with health ${JSON.stringify(policy.health)} and fenceByPowerOff ${policy.fenceByPowerOff}, not the ${this.failover.detection.name} detection settings`);
+      const leaseDiffers = policy.leaseTtlSeconds !== wanted.leaseTtlSeconds;
+      if (failureThreshold !== wanted.failureThreshold || graceSeconds !== wanted.graceSeconds || probeTimeoutMs !== wanted.probeTimeoutMs || policy.fenceByPowerOff !== this.failover.fenceByPowerOff || leaseDiffers) {
+        throw new Error(`the app runs with health ${JSON.stringify(policy.health)}, fenceByPowerOff ${policy.fenceByPowerOff} and leaseTtlSeconds ${policy.leaseTtlSeconds}, not the ${this.failover.detection.name} detection settings`);
       }
     }
     if (this.timersScheduled) {

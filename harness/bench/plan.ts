@@ -46,8 +46,7 @@ export function planBench(options: BenchOptions): BenchPlan {
   const failovers = (profile: 'zero' | 'realistic', detection: DetectionName) => {
     const runs = profile === 'zero' ? options.failoverRuns : options.realisticFailoverRuns;
     if (!options.ours || !options.profiles.includes(profile) || runs === 0 || !options.detection.includes(detection)) return;
-    // Probe mode takes no failover yet (src/config/schema.ts PROBE_MODE_FAILOVER_REFUSAL).
-    for (const balancing of options.loadBalancing.filter((mode) => mode === 'pools')) {
+    for (const balancing of options.loadBalancing) {
       const setup = { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF };
       const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, setup, options.durableBackend, balancing);
       scenarios.push(new OurFailoverScenario(environment, runs, load));

@@ -133,9 +133,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const probes = balancing === 'probe' ? { ilbProbes: { intervalMs: realistic ? 5000 : 300, probeThreshold: 1 } } : {};
   const lab = await Lab.up({ ...probes, ...options.lab }, { leaveStopped: Object.keys(poweredOffVms(powerFile)) });
   if (balancing === 'probe') await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 });
-  // Probe mode takes no automatic failover yet (src/config/schema.ts PROBE_MODE_FAILOVER_REFUSAL).
-  const policy = balancing === 'probe' ? { autoFailover: false, ...options.policy } : options.policy;
-  const config = labClusterConfig(lab, policy, balancing);
+  const config = labClusterConfig(lab, options.policy, balancing);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));

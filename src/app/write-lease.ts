@@ -1,8 +1,13 @@
+import { randomUUID } from 'node:crypto';
+import * as df from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
 import type { ClusterView } from '../domain/cluster-view';
-import { decideWriteLease, type LeaseDecision } from '../domain/write-lease';
+import { CLUSTER_OWNERSHIP, type LeaseRequest, type OwnershipState } from '../domain/ownership';
+import { decideWriteLease, leaseExpiryCap, type LeaseDecision } from '../domain/write-lease';
 import { primariesOf } from '../domain/cluster-view';
 import { withClient } from '../adapters/postgres/connect';
-import { readLease, renewLease } from '../adapters/postgres/lease';
+import { grantLease, readLease, renewLease } from '../adapters/postgres/lease';
+import { operationStatus } from './operations';
 import { clusterServices } from './services';
 
 /** What one look did with the write lease, for the health check's log line. */
@@ -10,26 +15,54 @@ export type LeaseKept = LeaseDecision & { done: boolean };
 
 /**
  * Probe mode: renew the write lease of the one reachable primary, or grant the first one
- * (src/domain/write-lease.ts). One short SQL session on that primary; no ARM call.
+ * (src/domain/write-lease.ts), never past the cap of a look that began at `lookStartedAt`, and
+ * only once the cluster's ownership record has permitted it. One short SQL session on that
+ * primary; no ARM call.
  */
-export async function keepWriteLease(cluster: string, view: ClusterView, operationRunning: boolean): Promise<LeaseKept> {
+export async function keepWriteLease(durable: DurableClient, cluster: string, view: ClusterView, operationRunning: boolean, lookStartedAt: Date): Promise<LeaseKept> {
   const services = clusterServices(cluster);
   const primaries = primariesOf(view);
   // Only a single reachable primary can hold the lease: nothing to read otherwise.
   if (primaries.length !== 1) return { ...decideWriteLease(view, null, operationRunning), done: false };
-  const timeout = services.config.policy.health.probeTimeoutMs;
-  const timeouts = { connectTimeoutMs: timeout, statementTimeoutMs: timeout };
-  // One session on the primary reads the lease and, usually, renews it.
-  const decision = await withClient(
+  const { leaseTtlSeconds, health } = services.config.policy;
+  const cap = leaseExpiryCap(lookStartedAt, leaseTtlSeconds);
+  const timeouts = { connectTimeoutMs: health.probeTimeoutMs, statementTimeoutMs: health.probeTimeoutMs };
+  // One session on the primary reads the lease and renews or grants it.
+  return withClient(
     await services.adminEndpoint(primaries[0].name),
     async (client): Promise<LeaseKept> => {
       const decided = decideWriteLease(view, await readLease(client), operationRunning);
-      if (decided.action !== 'renew') return { ...decided, done: false };
-      return { ...decided, done: await renewLease(client, { holder: decided.node, epoch: decided.epoch }, services.config.policy.leaseTtlSeconds) };
+      if (decided.action === 'none') return { ...decided, done: false };
+      const permit = await permitLeaseWrite(durable, cluster, cap);
+      if (!permit.permitted) return { action: 'none', why: `no ${decided.action} of ${decided.node}'s lease: ${permit.why}`, done: false };
+      if (decided.action === 'renew') return { ...decided, done: await renewLease(client, { holder: decided.node, epoch: decided.epoch }, leaseTtlSeconds, cap) };
+      return { ...decided, done: (await grantLease(client, decided.node, leaseTtlSeconds, cap)).changed };
     },
     timeouts,
   );
-  if (decision.action !== 'grant') return decision;
-  const { changed } = await services.loadBalancer.setRole(services.node(decision.node), 'write');
-  return { ...decision, done: changed };
+}
+
+const PERMIT_WAIT_MS = 10_000;
+const PERMIT_POLL_MS = 100;
+
+/**
+ * Asks the cluster's ownership entity to permit a lease write lasting at most to `cap`
+ * (src/domain/ownership.ts permitLease) and reads its answer back: a durable client can only
+ * signal an entity. Refused while an operation owns the cluster; an answer that does not come in
+ * time (or that another look's request replaced) counts as refused.
+ */
+async function permitLeaseWrite(durable: DurableClient, cluster: string, cap: Date): Promise<{ permitted: true } | { permitted: false; why: string }> {
+  const entity = new df.EntityId(CLUSTER_OWNERSHIP, cluster);
+  const record = await durable.readEntityState<OwnershipState>(entity);
+  const owner = record.entityExists ? record.entityState?.owner : null;
+  const ownerEnded = owner && !(await operationStatus(durable, owner.operationId)).active ? owner.operationId : undefined;
+  const request: LeaseRequest = { id: randomUUID(), cap: cap.toISOString(), ...(ownerEnded ? { ownerEnded } : {}) };
+  await durable.signalEntity(entity, 'permitLease', request);
+  const deadline = Date.now() + PERMIT_WAIT_MS;
+  for (;;) {
+    const answer = (await durable.readEntityState<OwnershipState>(entity)).entityState?.lastLeaseRequest;
+    if (answer?.id === request.id) return answer.permitted ? { permitted: true } : { permitted: false, why: 'an operation owns the cluster' };
+    if (Date.now() >= deadline) return { permitted: false, why: `the cluster's ownership record did not answer within ${PERMIT_WAIT_MS / 1000} s` };
+    await new Promise((resolve) => setTimeout(resolve, PERMIT_POLL_MS));
+  }
 }

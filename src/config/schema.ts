@@ -118,6 +118,12 @@ export const PolicySchema = z.strictObject({
   fenceByPowerOff: z.boolean().default(true),
   /** Probe mode: how long a write lease lasts without renewal (each health check renews it). */
   leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(30),
+  /**
+   * Probe mode: how long past the lease a failover still waits before it promotes, for the old
+   * primary's agent to fence it (it looks once a second by default) and for the clocks of the app
+   * and the node to differ (docs/design.md §9).
+   */
+  leaseWaitMarginSeconds: nonNegativeInt('leaseWaitMarginSeconds').default(5),
   health: HealthPolicySchema.default(HealthPolicySchema.parse({})),
 });
 
@@ -126,10 +132,6 @@ export const PolicySchema = z.strictObject({
  * that must stay under 16 KB, keeps one pending-rejoin entry per node: this bounds it.
  */
 export const MAX_NODES = 16;
-
-/** Why probe mode takes no failover (yet): also the refusal of a requested one (orchestrations/failover.ts). */
-export const PROBE_MODE_FAILOVER_REFUSAL =
-  "probe mode cannot fail over safely yet: a failover does not wait out the old primary's write lease, so an old primary restarted within the lease could serve writes beside the new one (docs/design.md §9)";
 
 export const ClusterSchema = z
   .strictObject({
@@ -164,9 +166,6 @@ export const ClusterSchema = z
     }
     if (cluster.loadBalancer.membership === 'ip' && !cluster.loadBalancer.virtualNetworkId) {
       ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'virtualNetworkId'], message: 'required when loadBalancer.membership is "ip": the virtual network of the backend addresses' });
-    }
-    if (cluster.loadBalancer.membership === 'probe' && cluster.policy.autoFailover) {
-      ctx.addIssue({ code: 'custom', path: ['policy', 'autoFailover'], message: `${PROBE_MODE_FAILOVER_REFUSAL}: set policy.autoFailover to false` });
     }
     if (cluster.loadBalancer.writePool === cluster.loadBalancer.readPool) {
       ctx.addIssue({ code: 'custom', path: ['loadBalancer', 'readPool'], message: 'readPool must differ from writePool, or standbys would receive writes' });

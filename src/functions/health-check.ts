@@ -30,11 +30,12 @@ export function healthCheckSchedule(env: NodeJS.ProcessEnv = process.env): strin
  * the cluster, the rejoins running, and the VM power state of every node the app could not reach.
  */
 export async function observeCluster(client: df.DurableClient, cluster: ClusterConfig): Promise<HealthObservation> {
-  const startedAt = new Date().toISOString();
+  const started = new Date();
+  const startedAt = started.toISOString();
   const services = clusterServices(cluster.name);
   const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), owningOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
   // Probe mode: the lease is renewed on every look, before anything slower (an ARM power-state read).
-  const lease = cluster.loadBalancer.membership === 'probe' ? await keepWriteLease(cluster.name, view, operation !== null).catch((error: Error) => ({ action: 'none' as const, why: `the write lease could not be kept: ${error.message}`, done: false })) : undefined;
+  const lease = cluster.loadBalancer.membership === 'probe' ? await keepWriteLease(client, cluster.name, view, operation !== null, started).catch((error: Error) => ({ action: 'none' as const, why: `the write lease could not be kept: ${error.message}`, done: false })) : undefined;
   const powerStates = Object.fromEntries(
     await Promise.all(
       view.nodes

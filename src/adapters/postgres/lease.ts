@@ -20,29 +20,35 @@ const CREATE = [
    )`,
 ];
 
+/**
+ * How long a lease write lasts: ttl from now on the server, and never past `cap` when one is given
+ * (a health check's, src/domain/write-lease.ts leaseExpiryCap). `$2` is the ttl, `$3` the cap.
+ */
+const EXPIRY = 'LEAST(now() + make_interval(secs => $2), $3::timestamptz)';
+
 /** Names `holder` (a new epoch when the holder changes) with a fresh expiry; creates the table on first use. */
-export async function grantLease(client: Client, holder: string, ttlSeconds: number): Promise<LeaseState & { changed: boolean }> {
+export async function grantLease(client: Client, holder: string, ttlSeconds: number, cap: Date | null = null): Promise<LeaseState & { changed: boolean }> {
   return readWrite(client, async () => {
     for (const statement of CREATE) await client.query(statement);
     const { rows } = await client.query<{ epoch: string; changed: boolean }>(
       `WITH before AS (SELECT holder FROM pgfo.lease)
-       INSERT INTO pgfo.lease AS l (holder, epoch, expires_at) VALUES ($1, 1, now() + make_interval(secs => $2))
+       INSERT INTO pgfo.lease AS l (holder, epoch, expires_at) VALUES ($1, 1, ${EXPIRY})
        ON CONFLICT (singleton) DO UPDATE
          SET holder = EXCLUDED.holder,
              epoch = CASE WHEN l.holder = EXCLUDED.holder THEN l.epoch ELSE l.epoch + 1 END,
              expires_at = EXCLUDED.expires_at
        RETURNING epoch, (SELECT holder FROM before) IS DISTINCT FROM $1 AS changed`,
-      [holder, ttlSeconds],
+      [holder, ttlSeconds, cap],
     );
     return { holder, epoch: Number(rows[0].epoch), changed: rows[0].changed };
   });
 }
 
-/** Extends the lease only while it still names `holder` at `epoch`; false when it does not (revoked, moved, or no lease). */
-export async function renewLease(client: Client, lease: LeaseState, ttlSeconds: number): Promise<boolean> {
+/** Extends the lease, never past `cap`, only while it still names `holder` at `epoch`; false when it does not (revoked, moved, or no lease). */
+export async function renewLease(client: Client, lease: LeaseState, ttlSeconds: number, cap: Date): Promise<boolean> {
   if (!(await leaseTableExists(client))) return false;
   const { rowCount } = await readWrite(client, () =>
-    client.query('UPDATE pgfo.lease SET expires_at = now() + make_interval(secs => $3) WHERE holder = $1 AND epoch = $2', [lease.holder, lease.epoch, ttlSeconds]),
+    client.query(`UPDATE pgfo.lease SET expires_at = ${EXPIRY} WHERE holder = $1 AND epoch = $4`, [lease.holder, ttlSeconds, cap, lease.epoch]),
   );
   return (rowCount ?? 0) === 1;
 }

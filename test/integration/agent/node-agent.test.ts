@@ -1,4 +1,4 @@
-import { grantLease } from '../../../src/adapters/postgres/lease';
+import { grantLease, renewLease } from '../../../src/adapters/postgres/lease';
 import { Client } from 'pg';
 import { Lab } from '../../../harness/lab/lab';
 import { NodeAgents, stopNodeAgents } from '../../../harness/lab/node-agents';
@@ -176,5 +176,19 @@ describe('node agent: probes, lease, failsafe and fence on a real cluster', () =
     const answers = await answersOverLooks('pg2', 5, async () => `/primary ${await agents.status('pg2', '/primary')}, /replica ${await agents.status('pg2', '/replica')}`);
     expect(new Set(answers)).toEqual(new Set(['/primary 503, /replica 200']));
     expect(events('pg2', 'primary-probe').at(-1)).toMatchObject({ reason: 'in recovery' });
+  });
+
+  it('a lease the app writes never lasts past its cap (a failover waits out the cap, not the server\'s clock)', async () => {
+    const expiry = async () => (await admin.pg1.query<{ left: number }>('SELECT extract(epoch FROM expires_at - clock_timestamp())::float8 AS left FROM pgfo.lease')).rows[0].left;
+    const soon = () => new Date(Date.now() + 60_000);
+    const granted = await grantLease(admin.pg1, 'pg1', 3600, soon());
+    expect(await expiry()).toBeLessThanOrEqual(60);
+    expect(await renewLease(admin.pg1, granted, 3600, soon())).toBe(true);
+    expect(await expiry()).toBeLessThanOrEqual(60);
+    // Without a cap (an operation's grant), and a cap beyond the ttl: the ttl.
+    await grantLease(admin.pg1, 'pg1', 120);
+    expect(await expiry()).toBeGreaterThan(60);
+    expect(await renewLease(admin.pg1, granted, 30, new Date(Date.now() + 3_600_000))).toBe(true);
+    expect(await expiry()).toBeLessThanOrEqual(30);
   });
 });

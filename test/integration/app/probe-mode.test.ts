@@ -80,12 +80,17 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     }, { timeoutMs: 30_000 });
   });
 
-  it('refuses a requested failover, changing nothing: it would not wait out the old primary\'s lease yet', async () => {
-    const primary = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
+  it('fails over on request from a reachable primary: a clean stop, no wait for its lease, the lease moves, no ARM pool write', async () => {
+    const old = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
+    const poolWritesBefore = poolWrites().length;
     const started = await api(stack, 'POST', `clusters/${stack.cluster.name}/failover`, { reason: 'probe mode test' });
     expect(started.status).toBe(202);
     const report = await waitForOperation(stack, String(started.body.operationId));
-    expect(report).toMatchObject({ outcome: 'refused', reason: expect.stringMatching(/^probe mode cannot fail over safely yet/) });
-    expect((await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name).toBe(primary);
+    expect(report).toMatchObject({ outcome: 'completed', oldPrimary: old });
+    // Stopped cleanly, it restarts only as a standby: there is no lease of its to wait out.
+    expect(report.steps.map((s) => s.name)).toEqual(expect.arrayContaining([`stop ${old}`, 'promote candidate']));
+    expect(report.steps.map((s) => s.name)).not.toContain(`wait out ${old}'s write lease`);
+    expect(poolWrites().slice(poolWritesBefore)).toEqual([]);
+    await waitFor('the write rule to probe the new primary up', async () => (await probedUp()).write.join() === report.newPrimary || undefined, { timeoutMs: 30_000 });
   });
 });

@@ -9,7 +9,7 @@ import { isStreaming, NodeInspection } from '../../../src/domain/node-state';
 import { OperationReport } from '../../../src/domain/operation';
 import { Lab } from '../../../harness/lab/lab';
 import { LocalStack, startLocalStack } from '../../../harness/local/stack';
-import { AcknowledgedCommit } from '../../../harness/load/write-load';
+import { AcknowledgedCommit, findLostCommits } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
 import type { RejoinReport } from '../../../orchestrations/cluster-monitor-rejoin';
 import { testLabOptions } from '../../support/lab';
@@ -24,13 +24,17 @@ export { waitForOperation };
  * runtime, with health checks driven one at a time (runtime.invokeTimer('healthCheck')) so the
  * number of checks to a failover is exact, and every wait a wait on a condition.
  */
-export async function startFailoverStack(block: string, options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string } = {}): Promise<LocalStack> {
+export async function startFailoverStack(
+  block: string,
+  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe' } = {},
+): Promise<LocalStack> {
   const lab = { ...testLabOptions(block), ...(options.synchronousStandbyNames ? { synchronousStandbyNames: options.synchronousStandbyNames } : {}) };
   return startLocalStack({
     stateDir: mkdtempSync(join(tmpdir(), 'pgfo-stack-')),
     lab,
     listen: { host: `127.${block}.1`, port: 7071 },
     functionKey: TEST_FUNCTION_KEY,
+    ...(options.loadBalancing ? { loadBalancing: options.loadBalancing } : {}),
     // Tests choose the fence explicitly (kill-primary powers off); the rest stop PostgreSQL over Run Command.
     policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false, ...options.policy },
     log: () => undefined,
@@ -154,6 +158,20 @@ export function editHba(stack: LocalStack, node: string, edit: (rules: string) =
 export function splitAtNewPrimary(acknowledged: AcknowledgedCommit[], newPrimaryHost: string) {
   const first = acknowledged.findIndex((c) => c.server === newPrimaryHost);
   return { before: first < 0 ? acknowledged : acknowledged.slice(0, first), after: first < 0 ? [] : acknowledged.slice(first) };
+}
+
+/**
+ * After a failover of a dead primary, counted row by row: only the last commits the old primary
+ * acknowledged before it died may be missing, and once the new primary took one, every later one
+ * is the new primary's (S2). Returns the ids of the lost commits.
+ */
+export async function expectOnlyTheOldPrimarysLastCommitsLost(stack: LocalStack, acknowledged: AcknowledgedCommit[], newPrimaryHost: string): Promise<number[]> {
+  const lost = await findLostCommits(stack.lab.appEndpoint('write'), acknowledged);
+  const { before, after } = splitAtNewPrimary(acknowledged, newPrimaryHost);
+  expect(after.length).toBeGreaterThan(0);
+  expect(after.every((c) => c.server === newPrimaryHost)).toBe(true);
+  expect(lost).toEqual(before.slice(before.length - lost.length).map((c) => c.id));
+  return lost;
 }
 
 /** How many checks, and which verdicts, a run of checks went through. */

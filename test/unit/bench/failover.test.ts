@@ -19,9 +19,9 @@ import { parseSchedule } from '../../../harness/local/runtime/timers/ncrontab';
 
 describe('failover detection settings', () => {
   it('pairs our defaults with Patroni defaults, and a fast variant for both', () => {
-    expect(DETECTION.standard.ours).toEqual({ everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000 });
+    expect(DETECTION.standard.ours).toEqual({ everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000, leaseTtlSeconds: 30 });
     expect(DETECTION.standard.patroni).toEqual({ ttl: 30, loop_wait: 10, retry_timeout: 10 });
-    expect(DETECTION.fast.ours).toMatchObject({ everySeconds: 2, failureThreshold: 2, graceSeconds: 4 });
+    expect(DETECTION.fast.ours).toMatchObject({ everySeconds: 2, failureThreshold: 2, graceSeconds: 4, leaseTtlSeconds: 10 });
     expect(DETECTION.fast.patroni).toEqual({ ttl: 10, loop_wait: 2, retry_timeout: 4 });
   });
 
@@ -65,9 +65,9 @@ describe('failover detection settings', () => {
     // Fast: grace 4 s = 2 intervals outweighs threshold 2 (1 more check).
     expect(expectedOurDetection(DETECTION.fast.ours)).toEqual({ fromMs: 4000, toMs: 6000 });
     // The threshold decides when the grace is short.
-    expect(expectedOurDetection({ everySeconds: 10, failureThreshold: 5, graceSeconds: 0, probeTimeoutMs: 1000 })).toEqual({ fromMs: 40_000, toMs: 50_000 });
+    expect(expectedOurDetection({ everySeconds: 10, failureThreshold: 5, graceSeconds: 0, probeTimeoutMs: 1000, leaseTtlSeconds: 30 })).toEqual({ fromMs: 40_000, toMs: 50_000 });
     // A grace that is not a whole number of intervals waits for the next check.
-    expect(expectedOurDetection({ everySeconds: 10, failureThreshold: 1, graceSeconds: 25, probeTimeoutMs: 1000 })).toEqual({ fromMs: 30_000, toMs: 40_000 });
+    expect(expectedOurDetection({ everySeconds: 10, failureThreshold: 1, graceSeconds: 25, probeTimeoutMs: 1000, leaseTtlSeconds: 30 })).toEqual({ fromMs: 30_000, toMs: 40_000 });
   });
 
   it("expects Patroni's leader key to expire between ttl − loop_wait and ttl after the kill", () => {
@@ -177,8 +177,8 @@ describe('where in the check cycle the kill lands', () => {
   it('knows when the grace is a whole number of intervals that decides the check (a millisecond of jitter costs one interval)', () => {
     expect(graceOnCheckBoundary(DETECTION.standard.ours)).toBe(true);
     expect(graceOnCheckBoundary(DETECTION.fast.ours)).toBe(true);
-    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 3, graceSeconds: 25, probeTimeoutMs: 1000 })).toBe(false);
-    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 5, graceSeconds: 20, probeTimeoutMs: 1000 })).toBe(false);
-    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 3, graceSeconds: 0, probeTimeoutMs: 1000 })).toBe(false);
+    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 3, graceSeconds: 25, probeTimeoutMs: 1000, leaseTtlSeconds: 30 })).toBe(false);
+    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 5, graceSeconds: 20, probeTimeoutMs: 1000, leaseTtlSeconds: 30 })).toBe(false);
+    expect(graceOnCheckBoundary({ everySeconds: 10, failureThreshold: 3, graceSeconds: 0, probeTimeoutMs: 1000, leaseTtlSeconds: 30 })).toBe(false);
   });
 });

@@ -37,8 +37,9 @@ describe('bench plan: probe mode', () => {
     expect(pools.settings()).toMatchObject({ loadBalancing: 'pools', scheduleTimers: false });
   });
 
-  it('fails over in pool mode only: probe mode takes no failover yet', () => {
+  it('fails over in every mode asked for, the rows and ids saying which', () => {
     const plan = planBench(resolveOptions({ quick: true, failoverRuns: '1', detection: 'fast', loadBalancing: 'pools,probe', methods: 'sql', profiles: 'zero', peer: false }));
-    expect(plan.scenarios.map((s) => s.id)).toEqual(['ours/switchover/sql/zero', 'ours/switchover/sql/zero/probe', 'ours/failover/sql/zero/fast']);
+    expect(plan.scenarios.map((s) => s.id)).toEqual(['ours/switchover/sql/zero', 'ours/switchover/sql/zero/probe', 'ours/failover/sql/zero/fast', 'ours/failover/sql/zero/fast/probe']);
+    expect(plan.scenarios.slice(2).map((s) => s.label)).toEqual(['ours, kill -9 primary, fast detection', 'ours, kill -9 primary, fast detection, probe']);
   });
 });

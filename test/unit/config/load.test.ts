@@ -22,14 +22,15 @@ function problemsOf(mutate: (doc: Doc) => void): { path: string; message: string
 }
 
 describe('cluster configuration', () => {
-  it('probe mode: agentPort defaults to 8432, and automatic failover is refused until a failover waits out the lease', () => {
-    expect(problemsOf((doc) => (cluster(doc).loadBalancer.membership = 'probe'))).toEqual([
-      { path: 'clusters[0].policy.autoFailover', message: expect.stringMatching(/^probe mode cannot fail over safely yet: .*set policy.autoFailover to false$/) },
-    ]);
+  it('probe mode: agentPort defaults to 8432, and automatic failover stays on (a failover waits out the old lease)', () => {
     const doc = validConfigDocument();
     cluster(doc).loadBalancer.membership = 'probe';
-    cluster(doc).policy = { ...cluster(doc).policy, autoFailover: false };
-    expect(findCluster(parseConfig(doc, 'test'), 'orders')!.loadBalancer).toMatchObject({ membership: 'probe', agentPort: 8432 });
+    const orders = findCluster(parseConfig(doc, 'test'), 'orders')!;
+    expect(orders.loadBalancer).toMatchObject({ membership: 'probe', agentPort: 8432 });
+    expect(orders.policy).toMatchObject({ autoFailover: true, leaseTtlSeconds: 30, leaseWaitMarginSeconds: 5 });
+    expect(problemsOf((d) => (cluster(d).policy = { leaseWaitMarginSeconds: -1 }))).toEqual([
+      { path: 'clusters[0].policy.leaseWaitMarginSeconds', message: 'leaseWaitMarginSeconds must be 0 or more' },
+    ]);
   });
 
   it('accepts a valid document and fills in the defaults', () => {
