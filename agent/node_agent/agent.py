@@ -17,6 +17,7 @@ from .decide import AgentState, Decision, Observation, Settings, decide, peer_ch
 from .observe import Postgres, PsqlError
 from .peers import ask_peers
 from .server import Answers, ProbeServer, unknown_peer_view
+from .steps import StepRunner, StepsServer
 
 PROGRAM = 'pg-failover-node-agent'
 
@@ -118,11 +119,20 @@ def main(argv: Optional[list] = None) -> int:
     except OSError as error:
         log('listen-failed', address=f'{config.listen_host}:{config.listen_port}', error=error.strerror or str(error))
         return 1
+    steps_server = None
+    if config.steps:
+        try:
+            steps_server = StepsServer(config.steps, StepRunner(config.steps, config.node, log))
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            log('steps-failed', address=f'{config.steps.listen_host}:{config.steps.listen_port}', error=str(error))
+            return 1
+        # The steps need no look at PostgreSQL first: served from start-up.
+        threading.Thread(target=steps_server.serve_forever, name='steps', daemon=True).start()
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    log('started', listen=f'{config.listen_host}:{config.listen_port}', peers=[f'{p.name}={p.host}:{p.port}' for p in config.peers], checkSeconds=config.check_seconds)
+    log('started', listen=f'{config.listen_host}:{config.listen_port}', steps=f'{config.steps.listen_host}:{config.steps.listen_port}' if config.steps else None, peers=[f'{p.name}={p.host}:{p.port}' for p in config.peers], checkSeconds=config.check_seconds)
     serving = False
     last_crash = ''
     while not stop.is_set():
@@ -142,5 +152,8 @@ def main(argv: Optional[list] = None) -> int:
     if serving:
         server.shutdown()
     server.server_close()
+    if steps_server:
+        steps_server.shutdown()
+        steps_server.server_close()
     log('stopped')
     return 0

@@ -9,6 +9,8 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
+from .steps import StepsConfig
+
 DEFAULT_CONFIG_FILE = '/etc/pg-failover/node-agent.env'
 # Under systemd the unit hands the file over with LoadCredential= (see the .service file).
 CREDENTIAL_NAME = 'node-agent.env'
@@ -48,6 +50,7 @@ class Config:
     check_seconds: float
     peer_timeout_seconds: float
     max_lag_bytes: int
+    steps: Optional[StepsConfig] = None
     warnings: Tuple[str, ...] = ()
 
     @property
@@ -119,8 +122,39 @@ def load_config(path: str) -> Config:
         check_seconds=setting('PGFO_CHECK_SECONDS', _seconds(3600), 'a number of seconds above 0 and at most 3600 (e.g. 1)', '1'),
         peer_timeout_seconds=setting('PGFO_PEER_TIMEOUT_SECONDS', _seconds(60), 'a number of seconds above 0 and at most 60 (e.g. 2)', '2'),
         max_lag_bytes=setting('PGFO_MAX_LAG_BYTES', _bytes, 'a whole number of bytes (e.g. 16777216)', str(16 * 1024 * 1024)),
+        steps=_steps(settings, setting),
         warnings=tuple(warnings),
     )
+
+
+DEFAULT_SCRIPTS_DIR = '/usr/local/lib/pg-failover-agent/vm-scripts'
+
+
+def _steps(settings: Dict[str, str], setting: Callable[..., object]) -> Optional[StepsConfig]:
+    """The node steps endpoint: off unless PGFO_STEPS_LISTEN is set; then its TLS files and key are required."""
+    if not settings.get('PGFO_STEPS_LISTEN'):
+        return None
+    host, port = setting('PGFO_STEPS_LISTEN', _host_port, 'address:port to serve the node steps on over HTTPS (e.g. 0.0.0.0:8433)')
+    return StepsConfig(
+        listen_host=host,
+        listen_port=port,
+        tls_cert=setting('PGFO_STEPS_TLS_CERT', _readable_file, "a readable PEM certificate for this node's address (e.g. PostgreSQL's server.crt)"),
+        tls_key=setting('PGFO_STEPS_TLS_KEY', _readable_file, 'its readable PEM private key'),
+        key_file=setting('PGFO_STEPS_KEY_FILE', _readable_file, "a readable file with this node's step key (base64, at least 32 bytes)"),
+        scripts_dir=setting('PGFO_STEPS_SCRIPTS_DIR', _scripts_dir, 'the directory holding the VM scripts (lib.sh and one .sh per step) the app ships', DEFAULT_SCRIPTS_DIR),
+    )
+
+
+def _readable_file(raw: str) -> str:
+    if not os.path.isabs(raw) or not os.access(raw, os.R_OK) or not os.path.isfile(raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _scripts_dir(raw: str) -> str:
+    if not os.path.isabs(raw) or not os.path.isfile(os.path.join(raw, 'lib.sh')):
+        raise ValueError(raw)
+    return raw
 
 
 def _node_name(raw: str) -> str:
@@ -201,5 +235,10 @@ KNOWN = frozenset(
         'PGFO_CHECK_SECONDS',
         'PGFO_PEER_TIMEOUT_SECONDS',
         'PGFO_MAX_LAG_BYTES',
+        'PGFO_STEPS_LISTEN',
+        'PGFO_STEPS_TLS_CERT',
+        'PGFO_STEPS_TLS_KEY',
+        'PGFO_STEPS_KEY_FILE',
+        'PGFO_STEPS_SCRIPTS_DIR',
     ]
 )

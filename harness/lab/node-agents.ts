@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidInputError } from '../../src/domain/errors';
@@ -11,6 +12,10 @@ import { labOsOwner, writeOwnedFile } from './os-owner';
 /** agent/node-agent.py: the node agent that answers the load balancer's probes on each VM. */
 export const NODE_AGENT_SCRIPT = resolve(__dirname, '..', '..', 'agent', 'node-agent.py');
 export const NODE_AGENT_PORT = 8432;
+/** The node steps over HTTPS (PGFO_STEPS_LISTEN), on every node's address. */
+export const NODE_STEPS_PORT = 8433;
+/** The VM scripts the agents run for their steps: the app's own (an installed agent has a copy). */
+const VM_SCRIPTS_DIR = resolve(__dirname, '..', '..', 'src', 'vm-scripts');
 
 export interface NodeAgentOptions {
   /** PGFO_CHECK_SECONDS: seconds between two looks at PostgreSQL (default 0.2, a lab's pace). */
@@ -41,11 +46,22 @@ interface AgentFiles {
   config: string;
   pid: string;
   log: string;
+  stepKey: string;
 }
 
 /** Beside the node's data directory, so that `Lab.down` (which removes the state directory) takes them with it. */
 export function nodeAgentFiles(node: LabNodeLayout): AgentFiles {
-  return { config: join(node.dir, 'node-agent.env'), pid: join(node.dir, 'node-agent.pid'), log: join(node.dir, 'node-agent.log') };
+  return { config: join(node.dir, 'node-agent.env'), pid: join(node.dir, 'node-agent.pid'), log: join(node.dir, 'node-agent.log'), stepKey: join(node.dir, 'step-key') };
+}
+
+/**
+ * The node's step key (base64 of 32 random bytes), made once per lab node: its agent reads the
+ * file, the app reads the same value from the emulator's Key Vault (labSecrets).
+ */
+export function labStepKey(node: LabNodeLayout): string {
+  const { stepKey } = nodeAgentFiles(node);
+  if (!existsSync(stepKey)) writeOwnedFile(stepKey, `${randomBytes(32).toString('base64')}\n`, labOsOwner());
+  return readFileSync(stepKey, 'utf8').trim();
 }
 
 /**
@@ -92,6 +108,11 @@ export class NodeAgents {
       PGFO_PSQL: join(this.lab.manifest.binDir, 'psql'),
       PGFO_CHECK_SECONDS: String(this.options.checkSeconds ?? 0.2),
       PGFO_PEER_TIMEOUT_SECONDS: String(this.options.peerTimeoutSeconds ?? 1),
+      PGFO_STEPS_LISTEN: `${node.host}:${NODE_STEPS_PORT}`,
+      PGFO_STEPS_TLS_CERT: node.certFile,
+      PGFO_STEPS_TLS_KEY: node.keyFile,
+      PGFO_STEPS_KEY_FILE: nodeAgentFiles(node).stepKey,
+      PGFO_STEPS_SCRIPTS_DIR: VM_SCRIPTS_DIR,
       ...(this.options.maxLagBytes === undefined ? {} : { PGFO_MAX_LAG_BYTES: String(this.options.maxLagBytes) }),
       ...this.options.settings,
     };
@@ -103,6 +124,7 @@ export class NodeAgents {
     const files = nodeAgentFiles(node);
     if (runningPid(files.pid)) return;
     const owner = labOsOwner();
+    labStepKey(node);
     const content = Object.entries(this.settings(name)).map(([key, value]) => `${key}=${value}\n`).join('');
     writeOwnedFile(files.config, content, owner);
     const python = ['python3', '-B', NODE_AGENT_SCRIPT, '--config', files.config];

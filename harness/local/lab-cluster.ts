@@ -1,11 +1,11 @@
-import { NODE_AGENT_PORT } from '../lab/node-agents';
+import { labStepKey, NODE_AGENT_PORT, NODE_STEPS_PORT } from '../lab/node-agents';
 import { parseConfig } from '../../src/config/load';
 import { FailoverConfig } from '../../src/config/schema';
 import { Lab } from '../lab/lab';
 import { labOsOwner } from '../lab/os-owner';
 
 export const LAB_CLUSTER = 'lab';
-export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password', ca: 'pg-tls-ca' } as const;
+export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password', ca: 'pg-tls-ca', stepKeyPrefix: 'pg-step-key' } as const;
 const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/pg-lab/providers';
 
 /**
@@ -47,6 +47,8 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
             osUser: labOsOwner().user,
           },
           policy: { pollIntervalMs: 200, ...policy },
+          // The agents run in probe mode: their node steps go first, Run Command when they do not answer.
+          ...(balancing === 'probe' ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix } } : {}),
         },
       ],
     },
@@ -56,5 +58,10 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
 
 /** The Key Vault contents of the lab's cluster. */
 export function labSecrets(lab: Lab): Record<string, string> {
-  return { [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password, [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password, [LAB_SECRETS.ca]: lab.caCertificate() };
+  return {
+    [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password,
+    [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password,
+    [LAB_SECRETS.ca]: lab.caCertificate(),
+    ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepKeyPrefix}-${node.name}`, labStepKey(node)])),
+  };
 }

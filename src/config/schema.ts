@@ -90,6 +90,17 @@ export const PostgresSchema = z.strictObject({
   sslRootCertSecret: secretName.optional(),
 });
 
+/**
+ * The node steps on each node's agent (agent/node_agent/steps.py): the VM scripts run there over
+ * HTTPS first, through Run Command when the agent does not take them. Each node has its own key.
+ */
+export const NodeAgentSchema = z.strictObject({
+  /** The agents' HTTPS port for the steps (PGFO_STEPS_LISTEN on each node). */
+  stepsPort: port.default(8433),
+  /** Node N's step key is the Key Vault secret `<stepKeySecretPrefix>-<N>` (base64 of at least 32 random bytes). */
+  stepKeySecretPrefix: z.string().regex(/^[0-9A-Za-z-]{1,60}$/, 'must be the start of Key Vault secret names (1-60 letters, digits or -)'),
+});
+
 export const HealthPolicySchema = z.strictObject({
   probeTimeoutMs: positiveInt('probeTimeoutMs').default(3000),
   /** Consecutive failed checks before the primary may be declared dead. */
@@ -143,6 +154,7 @@ export const ClusterSchema = z
     loadBalancer: LoadBalancerSchema,
     postgres: PostgresSchema,
     policy: PolicySchema.default(PolicySchema.parse({})),
+    nodeAgent: NodeAgentSchema.optional(),
   })
   .superRefine((cluster, ctx) => {
     const seenNames = new Map<string, number>();
@@ -177,6 +189,13 @@ export const ClusterSchema = z
         message: `required when sslMode is ${cluster.postgres.sslMode}${cluster.postgres.sslMode === 'verify-full' ? ' (the default)' : ''}: the Key Vault secret holding the CA certificate (PEM) that signed the nodes' server certificates; or set sslMode to "require" (TLS without checking the server) or "disable" (plaintext)`,
       });
     }
+    if (cluster.nodeAgent && !cluster.postgres.sslRootCertSecret) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nodeAgent'],
+        message: "needs postgres.sslRootCertSecret: each agent serves its steps with its node's server certificate, checked against that CA; set it, or remove nodeAgent (every step then goes through Run Command)",
+      });
+    }
   });
 
 export const ConfigSchema = z
@@ -197,5 +216,6 @@ export type NodeConfig = z.infer<typeof NodeSchema>;
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerSchema>;
 export type PostgresConfig = z.infer<typeof PostgresSchema>;
 export type PolicyConfig = z.infer<typeof PolicySchema>;
+export type NodeAgentConfig = z.infer<typeof NodeAgentSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 export type FailoverConfig = z.infer<typeof ConfigSchema>;

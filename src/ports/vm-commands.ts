@@ -43,9 +43,9 @@ export interface VmCommandOutcome {
   result: ScriptResultData;
   stdoutTail: string;
   stderrTail: string;
-  /** Only the managed API reports one. */
+  /** The managed API and the node agent report one. */
   exitCode: number | undefined;
-  via: 'action' | 'managed';
+  via: 'action' | 'managed' | 'agent';
 }
 
 /**

@@ -1,4 +1,6 @@
-import type { ClusterConfig } from '../../config/schema';
+import type { ClusterConfig, NodeAgentConfig } from '../../config/schema';
+import { silentLog } from '../../ports/log';
+import { AgentFirstVmCommands } from '../agent/agent-first-vm-commands';
 import type { Fencing } from '../../ports/fencing';
 import type { LoadBalancerPools } from '../../ports/load-balancer';
 import type { SecretStore } from '../../ports/secrets';
@@ -26,12 +28,26 @@ export interface AzurePorts {
 export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, options: AzureAdapterOptions = {}, pools?: LoadBalancerPools): AzurePorts {
   const withCluster = { pollIntervalMs: clients.settings.pollIntervalMs, ...options, cluster: cluster.name };
   let secretStore: KeyVaultSecretStore | undefined;
+  const secrets: SecretStore = { get: (name) => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster)).get(name) };
+  const runCommand = new AzureVmCommands(clients, withCluster);
   return {
-    vmCommands: new AzureVmCommands(clients, withCluster),
+    vmCommands: cluster.nodeAgent ? agentFirst(runCommand, cluster, cluster.nodeAgent, secrets, options) : runCommand,
     loadBalancer: pools ?? new AzureLoadBalancerPools(clients, cluster.loadBalancer, cluster.nodes, withCluster),
-    secrets: { get: (name) => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster)).get(name) },
+    secrets,
     fencing: new AzureFencing(clients, withCluster),
   };
+}
+
+function agentFirst(runCommand: VmCommands, cluster: ClusterConfig, nodeAgent: NodeAgentConfig, secrets: SecretStore, options: AzureAdapterOptions): VmCommands {
+  const caSecret = cluster.postgres.sslRootCertSecret as string; // the schema requires it with nodeAgent
+  return new AgentFirstVmCommands(runCommand, {
+    cluster: cluster.name,
+    nodes: cluster.nodes,
+    port: nodeAgent.stepsPort,
+    keyOf: (node) => secrets.get(`${nodeAgent.stepKeySecretPrefix}-${node}`),
+    ca: async () => (await secrets.get(caSecret)).reveal(),
+    log: options.log ?? silentLog,
+  });
 }
 
 /** Production wiring: settings from the environment, clients, ports. */

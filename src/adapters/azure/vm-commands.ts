@@ -1,6 +1,6 @@
 import { FailoverError, InvalidInputError } from '../../domain/errors';
-import { parseScriptResult } from '../../domain/script-result';
-import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmCommandRunNotFoundError, VmScriptFailedError } from '../../ports/errors';
+import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
+import { judgeScriptRun, type ScriptStreams } from '../script-outcome';
 import type {
   PlainParameters,
   SecretParameters,
@@ -130,21 +130,8 @@ export class AzureVmCommands implements VmCommands {
     return outcome;
   }
 
-  /** A script succeeded only if its last line says ok:true and (where known) it exited 0. */
-  private judge(vm: VmRef, script: string, streams: { stdout: string; stderr: string; exitCode: number | undefined; executionState?: string }, via: 'action' | 'managed'): VmCommandOutcome {
-    const parsed = parseScriptResult(streams.stdout);
-    const details = { vm: vm.name, script, stdoutTail: streams.stdout, stderrTail: streams.stderr, exitCode: streams.exitCode };
-    const fail = (why: string, result?: VmCommandOutcome['result']) => {
-      this.options.log.warn('vm-command.failed', { vm: vm.name, script, via, why, exitCode: streams.exitCode });
-      return new VmScriptFailedError(`Script ${script} failed on ${vm.name}: ${why}`, { ...details, result }, this.context());
-    };
-    if (streams.executionState && streams.executionState.toLowerCase() === 'timedout') throw fail('it timed out');
-    if (streams.executionState && streams.executionState.toLowerCase() === 'canceled') throw fail('it was canceled');
-    if (parsed.kind === 'missing') throw fail('it printed no PGFO_RESULT line (it stopped before the end, or its output was lost)');
-    if (parsed.kind === 'malformed') throw fail(parsed.reason);
-    if (!parsed.result.ok) throw fail(`it reported ok:false${typeof parsed.result.error === 'string' ? ` (${parsed.result.error})` : ''}`, parsed.result);
-    if (streams.exitCode !== undefined && streams.exitCode !== 0) throw fail(`it reported ok:true but exited with code ${streams.exitCode}`, parsed.result);
-    return { result: parsed.result, stdoutTail: streams.stdout, stderrTail: streams.stderr, exitCode: streams.exitCode, via };
+  private judge(vm: VmRef, script: string, streams: ScriptStreams, via: 'action' | 'managed'): VmCommandOutcome {
+    return judgeScriptRun(vm, script, streams, via, this.options.log, this.context());
   }
 
   /** SDK errors become typed errors that say which VM and script, keeping Azure's own message. */

@@ -1,6 +1,7 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
+import { NodeAgents } from '../../../harness/lab/node-agents';
 import { api, startTestStack } from '../../support/stack';
 import { switchoverAndWait, waitForOperation } from '../../support/operations';
 import { check } from '../failover/support';
@@ -28,6 +29,8 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     const up = (rule: 'write' | 'read') => Object.entries(probes[rule]).filter(([, state]) => state.up).map(([name]) => name).sort();
     return { write: up('write'), read: up('read') };
   };
+  /** The VM scripts run through Run Command since the `from`th: the script's name is in the text the catalogue builds. */
+  const runCommandsSince = (from: number) => stack.azure.record.executions.slice(from).map((e) => ({ vm: e.vm, script: /# =+ (\S+)\.sh/.exec(e.scriptText)?.[1] }));
   const poolWrites = () => stack.azure.record.requests.filter((r) => r.method !== 'GET' && /networkInterfaces|backendAddressPools/i.test(r.url));
 
   it('takes no writes before the first lease; the health check grants it to the primary, then the write frontend serves it', async () => {
@@ -57,6 +60,7 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     load.start();
     await load.waitForCommits(30);
     const poolWritesBefore = poolWrites().length;
+    const runCommandsBefore = stack.azure.record.executions.length;
 
     const report = await switchoverAndWait(stack, { target });
 
@@ -71,6 +75,9 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     expect(writes.acknowledged.slice(firstOnNew).filter((c) => c.server !== hostOf(target))).toEqual([]);
     // The writer moved by the lease alone: no NIC or pool was written through ARM.
     expect(poolWrites().slice(poolWritesBefore)).toEqual([]);
+    // Every node step ran on the node's agent; only the old primary's rejoin, after the outage and
+    // possibly long (a pg_basebackup), is a managed Run Command that outlives the function.
+    expect(runCommandsSince(runCommandsBefore)).toEqual([{ vm: old, script: 'rejoin' }]);
     // S4: every node streams from the new primary; the probes put it alone behind the write frontend.
     const status = await stack.lab.waitUntilHealthy();
     expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
@@ -92,5 +99,26 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     expect(report.steps.map((s) => s.name)).not.toContain(`wait out ${old}'s write lease`);
     expect(poolWrites().slice(poolWritesBefore)).toEqual([]);
     await waitFor('the write rule to probe the new primary up', async () => (await probedUp()).write.join() === report.newPrimary || undefined, { timeoutMs: 30_000 });
+  });
+
+  it("runs a node's steps through Run Command while its agent is down, and the switchover completes", async () => {
+    const nodes = (await stack.lab.waitUntilHealthy()).nodes;
+    const old = nodes.find((n) => n.role === 'primary')!.name;
+    const [target, bystander] = nodes.filter((n) => n.name !== old).map((n) => n.name);
+    const agents = new NodeAgents(stack.lab, { checkSeconds: 0.2 });
+    await agents.stop(bystander);
+    const runCommandsBefore = stack.azure.record.executions.length;
+    try {
+      const report = await switchoverAndWait(stack, { target });
+      expect(report).toMatchObject({ outcome: 'completed', oldPrimary: old, newPrimary: target, problems: [] });
+      expect(runCommandsSince(runCommandsBefore)).toEqual([
+        { vm: bystander, script: 'follow' },
+        { vm: old, script: 'rejoin' },
+      ]);
+    } finally {
+      await agents.start(bystander);
+    }
+    const status = await stack.lab.waitUntilHealthy();
+    expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
   });
 });

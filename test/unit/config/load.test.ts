@@ -33,6 +33,21 @@ describe('cluster configuration', () => {
     ]);
   });
 
+  it('node agent steps: the port defaults to 8433, the key prefix is required, and the agents need the CA to be trusted', () => {
+    const doc = validConfigDocument();
+    cluster(doc).nodeAgent = { stepKeySecretPrefix: 'pg-step-key' };
+    expect(findCluster(parseConfig(doc, 'test'), 'orders')!.nodeAgent).toEqual({ stepsPort: 8433, stepKeySecretPrefix: 'pg-step-key' });
+    expect(findCluster(parseConfig(validConfigDocument(), 'test'), 'orders')!.nodeAgent).toBeUndefined();
+    expect(problemsOf((d) => (cluster(d).nodeAgent = {}))).toEqual([{ path: 'clusters[0].nodeAgent.stepKeySecretPrefix', message: expect.stringMatching(/required/) }]);
+    expect(
+      problemsOf((d) => {
+        cluster(d).nodeAgent = { stepKeySecretPrefix: 'pg-step-key' };
+        cluster(d).postgres.sslMode = 'require';
+        delete cluster(d).postgres.sslRootCertSecret;
+      }),
+    ).toEqual([{ path: 'clusters[0].nodeAgent', message: expect.stringMatching(/^needs postgres.sslRootCertSecret/) }]);
+  });
+
   it('accepts a valid document and fills in the defaults', () => {
     const config = parseConfig(validConfigDocument(), 'test');
     const orders = findCluster(config, 'orders')!;
