@@ -10,8 +10,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 
 /**
  * S2 (docs/invariants.md) before a failover promotes: the old primary the app cannot reach must not
- * be running. Its VM is off, or no postmaster runs on it (a crash counts as stopped), or Run
- * Command stops it with a fast shutdown (works when only the app's network path to it is cut).
+ * be running. Its VM is off, or no postmaster runs on it (a crash counts as stopped), or its agent
+ * or Run Command stops it with a fast shutdown (works when only the app's network path to it is cut).
  * `stopped: false` when it may still run: the VM could not be asked, or the stop did not take
  * (frozen). Never throws for that: the caller decides (refuse, or power the VM off).
  * A clean stop here leaves it configured to start as a standby (S8), keeping the primary_conninfo it
@@ -23,8 +23,6 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
   const vm = services.node(node);
-  const powerState = await services.fencing.powerState(vm);
-  if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null };
   const look = async () => {
     try {
       return await runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 }));
@@ -32,16 +30,28 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
       return new Error(messageOf(error));
     }
   };
-  const before = await look();
+  // With node agents the node itself is asked first (no ARM call); else ARM's power state first,
+  // since Run Command on a VM that is off fails only slowly.
+  const asked = services.config.nodeAgent ? await look() : undefined;
+  if (asked === undefined || asked instanceof Error) {
+    let powerState;
+    try {
+      powerState = await services.fencing.powerState(vm);
+    } catch (error) {
+      return { stopped: false, how: `it could not be asked${asked ? ` (${asked.message})` : ''}, nor its VM's power state read (${messageOf(error)})`, checkpointLsn: null };
+    }
+    if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null };
+  }
+  const before = asked instanceof Error ? asked : (asked ?? (await look()));
   if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null };
   if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null };
   if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null };
   try {
     const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, null, { waitSeconds: STOP_WAIT_SECONDS }));
-    return { stopped: true, how: `stopped cleanly through Run Command (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn };
+    return { stopped: true, how: `stopped cleanly (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn };
   } catch (error) {
     const after = await look();
     if (!(after instanceof Error) && !after.running) return { stopped: true, how: `no PostgreSQL runs on its VM after the stop (${messageOf(error)})`, checkpointLsn: null };
-    return { stopped: false, how: `PostgreSQL runs on its VM and did not stop through Run Command within ${STOP_WAIT_SECONDS} s (${messageOf(error)})`, checkpointLsn: null };
+    return { stopped: false, how: `PostgreSQL runs on its VM and did not stop within ${STOP_WAIT_SECONDS} s (${messageOf(error)})`, checkpointLsn: null };
   }
 });

@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import type { EntityContext } from 'durable-functions';
-import { claim, CLUSTER_OWNERSHIP, ClaimRequest, emptyOwnership, LeaseRequest, OwnershipState, permitLease, release, ReleaseRequest } from '../src/domain/ownership';
+import { claim, CLUSTER_OWNERSHIP, ClaimRequest, emptyOwnership, handLease, HandLeaseRequest, LeaseRequest, OwnershipState, permitLease, release, ReleaseRequest } from '../src/domain/ownership';
 
 /**
  * The per-cluster ownership record (key: the cluster name) as a Durable entity: its operations run
@@ -24,7 +24,10 @@ df.app.entity(CLUSTER_OWNERSHIP, (context: EntityContext<OwnershipState>) => {
     case 'permitLease':
       context.df.setState(permitLease(state, context.df.getInput<LeaseRequest>() as LeaseRequest));
       return;
+    case 'handLease':
+      context.df.setState(handLease(state, context.df.getInput<HandLeaseRequest>() as HandLeaseRequest));
+      return;
     default:
-      throw new Error(`the cluster ownership entity has no operation '${context.df.operationName}' (claim, release, permitLease)`);
+      throw new Error(`the cluster ownership entity has no operation '${context.df.operationName}' (claim, release, permitLease, handLease)`);
   }
 });

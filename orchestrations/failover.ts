@@ -48,7 +48,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *  4. make sure the old primary does not run (S2) — only once the failover is certain to go on:
  *     with policy.fenceByPowerOff power its VM off (it cannot be undone), else stop PostgreSQL on
  *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and
- *     refuse when it may still run; then choose again on positions that can no longer move. An
+ *     refuse when it may still run; with node agents (`nodeAgent`) the node is asked first, and
+ *     the power-off is the second line for a node that cannot be asked; then choose again on positions that can no longer move. An
  *     old primary that answers as writable again at any re-inspection calls an automatic
  *     failover off and is stopped first by a manual one. In probe mode, an old primary not
  *     stopped cleanly is also waited out: no promotion before every lease written before the
@@ -152,18 +153,26 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // stopped), and refuse when it may still run. Then choose again on positions that can no
     // longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
-      if (config.policy.fenceByPowerOff) {
+      const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
-        chosen = yield* decide();
-        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', `${chosen.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+        const again = yield* decide();
+        return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+      };
+      // With node agents, asking the node comes first (its agent answers in milliseconds, with no
+      // ARM call); powering the VM off is the second line, for a node that cannot be asked.
+      if (config.policy.fenceByPowerOff && !config.nodeAgent) {
+        chosen = yield* powerOff();
+        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
       } else {
         const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity }), (r) => r);
-        if (!stop.stopped) {
+        if (!stop.stopped && config.policy.fenceByPowerOff) {
+          chosen = yield* powerOff();
+          if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
+        } else if (!stop.stopped) {
           return yield* runbook.rollBack(undo, 'refused',
             `${old} may still be running and could not be stopped: ${stop.how}. Promoting now could leave two writable primaries (S2): stop PostgreSQL on ${old} (or power its VM off) and fail over again, or set policy.fenceByPowerOff`,
           );
-        }
-        if (stop.checkpointLsn) {
+        } else if (stop.checkpointLsn) {
           undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary', identity }) });
           yield* waitForStandbys(stop.checkpointLsn);
           chosen = yield* decide();
@@ -205,6 +214,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
   // Past the point of no return: roll forward only, and report what could not be finished.
   yield* runbook.bestEffort(REPOINT_STEP, callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
+  claimed.handLeaseTo(candidate);
   // A drain that no rollback could undo (an interrupted switchover whose old primary this failover
   // replaces) paused the application logins, and the pause replicated to the candidate.
   // Idempotent, one statement: after the repoint, so it costs the usual failover nothing.

@@ -2,7 +2,7 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { callActivity } from '../activities/catalogue';
 import { OperationInput, OperationReport } from '../src/domain/operation';
-import { Claim, CLAIM_STEP, CLUSTER_OWNERSHIP, ClaimRequest, ReleaseRequest } from '../src/domain/ownership';
+import { Claim, CLAIM_STEP, CLUSTER_OWNERSHIP, ClaimRequest, HandLeaseRequest, ReleaseRequest } from '../src/domain/ownership';
 import { operationLeaseCap } from '../src/domain/write-lease';
 import type { Runbook } from './runbook';
 
@@ -30,6 +30,11 @@ export interface Claimed {
   claimedAt: Date;
   /** Probe mode: no lease written before the claim lasts past this (ISO; null: unknown). */
   leaseHorizon: string | null;
+  /**
+   * Probe mode: the writer has moved to `node` — health checks may renew its lease while this
+   * operation finishes its tail (follows, a rejoin that may outlast the lease). A one-way signal.
+   */
+  handLeaseTo(node: string): void;
 }
 
 /**
@@ -50,7 +55,11 @@ export function* exclusively(
     return runbook.finish('refused', `${owner.kind} ${owner.operationId} owns cluster ${input.cluster.name} (since ${owner.since}): one operation per cluster at a time`);
   }
   try {
-    return yield* steps({ claimedAt: context.df.currentUtcDateTime, leaseHorizon: claimed.leaseHorizon ?? null });
+    const handLeaseTo = (node: string) => {
+      if (input.cluster.loadBalancer.membership !== 'probe') return;
+      context.df.signalEntity(ownershipOf(input.cluster.name), 'handLease', { operationId: input.operationId, node } satisfies HandLeaseRequest);
+    };
+    return yield* steps({ claimedAt: context.df.currentUtcDateTime, leaseHorizon: claimed.leaseHorizon ?? null, handLeaseTo });
   } finally {
     // In probe mode any lease this operation granted lasts at most the ttl from now.
     const leaseCap = operationLeaseCap(context.df.currentUtcDateTime, input.cluster);

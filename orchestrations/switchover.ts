@@ -10,7 +10,7 @@ import { isReadyToPromote, planSwitchover, SwitchoverPlan, SwitchoverRequest } f
 import { addMilliseconds } from '../src/domain/time';
 import { promoteOrRollBack } from './promotion';
 import { inspectWithHealth } from './inspection';
-import { exclusively } from './ownership';
+import { type Claimed, exclusively } from './ownership';
 import { reported } from './reporting';
 import { messageOf, Runbook, Undo } from './runbook';
 import { runLongVmScript } from './vm-script-run';
@@ -64,11 +64,11 @@ export function convergenceProblems(view: ClusterView, newPrimary: string): stri
 function* switchover(context: OrchestrationContext): Generator<Task, OperationReport, unknown> {
   const input = context.df.getInput() as OperationInput<SwitchoverInput>;
   const runbook = new Runbook(context, { operationId: input.operationId, kind: 'switchover', cluster: input.cluster.name });
-  const report = yield* runbook.guarded(exclusively(context, runbook, input, () => switchoverSteps(context, runbook, input)));
+  const report = yield* runbook.guarded(exclusively(context, runbook, input, (claimed) => switchoverSteps(context, runbook, input, claimed)));
   return yield* reported(context, input, report);
 }
 
-function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>): Generator<Task, OperationReport, unknown> {
+function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<SwitchoverInput>, claimed: Claimed): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
 
   // 1. Inspect, choose the candidate (never a node held for its planned maintenance); any doubt
@@ -115,6 +115,7 @@ function* switchoverSteps(context: OrchestrationContext, runbook: Runbook, { clu
   }
   // 6. Repoint the load balancer: old primary out of both pools, new primary into the write pool.
   yield* runbook.bestEffort(REPOINT_STEP, repoint(context, cluster, oldPrimary, candidate, identity));
+  claimed.handLeaseTo(candidate);
   // 7. Other standbys follow the new primary.
   for (const follower of plan.followers) {
     yield* runbook.bestEffort(`${follower} follows ${candidate}`, callActivity(context, 'followPrimary', { cluster, node: follower, primary: candidate, identity }));

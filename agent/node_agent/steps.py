@@ -5,8 +5,9 @@ parameters; the agent runs ITS OWN copy of that script (lib.sh followed by the s
 text the app would send through Run Command) and only when the app's text has the same SHA-256, so
 a stolen key runs nothing but the catalogue, as this agent's OS user. Every request is signed with
 this node's key (HMAC-SHA256 over method, path, date and body hash) and dated: one older than the
-window is refused, one inside it with an id already seen gets the first answer again and runs
-nothing. Steps run one at a time, like Run Command on a VM.
+window is refused, one with an id already seen gets that id's answer again and runs nothing.
+Steps run one at a time, like Run Command on a VM. With `async`, the answer is 202 at once and the
+step runs on (a rejoin may take hours); `{"id", "poll": true}` reads how it is doing.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ PATH = '/steps'
 SCHEME = 'PGFO-HMAC-SHA256'
 SCRIPTS = ('inspect', 'stop-clean', 'start', 'promote', 'follow', 'rejoin')
 MAX_BODY_BYTES = 64 * 1024
-MAX_TIMEOUT_SECONDS = 7200
+MAX_TIMEOUT_SECONDS = 86400
 # Run Command keeps 4 KiB of each stream; the app reads only the last line of stdout.
 KEEP_BYTES = 16 * 1024
 REMEMBERED = 512
+# A finished run's answer waits this long for its poller (Run Command keeps a run until it is deleted).
+KEEP_FINISHED_SECONDS = 3600
 
 ID = re.compile(r'^[A-Za-z0-9._-]{8,100}$')
 SHELL_NAME = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*$')
@@ -100,28 +103,41 @@ class StepRequest:
     parameters: Dict[str, str]
     secrets: Dict[str, str]
     timeout_seconds: int
+    background: bool = False
 
 
-def parse_request(body: bytes) -> StepRequest:
+@dataclass(frozen=True)
+class PollRequest:
+    id: str
+
+
+def parse_request(body: bytes) -> 'StepRequest | PollRequest':
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Refused(400, 'malformed', f'the body is not JSON ({error})') from None
     if not isinstance(data, dict):
         raise Refused(400, 'malformed', 'the body must be a JSON object')
-    unknown = sorted(set(data) - {'id', 'script', 'sha256', 'parameters', 'secrets', 'timeoutSeconds'})
-    if unknown:
-        raise Refused(400, 'malformed', f'unknown fields {", ".join(unknown)}: send id, script, sha256, parameters, secrets, timeoutSeconds')
-    request_id, script, digest, timeout = data.get('id'), data.get('script'), data.get('sha256'), data.get('timeoutSeconds')
+    request_id = data.get('id')
     if not isinstance(request_id, str) or not ID.match(request_id):
         raise Refused(400, 'malformed', 'id must be 8 to 100 letters, digits, ".", "_" or "-" (one per logical step)')
+    if data.get('poll') is True:
+        if set(data) != {'id', 'poll'}:
+            raise Refused(400, 'malformed', 'a poll sends only id and poll: true')
+        return PollRequest(request_id)
+    unknown = sorted(set(data) - {'id', 'script', 'sha256', 'parameters', 'secrets', 'timeoutSeconds', 'async'})
+    if unknown:
+        raise Refused(400, 'malformed', f'unknown fields {", ".join(unknown)}: send id, script, sha256, parameters, secrets, timeoutSeconds and optionally async')
+    script, digest, timeout, background = data.get('script'), data.get('sha256'), data.get('timeoutSeconds'), data.get('async', False)
     if script not in SCRIPTS:
         raise Refused(400, 'malformed', f'script must be one of {", ".join(SCRIPTS)}')
     if not isinstance(digest, str) or not SHA256.match(digest):
         raise Refused(400, 'malformed', 'sha256 must be the lowercase hex SHA-256 of the script text the app would send')
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
         raise Refused(400, 'malformed', f'timeoutSeconds must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}')
-    return StepRequest(request_id, script, digest, _variables(data, 'parameters'), _variables(data, 'secrets'), timeout)
+    if not isinstance(background, bool):
+        raise Refused(400, 'malformed', 'async must be true (answer 202 at once; poll for the end) or false')
+    return StepRequest(request_id, script, digest, _variables(data, 'parameters'), _variables(data, 'secrets'), timeout, background)
 
 
 def _variables(data: dict, field: str) -> Dict[str, str]:
@@ -131,8 +147,17 @@ def _variables(data: dict, field: str) -> Dict[str, str]:
     return dict(value)
 
 
+@dataclass
+class Run:
+    body_hash: str
+    script: str
+    seen_at: float
+    answer: Optional[dict] = None
+    finished_at: Optional[float] = None
+
+
 class StepRunner:
-    """Runs the catalogue's scripts one at a time and remembers each id's answer for the replay window."""
+    """Runs the catalogue's scripts one at a time and remembers each id's answer for a while."""
 
     def __init__(self, config: StepsConfig, node: str, log: Callable[..., None]):
         self.config = config
@@ -142,10 +167,8 @@ class StepRunner:
         self.texts = {name: script_text(config.scripts_dir, name) for name in SCRIPTS}
         self.digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in self.texts.items()}
         self.one_at_a_time = threading.Lock()
-        self.remembered_lock = threading.Lock()
-        # id -> (body hash, when first seen on the monotonic clock, answer or None while it runs)
-        self.remembered: 'OrderedDict[str, Tuple[str, float, Optional[dict]]]' = OrderedDict()
-        self.finished = threading.Condition(self.remembered_lock)
+        self.runs: 'OrderedDict[str, Run]' = OrderedDict()
+        self.changed = threading.Condition()
 
     def authenticate(self, method: str, path: str, headers, body: bytes, now: float) -> None:
         authorization = headers.get('Authorization', '')
@@ -162,43 +185,59 @@ class StepRunner:
         if abs(skew) > self.config.window_seconds:
             raise Refused(401, 'expired', f"the request is dated {skew:+.0f} s from this node's clock, outside ±{self.config.window_seconds:.0f} s: a replay, or clocks apart (check NTP)")
 
-    def run(self, request: StepRequest, body_hash: str) -> dict:
+    def poll(self, request: PollRequest) -> Tuple[int, dict]:
+        with self.changed:
+            run = self.runs.get(request.id)
+            if run is None:
+                raise Refused(404, 'unknown-id', f'no step {request.id} is known here (never started, or forgotten: the agent restarted)')
+            return self._answer(request.id, run)
+
+    def run(self, request: StepRequest, body_hash: str) -> Tuple[int, dict]:
+        """200 and the answer once the step ran; with async, 202 while it runs. A known id gets its own answer again."""
         if request.sha256 != self.digests[request.script]:
             raise Refused(409, 'script-version', f'this agent ships another {request.script} than the app (a different version): use Run Command')
         if request.parameters.get('PGFO_NODE_NAME') != self.node:
             raise Refused(409, 'wrong-node', f'this is the agent of {self.node}, not of {request.parameters.get("PGFO_NODE_NAME")}')
         if request.parameters.get('PGFO_CONTROL') == 'pg_ctl' and os.environ.get('INVOCATION_ID'):
             raise Refused(409, 'control', 'a server started with pg_ctl here would live in the agent\'s sandbox and cgroup: use Run Command (or systemd control)')
-        with self.finished:
-            seen = self.remembered.get(request.id)
-            if seen is not None:
-                if seen[0] != body_hash:
+        with self.changed:
+            run = self.runs.get(request.id)
+            if run is not None:
+                if run.body_hash != body_hash:
                     raise Refused(409, 'id-reused', f'id {request.id} was used for another request: one id per logical step')
-                while seen[2] is None:
-                    self.finished.wait()
-                    seen = self.remembered[request.id]
-                return {**seen[2], 'replayed': True}
-            self.remembered[request.id] = (body_hash, time.monotonic(), None)
+                while run.answer is None and not request.background:
+                    self.changed.wait()
+                status, answer = self._answer(request.id, run)
+                return status, {**answer, 'replayed': True}
+            run = self.runs[request.id] = Run(body_hash, request.script, time.monotonic())
             self._forget_old()
+        if request.background:
+            threading.Thread(target=self._finish, args=(request, run), name=f'step-{request.id}', daemon=True).start()
+            return 202, {'id': request.id, 'script': request.script, 'running': True}
+        self._finish(request, run)
+        return self._answer(request.id, run)
+
+    def _finish(self, request: StepRequest, run: Run) -> None:
         try:
             answer = self._execute(request)
-        except BaseException:
-            with self.finished:
-                self.remembered.pop(request.id, None)
-                self.finished.notify_all()
-            raise
-        with self.finished:
-            self.remembered[request.id] = (body_hash, self.remembered[request.id][1], answer)
-            self.finished.notify_all()
-        return answer
+        except Exception as error:  # the script could not even be started: an answer all the same, never a lost run
+            answer = {'id': request.id, 'script': request.script, 'exitCode': None, 'timedOut': False, 'stdout': '', 'stderr': f'the agent could not run the script: {error}'}
+        with self.changed:
+            run.answer, run.finished_at = answer, time.monotonic()
+            self.changed.notify_all()
+
+    @staticmethod
+    def _answer(request_id: str, run: Run) -> Tuple[int, dict]:
+        if run.answer is None:
+            return 202, {'id': request_id, 'script': run.script, 'running': True}
+        return 200, run.answer
 
     def _forget_old(self) -> None:
-        horizon = time.monotonic() - 2 * self.config.window_seconds
-        for request_id, (_, seen_at, answer) in list(self.remembered.items()):
-            if len(self.remembered) <= REMEMBERED and seen_at >= horizon:
-                break
-            if answer is not None:
-                del self.remembered[request_id]
+        """A finished run's answer is kept an hour, for a replay or its poller, and never more than REMEMBERED of them."""
+        now = time.monotonic()
+        for request_id, run in list(self.runs.items()):
+            if run.finished_at is not None and (now - run.finished_at > KEEP_FINISHED_SECONDS or len(self.runs) > REMEMBERED):
+                del self.runs[request_id]
 
     def _execute(self, request: StepRequest) -> dict:
         with self.one_at_a_time:
@@ -212,7 +251,7 @@ class StepRunner:
                 stdout, stderr, code, timed_out = _spawn(path, directory, env, request.timeout_seconds)
             finally:
                 shutil.rmtree(directory, ignore_errors=True)
-            self.log('step', id=request.id, script=request.script, exitCode=code, timedOut=timed_out, durationMs=round((time.monotonic() - began) * 1000))
+            self.log('step', id=request.id, script=request.script, exitCode=code, timedOut=timed_out, durationMs=round((time.monotonic() - began) * 1000), background=request.background)
             return {'id': request.id, 'script': request.script, 'exitCode': code, 'timedOut': timed_out, 'stdout': stdout, 'stderr': stderr}
 
 
@@ -270,12 +309,13 @@ class StepsHandler(BaseHTTPRequestHandler):
             body = self._body()
             runner = self.server.runner
             runner.authenticate('POST', PATH, self.headers, body, time.time())
-            answer = runner.run(parse_request(body), hashlib.sha256(body).hexdigest())
+            request = parse_request(body)
+            status, answer = runner.poll(request) if isinstance(request, PollRequest) else runner.run(request, hashlib.sha256(body).hexdigest())
         except Refused as refused:
             self.server.runner.log('step-refused', status=refused.status, code=refused.code, detail=refused.detail, client=self.client_address[0])
             self._send(refused.status, {'error': refused.code, 'detail': refused.detail})
             return
-        self._send(200, answer)
+        self._send(status, answer)
 
     def __getattr__(self, name: str):
         if name.startswith('do_'):

@@ -23,6 +23,12 @@ export interface OwnershipState {
   leaseHorizon?: string | null;
   /** The last lease write asked for, and the answer (the health check reads it back). */
   lastLeaseRequest?: { id: string; permitted: boolean } | null;
+  /**
+   * The node the owning operation has settled the write lease on (its new primary, once the
+   * writer moved): health checks may renew that node's lease while the operation still runs its
+   * slow tail (follows, a rejoin), which may outlast the lease. Cleared when the owner changes.
+   */
+  leaseHandedTo?: string | null;
 }
 
 /** Granted with the lease horizon as the claim found it (null: unknown). */
@@ -50,6 +56,14 @@ export interface LeaseRequest {
    * and the next claim takes it over.
    */
   ownerEnded?: string;
+  /** The node whose lease is to be written. */
+  holder?: string;
+}
+
+/** The owning operation has settled the write lease on `node`. */
+export interface HandLeaseRequest {
+  operationId: string;
+  node: string;
 }
 
 /** An operation gives the cluster back; in probe mode with the latest expiry of any lease it wrote. */
@@ -73,7 +87,7 @@ export function claim(state: OwnershipState, request: ClaimRequest): { state: Ow
   const free = owner === null || owner.operationId === request.operationId || (request.replacing !== undefined && owner.operationId === request.replacing);
   if (!free) return { state, claim: { granted: false, owner } };
   const leaseHorizon = owner !== null && owner.operationId !== request.operationId ? later(state.leaseHorizon, request.replacedLeaseCap) : state.leaseHorizon;
-  const next: OwnershipState = { ...state, owner: { operationId: request.operationId, kind: request.kind, since: request.at }, ...(leaseHorizon !== undefined ? { leaseHorizon } : {}) };
+  const next: OwnershipState = { ...state, owner: { operationId: request.operationId, kind: request.kind, since: request.at }, leaseHandedTo: null, ...(leaseHorizon !== undefined ? { leaseHorizon } : {}) };
   if (owner?.operationId === request.operationId) return { state, claim: { granted: true, leaseHorizon: state.leaseHorizon ?? null } };
   return { state: next, claim: { granted: true, leaseHorizon: leaseHorizon ?? null } };
 }
@@ -86,16 +100,22 @@ export function release(state: OwnershipState, request: ReleaseRequest | string)
   const { operationId, leaseCap } = typeof request === 'string' ? { operationId: request, leaseCap: undefined } : request;
   if (state.owner?.operationId !== operationId) return state;
   const leaseHorizon = later(state.leaseHorizon, leaseCap);
-  return { ...state, owner: null, ...(leaseHorizon !== undefined ? { leaseHorizon } : {}) };
+  return { ...state, owner: null, leaseHandedTo: null, ...(leaseHorizon !== undefined ? { leaseHorizon } : {}) };
+}
+
+/** Only the owner hands the lease on; anyone else's request (a late duplicate) changes nothing. */
+export function handLease(state: OwnershipState, request: HandLeaseRequest): OwnershipState {
+  return state.owner?.operationId === request.operationId ? { ...state, leaseHandedTo: request.node } : state;
 }
 
 /**
  * A health check's lease write is permitted only while no operation owns the cluster (or the
- * owner on record has ended), and the horizon grows to its cap first: whatever the failover
- * claiming next reads includes every write permitted before it.
+ * owner on record has ended, or has handed the lease to this holder), and the horizon grows to
+ * its cap first: whatever the failover claiming next reads includes every write permitted before it.
  */
 export function permitLease(state: OwnershipState, request: LeaseRequest): OwnershipState {
-  const permitted = state.owner === null || state.owner.operationId === request.ownerEnded;
+  const handedToHolder = request.holder !== undefined && state.leaseHandedTo === request.holder;
+  const permitted = state.owner === null || state.owner.operationId === request.ownerEnded || handedToHolder;
   const leaseHorizon = permitted ? later(state.leaseHorizon, request.cap) : state.leaseHorizon;
   return { ...state, ...(leaseHorizon !== undefined ? { leaseHorizon } : {}), lastLeaseRequest: { id: request.id, permitted } };
 }

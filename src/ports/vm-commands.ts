@@ -75,6 +75,8 @@ export interface VmCommandRun {
   script: string;
   runName: string;
   timeoutSeconds: number;
+  /** Started on the node's agent (its id is `runName`); absent: a managed Run Command. */
+  via?: 'agent';
 }
 
 /** How a started run is doing: still going, or ended with a judged outcome. */

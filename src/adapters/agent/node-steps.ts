@@ -27,7 +27,12 @@ export interface NodeStepRequest {
  */
 export class NodeAgentUnavailable extends Error {}
 
+/** The agent knows no step of that id: never started there, or forgotten (the agent restarted). */
+export class NodeStepUnknown extends Error {}
+
 const CONNECT_TIMEOUT_MS = 2000;
+/** A poll or an async start answers at once; this bounds a stalled agent. */
+const QUICK_ANSWER_MS = 10_000;
 
 /**
  * POST /steps on a node's agent (agent/node_agent/steps.py): signed with the node's key, the
@@ -35,18 +40,55 @@ const CONNECT_TIMEOUT_MS = 2000;
  * the script's streams once it ran; throws NodeAgentUnavailable when it did not run; any other
  * error (the connection lost after the request went out) leaves unknown whether it ran.
  */
-export function runNodeStep(target: NodeStepsTarget, step: NodeStepRequest, now: () => number = Date.now): Promise<ScriptStreams> {
-  const body = Buffer.from(
+export async function runNodeStep(target: NodeStepsTarget, step: NodeStepRequest): Promise<ScriptStreams> {
+  const answer = await post(target, stepBody(randomUUID(), step, false), (step.timeoutSeconds + 30) * 1000, step.script.name);
+  return streamsOf(target, answer);
+}
+
+/**
+ * Starts a step that runs on after the answer (a rejoin), idempotent by `id` (the run's name):
+ * a start repeated with the same id finds the run already there.
+ */
+export async function startNodeStep(target: NodeStepsTarget, id: string, step: NodeStepRequest): Promise<void> {
+  const answer = await post(target, stepBody(id, step, true), QUICK_ANSWER_MS, step.script.name);
+  if (answer.status !== 202 && answer.status !== 200) throw new NodeAgentUnavailable(`the agent of ${target.node} did not start ${step.script.name}: HTTP ${answer.status}`);
+}
+
+/** How a started step is doing: undefined while it runs, its streams once it ended. */
+export async function pollNodeStep(target: NodeStepsTarget, id: string): Promise<ScriptStreams | undefined> {
+  const answer = await post(target, Buffer.from(JSON.stringify({ id, poll: true })), QUICK_ANSWER_MS, 'poll');
+  if (answer.status === 202) return undefined;
+  return streamsOf(target, answer);
+}
+
+function stepBody(id: string, step: NodeStepRequest, background: boolean): Buffer {
+  return Buffer.from(
     JSON.stringify({
-      id: randomUUID(),
+      id,
       script: step.script.name,
       sha256: createHash('sha256').update(step.script.text).digest('hex'),
       parameters: step.parameters,
       secrets: step.secrets,
       timeoutSeconds: step.timeoutSeconds,
+      ...(background ? { async: true } : {}),
     }),
   );
-  const date = String(Math.floor(now() / 1000));
+}
+
+interface AgentAnswer {
+  status: number;
+  body: Record<string, unknown> | undefined;
+}
+
+function streamsOf(target: NodeStepsTarget, answer: AgentAnswer): ScriptStreams {
+  const body = answer.body ?? {};
+  if (answer.status !== 200 || typeof body.stdout !== 'string') throw new Error(`the agent of ${target.node} answered HTTP ${answer.status} without the script's streams`);
+  return { stdout: body.stdout, stderr: String(body.stderr ?? ''), exitCode: typeof body.exitCode === 'number' ? body.exitCode : undefined, ...(body.timedOut ? { executionState: 'TimedOut' } : {}) };
+}
+
+/** One signed request; 200 and 202 are answers, 404 unknown-id is NodeStepUnknown, every other status a refusal before anything ran. */
+function post(target: NodeStepsTarget, body: Buffer, answerWithinMs: number, what: string): Promise<AgentAnswer> {
+  const date = String(Math.floor(Date.now() / 1000));
   const signed = `POST\n/steps\n${date}\n${createHash('sha256').update(body).digest('hex')}`;
   const signature = createHmac('sha256', target.key).update(signed).digest('hex');
   return new Promise((resolve, reject) => {
@@ -70,18 +112,16 @@ export function runNodeStep(target: NodeStepsTarget, step: NodeStepRequest, now:
           clearTimeout(answerTimer);
           const text = Buffer.concat(chunks).toString('utf8');
           const answer = parse(text);
-          if (res.statusCode === 200 && answer && typeof answer.stdout === 'string') {
-            resolve({ stdout: answer.stdout, stderr: String(answer.stderr ?? ''), exitCode: typeof answer.exitCode === 'number' ? answer.exitCode : undefined, ...(answer.timedOut ? { executionState: 'TimedOut' } : {}) });
-            return;
-          }
+          const status = res.statusCode ?? 0;
+          if (status === 200 || status === 202) resolve({ status, body: answer });
+          else if (status === 404 && answer?.error === 'unknown-id') reject(new NodeStepUnknown(`the agent of ${target.node}: ${String(answer.detail)}`));
           // Every refusal comes before the agent runs anything (steps.py): the step did not run.
-          reject(new NodeAgentUnavailable(`the agent of ${target.node} refused the step: HTTP ${res.statusCode} ${answer?.error ?? ''} ${answer?.detail ?? text.slice(0, 200)}`.trim()));
+          else reject(new NodeAgentUnavailable(`the agent of ${target.node} refused ${what}: HTTP ${status} ${answer?.error ?? ''} ${answer?.detail ?? text.slice(0, 200)}`.trim()));
         });
       },
     );
     const connectTimer = setTimeout(() => req.destroy(new NodeAgentUnavailable(`the agent of ${target.node} did not accept a TLS connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
-    // The script's own bound, and a margin for the agent to answer after it.
-    const answerTimer = setTimeout(() => req.destroy(new Error(`the agent of ${target.node} did not answer within ${step.timeoutSeconds + 30} s; whether ${step.script.name} ran is not known`)), (step.timeoutSeconds + 30) * 1000);
+    const answerTimer = setTimeout(() => req.destroy(new Error(`the agent of ${target.node} did not answer within ${answerWithinMs / 1000} s; whether ${what} ran is not known`)), answerWithinMs);
     req.on('socket', (socket) => {
       socket.once('secureConnect', () => {
         delivered = true;

@@ -3,7 +3,8 @@ import { request } from 'node:https';
 import { Lab } from '../../../harness/lab/lab';
 import { labStepKey, NODE_STEPS_PORT, NodeAgents, stopNodeAgents } from '../../../harness/lab/node-agents';
 import { labClusterConfig } from '../../../harness/local/lab-cluster';
-import { runNodeStep } from '../../../src/adapters/agent/node-steps';
+import { NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from '../../../src/adapters/agent/node-steps';
+import { waitFor } from '../../../harness/util/wait';
 import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, stopCleanly } from '../../../src/vm-scripts/catalogue';
 import { testLabOptions } from '../../support/lab';
@@ -139,5 +140,19 @@ describe('node agent: node steps over HTTPS', () => {
     expect(steps('pg3').filter((e) => e.id === id)).toHaveLength(1);
     const reused = JSON.stringify({ ...(JSON.parse(body) as object), timeoutSeconds: 30 });
     expect(await post('pg3', reused, signed('pg3', reused))).toMatchObject({ status: 409, body: { error: 'id-reused' } });
+  });
+
+  it('starts a step that runs on after the answer, idempotent by id, and reads its end by polling; an unknown id is 404', async () => {
+    const call = inspectVm(cluster, node('pg2'));
+    const id = `rejoin-like-${randomUUID()}`;
+    const step = { script: call.script, parameters: call.parameters, secrets: {}, timeoutSeconds: 60 };
+    await startNodeStep(target('pg2'), id, step);
+    await startNodeStep(target('pg2'), id, step); // a retried start finds the run there
+    const streams = await waitFor('the started step to end', () => pollNodeStep(target('pg2'), id), { timeoutMs: 30_000, intervalMs: 50 });
+    expect(streams.stdout).toMatch(/PGFO_RESULT \{"ok":true,"script":"inspect","node":"pg2"/);
+    expect(steps('pg2').filter((e) => e.id === id)).toEqual([expect.objectContaining({ script: 'inspect', exitCode: 0, background: true })]);
+    await expect(pollNodeStep(target('pg2'), `never-started-${randomUUID()}`)).rejects.toThrow(NodeStepUnknown);
+    const unknown = JSON.stringify({ id: 'never-started-1', poll: true });
+    expect(await post('pg2', unknown, signed('pg2', unknown))).toMatchObject({ status: 404, body: { error: 'unknown-id', detail: expect.stringContaining('never started, or forgotten') } });
   });
 });

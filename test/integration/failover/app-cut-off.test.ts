@@ -99,7 +99,7 @@ describe('the app cut off from a primary the standbys still stream from', () => 
     }
     expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg3', newPrimary: 'pg1' });
     expect(report.steps.map((s) => s.name).slice(0, 8)).toEqual(['claim cluster', 'inspect cluster', 'fence pg3: out of the pools', 're-inspect', 'make sure pg3 is stopped', 'wait for the standbys', 're-inspect', 'choose candidate']);
-    expect(report.steps.find((s) => s.name === 'make sure pg3 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^stopped cleanly through Run Command/) });
+    expect(report.steps.find((s) => s.name === 'make sure pg3 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^stopped cleanly \(shutdown checkpoint/) });
     expect(report.steps.find((s) => s.name === 'choose candidate')!.detail).toMatchObject({ candidate: 'pg1', lossBytes: 0, reference: { source: "pg3's shutdown checkpoint" } });
     // pg3 followed pg1 from its clean stop, but the app could not see it in recovery while cut off: it stays out of the read pool.
     expect(report.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^pg3 stays fenced out of the pools: it was rejoined \(follow\) but pg3 does not answer/)]));

@@ -92,7 +92,7 @@ describe('a frozen primary', () => {
       // Without fenceByPowerOff a frozen primary cannot be stopped: refused, the fence undone, nothing promoted.
       const refused = await automaticFailoverReport(stack, decided);
       expect(refused).toMatchObject({ outcome: 'refused', oldPrimary: 'pg1' });
-      expect(refused.reason).toMatch(/^pg1 may still be running and could not be stopped: PostgreSQL runs on its VM and did not stop through Run Command .*two writable primaries \(S2\)/);
+      expect(refused.reason).toMatch(/^pg1 may still be running and could not be stopped: PostgreSQL runs on its VM and did not stop within .*two writable primaries \(S2\)/);
       expect(refused.steps.map((s) => s.name)).toEqual(['claim cluster', 'inspect cluster', 'fence pg1: out of the pools', 're-inspect', 'make sure pg1 is stopped', 'undo: pg1 back into the write pool']);
       for (const node of ['pg2', 'pg3']) expect(await inspect(stack, node)).toMatchObject({ reachable: true, role: 'standby' });
     } finally {

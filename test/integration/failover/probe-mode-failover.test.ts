@@ -4,7 +4,7 @@ import { WriteLoad } from '../../../harness/load/write-load';
 import { NODE_AGENT_PORT } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import type { OperationReport } from '../../../src/domain/operation';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
 
 const LEASE_TTL_SECONDS = 15;
 const LEASE_WAIT_MARGIN_SECONDS = 2;
@@ -13,8 +13,9 @@ const NODES = ['pg1', 'pg2', 'pg3'];
 /**
  * Probe mode (docs/design.md §9), kill -9 of the primary under a write load: the health check
  * fails over, the failover promotes only once every lease written before its claim has lapsed,
- * and the write lease moves by SQL alone. The old primary, powered on again, comes back as a
- * primary with its own lapsed copy of the lease: its agent fences it, the health check rejoins it.
+ * and the write lease moves by SQL alone; the old primary's agent, asked first, says no PostgreSQL
+ * runs, so no ARM power-off, and the failover rejoins it at once. Started again within its lease
+ * instead, the old primary calls the failover off.
  * All along, no two agents answer /primary 200 at the same look.
  */
 describe('probe mode: failover after kill -9 of the primary waits out the old lease', () => {
@@ -78,7 +79,7 @@ describe('probe mode: failover after kill -9 of the primary waits out the old le
     };
   }
 
-  it('promotes only after the old lease lapsed, keeps one writer, and fences the old primary that comes back', async () => {
+  it('promotes only after the old lease lapsed, keeps one writer, and rejoins the old primary', async () => {
     // The first check grants the lease to pg1; the probes then send it the writes.
     await check(stack);
     await waitFor('the write rule to probe pg1 up', () => probedUpForWrites('pg1'), { timeoutMs: 30_000 });
@@ -105,8 +106,7 @@ describe('probe mode: failover after kill -9 of the primary waits out the old le
       'inspect cluster',
       'fence pg1: out of the pools',
       're-inspect',
-      'power off pg1',
-      're-inspect',
+      'make sure pg1 is stopped',
       "wait out pg1's write lease",
       're-inspect',
       'choose candidate',
@@ -128,15 +128,14 @@ describe('probe mode: failover after kill -9 of the primary waits out the old le
     // No NIC or pool was written through ARM: the lease moved the writer.
     expect(stack.azure.record.requests.filter((r) => r.method !== 'GET' && /networkInterfaces|backendAddressPools/i.test(r.url))).toEqual([]);
 
-    // Powered on, pg1 recovers as a primary whose copy of the lease names it but has lapsed, and
-    // no standby streams from it: its agent never answers /primary 200; the health check fences
-    // and rejoins it.
-    stack.azure.control.setPowerState('pg1', 'running');
-    await waitUntilPrimary(stack, 'pg1');
-    const fenced = await check(stack);
-    expect(fenced.lastCheck).toMatchObject({ verdict: 'split-brain', action: { kind: 'fence', node: 'pg1' } });
-    expect(await rejoinReport(stack, 'pg1')).toMatchObject({ outcome: 'rejoined', primary: promoted });
-    await stack.lab.waitUntilHealthy();
+    // Its agent told the failover that no PostgreSQL ran: no ARM call, the VM was left running.
+    expect(report.steps.find((s) => s.name === 'make sure pg1 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^no PostgreSQL runs on its VM/) });
+    expect(stack.azure.record.powerChanges).toEqual([]);
+
+    // Its VM running without a postmaster, the failover rejoined it at once (on its agent).
+    expect(report.steps.find((s) => s.name === 'rejoin pg1')).toMatchObject({ result: 'ok' });
+    const status = await stack.lab.waitUntilHealthy();
+    expect(status.nodes.find((n) => n.name === 'pg1')).toMatchObject({ role: 'standby' });
     expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy', action: null });
 
     const watched = await watcher.stop();
@@ -144,7 +143,7 @@ describe('probe mode: failover after kill -9 of the primary waits out the old le
     expect(watched.doubled).toEqual([]);
   });
 
-  it('calls the failover off when the old primary, powered on within its lease, answers again: never two writers', async () => {
+  it('calls the failover off when the old primary, started again within its lease, answers again: never two writers', async () => {
     const old = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
     await check(stack);
     await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(old), { timeoutMs: 30_000 });
@@ -157,10 +156,10 @@ describe('probe mode: failover after kill -9 of the primary waits out the old le
     const states = await checkUntil(stack, (s) => s.lastCheck?.action?.kind === 'failover', FAILURE_THRESHOLD);
     const operationId = states.at(-1)!.lastOperation!.operationId;
 
-    // The bench's case: the fence powered the VM off, someone starts it again at once.
+    // The bench's case: the old primary crashed, something starts it again at once.
     const progress = () => JSON.parse(stack.runtime.getInstance(operationId)?.customStatus ?? '{}') as Partial<OperationReport>;
     await waitFor(`the failover to wait out ${old}'s lease`, () => progress().currentStep === `wait out ${old}'s write lease`, { timeoutMs: 60_000, intervalMs: 50 });
-    stack.azure.control.setPowerState(old, 'running');
+    await stack.lab.server(old).start();
     await waitUntilPrimary(stack, old);
 
     const report = await automaticFailoverReport(stack, states.at(-1)!);

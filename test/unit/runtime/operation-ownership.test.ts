@@ -65,7 +65,7 @@ test('triggers that race past the ownership check: one operation runs, the other
   await client.raiseEvent(won.operationId, 'finish', null);
   await runtime.waitForInstance(won.operationId, WAIT);
   expect(await readOperation(client, 'race', won.operationId)).toMatchObject({ outcome: 'completed' });
-  expect(runtime.readEntity('clusterOwnership', 'race')).toEqual({ owner: null });
+  expect(runtime.readEntity('clusterOwnership', 'race')).toEqual({ owner: null, leaseHandedTo: null });
 });
 
 test('a terminated owner does not hold the cluster: the next operation takes it over', async () => {

@@ -1,0 +1,125 @@
+import type { ArmUnavailableMode } from '../../../harness/local/azure-emulator';
+import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
+import { LocalStack } from '../../../harness/local/stack';
+import { waitFor } from '../../../harness/util/wait';
+import { AZURE_SETTING_NAMES } from '../../../src/adapters/azure';
+import { switchoverAndWait } from '../../support/operations';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, waitUntilNotStreaming } from '../failover/support';
+
+const ARM_REQUEST_TIMEOUT_MS = 5000;
+const FAILURE_THRESHOLD = 2;
+
+/**
+ * ARM unavailable in probe mode with node steps on the agents (issue 14, "ARM unavailable"): the
+ * writer is picked by the load balancer's probes and the lease, and the node steps run on the
+ * agents, so neither a planned switchover nor the failover of a crashed primary needs the
+ * control plane. ARM answers nothing useful for the whole file ('503' for the switchover, no
+ * answer for the failover), and both complete; the switchover loses nothing.
+ */
+describe('probe mode with node agents while ARM is unavailable', () => {
+  let stack: LocalStack;
+  const setting = AZURE_SETTING_NAMES.armRequestTimeoutMs;
+  const before = process.env[setting];
+
+  beforeAll(async () => {
+    process.env[setting] = String(ARM_REQUEST_TIMEOUT_MS);
+    stack = await startFailoverStack('73.1', {
+      loadBalancing: 'probe',
+      policy: { fenceByPowerOff: true, leaseTtlSeconds: 10, leaseWaitMarginSeconds: 1, health: { failureThreshold: FAILURE_THRESHOLD, graceSeconds: 0, probeTimeoutMs: 1000 } },
+    });
+    await check(stack);
+    await waitFor('the write rule to probe pg1 up', async () => probedUpForWrites('pg1'), { timeoutMs: 30_000 });
+  });
+
+  afterAll(async () => {
+    stack?.azure.control.makeArmAvailable();
+    await stack?.stop();
+    if (before === undefined) delete process.env[setting];
+    else process.env[setting] = before;
+  });
+
+  const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
+  const probedUpForWrites = async (node: string) => {
+    const probes = (await stack.lab.status()).ilb.probes!;
+    return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node || undefined;
+  };
+  const armRequests = () => stack.azure.record.requests.filter((r) => r.url.startsWith('/subscriptions/'));
+
+  /** Health checks one after another, as the timer fires them, until stopped. */
+  function keepChecking(): { stop: () => Promise<void> } {
+    let running = true;
+    const loop = (async () => {
+      while (running) await check(stack);
+    })();
+    return {
+      stop: async () => {
+        running = false;
+        await loop;
+      },
+    };
+  }
+
+  function makeArmUnavailable(mode: ArmUnavailableMode): number {
+    const seen = armRequests().length;
+    stack.azure.control.makeArmUnavailable(mode, { retryAfterSeconds: 1 });
+    return seen;
+  }
+
+  it("ARM '503': a planned switchover under a write load completes, no acknowledged commit lost, no ARM request answered", async () => {
+    const seen = makeArmUnavailable('503');
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+
+    // The health check keeps running on its schedule meanwhile: it renews the lease the switchover hands over.
+    const checks = keepChecking();
+    const report = await switchoverAndWait(stack, { target: 'pg2' });
+    await checks.stop();
+    expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg2', problems: [] });
+    expect(report.steps.find((s) => s.name === 'rejoin pg1')).toMatchObject({ result: 'ok' });
+
+    await waitFor('the write rule to probe pg2 up', async () => probedUpForWrites('pg2'), { timeoutMs: 30_000 });
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
+    expect(writes.acknowledged.at(-1)!.server).toBe(hostOf('pg2'));
+    // Whatever the app asked ARM meanwhile was refused: it needed none of it.
+    expect(armRequests().slice(seen).every((r) => r.status === 503)).toBe(true);
+    stack.azure.control.makeArmAvailable();
+    await stack.lab.waitUntilHealthy();
+  });
+
+  it('ARM not answering: kill -9 of the primary is failed over, its agent asked instead of a power-off', async () => {
+    await checkUntil(stack, (s) => s.lastCheck?.verdict === 'healthy' && s.primary?.name === 'pg2', 5);
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+    const seen = makeArmUnavailable('timeout');
+
+    await stack.lab.server('pg2').kill();
+    await waitUntilNotStreaming(stack, ['pg1', 'pg3']);
+    const states = await checkUntil(stack, (s) => s.lastCheck?.action?.kind === 'failover', FAILURE_THRESHOLD);
+    // The timer goes on firing: the checks renew the new primary's lease once the failover hands it over.
+    const checks = keepChecking();
+    const report = await automaticFailoverReport(stack, states.at(-1)!);
+    expect(report).toMatchObject({ kind: 'failover', outcome: 'completed', oldPrimary: 'pg2' });
+    const promoted = report.newPrimary!;
+    const names = report.steps.map((s) => s.name);
+    expect(names).toEqual(expect.arrayContaining(['make sure pg2 is stopped', 'promote candidate']));
+    expect(names).not.toContain('power off pg2');
+    // Its lease lapsed before the promotion (waited out, or already past while ARM calls timed out).
+    const { leaseHorizon } = report.steps.find((s) => s.name === 'claim cluster')!.detail as { leaseHorizon: string };
+    expect(Date.parse(report.steps.find((s) => s.name === 'promote candidate')!.startedAt)).toBeGreaterThanOrEqual(Date.parse(leaseHorizon) + 1000);
+
+    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    await checks.stop();
+    const lost = await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));
+    process.stdout.write(`probe mode, ARM unavailable, kill -9: ${lost.length} acknowledged commit(s) lost of ${writes.acknowledged.length}; write outage ${writes.writeOutageMs} ms\n`);
+    // Nothing ARM answered: every request the app made was left hanging until it gave up.
+    expect(armRequests().slice(seen).every((r) => r.status === 0)).toBe(true);
+  });
+});
