@@ -13,7 +13,8 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * be running. Its VM is off, or no postmaster runs on it (a crash counts as stopped), or its agent
  * or Run Command stops it with a fast shutdown (works when only the app's network path to it is cut).
  * `stopped: false` when it may still run: the VM could not be asked, or the stop did not take
- * (frozen). Never throws for that: the caller decides (refuse, or power the VM off).
+ * (frozen). Never throws for that: the caller decides (refuse, power the VM off, or - probe mode,
+ * `nodeAnswered: false`, the node out of reach - wait its lease out).
  * A clean stop here leaves it configured to start as a standby (S8), keeping the primary_conninfo it
  * already had: the failover has chosen no candidate yet (it chooses on positions read after this
  * stop), so there is no new primary to name. Restarted before its rejoin it is read-only, streaming
@@ -38,20 +39,20 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
     try {
       powerState = await services.fencing.powerState(vm);
     } catch (error) {
-      return { stopped: false, how: `it could not be asked${asked ? ` (${asked.message})` : ''}, nor its VM's power state read (${messageOf(error)})`, checkpointLsn: null };
+      return { stopped: false, how: `it could not be asked${asked ? ` (${asked.message})` : ''}, nor its VM's power state read (${messageOf(error)})`, checkpointLsn: null, nodeAnswered: false };
     }
-    if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null };
+    if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null, nodeAnswered: false };
   }
   const before = asked instanceof Error ? asked : (asked ?? (await look()));
-  if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null };
-  if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null };
-  if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null };
+  if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null, nodeAnswered: false };
+  if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null, nodeAnswered: true };
+  if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null, nodeAnswered: true };
   try {
     const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, null, { waitSeconds: STOP_WAIT_SECONDS }));
-    return { stopped: true, how: `stopped cleanly (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn };
+    return { stopped: true, how: `stopped cleanly (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn, nodeAnswered: true };
   } catch (error) {
     const after = await look();
-    if (!(after instanceof Error) && !after.running) return { stopped: true, how: `no PostgreSQL runs on its VM after the stop (${messageOf(error)})`, checkpointLsn: null };
-    return { stopped: false, how: `PostgreSQL runs on its VM and did not stop within ${STOP_WAIT_SECONDS} s (${messageOf(error)})`, checkpointLsn: null };
+    if (!(after instanceof Error) && !after.running) return { stopped: true, how: `no PostgreSQL runs on its VM after the stop (${messageOf(error)})`, checkpointLsn: null, nodeAnswered: true };
+    return { stopped: false, how: `PostgreSQL runs on its VM and did not stop within ${STOP_WAIT_SECONDS} s (${messageOf(error)})`, checkpointLsn: null, nodeAnswered: true };
   }
 });

@@ -49,11 +49,14 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     with policy.fenceByPowerOff power its VM off (it cannot be undone), else stop PostgreSQL on
  *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and
  *     refuse when it may still run; with node agents (`nodeAgent`) the node is asked first, and
- *     the power-off is the second line for a node that cannot be asked; then choose again on positions that can no longer move. An
- *     old primary that answers as writable again at any re-inspection calls an automatic
- *     failover off and is stopped first by a manual one. In probe mode, an old primary not
- *     stopped cleanly is also waited out: no promotion before every lease written before the
- *     claim has lapsed (the horizon the claim read, src/domain/write-lease.ts), then a last look;
+ *     the power-off is the second line for a node that cannot be asked; then choose again on
+ *     positions that can no longer move. An old primary that answers as writable again at any
+ *     re-inspection calls an automatic failover off and is stopped first by a manual one. In probe
+ *     mode an old primary that could not be asked at all (its VM, agent and Run Command silent) is
+ *     waited out instead of powered off, or when the power-off fails (ARM unavailable): no
+ *     promotion before every lease written before the claim has lapsed (the horizon the claim read,
+ *     src/domain/write-lease.ts), then a last look. One seen stopped is not waited out: started
+ *     again, it serves no lease written before that start (the start rule, docs/design.md §9);
  *  5. promote, repoint the write pool, make the other standbys follow;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
  *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
@@ -67,7 +70,7 @@ function* failover(context: OrchestrationContext): Generator<Task, OperationRepo
 
 function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { cluster: config, request }: OperationInput<FailoverRequest>, claimed: Claimed): Generator<Task, OperationReport, unknown> {
   const cluster = config.name;
-  // Probe mode: when every lease written before the claim has lapsed, and the old primary's agent has fenced it.
+  // Probe mode: when every lease written before the claim has lapsed, and an old primary's agent that runs has fenced it.
   const oldLeaseLapsed = config.loadBalancer.membership === 'probe' ? leaseWaitEnds(claimed, config.policy) : null;
 
   // 1. Inspect; refusing here changes nothing.
@@ -148,26 +151,43 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
 
     // 4. Certain to go on: the old primary must not run when the candidate is promoted (S2). A
-    // clean stop already made sure; else power it off when the policy asks, or stop PostgreSQL
-    // on it through Run Command (a VM that is off, or a server that crashed, counts as
-    // stopped), and refuse when it may still run. Then choose again on positions that can no
-    // longer move.
+    // clean stop already made sure; else power it off when the policy asks, or make sure
+    // PostgreSQL on it is stopped (a VM that is off, or a server that crashed, counts as stopped),
+    // and refuse when it may still run. Then choose again on positions that can no longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
+      const chooseAgain = function* (afterwards = ''): Generator<Task, Outcome<FailoverChoice>, unknown> {
+        const again = yield* decide();
+        return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
+      };
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
-        const again = yield* decide();
-        return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}; ${old}'s VM was powered off by the fence: start it to bring it back`);
+        return yield* chooseAgain(`; ${old}'s VM was powered off by the fence: start it to bring it back`);
+      };
+      // Probe mode, the old primary out of reach: its agent fences it once its lease lapses and its
+      // peers do not confirm it (they no longer stream from it), so waiting the lease out replaces
+      // the power-off, or follows one that ARM did not carry out.
+      const waitOutLease = function* (lapsed: Date): Generator<Task, Outcome<FailoverChoice>, unknown> {
+        if (context.df.currentUtcDateTime < lapsed) {
+          yield* runbook.step(`wait out ${old}'s write lease`, waitUntil(context, lapsed), (until) => ({ until, leaseHorizon: claimed.leaseHorizon }));
+        }
+        return yield* chooseAgain();
       };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no
       // ARM call); powering the VM off is the second line, for a node that cannot be asked.
       if (config.policy.fenceByPowerOff && !config.nodeAgent) {
         chosen = yield* powerOff();
-        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
       } else {
         const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity }), (r) => r);
+        const leaseToWaitOut = stop.nodeAnswered ? null : oldLeaseLapsed;
         if (!stop.stopped && config.policy.fenceByPowerOff) {
-          chosen = yield* powerOff();
-          if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
+          try {
+            chosen = yield* powerOff();
+          } catch (error) {
+            if (!leaseToWaitOut) throw error;
+            chosen = yield* waitOutLease(leaseToWaitOut);
+          }
+        } else if (!stop.stopped && leaseToWaitOut) {
+          chosen = yield* waitOutLease(leaseToWaitOut);
         } else if (!stop.stopped) {
           return yield* runbook.rollBack(undo, 'refused',
             `${old} may still be running and could not be stopped: ${stop.how}. Promoting now could leave two writable primaries (S2): stop PostgreSQL on ${old} (or power its VM off) and fail over again, or set policy.fenceByPowerOff`,
@@ -176,17 +196,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           undo.push({ name: `restart ${old}`, run: () => callActivity(context, 'startPostgres', { cluster, node: old, startAs: 'primary', identity }) });
           yield* waitForStandbys(stop.checkpointLsn);
           chosen = yield* decide();
-          if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
         }
       }
-      // Probe mode: a stopped or powered-off old primary that is started again comes back as a
-      // primary holding its copy of the lease; promote only once that copy has lapsed, then look
-      // again (S2: answering as a writer calls an automatic failover off).
-      if (oldLeaseLapsed && !shutdownCheckpointLsn && context.df.currentUtcDateTime < oldLeaseLapsed) {
-        yield* runbook.step(`wait out ${old}'s write lease`, waitUntil(context, oldLeaseLapsed), (until) => ({ until, leaseHorizon: claimed.leaseHorizon }));
-        chosen = yield* decide();
-        if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
-      }
+      // A stopped or powered-off old primary started again does not serve the lease it held: its
+      // agent serves no lease written before PostgreSQL started (the start rule, docs/design.md §9).
+      if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
     }
     choice = yield* runbook.step('choose candidate', value(chosen.value), (c) => ({
       candidate: c.candidate,

@@ -5,7 +5,10 @@ Input: one look at PostgreSQL (Observation), what the peers' agents said when th
 answers, the actions to run (fence, end sessions, unfence) and the events to log.
 
 The lease row is written only by the app; its validity is computed by PostgreSQL itself
-(`expires_at > clock_timestamp()`), so no two clocks are ever compared here.
+(`expires_at > clock_timestamp()`), so no two clocks are ever compared here. The start rule: a
+lease last written before this postmaster started is never served, valid or not, and no failsafe
+keeps it: a primary that was stopped (or its VM powered off) and is started again waits for the
+app to write its lease again, so a failover that saw it stopped need not wait that lease out.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Lease:
     epoch: int
     valid: bool  # expires_at > clock_timestamp(), on the server
     seconds_left: float  # expires_at - clock_timestamp(); negative once lapsed
+    since_start: bool  # renewed_at >= pg_postmaster_start_time(): written since PostgreSQL last started
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def peer_check_due(observation: Observation, state: AgentState, settings: Settin
     if not settings.peers or fenced or not observation.is_primary or not holds_lease(observation, settings):
         return False
     lease = observation.lease
-    return not lease.valid or lease.seconds_left < settings.failsafe_horizon_seconds
+    return lease.since_start and (not lease.valid or lease.seconds_left < settings.failsafe_horizon_seconds)
 
 
 def failsafe_problems(peers: Optional[Mapping[str, Optional[PeerView]]], settings: Settings) -> Dict[str, str]:
@@ -147,7 +151,12 @@ def decide(observation: Observation, peers: Optional[Mapping[str, Optional[PeerV
 
     failsafe = False
     if observation.is_primary and mine:
-        if lease.valid and fenced:
+        if not lease.since_start:
+            if not fenced:
+                fenced = True
+                actions.append(FENCE)
+                events.append({'event': 'fenced', 'reason': 'PostgreSQL started after its lease was last written', 'epoch': lease.epoch})
+        elif lease.valid and fenced:
             # The app renewed or granted the lease: undo the fence; /primary waits for a look that shows it undone.
             fenced = False
             actions.append(UNFENCE)
@@ -201,6 +210,8 @@ def _primary_answer(observation: Observation, settings: Settings, fenced: bool, 
         return 'lease revoked', None
     if lease.holder != settings.node:
         return f'lease held by {lease.holder}', None
+    if not lease.since_start:
+        return 'lease written before this start', None
     if fenced:
         return 'fenced', None
     if observation.read_only:

@@ -36,9 +36,11 @@ def _look(lease: str) -> str:
 ) FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS receiver ON true;"""
 
 
+# renewed_at through to_jsonb: a table from before the start rule has no such column (then false).
 LEASE_JSON = """(SELECT json_build_object('holder', holder, 'epoch', epoch, 'valid', expires_at > clock_timestamp(),
-                                'secondsLeft', extract(epoch FROM expires_at - clock_timestamp()))
-   FROM pgfo.lease WHERE singleton)"""
+                                'secondsLeft', extract(epoch FROM expires_at - clock_timestamp()),
+                                'sinceStart', coalesce((to_jsonb(l) ->> 'renewed_at')::timestamptz >= pg_postmaster_start_time(), false))
+   FROM pgfo.lease AS l WHERE singleton)"""
 
 # psql decides which query runs: a query naming a table that does not exist would not even parse.
 LOOK = f"""SELECT to_regclass('pgfo.lease') IS NOT NULL AS lease_table \\gset
@@ -119,7 +121,9 @@ def _observation(row: dict) -> Observation:
         in_recovery=row['inRecovery'],
         read_only=row['readOnly'],
         fence_in_force=row['fenceInForce'],
-        lease=Lease(holder=lease['holder'], epoch=int(lease['epoch']), valid=lease['valid'], seconds_left=float(lease['secondsLeft'])) if lease else None,
+        lease=Lease(holder=lease['holder'], epoch=int(lease['epoch']), valid=lease['valid'], seconds_left=float(lease['secondsLeft']), since_start=lease['sinceStart'])
+        if lease
+        else None,
         wal_receiver_status=row['walReceiverStatus'],
         sender_host=row['senderHost'],
         replay_lag_bytes=int(row['replayLagBytes']) if row['replayLagBytes'] is not None else None,

@@ -41,11 +41,11 @@ export interface DetectionVariant {
 export const DETECTION: Record<DetectionName, DetectionVariant> = {
   standard: {
     name: 'standard',
-    // Patroni's defaults; ours: the app's default schedule and health policy (grace 30 s ≈ Patroni's ttl).
-    ours: { everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000, leaseTtlSeconds: 30 },
+    // Both tools' defaults: the app's default schedule and health policy, Patroni's DCS timing.
+    ours: { everySeconds: 5, failureThreshold: 2, graceSeconds: 10, probeTimeoutMs: 3000, leaseTtlSeconds: 30 },
     patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 },
     rationale:
-      "both tools' defaults: our health check every 10 s with failureThreshold 3 and graceSeconds 30 (≈ Patroni's ttl 30), in probe mode leaseTtlSeconds 30; Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
+      "both tools' defaults: our health check every 5 s with failureThreshold 2 and graceSeconds 10, in probe mode leaseTtlSeconds 30; Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
   },
   fast: {
     name: 'fast',

@@ -31,7 +31,7 @@ const FIRST_LEASE_TIMEOUT_MS: Record<LatencyName, number> = { zero: 60_000, real
 /** The schedule the app registers when HEALTH_CHECK_SCHEDULE is set (a %...% expression the runtime resolves at each start). */
 const SCHEDULE_EXPRESSION = `%${HEALTH_CHECK_SCHEDULE_SETTING}%`;
 /** The app's own default (src/functions/health-check.ts), for stacks whose timers do not run. */
-const DEFAULT_SCHEDULE = '*/10 * * * * *';
+const DEFAULT_SCHEDULE = '*/5 * * * * *';
 
 /**
  * For the unplanned failover: the health-check timer runs on its real schedule (set through the
@@ -151,7 +151,7 @@ export class OurStackEnvironment implements Environment {
     if (this.timersScheduled) {
       const timer = this.stack.runtime.functions().find((f) => f.name === 'healthCheck');
       const registered = String(timer?.trigger.schedule ?? '');
-      // The app registered its timer before HEALTH_CHECK_SCHEDULE was set: it would run every 10 s whatever we asked.
+      // The app registered its timer before HEALTH_CHECK_SCHEDULE was set: it would run on its default whatever we asked.
       if (registered !== SCHEDULE_EXPRESSION) throw new Error(`the health check is registered with schedule "${registered}", not ${SCHEDULE_EXPRESSION}: the app was loaded before the setting was made`);
       const resolved = parseSchedule(registered).expression;
       if (resolved !== this.schedule) throw new Error(`the health check runs on "${resolved}", not "${this.schedule}"`);

@@ -104,9 +104,12 @@ export const NodeAgentSchema = z.strictObject({
 export const HealthPolicySchema = z.strictObject({
   probeTimeoutMs: positiveInt('probeTimeoutMs').default(3000),
   /** Consecutive failed checks before the primary may be declared dead. */
-  failureThreshold: positiveInt('failureThreshold').default(3),
-  /** The primary must have been failing for at least this long as well (S6, docs/invariants.md). */
-  graceSeconds: nonNegativeInt('graceSeconds').default(30),
+  failureThreshold: positiveInt('failureThreshold').default(2),
+  /**
+   * The primary must have been failing for at least this long as well (S6, docs/invariants.md).
+   * With the default schedule (every 5 s): a dead primary is declared so 10-15 s after it died.
+   */
+  graceSeconds: nonNegativeInt('graceSeconds').default(10),
 });
 
 export const PolicySchema = z.strictObject({

@@ -12,11 +12,11 @@ import { keepWriteLease } from '../app/write-lease';
 export const HEALTH_CHECK = 'healthCheck';
 export const HEALTH_CHECK_SCHEDULE_SETTING = 'HEALTH_CHECK_SCHEDULE';
 /** Every 10 seconds (NCRONTAB with seconds). */
-export const DEFAULT_HEALTH_CHECK_SCHEDULE = '*/10 * * * * *';
+export const DEFAULT_HEALTH_CHECK_SCHEDULE = '*/5 * * * * *';
 
 /**
  * The app setting HEALTH_CHECK_SCHEDULE when it is set (as a %...% binding expression, which the
- * host resolves), else every 10 s: the host refuses a %...% expression whose setting is missing,
+ * host resolves), else every 5 s: the host refuses a %...% expression whose setting is missing,
  * so the expression is used only when the setting exists (app settings are the worker's
  * environment when it indexes the functions).
  */

@@ -3,12 +3,18 @@ import type { Client } from 'pg';
 /**
  * The write lease of probe mode (docs/design.md §9): one row that names the node allowed to serve
  * writes, read by each node's agent. Written only here, on the primary; `expires_at` is computed on
- * that server's clock, so the agent compares it with the same clock.
+ * that server's clock, so the agent compares it with the same clock. `renewed_at` is when it was
+ * last written there: an agent serves no lease written before its postmaster started (the start
+ * rule, docs/design.md §9), so a primary that was stopped and is started again never serves its
+ * old lease — a failover that saw it stopped need not wait that lease out.
  */
 export interface LeaseState {
   holder: string;
   epoch: number;
 }
+
+// A table from before the start rule: its row counts as written before any start until rewritten.
+const ADD_RENEWED_AT = "ALTER TABLE pgfo.lease ADD COLUMN IF NOT EXISTS renewed_at timestamptz NOT NULL DEFAULT '-infinity'";
 
 const CREATE = [
   'CREATE SCHEMA IF NOT EXISTS pgfo',
@@ -16,8 +22,10 @@ const CREATE = [
      singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
      holder text NOT NULL,
      epoch bigint NOT NULL,
-     expires_at timestamptz NOT NULL
+     expires_at timestamptz NOT NULL,
+     renewed_at timestamptz NOT NULL DEFAULT now()
    )`,
+  ADD_RENEWED_AT,
 ];
 
 /**
@@ -32,11 +40,12 @@ export async function grantLease(client: Client, holder: string, ttlSeconds: num
     for (const statement of CREATE) await client.query(statement);
     const { rows } = await client.query<{ epoch: string; changed: boolean }>(
       `WITH before AS (SELECT holder FROM pgfo.lease)
-       INSERT INTO pgfo.lease AS l (holder, epoch, expires_at) VALUES ($1, 1, ${EXPIRY})
+       INSERT INTO pgfo.lease AS l (holder, epoch, expires_at, renewed_at) VALUES ($1, 1, ${EXPIRY}, now())
        ON CONFLICT (singleton) DO UPDATE
          SET holder = EXCLUDED.holder,
              epoch = CASE WHEN l.holder = EXCLUDED.holder THEN l.epoch ELSE l.epoch + 1 END,
-             expires_at = EXCLUDED.expires_at
+             expires_at = EXCLUDED.expires_at,
+             renewed_at = EXCLUDED.renewed_at
        RETURNING epoch, (SELECT holder FROM before) IS DISTINCT FROM $1 AS changed`,
       [holder, ttlSeconds, cap],
     );
@@ -46,29 +55,35 @@ export async function grantLease(client: Client, holder: string, ttlSeconds: num
 
 /** Extends the lease, never past `cap`, only while it still names `holder` at `epoch`; false when it does not (revoked, moved, or no lease). */
 export async function renewLease(client: Client, lease: LeaseState, ttlSeconds: number, cap: Date): Promise<boolean> {
-  if (!(await leaseTableExists(client))) return false;
-  const { rowCount } = await readWrite(client, () =>
-    client.query(`UPDATE pgfo.lease SET expires_at = ${EXPIRY} WHERE holder = $1 AND epoch = $4`, [lease.holder, ttlSeconds, cap, lease.epoch]),
-  );
+  const table = await leaseTable(client);
+  if (table === 'none') return false;
+  const { rowCount } = await readWrite(client, async () => {
+    if (table === 'without-renewed-at') await client.query(ADD_RENEWED_AT);
+    return client.query(`UPDATE pgfo.lease SET expires_at = ${EXPIRY}, renewed_at = now() WHERE holder = $1 AND epoch = $4`, [lease.holder, ttlSeconds, cap, lease.epoch]);
+  });
   return (rowCount ?? 0) === 1;
 }
 
 /** Nobody may serve writes through the load balancer any more; the agents answer /primary 503 at once. */
 export async function revokeLease(client: Client): Promise<void> {
-  if (!(await leaseTableExists(client))) return;
+  if ((await leaseTable(client)) === 'none') return;
   await readWrite(client, () => client.query(`UPDATE pgfo.lease SET holder = '', expires_at = now()`));
 }
 
 /** The lease as this server holds it (a standby: as last replicated), or null when there is none. */
 export async function readLease(client: Client): Promise<(LeaseState & { valid: boolean }) | null> {
-  if (!(await leaseTableExists(client))) return null;
+  if ((await leaseTable(client)) === 'none') return null;
   const { rows } = await client.query<{ holder: string; epoch: string; valid: boolean }>('SELECT holder, epoch, expires_at > clock_timestamp() AS valid FROM pgfo.lease');
   return rows[0] ? { holder: rows[0].holder, epoch: Number(rows[0].epoch), valid: rows[0].valid } : null;
 }
 
-async function leaseTableExists(client: Client): Promise<boolean> {
-  const { rows } = await client.query<{ present: boolean }>("SELECT to_regclass('pgfo.lease') IS NOT NULL AS present");
-  return rows[0].present;
+async function leaseTable(client: Client): Promise<'none' | 'without-renewed-at' | 'current'> {
+  const { rows } = await client.query<{ present: boolean; current: boolean }>(
+    `SELECT to_regclass('pgfo.lease') IS NOT NULL AS present,
+            EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('pgfo.lease') AND attname = 'renewed_at' AND NOT attisdropped) AS current`,
+  );
+  if (!rows[0].present) return 'none';
+  return rows[0].current ? 'current' : 'without-renewed-at';
 }
 
 /**

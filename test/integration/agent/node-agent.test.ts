@@ -52,8 +52,8 @@ describe('node agent: probes, lease, failsafe and fence on a real cluster', () =
   async function setLease(holder: string, validFor: string): Promise<void> {
     await admin.pg1.query('BEGIN READ WRITE');
     await admin.pg1.query(
-      `INSERT INTO pgfo.lease (holder, epoch, expires_at) VALUES ($1, 1, now() + $2::interval)
-       ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at,
+      `INSERT INTO pgfo.lease (holder, epoch, expires_at, renewed_at) VALUES ($1, 1, now() + $2::interval, now())
+       ON CONFLICT (singleton) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, renewed_at = excluded.renewed_at,
          epoch = pgfo.lease.epoch + (pgfo.lease.holder <> excluded.holder)::int`,
       [holder, validFor],
     );
@@ -190,5 +190,45 @@ describe('node agent: probes, lease, failsafe and fence on a real cluster', () =
     expect(await expiry()).toBeGreaterThan(60);
     expect(await renewLease(admin.pg1, granted, 30, new Date(Date.now() + 3_600_000))).toBe(true);
     expect(await expiry()).toBeLessThanOrEqual(30);
+  });
+
+  it('the start rule: the primary crashed and started again within its lease is fenced, even with every standby streaming from it, until the app writes the lease again', async () => {
+    const granted = await grantLease(admin.pg1, 'pg1', 3600);
+    await waitFor('pg1 /primary 200', async () => (await agents.status('pg1', '/primary')) === 200, WAIT);
+    const fencesBefore = events('pg1', 'fenced').length;
+
+    await lab.server('pg1').kill();
+    await lab.server('pg1').start();
+    await admin.pg1.end().catch(() => undefined);
+    admin.pg1 = await connect(lab.adminEndpoint('pg1'));
+    const { host } = lab.server('pg1').node;
+    await waitFor('both standbys to stream from pg1 again', async () => {
+      const views = await Promise.all(['pg2', 'pg3'].map((n) => agents.peerView(n).catch(() => undefined)));
+      return views.every((v) => v?.streaming && v.upstreamHost === host);
+    }, WAIT);
+
+    // The lease names pg1 for an hour more, the peers would confirm it: still 503, fenced, writes refused.
+    const answers = await answersOverLooks('pg1', 5, () => agents.status('pg1', '/primary'));
+    expect(new Set(answers)).toEqual(new Set([503]));
+    expect(events('pg1', 'fenced').slice(fencesBefore)).toEqual([expect.objectContaining({ reason: 'PostgreSQL started after its lease was last written' })]);
+    expect(events('pg1', 'primary-probe').at(-1)).toMatchObject({ healthy: false, reason: 'lease written before this start' });
+    const fresh = await connect(appOn('pg1'));
+    try {
+      await expect(fresh.query("INSERT INTO writes (note) VALUES ('restarted')")).rejects.toThrow(/read-only transaction/);
+    } finally {
+      await fresh.end();
+    }
+
+    // The health check's renewal is written after the start: served again.
+    expect(await renewLease(admin.pg1, granted, 3600, new Date(Date.now() + 60_000))).toBe(true);
+    await waitFor('pg1 /primary 200', async () => (await agents.status('pg1', '/primary')) === 200, WAIT);
+  });
+
+  it('the start rule on a lease table from before it (no renewed_at): not served until the app renews it, which adds the column', async () => {
+    await admin.pg1.query('ALTER TABLE pgfo.lease DROP COLUMN renewed_at');
+    await waitFor('pg1 /primary 503', async () => (await agents.status('pg1', '/primary')) === 503, WAIT);
+    const lease = (await admin.pg1.query<{ epoch: string }>('SELECT epoch FROM pgfo.lease')).rows[0];
+    expect(await renewLease(admin.pg1, { holder: 'pg1', epoch: Number(lease.epoch) }, 3600, new Date(Date.now() + 60_000))).toBe(true);
+    await waitFor('pg1 /primary 200', async () => (await agents.status('pg1', '/primary')) === 200, WAIT);
   });
 });

@@ -1,6 +1,7 @@
 import type { ArmUnavailableMode } from '../../../harness/local/azure-emulator';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { LocalStack } from '../../../harness/local/stack';
+import { NodeAgents } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { AZURE_SETTING_NAMES } from '../../../src/adapters/azure';
 import { switchoverAndWait } from '../../support/operations';
@@ -108,10 +109,10 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     const promoted = report.newPrimary!;
     const names = report.steps.map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining(['make sure pg2 is stopped', 'promote candidate']));
+    // Its agent saw no PostgreSQL run: neither a power-off nor a wait for its lease.
+    expect(report.steps.find((s) => s.name === 'make sure pg2 is stopped')!.detail).toMatchObject({ stopped: true, nodeAnswered: true });
     expect(names).not.toContain('power off pg2');
-    // Its lease lapsed before the promotion (waited out, or already past while ARM calls timed out).
-    const { leaseHorizon } = report.steps.find((s) => s.name === 'claim cluster')!.detail as { leaseHorizon: string };
-    expect(Date.parse(report.steps.find((s) => s.name === 'promote candidate')!.startedAt)).toBeGreaterThanOrEqual(Date.parse(leaseHorizon) + 1000);
+    expect(names).not.toContain("wait out pg2's write lease");
 
     await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
@@ -122,4 +123,48 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     // Nothing ARM answered: every request the app made was left hanging until it gave up.
     expect(armRequests().slice(seen).every((r) => r.status === 0)).toBe(true);
   });
+
+  it("ARM not answering and the primary's VM gone (its agent and PostgreSQL dead): the power-off fails, the failover waits out its lease instead", async () => {
+    // ARM back: the health checks rejoin the last test's old primary.
+    stack.azure.control.makeArmAvailable();
+    const old = await waitFor('the health check to find the cluster healthy', async () => {
+      const state = await check(stack);
+      return state.lastCheck?.verdict === 'healthy' ? state.primary?.name : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000 });
+    await waitFor(`the write rule to probe ${old} up`, async () => probedUpForWrites(old), { timeoutMs: 30_000 });
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+    const seen = makeArmUnavailable('timeout');
+
+    await new NodeAgents(stack.lab).stop(old);
+    await stack.lab.server(old).kill();
+    const standbys = stack.cluster.nodes.map((n) => n.name).filter((n) => n !== old);
+    await waitUntilNotStreaming(stack, standbys);
+    const states = await checkUntil(stack, (s) => s.lastCheck?.action?.kind === 'failover', FAILURE_THRESHOLD);
+    const checks = keepChecking();
+    const report = await automaticFailoverReport(stack, states.at(-1)!);
+    expect(report).toMatchObject({ kind: 'failover', outcome: 'completed', oldPrimary: old });
+    const promoted = report.newPrimary!;
+    const step = (name: string) => report.steps.find((s) => s.name === name)!;
+    expect(step(`make sure ${old} is stopped`).detail).toMatchObject({ stopped: false, nodeAnswered: false });
+    expect(step(`power off ${old}`)).toMatchObject({ result: 'failed' });
+    // Promoted only past the horizon of every lease written before the claim, plus the margin: waited
+    // out, unless the failed power-off (ARM's timeouts, retried) had outlasted it already.
+    const { leaseHorizon } = step('claim cluster').detail as { leaseHorizon: string };
+    const lapsed = Date.parse(leaseHorizon) + 1000;
+    const waited = report.steps.find((s) => s.name === `wait out ${old}'s write lease`);
+    if (waited) expect(Date.parse((waited.detail as { until: string }).until)).toBe(lapsed);
+    else expect(Date.parse(step(`power off ${old}`).startedAt) + step(`power off ${old}`).durationMs!).toBeGreaterThanOrEqual(lapsed);
+    expect(Date.parse(step('promote candidate').startedAt)).toBeGreaterThanOrEqual(lapsed);
+
+    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    await checks.stop();
+    const lost = await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));
+    process.stdout.write(`probe mode, ARM unavailable, VM gone: ${lost.length} acknowledged commit(s) lost of ${writes.acknowledged.length}; write outage ${writes.writeOutageMs} ms\n`);
+    expect(armRequests().slice(seen).every((r) => r.status === 0)).toBe(true);
+  }, 240_000);
 });

@@ -19,8 +19,8 @@ describe('the app cut off from a primary the standbys still stream from', () => 
     await stack?.stop();
   });
 
-  it('registers the health check as a timer, every 10 s unless HEALTH_CHECK_SCHEDULE is set', () => {
-    expect(stack.runtime.functions().find((f) => f.name === 'healthCheck')).toMatchObject({ kind: 'timer', trigger: { schedule: '*/10 * * * * *' }, extraInputs: [expect.any(String)] });
+  it('registers the health check as a timer, every 5 s unless HEALTH_CHECK_SCHEDULE is set', () => {
+    expect(stack.runtime.functions().find((f) => f.name === 'healthCheck')).toMatchObject({ kind: 'timer', trigger: { schedule: '*/5 * * * * *' }, extraInputs: [expect.any(String)] });
   });
 
   it('does not fail over, and counts the primary healthy again once the app reaches it', async () => {

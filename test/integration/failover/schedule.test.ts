@@ -5,7 +5,7 @@ import { LocalRuntime, ManualClock } from '../../../harness/local/runtime';
 
 /**
  * The health check's schedule: the app setting HEALTH_CHECK_SCHEDULE as a %...% binding
- * expression when it is set (the host resolves it), every 10 s otherwise. Timers are scheduled on
+ * expression when it is set (the host resolves it), every 5 s otherwise. Timers are scheduled on
  * a manual clock that never moves, so nothing fires; no lab is needed.
  */
 describe('the health check schedule', () => {
@@ -31,7 +31,7 @@ describe('the health check schedule', () => {
   }
 
   // The app registers its functions once per process, so one case per file: the default (every
-  // 10 s) is checked in app-cut-off.test.ts.
+  // 5 s) is checked in app-cut-off.test.ts.
   it('is the app setting when it is set', async () => {
     expect(await scheduled('0 */5 * * * *')).toEqual({ schedule: '%HEALTH_CHECK_SCHEDULE%', next: '2026-01-01T00:05:00.000Z' });
   });

@@ -41,6 +41,7 @@ interface Lease {
   epoch: number;
   valid: boolean;
   seconds_left: number;
+  since_start: boolean;
 }
 interface Observation {
   reachable: boolean;
@@ -95,7 +96,9 @@ function run(steps: Step[], options: { settings?: Partial<typeof SETTINGS>; stat
   return JSON.parse(python.stdout) as Result[];
 }
 
-const lease = (holder: string, valid: boolean, secondsLeft = valid ? 30 : -5): Lease => ({ holder, epoch: 7, valid, seconds_left: secondsLeft });
+const lease = (holder: string, valid: boolean, secondsLeft = valid ? 30 : -5): Lease => ({ holder, epoch: 7, valid, seconds_left: secondsLeft, since_start: true });
+/** The lease as a primary sees it after PostgreSQL was started again: written before that start. */
+const fromBeforeStart = (theLease: Lease): Lease => ({ ...theLease, since_start: false });
 const primary = (extra: Partial<Observation> = {}): Observation => ({ reachable: true, in_recovery: false, timeline: 2, ...extra });
 const standby = (extra: Partial<Observation> = {}): Observation => ({
   reachable: true,
@@ -176,6 +179,29 @@ describe('node agent decisions: /primary and the lease', () => {
     ]);
     // Fenced: the peers are no longer asked, nothing is redone, nothing logged again.
     expect(next).toMatchObject({ peerCheckDue: false, primary: false, actions: [], events: [] });
+  });
+
+  it.each([
+    ['still valid', lease('pg1', true, 20)],
+    ['lapsed', lease('pg1', false)],
+  ])('the start rule: its own lease, %s, written before PostgreSQL started again: fenced, /primary 503, no failsafe asked for', (_what, theLease) => {
+    const [fence, next] = run([
+      { observation: primary({ lease: fromBeforeStart(theLease) }), peers: bothConfirm },
+      { observation: fencedPrimary({ lease: fromBeforeStart(theLease) }) },
+    ]);
+    expect(fence).toMatchObject({ peerCheckDue: false, primary: false, actions: ['fence'], state: { fenced: true, failsafe: false, primary_reason: 'lease written before this start' } });
+    expect(fence.events[0]).toEqual({ event: 'fenced', reason: 'PostgreSQL started after its lease was last written', epoch: 7 });
+    expect(next).toMatchObject({ peerCheckDue: false, primary: false, actions: [], events: [] });
+  });
+
+  it('the start rule: once the app writes the lease again after the start, unfenced and 200', () => {
+    const [, rewritten, open] = run([
+      { observation: primary({ lease: fromBeforeStart(lease('pg1', true)) }) },
+      { observation: fencedPrimary({ lease: lease('pg1', true) }) },
+      { observation: primary({ lease: lease('pg1', true, 29) }) },
+    ]);
+    expect(rewritten).toMatchObject({ primary: false, actions: ['unfence'], state: { fenced: false } });
+    expect(open).toMatchObject({ primary: true, primaryValidFor: 29, actions: [] });
   });
 
   it('without peers the failsafe never confirms: a lapsed lease fences at once', () => {

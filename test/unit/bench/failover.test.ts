@@ -10,6 +10,7 @@ import {
   patroniTimingProblem,
 } from '../../../harness/bench/detection';
 import { firstCommitAfter } from '../../../harness/bench/measure';
+import { PolicySchema } from '../../../src/config/schema';
 import { compare, peerOf, scenarioResult } from '../../../harness/bench/results';
 import { failoverPromoteMethod, resolveOptions } from '../../../harness/bench/options';
 import { patroniDcs, patroniNodeConfig, patroniLayout } from '../../../harness/bench/patroni/config';
@@ -19,7 +20,11 @@ import { parseSchedule } from '../../../harness/local/runtime/timers/ncrontab';
 
 describe('failover detection settings', () => {
   it('pairs our defaults with Patroni defaults, and a fast variant for both', () => {
-    expect(DETECTION.standard.ours).toEqual({ everySeconds: 10, failureThreshold: 3, graceSeconds: 30, probeTimeoutMs: 3000, leaseTtlSeconds: 30 });
+    // The standard variant is the app's defaults, whatever they become.
+    const policy = PolicySchema.parse({});
+    expect(DETECTION.standard.ours).toEqual({ everySeconds: 5, ...policy.health, leaseTtlSeconds: policy.leaseTtlSeconds });
+    // src/functions/health-check.ts DEFAULT_HEALTH_CHECK_SCHEDULE (that module registers the timer when imported).
+    expect(everySecondsSchedule(DETECTION.standard.ours.everySeconds)).toBe('*/5 * * * * *');
     expect(DETECTION.standard.patroni).toEqual({ ttl: 30, loop_wait: 10, retry_timeout: 10 });
     expect(DETECTION.fast.ours).toMatchObject({ everySeconds: 2, failureThreshold: 2, graceSeconds: 4, leaseTtlSeconds: 10 });
     expect(DETECTION.fast.patroni).toEqual({ ttl: 10, loop_wait: 2, retry_timeout: 4 });
@@ -60,8 +65,8 @@ describe('failover detection settings', () => {
   });
 
   it('expects our failover to start after max(threshold − 1, ⌈grace / interval⌉) intervals past the first failed check', () => {
-    // Standard: the first failed check 0-10 s after the kill, then grace 30 s (3 more checks) outweighs the threshold (2 more).
-    expect(expectedOurDetection(DETECTION.standard.ours)).toEqual({ fromMs: 30_000, toMs: 40_000 });
+    // Standard: the first failed check 0-5 s after the kill, then grace 10 s (2 more checks) outweighs the threshold (1 more).
+    expect(expectedOurDetection(DETECTION.standard.ours)).toEqual({ fromMs: 10_000, toMs: 15_000 });
     // Fast: grace 4 s = 2 intervals outweighs threshold 2 (1 more check).
     expect(expectedOurDetection(DETECTION.fast.ours)).toEqual({ fromMs: 4000, toMs: 6000 });
     // The threshold decides when the grace is short.

@@ -33,7 +33,7 @@ describe('bench plan: probe mode', () => {
     const probe = new OurStackEnvironment('zero', 'sql', '68.1', undefined, 'dts', 'probe');
     expect(pools.timersScheduled).toBe(false);
     expect(probe.timersScheduled).toBe(true);
-    expect(probe.settings()).toMatchObject({ loadBalancing: 'probe', scheduleTimers: true, healthCheckSchedule: '*/10 * * * * *' });
+    expect(probe.settings()).toMatchObject({ loadBalancing: 'probe', scheduleTimers: true, healthCheckSchedule: '*/5 * * * * *' });
     expect(pools.settings()).toMatchObject({ loadBalancing: 'pools', scheduleTimers: false });
   });
 

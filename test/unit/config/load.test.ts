@@ -55,7 +55,7 @@ describe('cluster configuration', () => {
     expect(orders.nodes[0]).toMatchObject({ port: 5432, priority: 100, noFailover: false, ipConfigurationName: 'ipconfig1' });
     expect(orders.postgres).toMatchObject({ adminUser: 'postgres', replicationUser: 'replicator', sslMode: 'verify-full', sslRootCertSecret: 'pg-tls-ca', dataDirectory: '/var/lib/postgresql/15/main' });
     expect(orders.policy).toMatchObject({ promoteMethod: 'sql', autoFailover: true, fenceByPowerOff: true, maxLagBytesForFailover: 1048576 });
-    expect(orders.policy.health).toEqual({ probeTimeoutMs: 3000, failureThreshold: 3, graceSeconds: 30 });
+    expect(orders.policy.health).toEqual({ probeTimeoutMs: 3000, failureThreshold: 2, graceSeconds: 10 });
     expect(findCluster(config, 'nope')).toBeUndefined();
   });
 

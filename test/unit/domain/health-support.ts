@@ -3,7 +3,10 @@ import { NodeInspection, ReachableNode } from '../../../src/domain/node-state';
 import { primary, standby, testCluster, view } from '../../support/views';
 
 /** Helpers of the health verdict's tests: observations at seconds after T0, fed one after another like the monitor does. */
-export const cluster = testCluster();
+/** failureThreshold 3 and graceSeconds 30 (not the defaults): threshold and grace then end at different checks. */
+export const cluster = testCluster((doc) => {
+  (doc.clusters as Array<Record<string, unknown>>)[0].policy = { health: { failureThreshold: 3, graceSeconds: 30 } };
+});
 export const T0 = Date.parse('2026-05-01T10:00:00.000Z');
 export const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();
 

@@ -14,7 +14,7 @@ import {
 import { NodeInspection } from '../../../src/domain/node-state';
 import { down, primary, standby, testCluster, view } from '../../support/views';
 
-// Default policy (health-support's cluster): failureThreshold 3, graceSeconds 30, autoFailover on, maxLagBytesForFailover 1 MiB.
+// health-support's cluster: failureThreshold 3, graceSeconds 30, autoFailover on, maxLagBytesForFailover 1 MiB.
 const T0 = Date.parse('2026-05-01T10:00:00.000Z');
 const at = (seconds: number) => new Date(T0 + seconds * 1000).toISOString();
 
