@@ -116,13 +116,17 @@ export class OurFailoverScenario implements Scenario {
     if (!to) throw new Error(`failover ${report.operationId} completed without naming the new primary`);
     const roles = { old: from, new: to, nodes };
 
-    // The old primary comes back: its VM starts again (powered off by the fence), or its PostgreSQL does.
+    // The old primary comes back: its VM starts again (powered off by the fence), or its PostgreSQL
+    // does — unless the failover rejoined it already (its agent said its VM runs without a postmaster).
     const powerState = stack.azure.control.powerState(from);
-    await waitFor(`${from}'s killed postmaster to be gone`, async () => !(await stack.lab.server(from).isRunning()), { timeoutMs: 60_000, intervalMs: 100 });
+    const rejoinedByFailover = report.steps.find((s) => s.name === `rejoin ${from}`)?.result === 'ok';
+    if (!rejoinedByFailover) await waitFor(`${from}'s killed postmaster to be gone`, async () => !(await stack.lab.server(from).isRunning()), { timeoutMs: 60_000, intervalMs: 100 });
     const restartAt = performance.now();
     const restartIso = new Date().toISOString();
-    if (powerState === 'running') await stack.lab.server(from).start();
-    else stack.azure.control.setPowerState(from, 'running'); // the emulator starts the node's PostgreSQL, as the VM booting would
+    if (!rejoinedByFailover) {
+      if (powerState === 'running') await stack.lab.server(from).start();
+      else stack.azure.control.setPowerState(from, 'running'); // the emulator starts the node's PostgreSQL, as the VM booting would
+    }
     const answered = await waitFor(`${from} to answer after its restart`, async () => {
       const node = await inspect(stack, from);
       return node.reachable ? node : false;
@@ -142,8 +146,12 @@ export class OurFailoverScenario implements Scenario {
         result: 'ok',
       },
       ...report.steps.map((s) => ({ name: stepRole(s.name, roles), durationMs: s.durationMs ?? null, result: s.result })),
-      { name: 'restart <old> (its VM started) → it answers after crash recovery, outside the pools', durationMs: Math.round(answeredMs), result: 'ok' },
-      { name: `<old> answers → fenced and rejoined by the health check${rejoin?.method ? ` (${rejoin.method})` : ''}, streaming from <new>`, durationMs: Math.round(rejoinMs - answeredMs), result: 'ok' },
+      ...(rejoinedByFailover
+        ? []
+        : [
+            { name: 'restart <old> (its VM started) → it answers after crash recovery, outside the pools', durationMs: Math.round(answeredMs), result: 'ok' as const },
+            { name: `<old> answers → fenced and rejoined by the health check${rejoin?.method ? ` (${rejoin.method})` : ''}, streaming from <new>`, durationMs: Math.round(rejoinMs - answeredMs), result: 'ok' as const },
+          ]),
       ...(rejoin?.steps ?? []).map((s) => ({ name: `  rejoin orchestration: ${stepRole(s.name, roles)}`, durationMs: s.durationMs ?? null, result: s.result })),
     ];
     const result: RunResult = {
