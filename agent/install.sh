@@ -16,6 +16,22 @@
 #   --shutdown-timeout S   how long the shutdown hook waits for the app (default 120)
 #   --root DIR             install below DIR and do not touch systemd (tests, image builds)
 #   --no-start             enable the units but do not start them
+#
+# The node agent (node-agent.py: the load balancer's probes /primary and /replica, the write lease;
+# README.md "Node agent"), installed with --node-address:
+#   --node-address ADDR    this node's address, as the standbys' primary_conninfo names it
+#   --peers LIST           the other nodes' agents, NAME=HOST:PORT,... (the lease failsafe asks them)
+#   --probe-port PORT      the probes' port, the app's loadBalancer.agentPort (default 8432)
+#   --steps-port PORT      also run the app's node steps, over HTTPS on ADDR:PORT (the app's
+#                          nodeAgent.stepsPort, 8433), with the VM scripts beside this file
+#                          (vm-scripts/, or src/vm-scripts/ of a checkout). Needs polkitd: a polkit
+#                          rule lets the agent (user postgres) start and stop --pg-service only.
+#   --steps-tls-cert FILE  PEM certificate for ADDR from the cluster's CA (postgres.sslRootCertSecret)
+#   --steps-tls-key FILE   its private key (the agent runs as postgres and must be able to read both)
+#   --steps-key-file FILE  this node's step key (Key Vault secret <nodeAgent.stepKeySecretPrefix>-<node>,
+#                          base64 of 32 random bytes), copied to /etc/pg-failover/step-key (root, 0600):
+#                          systemd hands it to the agent only (LoadCredential=); delete FILE afterwards
+#   --pg-data-dirs LIST    what the steps may write, comma-separated (default /var/lib/postgresql,/etc/postgresql)
 # Result: one stdout line PGFO_AGENT {"agent":"install","outcome":"installed|unchanged",...}
 set -Eeuo pipefail
 umask 022
@@ -29,11 +45,22 @@ usage() { sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{
 
 app_url='' cluster='' node='' vm_name='' app_resource=''
 pg_service=postgresql@15-main.service shutdown_timeout=120 root='' start=1
+node_address='' peers='' probe_port=8432 steps_port='' steps_cert='' steps_key='' step_key_file=''
+pg_data_dirs=/var/lib/postgresql,/etc/postgresql
 while (($#)); do
   case $1 in
-    --app-url | --cluster | --node | --vm-name | --app-resource | --pg-service | --shutdown-timeout | --root)
+    --app-url | --cluster | --node | --vm-name | --app-resource | --pg-service | --shutdown-timeout | --root | \
+      --node-address | --peers | --probe-port | --steps-port | --steps-tls-cert | --steps-tls-key | --steps-key-file | --pg-data-dirs)
       [[ $# -ge 2 ]] || die "$1 needs a value"
       case $1 in
+        --node-address) node_address=$2 ;;
+        --peers) peers=$2 ;;
+        --probe-port) probe_port=$2 ;;
+        --steps-port) steps_port=$2 ;;
+        --steps-tls-cert) steps_cert=$2 ;;
+        --steps-tls-key) steps_key=$2 ;;
+        --steps-key-file) step_key_file=$2 ;;
+        --pg-data-dirs) pg_data_dirs=$2 ;;
         --app-url) app_url=$2 ;;
         --cluster) cluster=$2 ;;
         --node) node=$2 ;;
@@ -64,6 +91,39 @@ name_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 [[ $app_resource =~ ^[^[:space:]\"\']+$ ]] || die "--app-resource must be the app's NODE_AUTH_AUDIENCE (an Entra application ID URI or application id)"
 [[ $pg_service =~ ^[A-Za-z0-9@._-]+\.service$ ]] || die "--pg-service must be a systemd service unit name"
 [[ $shutdown_timeout =~ ^[1-9][0-9]{0,3}$ ]] || die "--shutdown-timeout must be a whole number of seconds"
+is_port() { [[ $1 =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535)); }
+host_re='^[A-Za-z0-9.:-]{1,253}$'
+if [[ -n $node_address ]]; then
+  [[ $node_address =~ $host_re ]] || die "--node-address must be this node's address (e.g. 10.0.0.4)"
+  is_port "$probe_port" || die "--probe-port must be a port, 1-65535"
+  for peer in ${peers//,/ }; do
+    [[ $peer =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)=([A-Za-z0-9.-]{1,253}):([1-9][0-9]{0,4})$ && ${BASH_REMATCH[1]} != "$node" ]] ||
+      die "--peers must list the OTHER nodes' agents as NAME=HOST:PORT,... (e.g. pg2=10.0.0.5:8432,pg3=10.0.0.6:8432); '$peer' is not one"
+  done
+elif [[ -n $peers || -n $steps_port ]]; then
+  die "--peers and --steps-port configure the node agent: give --node-address too"
+fi
+if [[ -n $steps_port ]]; then
+  { is_port "$steps_port" && [[ $steps_port != "$probe_port" ]]; } || die "--steps-port must be a port, 1-65535, other than --probe-port"
+  declare -A step_files=([--steps-tls-cert]=$steps_cert [--steps-tls-key]=$steps_key [--steps-key-file]=$step_key_file)
+  for option in --steps-tls-cert --steps-tls-key --steps-key-file; do
+    file=${step_files[$option]}
+    [[ $file == /* && -f $file && -r $file ]] || die "$option must be a readable file, by its absolute path (the node steps need the certificate, its key and the step key)"
+  done
+  key_bytes=$(tr -d '\n\r' <"$step_key_file" | base64 -d 2>/dev/null | wc -c) || key_bytes=0
+  ((key_bytes >= 32)) || die "--steps-key-file must hold the node's step key: base64 of at least 32 random bytes (openssl rand -base64 32)"
+  scripts=$here/vm-scripts
+  [[ -f $scripts/lib.sh ]] || scripts=$here/../src/vm-scripts
+  [[ -f $scripts/lib.sh ]] || die "the node steps need the VM scripts beside install.sh (vm-scripts/) or in a checkout (src/vm-scripts/)"
+  IFS=, read -ra data_dirs <<<"$pg_data_dirs"
+  ((${#data_dirs[@]})) || die "--pg-data-dirs must list absolute directories, comma-separated"
+  for dir in "${data_dirs[@]}"; do [[ $dir =~ ^/[A-Za-z0-9._/@-]+$ ]] || die "--pg-data-dirs must list absolute directories, comma-separated ('$dir' is not one)"; done
+  if [[ -z $root ]] && ! command -v pkcheck >/dev/null && [[ ! -x /usr/lib/polkit-1/polkitd ]]; then
+    die "the node steps need polkitd (apt-get install polkitd): its rule lets the agent start and stop $pg_service"
+  fi
+elif [[ -n $steps_cert || -n $steps_key || -n $step_key_file ]]; then
+  die "--steps-tls-cert, --steps-tls-key and --steps-key-file go with --steps-port"
+fi
 if [[ -z $root && $EUID -ne 0 ]]; then die "run as root (or with --root DIR)"; fi
 
 lib_dir=$root/usr/local/lib/pg-failover-agent
@@ -102,13 +162,66 @@ put 0644 "$here/systemd/pg-failover-shutdown-hook.service" "$unit_dir/pg-failove
 printf '# written by install.sh: stop the hook before PostgreSQL stops\n[Unit]\nAfter=%s\n' "$pg_service" >"$work/10-postgresql.conf"
 put 0644 "$work/10-postgresql.conf" "$unit_dir/pg-failover-shutdown-hook.service.d/10-postgresql.conf"
 
+events_changed=${#changed[@]}
+
+node_unit=pg-failover-node-agent.service
+steps_dropin=$unit_dir/$node_unit.d/10-steps.conf
+polkit_rule=$root/etc/polkit-1/rules.d/50-pg-failover-node-agent.rules
+if [[ -n $node_address ]]; then
+  {
+    printf '# pg-failover node agent configuration (written by install.sh; nothing secret in it)\n'
+    printf 'PGFO_NODE=%s\nPGFO_NODE_ADDRESS=%s\nPGFO_PEERS=%s\nPGFO_PROBE_LISTEN=0.0.0.0:%s\n' "$node" "$node_address" "$peers" "$probe_port"
+    if [[ -n $steps_port ]]; then
+      printf 'PGFO_STEPS_LISTEN=%s:%s\nPGFO_STEPS_TLS_CERT=%s\nPGFO_STEPS_TLS_KEY=%s\n' "$node_address" "$steps_port" "$steps_cert" "$steps_key"
+      # Where systemd puts the credential 10-steps.conf loads (systemd 250+).
+      printf 'PGFO_STEPS_KEY_FILE=/run/credentials/%s/step-key\nPGFO_STEPS_SCRIPTS_DIR=%s\n' "$node_unit" "${lib_dir#"$root"}/vm-scripts"
+    fi
+  } >"$work/node-agent.env"
+  put 0600 "$work/node-agent.env" "$conf_dir/node-agent.env"
+  put 0755 "$here/node-agent.py" "$lib_dir/node-agent.py"
+  for file in "$here"/node_agent/*.py; do put 0644 "$file" "$lib_dir/node_agent/${file##*/}"; done
+  put 0644 "$here/systemd/$node_unit" "$unit_dir/$node_unit"
+  if [[ -n $steps_port ]]; then
+    put 0600 "$step_key_file" "$conf_dir/step-key"
+    for file in "$scripts"/*.sh; do put 0644 "$file" "$lib_dir/vm-scripts/${file##*/}"; done
+    {
+      printf '# written by install.sh: the node steps (--steps-port) write the data and configuration\n'
+      printf '# directories; the step key reaches the agent only, as a credential.\n[Service]\n'
+      printf 'LoadCredential=step-key:/etc/pg-failover/step-key\nReadWritePaths=%s\n' "$(printf -- '-%s ' "${data_dirs[@]}" | sed 's/ $//')"
+    } >"$work/10-steps.conf"
+    put 0644 "$work/10-steps.conf" "$steps_dropin"
+    # polkit's JavaScript (duktape: ES5): the agent may start and stop PostgreSQL's unit, nothing else.
+    cat >"$work/polkit.rules" <<RULES
+// written by pg-failover install.sh: the node agent (user postgres) runs the app's node steps,
+// which start and stop $pg_service; it may do that and nothing else through systemd.
+polkit.addRule(function (action, subject) {
+  if (action.id === "org.freedesktop.systemd1.manage-units" && subject.user === "postgres" &&
+      action.lookup("unit") === "$pg_service" &&
+      (action.lookup("verb") === "start" || action.lookup("verb") === "stop")) {
+    return polkit.Result.YES;
+  }
+});
+RULES
+    put 0644 "$work/polkit.rules" "$polkit_rule"
+  else
+    for file in "$steps_dropin" "$polkit_rule" "$conf_dir/step-key"; do
+      if [[ -e $file ]]; then rm -f -- "$file" && changed+=("${file#"$root"}"); fi
+    done
+  fi
+fi
+node_changed=$((${#changed[@]} - events_changed))
+
 if [[ -z $root && -d /run/systemd/system ]]; then
   if ((${#changed[@]})); then systemctl daemon-reload; fi
   systemctl enable --quiet pg-failover-scheduled-events.service pg-failover-shutdown-hook.service
+  [[ -z $node_address ]] || systemctl enable --quiet "$node_unit"
   if ((start)); then
     # start (not restart) the hook: it must be active for its ExecStop to run at shutdown.
     systemctl start pg-failover-shutdown-hook.service
-    if ((${#changed[@]})); then systemctl restart pg-failover-scheduled-events.service; else systemctl start pg-failover-scheduled-events.service; fi
+    if ((events_changed)); then systemctl restart pg-failover-scheduled-events.service; else systemctl start pg-failover-scheduled-events.service; fi
+    if [[ -n $node_address ]]; then
+      if ((node_changed)); then systemctl restart "$node_unit"; else systemctl start "$node_unit"; fi
+    fi
   fi
 elif [[ -z $root ]]; then
   printf 'install.sh: systemd is not running; units installed but not enabled\n' >&2

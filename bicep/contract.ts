@@ -132,19 +132,12 @@ export const VM_POWER_EVENT_SUBSCRIPTION = {
 
 /**
  * The pg-failover agent as the sample cluster's cloud-init installs it (bicep/modules/cloud-init/pg-node.yaml):
- * the files of agent/ it embeds (all but the README: custom data is limited to 64 KB) and where it
- * writes them. The agent authenticates with the VM's managed identity (install.sh --app-resource):
- * no key reaches the VMs.
+ * agent/ but its README, packed into `bundle` (scripts/agent-bundle.ts: as text it would not fit
+ * the 64 KB of custom data), unpacked into `sourceDir` and installed from there. The agent
+ * authenticates with the VM's managed identity (install.sh --app-resource): no key reaches the VMs.
  */
 export const SAMPLE_AGENT_INSTALL = {
-  files: [
-    'install.sh',
-    'lib.sh',
-    'scheduled-events-agent.sh',
-    'shutdown-hook.sh',
-    'systemd/pg-failover-scheduled-events.service',
-    'systemd/pg-failover-shutdown-hook.service',
-  ],
+  bundle: '/usr/local/src/pg-failover-agent.tar.gz',
   sourceDir: '/usr/local/src/pg-failover-agent',
   pgService: 'postgresql@15-main.service',
   /** Azure's limit on a VM's custom data (decoded). */

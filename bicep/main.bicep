@@ -123,10 +123,14 @@ param operatorIpRanges string[] = []
 @description('Sample cluster: its name in the configuration (and the HTTP routes).')
 param sampleClusterName string = 'sample'
 
+@description('Sample cluster: how its load balancer finds the writer. probe (default) = every node in both pools, each node\'s agent answers the HTTP probes /primary and /replica by the app\'s write lease: no ARM call when the primary changes; pools = TCP probes, the app moves the NICs between the pools through ARM (README "Probe mode").')
+@allowed(['probe', 'pools'])
+param sampleLoadBalancing string = 'probe'
+
 @description('Sample cluster: virtual network address space.')
 param sampleVirtualNetworkPrefix string = '10.50.0.0/16'
 
-@description('Sample cluster: database subnet (VMs at .10-.12, write frontend .100, read frontend .101).')
+@description('Sample cluster: database subnet (VMs at .10-.12 and, in probe mode, their read addresses at .20-.22; write frontend .100, read frontend .101).')
 param sampleDatabaseSubnetPrefix string = '10.50.1.0/24'
 
 @description('Sample cluster: Functions integration subnet.')
@@ -171,22 +175,33 @@ var names = {
 // ---- The sample cluster's entry in the configuration (same names as the module creates) ----
 var sampleLayout = sampleClusterLayout(namePrefix, sampleDatabaseSubnetPrefix)
 var sampleReplicationUser = 'replicator'
+var sampleProbeMode = sampleLoadBalancing == 'probe'
 var sampleCluster = {
   name: sampleClusterName
-  nodes: map(sampleLayout.nodes, node => {
-    name: node.name
-    vmResourceId: resourceId('Microsoft.Compute/virtualMachines', node.vmName)
-    host: node.address
-    port: 5432
-    nicResourceId: resourceId('Microsoft.Network/networkInterfaces', node.nicName)
-    ipConfigurationName: 'ipconfig1'
-  })
-  loadBalancer: {
-    resourceId: resourceId('Microsoft.Network/loadBalancers', sampleLayout.loadBalancerName)
-    writePool: sampleLayout.writePool
-    readPool: sampleLayout.readPool
-    membership: 'nic'
-  }
+  // Pools mode: the NIC whose first IP configuration the app moves between the pools. Probe mode:
+  // no NIC (the app edits none, and gets no role on them or on the subnet).
+  nodes: map(sampleLayout.nodes, node => union(
+    {
+      name: node.name
+      vmResourceId: resourceId('Microsoft.Compute/virtualMachines', node.vmName)
+      host: node.address
+      port: 5432
+    },
+    sampleProbeMode
+      ? {}
+      : {
+          nicResourceId: resourceId('Microsoft.Network/networkInterfaces', node.nicName)
+          ipConfigurationName: 'ipconfig1'
+        }
+  ))
+  loadBalancer: union(
+    {
+      resourceId: resourceId('Microsoft.Network/loadBalancers', sampleLayout.loadBalancerName)
+      writePool: sampleLayout.writePool
+      readPool: sampleLayout.readPool
+    },
+    sampleProbeMode ? { membership: 'probe', agentPort: sampleLayout.agentPort } : { membership: 'nic' }
+  )
   postgres: {
     adminUser: 'postgres'
     adminPasswordSecret: 'pg-admin-password'
@@ -237,11 +252,14 @@ var ipPoolVirtualNetworkIds = union(
   []
 )
 var subnetIds = union(databaseSubnetIds, deploySampleCluster ? [sampleDatabaseSubnetId] : [])
+// The subnets of NICs the app edits (ARM checks subnets/join/action on a NIC update): none of the
+// sample's in probe mode.
+var nicSubnetIds = union(databaseSubnetIds, deploySampleCluster && !sampleProbeMode ? [sampleDatabaseSubnetId] : [])
 // Resource groups holding any cluster resource the failover role is assigned on (its assignable
 // scopes), lower-cased so that two spellings of one group give one scope.
 var clusterResourceGroupIds = union(
   map(
-    concat(vmIds, nicIds, loadBalancerIds, subnetIds, ipPoolVirtualNetworkIds),
+    concat(vmIds, nicIds, loadBalancerIds, nicSubnetIds, ipPoolVirtualNetworkIds),
     id => toLower('/subscriptions/${split(id, '/')[2]}/resourceGroups/${split(id, '/')[4]}')
   ),
   []
@@ -383,6 +401,7 @@ module sampleNetwork 'modules/sample-network.bicep' = if (deploySampleCluster) {
     functionsSubnetPrefix: sampleFunctionsSubnetPrefix
     privateEndpointSubnetPrefix: samplePrivateEndpointSubnetPrefix
     zones: sampleZones
+    loadBalancing: sampleLoadBalancing
     tags: tags
   }
 }
@@ -443,6 +462,7 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
     location: location
     layout: sampleLayout
     virtualNetworkPrefix: sampleVirtualNetworkPrefix
+    databaseSubnetPrefix: sampleDatabaseSubnetPrefix
     nicIds: sampleNetwork!.outputs.nicIds
     vmSize: sampleVmSize
     zones: sampleZones
@@ -462,6 +482,7 @@ module sample 'modules/sample-cluster.bicep' = if (deploySampleCluster) {
     // Also what orders this module after the app (an output of it).
     appUrl: 'https://${functionApp.outputs.defaultHostName}'
     nodeAuthAudience: checkedNodeAuthAudience
+    loadBalancing: sampleLoadBalancing
     tags: tags
   }
   // With the private network, the VMs reach the app and Key Vault through their endpoints.
@@ -526,7 +547,7 @@ module loadBalancerRoles 'modules/rbac-load-balancer.bicep' = [
 ]
 
 module subnetRoles 'modules/rbac-subnet.bicep' = [
-  for (subnetId, i) in subnetIds: {
+  for (subnetId, i) in nicSubnetIds: {
     name: take('pgfo-rbac-subnet-${i}-${uniqueString(subnetId)}', 64)
     scope: resourceGroup(split(subnetId, '/')[2], split(subnetId, '/')[4])
     params: {

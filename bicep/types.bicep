@@ -112,8 +112,12 @@ type SampleNode = {
   name: string
   vmName: string
   nicName: string
-  @description('Static private address of the node.')
+  @description('Static private address of the node (its NIC\'s first IP configuration; the write pool\'s in probe mode).')
   address: string
+  @description('Probe mode: the address of its second IP configuration, in the read pool (one backend port per rule and address).')
+  readAddress: string
+  @description('Probe mode: the other nodes\' agents, NAME=ADDRESS:PORT,... (install.sh --peers).')
+  agentPeers: string
 }
 
 @export()
@@ -134,6 +138,8 @@ type SampleLayout = {
   readFrontendAddress: string
   writePool: string
   readPool: string
+  @description('Probe mode: the port of each node\'s agent (/primary, /replica, /peer), the configuration\'s loadBalancer.agentPort.')
+  agentPort: int
   nodes: SampleNode[]
 }
 
@@ -156,10 +162,13 @@ func sampleClusterLayout(prefix string, databaseSubnetPrefix string) SampleLayou
   readFrontendAddress: cidrHost(databaseSubnetPrefix, 100)
   writePool: 'pg-write'
   readPool: 'pg-read'
+  agentPort: 8432
   nodes: map(range(1, 3), n => {
     name: 'pg${n}'
     vmName: '${prefix}-pg${n}'
     nicName: '${prefix}-pg${n}-nic'
     address: cidrHost(databaseSubnetPrefix, 8 + n)
+    readAddress: cidrHost(databaseSubnetPrefix, 18 + n)
+    agentPeers: join(map(filter(range(1, 3), m => m != n), m => 'pg${m}=${cidrHost(databaseSubnetPrefix, 8 + m)}:8432'), ',')
   })
 }

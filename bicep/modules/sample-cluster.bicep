@@ -1,9 +1,10 @@
 // The three PostgreSQL VMs of the sample cluster (main.bicep, deploySampleCluster=true):
 // Debian 12 spread over availability zones (or an availability set where the region has no
 // zones), PostgreSQL 15 set up by cloud-init (node 1 primary, nodes 2-3 streaming standbys) and
-// the pg-failover agent (agent/ in the repository: scheduled-events forwarder and shutdown hook)
-// installed by cloud-init too, pointed at the Function App. The network (VNet, load balancer, the
-// NICs these VMs use) is sample-network.bicep.
+// the pg-failover agent (agent/ in the repository: scheduled-events forwarder, shutdown hook and,
+// in probe mode, the node agent answering the load balancer's probes) installed by cloud-init
+// too, pointed at the Function App. The network (VNet, load balancer, the NICs these VMs use) is
+// sample-network.bicep.
 //
 // No secret reaches a VM's custom data. Each VM has a system-assigned identity: its agent calls
 // the app with that identity's tokens (for nodeAuthAudience), and at boot it reads the
@@ -27,6 +28,9 @@ param layout SampleLayout
 
 @description('Address space of the sample virtual network (pg_hba.conf admits it).')
 param virtualNetworkPrefix string
+
+@description('The database subnet (probe mode: each node\'s read address gets its prefix length).')
+param databaseSubnetPrefix string
 
 @description('The nodes\' NICs (sample-network.bicep), in layout.nodes order.')
 param nicIds string[]
@@ -79,29 +83,29 @@ param appUrl string
 @minLength(1)
 param nodeAuthAudience string
 
+@description('How the load balancer finds the writer (sample-network.bicep): in probe mode each node runs the node agent and gets its read address.')
+@allowed(['probe', 'pools'])
+param loadBalancing string
+
 param tags Tags = {}
 
 var cloudInitTemplate = loadTextContent('cloud-init/pg-node.yaml')
 var primaryAddress = layout.nodes[0].address
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
-// The files cloud-init writes: the agent's, next to each other as install.sh expects (systemd/
-// included; its README left out), and the boot script that reads a password from Key Vault (it
-// sources the agent's lib.sh). Embedded at build time (paths relative to this file) as text, each
-// line indented for its YAML block (`content: |`): custom data is limited to 64 KB, these files
-// take most of it and base64 would need a third more (test/unit/bicep checks the size). Bicep
-// keeps each text in a plain variable that replace() only references, so no ARM expression
-// carries it (an expression is limited to 24,576 characters).
+// The files cloud-init writes from the repository: the agent, packed (scripts/agent-bundle.ts)
+// because as text it would not fit the 64 KB of custom data, and the boot script that reads a
+// password from Key Vault (it sources the agent's lib.sh), as text, each line indented for its
+// YAML block (`content: |`). Embedded at build time (paths relative to this file); test/unit/bicep
+// checks the size. Bicep keeps each in a plain variable that replace() only references, so no ARM
+// expression carries it (an expression is limited to 24,576 characters).
 var blockIndent = '\n      '
 var shippedFiles = {
-  '{{AGENT_INSTALL_SH}}': replace(loadTextContent('../../agent/install.sh'), '\n', blockIndent)
-  '{{AGENT_LIB_SH}}': replace(loadTextContent('../../agent/lib.sh'), '\n', blockIndent)
-  '{{AGENT_SCHEDULED_EVENTS_SH}}': replace(loadTextContent('../../agent/scheduled-events-agent.sh'), '\n', blockIndent)
-  '{{AGENT_SHUTDOWN_HOOK_SH}}': replace(loadTextContent('../../agent/shutdown-hook.sh'), '\n', blockIndent)
-  '{{AGENT_SCHEDULED_EVENTS_UNIT}}': replace(loadTextContent('../../agent/systemd/pg-failover-scheduled-events.service'), '\n', blockIndent)
-  '{{AGENT_SHUTDOWN_HOOK_UNIT}}': replace(loadTextContent('../../agent/systemd/pg-failover-shutdown-hook.service'), '\n', blockIndent)
+  '{{AGENT_BUNDLE}}': loadFileAsBase64('cloud-init/agent-bundle.tar.gz')
   '{{FETCH_SECRET_SH}}': replace(loadTextContent('cloud-init/fetch-secret.sh'), '\n', blockIndent)
 }
+var probeMode = loadBalancing == 'probe'
+var databaseSubnetPrefixLength = split(databaseSubnetPrefix, '/')[1]
 
 resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: keyVaultName
@@ -184,6 +188,11 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
             '{{CLUSTER_NAME}}': clusterName
             '{{APP_URL}}': appUrl
             '{{NODE_AUTH_AUDIENCE}}': nodeAuthAudience
+            // Probe mode: more words for the runcmd lines (flow sequences), none in pools mode.
+            '{{READ_ADDRESS_ARGUMENT}}': probeMode ? ', \'${node.readAddress}/${databaseSubnetPrefixLength}\'' : ''
+            '{{NODE_AGENT_ARGUMENTS}}': probeMode
+              ? ', --node-address, \'${node.address}\', --peers, \'${node.agentPeers}\', --probe-port, \'${layout.agentPort}\''
+              : ''
           })),
           cloudInitTemplate,
           (text, placeholder) => replace(text, placeholder.key, placeholder.value)

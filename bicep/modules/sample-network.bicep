@@ -1,14 +1,19 @@
 // The network of the sample cluster (main.bicep, deploySampleCluster=true): a VNet with a
 // database subnet (NSG, NAT gateway for package downloads), a Functions subnet delegated to
-// Microsoft.App/environments and a subnet for private endpoints (main.bicep privateNetwork); the internal Standard load balancer with a write and a read
-// frontend (pools pg-write / pg-read); and the three nodes' NICs. The VMs themselves are in
-// sample-cluster.bicep, deployed after the Function App (their cloud-init carries the app's URL
-// and function key), while this module is deployed before it (the app integrates into the
-// Functions subnet).
+// Microsoft.App/environments and a subnet for private endpoints (main.bicep privateNetwork); the
+// internal Standard load balancer with a write and a read frontend (pools pg-write / pg-read); and
+// the three nodes' NICs. The VMs themselves are in sample-cluster.bicep, deployed after the
+// Function App (their cloud-init carries the app's URL), while this module is deployed before it
+// (the app integrates into the Functions subnet).
 //
-// Re-deploying this module resets the pools to their initial members (node 1 writes); after
-// a switchover, deploy main.bicep with deploySampleCluster=false (README: "After the first
-// deployment").
+// Two layouts (loadBalancing):
+// - 'probe' (default): every node in both pools for good. Each NIC has two IP configurations, the
+//   first in the write pool, the second in the read pool (Azure refuses two rules on one backend
+//   port of one backend IP configuration without floating IP: docs/design.md §9). The write rule's
+//   HTTP probe asks each node's agent /primary, the read rule's /replica; the app moves no member.
+// - 'pools': TCP probes on 5432; the app moves NICs between the pools through ARM. Re-deploying
+//   this module then resets the pools to their initial members (node 1 writes): after a
+//   switchover, deploy main.bicep with deploySampleCluster=false (README: "After the first deployment").
 import { SampleLayout, Tags } from '../types.bicep'
 
 metadata description = 'Network of the sample PostgreSQL cluster: VNet, subnets, NSG, NAT gateway, internal load balancer, NICs.'
@@ -34,7 +39,13 @@ param privateEndpointSubnetPrefix string
 @description('Availability zones the nodes are spread over (the load balancer frontends are zone-redundant across them); empty = no zones.')
 param zones string[]
 
+@description('How the load balancer finds the writer: probe = the node agents answer HTTP probes (no ARM call when the primary changes); pools = the app moves NICs between the pools.')
+@allowed(['probe', 'pools'])
+param loadBalancing string
+
 param tags Tags = {}
+
+var probeMode = loadBalancing == 'probe'
 
 resource natPublicIp 'Microsoft.Network/publicIPAddresses@2025-01-01' = {
   name: layout.natPublicIpName
@@ -94,6 +105,38 @@ resource nsg 'Microsoft.Network/networkSecurityGroups@2025-01-01' = {
           destinationPortRange: '5432'
         }
       }
+      ...(probeMode
+        ? [
+            {
+              name: 'allow-agent-lb-probe'
+              properties: {
+                description: 'Load balancer HTTP probes (/primary, /replica) to the node agents.'
+                priority: 120
+                direction: 'Inbound'
+                access: 'Allow'
+                protocol: 'Tcp'
+                sourceAddressPrefix: 'AzureLoadBalancer'
+                sourcePortRange: '*'
+                destinationAddressPrefix: databaseSubnetPrefix
+                destinationPortRange: string(layout.agentPort)
+              }
+            }
+            {
+              name: 'allow-agent-peers-and-app'
+              properties: {
+                description: 'The agents ask each other (/peer) before a primary whose lease lapsed keeps serving, and the app reads the probes\' answers (the pools it reports, the new writer seen after a lease grant).'
+                priority: 130
+                direction: 'Inbound'
+                access: 'Allow'
+                protocol: 'Tcp'
+                sourceAddressPrefixes: [databaseSubnetPrefix, functionsSubnetPrefix]
+                sourcePortRange: '*'
+                destinationAddressPrefix: databaseSubnetPrefix
+                destinationPortRange: string(layout.agentPort)
+              }
+            }
+          ]
+        : [])
       {
         name: 'deny-other-inbound'
         properties: {
@@ -191,16 +234,29 @@ resource loadBalancer 'Microsoft.Network/loadBalancers@2025-01-01' = {
       { name: layout.writePool }
       { name: layout.readPool }
     ]
-    probes: [
-      {
-        name: 'pg-write-probe'
-        properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
-      }
-      {
-        name: 'pg-read-probe'
-        properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
-      }
-    ]
+    // Probe mode: Azure's shortest interval, and one answer moves a node in or out (the bench's
+    // realistic profile, harness/local/stack.ts, measures these settings).
+    probes: probeMode
+      ? [
+          {
+            name: 'pg-write-probe'
+            properties: { protocol: 'Http', port: layout.agentPort, requestPath: '/primary', intervalInSeconds: 5, probeThreshold: 1 }
+          }
+          {
+            name: 'pg-read-probe'
+            properties: { protocol: 'Http', port: layout.agentPort, requestPath: '/replica', intervalInSeconds: 5, probeThreshold: 1 }
+          }
+        ]
+      : [
+          {
+            name: 'pg-write-probe'
+            properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
+          }
+          {
+            name: 'pg-read-probe'
+            properties: { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }
+          }
+        ]
     loadBalancingRules: [
       {
         name: 'pg-write-5432'
@@ -262,28 +318,46 @@ resource loadBalancer 'Microsoft.Network/loadBalancers@2025-01-01' = {
   }
 }
 
-// Initial pool membership: node 1 (the primary) in the write pool, the standbys in the read pool.
-// From then on the app owns membership (it edits these NICs' IP configurations).
+var writePoolId = loadBalancer.properties.backendAddressPools[0].id
+var readPoolId = loadBalancer.properties.backendAddressPools[1].id
+
+// Probe mode: every node's first IP configuration in the write pool, its second in the read pool,
+// for good. Pools mode: node 1 (the primary) in the write pool, the standbys in the read pool;
+// from then on the app owns membership (it edits these NICs' IP configurations).
 resource nics 'Microsoft.Network/networkInterfaces@2025-01-01' = [
   for (node, i) in layout.nodes: {
     name: node.nicName
     location: location
     tags: tags
     properties: {
-      ipConfigurations: [
-        {
-          name: 'ipconfig1'
-          properties: {
-            primary: true
-            privateIPAllocationMethod: 'Static'
-            privateIPAddress: node.address
-            subnet: { id: databaseSubnetId }
-            loadBalancerBackendAddressPools: [
-              { id: loadBalancer.properties.backendAddressPools[i == 0 ? 0 : 1].id }
-            ]
+      ipConfigurations: concat(
+        [
+          {
+            name: 'ipconfig1'
+            properties: {
+              primary: true
+              privateIPAllocationMethod: 'Static'
+              privateIPAddress: node.address
+              subnet: { id: databaseSubnetId }
+              loadBalancerBackendAddressPools: [{ id: probeMode || i == 0 ? writePoolId : readPoolId }]
+            }
           }
-        }
-      ]
+        ],
+        probeMode
+          ? [
+              {
+                name: 'ipconfig2'
+                properties: {
+                  primary: false
+                  privateIPAllocationMethod: 'Static'
+                  privateIPAddress: node.readAddress
+                  subnet: { id: databaseSubnetId }
+                  loadBalancerBackendAddressPools: [{ id: readPoolId }]
+                }
+              }
+            ]
+          : []
+      )
     }
   }
 ]

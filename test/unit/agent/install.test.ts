@@ -1,8 +1,26 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { AGENT_DIR, runScript } from './support';
+
+const VM_SCRIPTS = join(AGENT_DIR, '..', 'src', 'vm-scripts');
+const NODE_AGENT = ['--node-address', '10.0.0.4', '--peers', 'pg2=10.0.0.5:8432,pg3=10.0.0.6:8432'];
+/** The files of --steps-port: a certificate, its key and a step key, in a fresh directory. */
+const stepFiles = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgfo-steps-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text, { mode: 0o600 });
+    return join(dir, name);
+  };
+  const key = `${randomBytes(32).toString('base64')}\n`;
+  return {
+    key,
+    options: ['--steps-port', '8433', '--steps-tls-cert', file('server.crt', 'CERT\n'), '--steps-tls-key', file('server.key', 'KEY\n'), '--steps-key-file', file('step-key', key)],
+  };
+};
 
 const SCRIPTS = ['lib.sh', 'scheduled-events-agent.sh', 'shutdown-hook.sh', 'install.sh'];
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
@@ -94,18 +112,136 @@ describe('install.sh', () => {
   const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
   (analyze ? it : it.skip)('installs units that systemd-analyze verify accepts', async () => {
     const root = mkdtempSync(join(tmpdir(), 'pgfo-root-'));
-    await runScript('install.sh', [...args(root), '--app-resource', RESOURCE]);
+    await runScript('install.sh', [...args(root), '--app-resource', RESOURCE, ...NODE_AGENT, ...stepFiles().options]);
     // verify --root needs systemd's own units and the binaries the units name inside that root.
     mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
     cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true });
     mkdirSync(join(root, 'bin'), { recursive: true });
     cpSync('/bin/true', join(root, 'bin/true'));
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    copyFileSync('/usr/bin/python3', join(root, 'usr/bin/python3'));
     const units = readdirSync(join(root, 'etc/systemd/system'))
       .filter((f) => f.endsWith('.service'))
       .map((f) => join(root, 'etc/systemd/system', f));
-    expect(units).toHaveLength(2);
+    expect(units).toHaveLength(3);
     const verify = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8' });
     expect(verify.stderr).toBe('');
     expect(verify.status).toBe(0);
+  });
+
+  describe('the node agent (--node-address)', () => {
+    const LIB = 'usr/local/lib/pg-failover-agent';
+    const withAgent = (root: string, extra: string[] = []) => [...args(root), '--app-resource', RESOURCE, ...NODE_AGENT, ...extra];
+    /** The installed agent's own parser on the installed configuration, its absolute paths moved under the test's root. */
+    const agentConfig = (root: string): Record<string, unknown> => {
+      const file = join(root, 'etc/pg-failover/node-agent.env');
+      const copy = join(mkdtempSync(join(tmpdir(), 'pgfo-env-')), 'node-agent.env');
+      const text = readFileSync(file, 'utf8')
+        .replace('=/run/credentials/pg-failover-node-agent.service/step-key', `=${join(root, 'etc/pg-failover/step-key')}`)
+        .replace(`=/${LIB}/`, `=${join(root, LIB)}/`);
+      writeFileSync(copy, text);
+      const program = [
+        'import dataclasses, json, sys',
+        'sys.path.insert(0, sys.argv[1])',
+        'from node_agent.config import load_config',
+        'print(json.dumps(dataclasses.asdict(load_config(sys.argv[2]))))',
+      ].join('\n');
+      return JSON.parse(execFileSync('python3', ['-I', '-B', '-c', program, join(root, LIB), copy], { encoding: 'utf8' })) as Record<string, unknown>;
+    };
+    it('installs the agent, its unit and a configuration its own parser accepts; a second run changes nothing', async () => {
+      const root = newRoot();
+      const first = await runScript('install.sh', withAgent(root));
+      const second = await runScript('install.sh', withAgent(root));
+
+      expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(first.results).toEqual([expect.objectContaining({ outcome: 'installed', changed: expect.stringContaining('/etc/pg-failover/node-agent.env') })]);
+      expect(second.results).toEqual([expect.objectContaining({ outcome: 'unchanged', changed: '' })]);
+      expect(mode(join(root, 'etc/pg-failover/node-agent.env'))).toBe('600');
+      expect(mode(join(root, LIB, 'node-agent.py'))).toBe('755');
+      const sources = readdirSync(join(AGENT_DIR, 'node_agent')).filter((file) => file.endsWith('.py'));
+      expect(sources.length).toBeGreaterThan(5);
+      for (const file of sources) expect(readFileSync(join(root, LIB, 'node_agent', file), 'utf8')).toBe(readFileSync(join(AGENT_DIR, 'node_agent', file), 'utf8'));
+      expect(readFileSync(join(root, 'etc/systemd/system/pg-failover-node-agent.service'), 'utf8')).toBe(readFileSync(join(AGENT_DIR, 'systemd/pg-failover-node-agent.service'), 'utf8'));
+      expect(agentConfig(root)).toMatchObject({
+        node: 'pg1',
+        node_address: '10.0.0.4',
+        peers: [
+          { name: 'pg2', host: '10.0.0.5', port: 8432 },
+          { name: 'pg3', host: '10.0.0.6', port: 8432 },
+        ],
+        listen_host: '0.0.0.0',
+        listen_port: 8432,
+        steps: null,
+        warnings: [],
+      });
+      // No steps: no key, no scripts, no polkit rule, no write access.
+      for (const path of ['etc/pg-failover/step-key', `${LIB}/vm-scripts`, 'etc/polkit-1', 'etc/systemd/system/pg-failover-node-agent.service.d']) expect(existsSync(join(root, path))).toBe(false);
+    });
+
+    it('with --steps-port: the VM scripts, the key as a credential of the agent\'s unit only, write access to the data directories, a polkit rule for PostgreSQL\'s unit alone', async () => {
+      const root = newRoot();
+      const steps = stepFiles();
+      const run = await runScript('install.sh', withAgent(root, [...steps.options, '--pg-service', 'postgresql@16-main.service']));
+
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(run.stdout).not.toContain(steps.key.trim());
+      const key = join(root, 'etc/pg-failover/step-key');
+      expect([readFileSync(key, 'utf8'), mode(key)]).toEqual([steps.key, '600']);
+      const scripts = readdirSync(VM_SCRIPTS).filter((file) => file.endsWith('.sh'));
+      expect(readdirSync(join(root, LIB, 'vm-scripts')).sort()).toEqual(scripts.sort());
+      for (const file of scripts) expect(readFileSync(join(root, LIB, 'vm-scripts', file), 'utf8')).toBe(readFileSync(join(VM_SCRIPTS, file), 'utf8'));
+      expect(agentConfig(root)).toMatchObject({
+        steps: { listen_host: '10.0.0.4', listen_port: 8433, key_file: key, scripts_dir: join(root, LIB, 'vm-scripts') },
+      });
+      const env = readFileSync(join(root, 'etc/pg-failover/node-agent.env'), 'utf8');
+      expect(env).toContain('PGFO_STEPS_KEY_FILE=/run/credentials/pg-failover-node-agent.service/step-key\n');
+      expect(env).not.toContain(steps.key.trim());
+      expect(readFileSync(join(root, 'etc/systemd/system/pg-failover-node-agent.service.d/10-steps.conf'), 'utf8')).toMatch(
+        /\[Service\]\nLoadCredential=step-key:\/etc\/pg-failover\/step-key\nReadWritePaths=-\/var\/lib\/postgresql -\/etc\/postgresql\n$/,
+      );
+
+      // The rule, run as polkit runs it: yes for postgres starting or stopping that unit, nothing else.
+      const rule = readFileSync(join(root, 'etc/polkit-1/rules.d/50-pg-failover-node-agent.rules'), 'utf8');
+      const verdict = (user: string, unit: string, verb: string, id = 'org.freedesktop.systemd1.manage-units') => {
+        const rules: Array<(action: unknown, subject: unknown) => unknown> = [];
+        const polkit = { Result: { YES: 'yes', NO: 'no' }, addRule: (fn: (action: unknown, subject: unknown) => unknown) => rules.push(fn) };
+        runInNewContext(rule, { polkit });
+        const details: Record<string, string> = { unit, verb };
+        return rules.map((fn) => fn({ id, lookup: (name: string) => details[name] }, { user }) ?? 'not-mine');
+      };
+      expect(verdict('postgres', 'postgresql@16-main.service', 'stop')).toEqual(['yes']);
+      expect(verdict('postgres', 'postgresql@16-main.service', 'start')).toEqual(['yes']);
+      expect(verdict('postgres', 'postgresql@16-main.service', 'restart')).toEqual(['not-mine']);
+      expect(verdict('postgres', 'ssh.service', 'stop')).toEqual(['not-mine']);
+      expect(verdict('nobody', 'postgresql@16-main.service', 'stop')).toEqual(['not-mine']);
+      expect(verdict('postgres', 'postgresql@16-main.service', 'stop', 'org.freedesktop.systemd1.manage-unit-files')).toEqual(['not-mine']);
+
+      // Steps turned off again: key, rule and write access go.
+      const off = await runScript('install.sh', withAgent(root));
+      expect(off.results).toEqual([expect.objectContaining({ outcome: 'installed', changed: expect.stringContaining('/etc/pg-failover/step-key') })]);
+      for (const path of ['etc/pg-failover/step-key', 'etc/polkit-1/rules.d/50-pg-failover-node-agent.rules', 'etc/systemd/system/pg-failover-node-agent.service.d/10-steps.conf']) expect(existsSync(join(root, path))).toBe(false);
+      expect(agentConfig(root)).toMatchObject({ steps: null });
+    });
+
+    it.each([
+      ['--peers without --node-address', (root: string) => [...args(root), '--app-resource', RESOURCE, '--peers', 'pg2=10.0.0.5:8432'], /give --node-address too/],
+      ['a peer that is this node', (root: string) => withAgent(root).map((a) => (a.startsWith('pg2=') ? 'pg1=10.0.0.5:8432' : a)), /--peers must list the OTHER nodes' agents as NAME=HOST:PORT/],
+      ['a peer without a port', (root: string) => withAgent(root).map((a) => (a.startsWith('pg2=') ? 'pg2=10.0.0.5' : a)), /'pg2=10.0.0.5' is not one/],
+      ['a bad probe port', (root: string) => withAgent(root, ['--probe-port', '70000']), /--probe-port must be a port/],
+      ['steps on the probe port', (root: string) => withAgent(root, [...stepFiles().options.slice(2), '--steps-port', '8432']), /--steps-port must be a port, 1-65535, other than --probe-port/],
+      ['steps without the key file', (root: string) => withAgent(root, stepFiles().options.slice(0, 6)), /--steps-key-file must be a readable file/],
+      ['a short step key', (root: string) => {
+        const options = stepFiles().options;
+        writeFileSync(options[7], `${randomBytes(16).toString('base64')}\n`);
+        return withAgent(root, options);
+      }, /base64 of at least 32 random bytes/],
+      ['a key file without --steps-port', (root: string) => withAgent(root, stepFiles().options.slice(6)), /go with --steps-port/],
+    ])('refuses %s, naming the option, and writes nothing', async (_name, build, message) => {
+      const root = newRoot();
+      const run = await runScript('install.sh', build(root));
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(message);
+      expect(readdirSync(root)).toEqual([]);
+    });
   });
 });

@@ -253,6 +253,8 @@ export class TemplateEvaluator {
         return (a[0] as string).split(a[1] as string).join(a[2] as string);
       case 'split':
         return (a[0] as string).split(a[1] as string);
+      case 'join':
+        return (a[0] as Json[]).join(a[1] as string);
       case 'last':
         return (a[0] as Json[])[(a[0] as Json[]).length - 1];
       case 'length':

@@ -22,6 +22,7 @@ import {
 import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
 import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
+import { AGENT_BUNDLE, AGENT_BUNDLE_DIR, agentBundleFiles } from '../../../scripts/agent-bundle';
 import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic, REPO_ROOT } from '../../../scripts/bicep/build';
 import {
   allResources,
@@ -285,7 +286,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         vmRoles: 'vmIds',
         nicRoles: 'nicIds',
         loadBalancerRoles: 'loadBalancerIds',
-        subnetRoles: 'subnetIds',
+        subnetRoles: 'nicSubnetIds',
         virtualNetworkRoles: 'ipPoolVirtualNetworkIds',
       };
       for (const [module, variable] of Object.entries(loops)) {
@@ -311,7 +312,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(JSON.stringify(actions)).not.toContain('*');
       expect(properties.type).toBe('CustomRole');
       expect(String(properties.assignableScopes)).toContain("parameters('clusterResourceGroupIds')");
-      expect(String((main.variables as Record<string, string>).clusterResourceGroupIds)).toMatch(/vmIds.*nicIds.*loadBalancerIds.*subnetIds.*ipPoolVirtualNetworkIds/);
+      expect(String((main.variables as Record<string, string>).clusterResourceGroupIds)).toMatch(/vmIds.*nicIds.*loadBalancerIds.*nicSubnetIds.*ipPoolVirtualNetworkIds/);
       const named = { value: "[variables('failoverRoleDefinitionName')]" };
       expect(props(moduleOf(main, 'failoverRole')).parameters).toEqual({ roleDefinitionName: named, deploymentName: { value: "[parameters('namePrefix')]" }, clusterResourceGroupIds: { value: "[variables('clusterResourceGroupIds')]" } });
       expect((main.variables as Record<string, string>).failoverRoleDefinitionName).toContain("parameters('namePrefix')");
@@ -792,13 +793,10 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           '{{CLUSTER_NAME}}',
           '{{APP_URL}}',
           '{{NODE_AUTH_AUDIENCE}}',
+          '{{READ_ADDRESS_ARGUMENT}}',
+          '{{NODE_AGENT_ARGUMENTS}}',
           '{{FETCH_SECRET_SH}}',
-          '{{AGENT_INSTALL_SH}}',
-          '{{AGENT_LIB_SH}}',
-          '{{AGENT_SCHEDULED_EVENTS_SH}}',
-          '{{AGENT_SHUTDOWN_HOOK_SH}}',
-          '{{AGENT_SCHEDULED_EVENTS_UNIT}}',
-          '{{AGENT_SHUTDOWN_HOOK_UNIT}}',
+          '{{AGENT_BUNDLE}}',
         ].sort(),
       );
       // Each placeholder is a key of the replacements (the per-node object or the shipped files), and nothing else is.
@@ -814,7 +812,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(customData).toContain("if(equals(copyIndex(), 0), 'primary', 'standby')");
       // The compiled template carries the cloud-init text and the shipped files themselves.
       expect(JSON.stringify(sample.variables)).toContain('wal_log_hints = on');
-      expect(Object.values(sample.variables as JsonObject)).toContain(readFileSync(join(REPO_ROOT, 'agent', 'install.sh'), 'utf8'));
+      // (A plain variable, as Bicep keeps it; compared as a boolean so that a failure prints no 45 KB.)
+      expect(Object.values(sample.variables as JsonObject).includes(readFileSync(AGENT_BUNDLE).toString('base64'))).toBe(true);
       expect(Object.values(sample.variables as JsonObject)).toContain(readFileSync(join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'fetch-secret.sh'), 'utf8'));
       expect(cloudInit).toContain('postgresql-15');
       expect(cloudInit).toMatch(/pg_basebackup" -w .* -X stream -R/s);
@@ -960,37 +959,6 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(longest(main)).toBeLessThanOrEqual(24576);
     });
 
-    it('puts an internal Standard load balancer in front: write and read frontends, pg-write and pg-read pools, rules and probes on 5432', () => {
-      const lb = one(ofType(sampleNetwork, 'Microsoft.Network/loadBalancers'), 'load balancer').resource;
-      expect(lb.sku).toEqual({ name: 'Standard', tier: 'Regional' });
-      const p = props(lb);
-      const frontends = p.frontendIPConfigurations as JsonObject[];
-      expect(frontends).toHaveLength(2);
-      for (const f of frontends) {
-        expect(props(f as ArmResource)).toMatchObject({ privateIPAllocationMethod: 'Static' });
-        expect((props(f as ArmResource) as JsonObject).publicIPAddress).toBeUndefined();
-      }
-      expect(sampleLayout(main)).toMatchObject({ writePool: 'pg-write', readPool: 'pg-read' });
-      expect(p.backendAddressPools).toEqual([{ name: "[parameters('layout').writePool]" }, { name: "[parameters('layout').readPool]" }]);
-      const rules = (p.loadBalancingRules as JsonObject[]).map((r) => props(r as ArmResource));
-      expect(rules).toHaveLength(2);
-      for (const rule of rules) expect(rule).toMatchObject({ protocol: 'Tcp', frontendPort: 5432, backendPort: 5432, enableTcpReset: true });
-      const probes = (p.probes as JsonObject[]).map((r) => props(r as ArmResource));
-      expect(probes).toHaveLength(2);
-      for (const probe of probes) expect(probe).toMatchObject({ protocol: 'Tcp', port: 5432 });
-    });
-
-    it('lets 5432 in from the virtual network and the load balancer probe, and nothing else', () => {
-      const nsg = one(ofType(sampleNetwork, 'Microsoft.Network/networkSecurityGroups'), 'NSG').resource;
-      const rules = (props(nsg).securityRules as JsonObject[]).map((r) => props(r as ArmResource));
-      const allow = rules.filter((r) => r.access === 'Allow');
-      expect(allow.map((r) => [r.sourceAddressPrefix, r.destinationPortRange, r.protocol]).sort()).toEqual([
-        ['AzureLoadBalancer', '5432', 'Tcp'],
-        ['VirtualNetwork', '5432', 'Tcp'],
-      ]);
-      expect(rules.find((r) => r.access === 'Deny')).toMatchObject({ sourceAddressPrefix: '*', destinationPortRange: '*' });
-    });
-
     it('outputs no password and no key', () => {
       for (const template of [sample, sampleNetwork]) expect(JSON.stringify(template.outputs)).not.toMatch(/password|key/i);
     });
@@ -1044,28 +1012,33 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(evaluator.variable('ipPoolVirtualNetworkIds')).toEqual([vnet]);
     });
 
-    it('with the sample cluster: its VMs, NICs, load balancer and database subnet get the roles, and its configuration passes the app\'s schema', () => {
-      const evaluator = new TemplateEvaluator(main, exampleParameters('main.sample.parameters.example.json'));
+    it.each(['probe', 'pools'])('with the sample cluster in %s mode: the roles its mode needs, and a configuration that passes the app\'s schema', (mode) => {
+      const parameters = { ...exampleParameters('main.sample.parameters.example.json'), ...(mode === 'pools' ? { sampleLoadBalancing: 'pools' } : {}) };
+      const evaluator = new TemplateEvaluator(main, parameters);
       const rg = `/subscriptions/${sub}/resourceGroups/rg-pg-failover`;
+      const databaseSubnet = `${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-db`;
       expect(evaluator.variable('vmIds')).toEqual([1, 2, 3].map((n) => `${rg}/providers/Microsoft.Compute/virtualMachines/pgtry-pg${n}`));
-      expect(evaluator.variable('nicIds')).toEqual([1, 2, 3].map((n) => `${rg}/providers/Microsoft.Network/networkInterfaces/pgtry-pg${n}-nic`));
       expect(evaluator.variable('loadBalancerIds')).toEqual([`${rg}/providers/Microsoft.Network/loadBalancers/pgtry-pg-ilb`]);
-      expect(evaluator.variable('subnetIds')).toEqual([`${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-db`]);
+      // The app's access restrictions admit the database subnet (the agents call the app) in both modes...
+      expect(evaluator.variable('subnetIds')).toEqual([databaseSubnet]);
+      // ...but only pools mode edits NICs: roles on them and their subnet only there.
+      expect(evaluator.variable('nicIds')).toEqual(mode === 'pools' ? [1, 2, 3].map((n) => `${rg}/providers/Microsoft.Network/networkInterfaces/pgtry-pg${n}-nic`) : []);
+      expect(evaluator.variable('nicSubnetIds')).toEqual(mode === 'pools' ? [databaseSubnet] : []);
       const config = parseConfig(appConfig(evaluator), CONFIG_SETTING);
       expect(config.clusters.map((c) => c.name)).toEqual(['sample']);
       const [cluster] = config.clusters;
-      expect(cluster.nodes.map((n) => [n.name, n.host, n.port])).toEqual([
-        ['pg1', '10.50.1.10', 5432],
-        ['pg2', '10.50.1.11', 5432],
-        ['pg3', '10.50.1.12', 5432],
-      ]);
-      expect(cluster.loadBalancer).toMatchObject({ writePool: 'pg-write', readPool: 'pg-read', membership: 'nic' });
+      expect(cluster.nodes.map((n) => [n.name, n.host, n.port, n.nicResourceId])).toEqual(
+        [1, 2, 3].map((n) => [`pg${n}`, `10.50.1.${9 + n}`, 5432, mode === 'pools' ? `${rg}/providers/Microsoft.Network/networkInterfaces/pgtry-pg${n}-nic` : undefined]),
+      );
+      expect(cluster.loadBalancer).toMatchObject({ writePool: 'pg-write', readPool: 'pg-read', membership: mode === 'pools' ? 'nic' : 'probe', agentPort: 8432 });
       expect(cluster.postgres).toMatchObject({ replicationUser: 'replicator', dataDirectory: '/var/lib/postgresql/15/main', serviceName: 'postgresql@15-main' });
       const layout = evaluator.variable('sampleLayout') as JsonObject;
       expect([layout.writeFrontendAddress, layout.readFrontendAddress]).toEqual(['10.50.1.100', '10.50.1.101']);
       // The app is integrated with the sample's Functions subnet.
       const subnet = (props(moduleOf(main, 'functionApp')).parameters as JsonObject).subnetId;
       expect((evaluator.evaluate(subnet as Json) as JsonObject).value).toBe(`${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-functions`);
+      // Probe mode is the sample's default.
+      expect(((main.parameters as JsonObject).sampleLoadBalancing as JsonObject).defaultValue).toBe('probe');
     });
 
     /** The sample deployment as ARM would run it: secure parameters given, module outputs answered (no key of the app is ever read). */
@@ -1178,19 +1151,123 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(sampleDeployment().moduleParameters('sample').nodeAuthAudience).toBe(NODE_AUTH_AUDIENCE);
     });
 
-    describe('the sample VMs\' cloud-init (custom data decoded)', () => {
+    describe.each(['probe', 'pools'])('the sample network in %s mode (sample-network.bicep evaluated)', (mode) => {
+      const WRITE_POOL = '<write pool id>';
+      const READ_POOL = '<read pool id>';
+      let network: { lb: JsonObject; nics: JsonObject[]; nsgRules: JsonObject[] };
+      beforeAll(() => {
+        const deployment = sampleDeployment(mode === 'pools' ? { sampleLoadBalancing: 'pools' } : {});
+        const nested = nestedTemplate(moduleOf(main, 'sampleNetwork'));
+        const runtimeState: Record<string, Json> = { loadBalancer: { backendAddressPools: [{ id: WRITE_POOL }, { id: READ_POOL }] }, vnet: { subnets: [{ id: '<database subnet id>' }] } };
+        const evaluator = new TemplateEvaluator(nested, deployment.moduleParameters('sampleNetwork'), {
+          subscriptionId: sub,
+          resourceGroup: 'rg-pg-failover',
+          location: 'westeurope',
+          // The NICs and frontends name the pools and the subnet by the resources' runtime state.
+          runtime: { reference: (target) => runtimeState[target] },
+        });
+        const at = (resource: ArmResource, i: number) => evaluator.evaluate(JSON.parse(JSON.stringify(props(resource)).replace(/copyIndex\(\)/g, String(i))) as Json) as JsonObject;
+        const nic = one(ofType(nested, 'Microsoft.Network/networkInterfaces'), 'NICs').resource;
+        network = {
+          lb: at(one(ofType(nested, 'Microsoft.Network/loadBalancers'), 'load balancer').resource, 0),
+          nics: [0, 1, 2].map((i) => at(nic, i)),
+          nsgRules: (at(one(ofType(nested, 'Microsoft.Network/networkSecurityGroups'), 'NSG').resource, 0).securityRules as JsonObject[]).map((r) => r.properties as JsonObject),
+        };
+        expect(mode === 'pools' ? 'pools' : 'probe').toBe(deployment.moduleParameters('sampleNetwork').loadBalancing);
+      });
+
+      it('an internal Standard load balancer: write and read frontends, pg-write and pg-read pools, a rule each on 5432', () => {
+        const frontends = network.lb.frontendIPConfigurations as JsonObject[];
+        expect(frontends.map((f) => [(f.properties as JsonObject).privateIPAddress, (f.properties as JsonObject).publicIPAddress])).toEqual([
+          ['10.50.1.100', undefined],
+          ['10.50.1.101', undefined],
+        ]);
+        expect(network.lb.backendAddressPools).toEqual([{ name: 'pg-write' }, { name: 'pg-read' }]);
+        const rules = (network.lb.loadBalancingRules as JsonObject[]).map((r) => r.properties as JsonObject);
+        expect(rules.map((r) => [String((r.backendAddressPool as JsonObject).id).split('/').pop(), String((r.probe as JsonObject).id).split('/').pop(), r.frontendPort, r.backendPort, r.enableFloatingIP, r.enableTcpReset])).toEqual([
+          ['pg-write', 'pg-write-probe', 5432, 5432, false, true],
+          ['pg-read', 'pg-read-probe', 5432, 5432, false, true],
+        ]);
+      });
+
+      if (mode === 'probe') {
+        it('HTTP probes of the agents, /primary for the write rule and /replica for the read rule, every 5 s, one answer moving a node (the realistic bench profile)', () => {
+          expect((network.lb.probes as JsonObject[]).map((p) => [p.name, p.properties])).toEqual([
+            ['pg-write-probe', { protocol: 'Http', port: 8432, requestPath: '/primary', intervalInSeconds: 5, probeThreshold: 1 }],
+            ['pg-read-probe', { protocol: 'Http', port: 8432, requestPath: '/replica', intervalInSeconds: 5, probeThreshold: 1 }],
+          ]);
+        });
+
+        it('every node in both pools for good: its first IP configuration in the write pool, its second (its read address) in the read pool, never one address behind both rules', () => {
+          expect(network.nics.map((nic) => (nic.ipConfigurations as JsonObject[]).map((c) => [c.name, (c.properties as JsonObject).privateIPAddress, (c.properties as JsonObject).primary, (c.properties as JsonObject).loadBalancerBackendAddressPools]))).toEqual(
+            [1, 2, 3].map((n) => [
+              ['ipconfig1', `10.50.1.${9 + n}`, true, [{ id: WRITE_POOL }]],
+              ['ipconfig2', `10.50.1.${19 + n}`, false, [{ id: READ_POOL }]],
+            ]),
+          );
+        });
+
+        it('lets in 5432 from the network and the probes, the agents\' port from the probes, the nodes and the app\'s subnet only, and nothing else', () => {
+          expect(network.nsgRules.filter((r) => r.access === 'Allow').map((r) => [r.sourceAddressPrefix ?? r.sourceAddressPrefixes, r.destinationPortRange, r.protocol])).toEqual([
+            ['VirtualNetwork', '5432', 'Tcp'],
+            ['AzureLoadBalancer', '5432', 'Tcp'],
+            ['AzureLoadBalancer', '8432', 'Tcp'],
+            [['10.50.1.0/24', '10.50.2.0/24'], '8432', 'Tcp'],
+          ]);
+          expect(network.nsgRules.find((r) => r.access === 'Deny')).toMatchObject({ sourceAddressPrefix: '*', destinationPortRange: '*' });
+        });
+      } else {
+        it('TCP probes on 5432, node 1 alone in the write pool and the standbys in the read pool at first (the app moves them)', () => {
+          expect((network.lb.probes as JsonObject[]).map((p) => [p.name, p.properties])).toEqual([
+            ['pg-write-probe', { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }],
+            ['pg-read-probe', { protocol: 'Tcp', port: 5432, intervalInSeconds: 5, probeThreshold: 2 }],
+          ]);
+          expect(network.nics.map((nic) => (nic.ipConfigurations as JsonObject[]).map((c) => [c.name, (c.properties as JsonObject).loadBalancerBackendAddressPools]))).toEqual([
+            [['ipconfig1', [{ id: WRITE_POOL }]]],
+            [['ipconfig1', [{ id: READ_POOL }]]],
+            [['ipconfig1', [{ id: READ_POOL }]]],
+          ]);
+        });
+
+        it('lets 5432 in from the virtual network and the load balancer probe, and nothing else', () => {
+          expect(network.nsgRules.filter((r) => r.access === 'Allow').map((r) => [r.sourceAddressPrefix, r.destinationPortRange, r.protocol]).sort()).toEqual([
+            ['AzureLoadBalancer', '5432', 'Tcp'],
+            ['VirtualNetwork', '5432', 'Tcp'],
+          ]);
+        });
+      }
+    });
+
+    describe.each(['probe', 'pools'])('the sample VMs\' cloud-init in %s mode (custom data decoded)', (mode) => {
+      const probe = mode === 'probe';
       let deployment: ReturnType<typeof sampleDeployment>;
       let cloudInits: string[];
       beforeAll(() => {
-        deployment = sampleDeployment();
+        deployment = sampleDeployment(probe ? {} : { sampleLoadBalancing: 'pools' });
         cloudInits = [0, 1, 2].map((i) => sampleCloudInit(deployment, i));
       });
-
-      /** The files cloud-init writes from the repository: the agent's and the boot script that reads the passwords. */
-      const shipped = (): Record<string, string> => ({
-        ...Object.fromEntries(SAMPLE_AGENT_INSTALL.files.map((file) => [`${SAMPLE_AGENT_INSTALL.sourceDir}/${file}`, join(REPO_ROOT, 'agent', file)])),
-        [SAMPLE_SECRETS.fetchScript]: join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'fetch-secret.sh'),
-      });
+      const FETCH_SECRET = join(BICEP_SOURCE_DIR, 'modules', 'cloud-init', 'fetch-secret.sh');
+      /** A cloud-init's files as they land on the VM (a b64 entry decoded). */
+      const landed = (text: string): Record<string, { content: Buffer; permissions: string; owner: string }> =>
+        Object.fromEntries(
+          Object.values(writeFiles(text)).map((entry) => [
+            entry.path,
+            { content: entry.encoding === 'b64' ? Buffer.from(entry.content, 'base64') : Buffer.from(entry.content), permissions: entry.permissions, owner: entry.owner },
+          ]),
+        );
+      /** The bundle unpacked as the first runcmd line does, into a fresh directory: its path → content. */
+      const unpack = (bundle: Buffer, into: string): Record<string, string> => {
+        mkdirSync(into, { recursive: true });
+        writeFileSync(join(into, 'bundle.tar.gz'), bundle);
+        const run = spawnSync('tar', ['-xzf', join(into, 'bundle.tar.gz'), '-C', into, '--no-same-owner'], { encoding: 'utf8' });
+        expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+        const root = join(into, AGENT_BUNDLE_DIR);
+        return Object.fromEntries(
+          readdirSync(root, { recursive: true, withFileTypes: true })
+            .filter((entry) => entry.isFile())
+            .map((entry) => [relative(root, join(entry.parentPath, entry.name)), readFileSync(join(entry.parentPath, entry.name), 'utf8')]),
+        );
+      };
 
       it('fills every placeholder and stays within Azure\'s 64 KB custom data limit (with 1 KB to spare for longer names)', () => {
         for (const text of cloudInits) {
@@ -1200,35 +1277,37 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           expect({ bytes, spare: SAMPLE_AGENT_INSTALL.customDataMaxBytes - bytes }).toEqual({ bytes, spare: expect.any(Number) });
           expect(bytes + 1024).toBeLessThanOrEqual(SAMPLE_AGENT_INSTALL.customDataMaxBytes);
         }
-        // A shipped file holding a placeholder would be filled in too: none does.
-        for (const file of Object.values(shipped())) expect(readFileSync(file, 'utf8')).not.toMatch(/\{\{[A-Z0-9_]+\}\}/);
+        // A shipped text holding a placeholder would be filled in too: none does.
+        expect(readFileSync(FETCH_SECRET, 'utf8')).not.toMatch(/\{\{[A-Z0-9_]+\}\}/);
       });
 
-      // The node agent (probes and lease, issue 14) is not delivered to the sample's VMs yet: the
-      // sample's load balancer still uses pool mode.
-      const NOT_ON_THE_SAMPLE_YET = ['node-agent.py', 'node_agent/', 'systemd/pg-failover-node-agent.service'];
-
-      it('embeds every file of agent/ (but its README) and the boot script, byte for byte, the agent\'s side by side as install.sh expects', () => {
-        const agentDir = join(REPO_ROOT, 'agent');
-        const inRepo = readdirSync(agentDir, { recursive: true, withFileTypes: true })
-          .filter((entry) => entry.isFile())
-          .map((entry) => relative(agentDir, join(entry.parentPath, entry.name)))
-          .filter((file) => file !== 'README.md' && !NOT_ON_THE_SAMPLE_YET.some((prefix) => file.startsWith(prefix)))
+      it('carries the committed agent bundle — every file of agent/ but its README, byte for byte (npm run build:agent-bundle after a change) — and the boot script as text', () => {
+        const inRepo = readdirSync(join(REPO_ROOT, 'agent'), { recursive: true, withFileTypes: true })
+          .filter((entry) => entry.isFile() && !entry.name.endsWith('.pyc'))
+          .map((entry) => relative(join(REPO_ROOT, 'agent'), join(entry.parentPath, entry.name)))
+          .filter((file) => file !== 'README.md')
           .sort();
-        expect(inRepo).toEqual([...SAMPLE_AGENT_INSTALL.files].sort());
-        for (const text of cloudInits) {
-          const files = writeFiles(text);
-          for (const [path, source] of Object.entries(shipped())) {
-            const entry = files[path];
-            expect({ path, encoding: entry?.encoding, owner: entry?.owner }).toEqual({ path, encoding: undefined, owner: 'root:root' });
-            expect(entry.content).toBe(readFileSync(source, 'utf8'));
-          }
-          expect(files[`${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`].permissions).toBe('0700');
-          expect(files[SAMPLE_SECRETS.fetchScript].permissions).toBe('0700');
+        expect(agentBundleFiles()).toEqual(inRepo);
+        const dir = mkdtempSync(join(tmpdir(), 'pg-agent-bundle-'));
+        try {
+          cloudInits.forEach((text, i) => {
+            const files = landed(text);
+            expect(Object.keys(files).sort()).toEqual([SAMPLE_AGENT_INSTALL.bundle, SAMPLE_SECRETS.fetchScript, '/usr/local/sbin/pg-sample-setup'].sort());
+            const bundle = files[SAMPLE_AGENT_INSTALL.bundle];
+            expect([bundle.owner, bundle.permissions]).toEqual(['root:root', '0600']);
+            expect(bundle.content.equals(readFileSync(AGENT_BUNDLE))).toBe(true);
+            const unpacked = unpack(bundle.content, join(dir, String(i)));
+            expect(Object.keys(unpacked).sort()).toEqual(inRepo);
+            for (const file of inRepo) expect([file, unpacked[file]]).toEqual([file, readFileSync(join(REPO_ROOT, 'agent', file), 'utf8')]);
+            const fetch = files[SAMPLE_SECRETS.fetchScript];
+            expect([fetch.owner, fetch.permissions, fetch.content.toString('utf8')]).toEqual(['root:root', '0700', readFileSync(FETCH_SECRET, 'utf8')]);
+          });
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
         }
       });
 
-      it('carries no secret — no password, no key — only the vault\'s URL and the replication secret\'s name; runs the setup, then install.sh with the token audience', () => {
+      it(`carries no secret — no password, no key — only the vault's URL and the replication secret's name; unpacks the agent, runs the setup, then install.sh${probe ? ' with the node agent and the read address' : ''}`, () => {
         cloudInits.forEach((text, i) => {
           const node = `pg${i + 1}`;
           for (const secret of [ADMIN_PASSWORD, REPLICATION_PASSWORD]) {
@@ -1237,13 +1316,12 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           }
           // The admin password is not read on any node: its secret is not even named.
           expect(text).not.toContain(SAMPLE_SECRETS.adminPassword);
-          // Outside the shipped files (install.sh names the old --key-file to refuse it): no trace of a key.
-          const files = writeFiles(text);
-          const own = [JSON.stringify(runcmd(text)), ...Object.values(files).filter((entry) => !(entry.path in shipped())).map((entry) => JSON.stringify(entry))].join('\n');
+          // Outside the shipped files: no trace of a key.
+          const own = [JSON.stringify(runcmd(text)), landed(text)['/usr/local/sbin/pg-sample-setup'].content.toString('utf8')].join('\n');
           expect(own).not.toMatch(/function-key|key-file|FUNCTION_KEY|x-functions-key|\/etc\/pg-sample/);
-          // What it writes: the shipped files and the setup script, nothing in /run or /etc.
-          expect(Object.keys(writeFiles(text)).sort()).toEqual([...Object.keys(shipped()), '/usr/local/sbin/pg-sample-setup'].sort());
+          const peers = [1, 2, 3].filter((n) => n !== i + 1).map((n) => `pg${n}=10.50.1.${9 + n}:8432`).join(',');
           expect(runcmd(text)).toEqual([
+            ['tar', '-xzf', SAMPLE_AGENT_INSTALL.bundle, '-C', dirname(SAMPLE_AGENT_INSTALL.sourceDir), '--no-same-owner'],
             [
               '/usr/local/sbin/pg-sample-setup',
               i === 0 ? 'primary' : 'standby',
@@ -1253,8 +1331,10 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               'replicator',
               deployment.vault.uri,
               SAMPLE_SECRETS.replicationPassword,
+              ...(probe ? [`10.50.1.${20 + i}/24`] : []),
             ],
             [
+              'bash',
               `${SAMPLE_AGENT_INSTALL.sourceDir}/install.sh`,
               '--app-url',
               `https://${deployment.app.hostName}`,
@@ -1268,6 +1348,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               NODE_AUTH_AUDIENCE,
               '--pg-service',
               SAMPLE_AGENT_INSTALL.pgService,
+              ...(probe ? ['--node-address', `10.50.1.${10 + i}`, '--peers', peers, '--probe-port', '8432'] : []),
             ],
           ]);
         });
@@ -1287,17 +1368,15 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         expect(document.write_files.map((e) => e.path).sort()).toEqual(Object.keys(lineByLine).sort());
       });
 
-      it('installs the agent when its runcmd line is run (install.sh --root into a temp dir): configuration without a secret, programs, units', () => {
+      it(`installs the agent when its runcmd lines are run (the bundle unpacked, install.sh --root into a temp dir): configuration without a secret, programs, units${probe ? ', the node agent with its peers' : ''}`, () => {
         const dir = mkdtempSync(join(tmpdir(), 'pg-node-agent-'));
         try {
           const fs = join(dir, 'vm');
-          for (const entry of Object.values(writeFiles(cloudInits[0]))) {
-            mkdirSync(dirname(join(fs, entry.path)), { recursive: true });
-            writeFileSync(join(fs, entry.path), entry.content, { mode: parseInt(entry.permissions, 8) });
-          }
-          const [program, ...args] = runcmd(cloudInits[0]).find((command) => command[0].endsWith('/install.sh'))!;
+          const [untar, , install] = runcmd(cloudInits[0]);
+          unpack(landed(cloudInits[0])[untar[2]].content, join(fs, untar[4]));
+          const [shell, program, ...args] = install;
           const target = join(dir, 'target');
-          const run = spawnSync(join(fs, program), [...args, '--root', target, '--no-start'], { encoding: 'utf8' });
+          const run = spawnSync(shell, [join(fs, program), ...args, '--root', target, '--no-start'], { encoding: 'utf8' });
           expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
           expect(run.stdout).toMatch(/^PGFO_AGENT \{"agent":"install","outcome":"installed",/m);
           const env = join(target, 'etc', 'pg-failover', 'agent.env');
@@ -1314,7 +1393,19 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           for (const file of ['scheduled-events-agent.sh', 'shutdown-hook.sh', 'lib.sh']) {
             expect(readFileSync(join(target, 'usr', 'local', 'lib', 'pg-failover-agent', file), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'agent', file), 'utf8'));
           }
-          for (const unit of ['pg-failover-scheduled-events.service', 'pg-failover-shutdown-hook.service']) expect(existsSync(join(target, 'etc', 'systemd', 'system', unit))).toBe(true);
+          const units = ['pg-failover-scheduled-events.service', 'pg-failover-shutdown-hook.service', 'pg-failover-node-agent.service'];
+          expect(units.map((unit) => existsSync(join(target, 'etc', 'systemd', 'system', unit)))).toEqual([true, true, probe]);
+          const nodeAgentEnv = join(target, 'etc', 'pg-failover', 'node-agent.env');
+          if (probe) {
+            expect(readFileSync(nodeAgentEnv, 'utf8').split('\n').filter((line) => line && !line.startsWith('#'))).toEqual([
+              'PGFO_NODE=pg1',
+              'PGFO_NODE_ADDRESS=10.50.1.10',
+              'PGFO_PEERS=pg2=10.50.1.11:8432,pg3=10.50.1.12:8432',
+              'PGFO_PROBE_LISTEN=0.0.0.0:8432',
+            ]);
+          } else {
+            expect(existsSync(nodeAgentEnv)).toBe(false);
+          }
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
@@ -1479,6 +1570,41 @@ describe('the sample cluster\'s cloud-init setup script', () => {
       const shellcheck = spawnSync('shellcheck', ['-s', 'bash', file], { encoding: 'utf8' });
       if (shellcheck.error) console.warn('shellcheck is not installed: only `bash -n` checked the sample setup script');
       else expect(shellcheck.stdout).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('probe mode (an 8th argument): a unit adds the read address to the default route\'s interface at every boot, before PostgreSQL and the agent; none without it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-sample-setup-'));
+    try {
+      const units = join(dir, 'units');
+      const bin = join(dir, 'bin');
+      mkdirSync(units);
+      mkdirSync(bin);
+      // Only the start runs: the (absent) Key Vault fetcher then stops it. ip and systemctl are recorded.
+      writeFileSync(join(dir, 'setup'), setupScript().replaceAll('/etc/systemd/system/', `${units}/`));
+      writeFileSync(join(bin, 'ip'), `#!/bin/bash\necho "ip $*" >> ${dir}/calls\necho 'default via 10.50.1.1 dev eth0 proto dhcp src 10.50.1.11 metric 100'\n`, { mode: 0o755 });
+      writeFileSync(join(bin, 'systemctl'), `#!/bin/bash\necho "systemctl $*" >> ${dir}/calls\n`, { mode: 0o755 });
+      const args = ['standby', 'pg2', '10.50.1.10', '10.50.0.0/16', 'replicator', 'https://v.vault.azure.net/', 'pg-replication-password'];
+      const run = (extra: string[]) => spawnSync('bash', [join(dir, 'setup'), ...args, ...extra], { encoding: 'utf8', env: { PATH: `${bin}:${process.env.PATH}` } });
+
+      const withRead = run(['10.50.1.21/24']);
+      expect(withRead.stdout).toContain('PG_SAMPLE_SETUP_RESULT=failed role=standby node=pg2 reason=no-secret-pg-replication-password');
+      expect(readFileSync(join(units, 'pg-sample-read-address.service'), 'utf8').split('\n')).toEqual(
+        expect.arrayContaining([
+          'Before=postgresql@15-main.service pg-failover-node-agent.service',
+          'Type=oneshot',
+          'ExecStart=/usr/sbin/ip address replace 10.50.1.21/24 dev eth0',
+          'WantedBy=multi-user.target',
+        ]),
+      );
+      expect(readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')).toEqual(['ip -o -4 route show default', 'systemctl daemon-reload', 'systemctl enable --now pg-sample-read-address.service']);
+
+      rmSync(join(units, 'pg-sample-read-address.service'));
+      rmSync(join(dir, 'calls'));
+      run([]);
+      expect([existsSync(join(units, 'pg-sample-read-address.service')), existsSync(join(dir, 'calls'))]).toEqual([false, false]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
