@@ -42,6 +42,8 @@ class Observation:
     # postgresql.auto.conf (where the fence puts it), so a restarted agent knows it had fenced.
     read_only: bool = False
     fence_in_force: bool = False
+    # pgfo.drained = on (ALTER SYSTEM by the app): out of the read pool until the app resets it.
+    drained: bool = False
     lease: Optional[Lease] = None  # None: no table or no row
     wal_receiver_status: Optional[str] = None
     sender_host: Optional[str] = None
@@ -228,6 +230,8 @@ def _replica_answer(observation: Observation, settings: Settings) -> str:
         return 'postgres unreachable'
     if not observation.in_recovery:
         return 'not in recovery'
+    if observation.drained:
+        return 'drained by the app (maintenance or fence)'
     if observation.wal_receiver_status != 'streaming':
         return f'WAL receiver {observation.wal_receiver_status or "not running"}'
     if observation.replay_lag_bytes is None or observation.replay_lag_bytes > settings.max_lag_bytes:

@@ -24,6 +24,8 @@ def _look(lease: str) -> str:
   'readOnly', current_setting('default_transaction_read_only')::boolean,
   'fenceInForce', coalesce((SELECT setting = 'on' AND sourcefile LIKE '%/postgresql.auto.conf'
                             FROM pg_settings WHERE name = 'default_transaction_read_only'), false),
+  -- The app drains a standby (maintenance, a fence) with ALTER SYSTEM, which works in recovery.
+  'drained', coalesce(current_setting('pgfo.drained', true), '') = 'on',
   'lease', {lease},
   'walReceiverStatus', receiver.status,
   'senderHost', receiver.sender_host,
@@ -121,6 +123,7 @@ def _observation(row: dict) -> Observation:
         in_recovery=row['inRecovery'],
         read_only=row['readOnly'],
         fence_in_force=row['fenceInForce'],
+        drained=row['drained'],
         lease=Lease(holder=lease['holder'], epoch=int(lease['epoch']), valid=lease['valid'], seconds_left=float(lease['secondsLeft']), since_start=lease['sinceStart'])
         if lease
         else None,

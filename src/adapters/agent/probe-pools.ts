@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import type { NodeConfig } from '../../config/schema';
 import type { LoadBalancerPools, PoolMember, PoolMembership, PoolRole, SetRoleResult } from '../../ports/load-balancer';
 import { type PgEndpoint, withClient } from '../postgres/connect';
+import { setDrained } from '../postgres/drain';
 import { grantLease, readLease, revokeLease } from '../postgres/lease';
 
 export interface ProbePoolsOptions {
@@ -12,7 +13,7 @@ export interface ProbePoolsOptions {
   adminEndpoint(node: string): Promise<PgEndpoint>;
 }
 
-/** How long setRole('write') waits for the new holder's agent to see its lease (it checks about once a second). */
+/** How long setRole waits for the node's agent to see the change (it checks about once a second). */
 const AGENT_CATCH_UP_MS = 5000;
 const AGENT_POLL_MS = 100;
 
@@ -44,27 +45,31 @@ export class ProbePools implements LoadBalancerPools {
     const endpoint = await this.options.adminEndpoint(member.name);
     if (role === 'write') {
       const granted = await withClient(endpoint, (client) => grantLease(client, member.name, this.options.leaseTtlSeconds));
-      await this.untilAgentAnswers(member.name);
+      await this.untilAgentAnswers(member.name, '/primary', true);
       return { changed: granted.changed };
     }
-    // A standby never holds the lease (its agent answers /primary 503 in recovery): nothing to move.
-    const revoked = await withClient(endpoint, async (client) => {
+    // A standby's read pool is its drain setting (its agent answers /replica 503 while drained); it
+    // never holds the lease (its agent answers /primary 503 in recovery). A primary leaves the write
+    // pool by losing the lease. A node that does not answer serves neither probe.
+    const changed = await withClient(endpoint, async (client) => {
       const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
-      if (rows[0].in_recovery) return false;
+      if (rows[0].in_recovery) return setDrained(client, role === 'none');
+      if (role === 'read') return false;
       const lease = await readLease(client);
       if (lease?.holder !== member.name) return false;
       await revokeLease(client);
       return true;
     }).catch(() => false);
-    return { changed: revoked };
+    if (changed && role === 'none') await this.untilAgentAnswers(member.name, '/replica', false);
+    return { changed };
   }
 
-  /** The agent checks its node about once a second; the caller's next look should see the new writer. */
-  private async untilAgentAnswers(name: string): Promise<void> {
+  /** The agent checks its node about once a second; the caller's next look should see the change. */
+  private async untilAgentAnswers(name: string, path: '/primary' | '/replica', up: boolean): Promise<void> {
     const node = this.nodeNamed(name);
     const deadline = Date.now() + AGENT_CATCH_UP_MS;
     while (Date.now() < deadline) {
-      if (await this.probe(node, '/primary')) return;
+      if ((await this.probe(node, path)) === up) return;
       await new Promise((resolve) => setTimeout(resolve, AGENT_POLL_MS));
     }
   }

@@ -1,8 +1,8 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
-import { NodeAgents } from '../../../harness/lab/node-agents';
-import { api, startTestStack } from '../../support/stack';
+import { NODE_AGENT_PORT, NodeAgents } from '../../../harness/lab/node-agents';
+import { api, startTestStack, vmIdentity } from '../../support/stack';
 import { switchoverAndWait, waitForOperation } from '../../support/operations';
 import { check } from '../failover/support';
 
@@ -116,5 +116,46 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     }
     const status = await stack.lab.waitUntilHealthy();
     expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
+  });
+
+  it('drains a standby approved for maintenance: its agent leaves the read rule, stays out through the reboot, and the health check puts it back once the server restarted', async () => {
+    const status = await stack.lab.waitUntilHealthy();
+    const target = status.nodes.find((n) => n.role === 'standby')!.name;
+    const replica = async () => (await fetch(`http://${hostOf(target)}:${NODE_AGENT_PORT}/replica`)).status;
+    await check(stack);
+    await waitFor(`the read rule to probe ${target} up`, async () => (await probedUp()).read.includes(target) || undefined, { timeoutMs: 30_000 });
+    const event = {
+      EventId: 'C0FFEE00-0000-4000-8000-00000000D0A1',
+      EventType: 'Reboot',
+      ResourceType: 'VirtualMachine',
+      Resources: [target],
+      EventStatus: 'Scheduled',
+      NotBefore: new Date(Date.now() + 15 * 60_000).toUTCString(),
+      Description: 'Virtual machine is going to be restarted as requested by authorized user.',
+      EventSource: 'User',
+      DurationInSeconds: -1,
+    };
+
+    const answer = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${target}/scheduled-events`, event, vmIdentity(stack, target));
+
+    expect(answer).toMatchObject({ status: 200, body: { verdict: 'approve', detail: expect.stringContaining('taken out of the load balancer pools') } });
+    // The approval went out once the node's own agent had stopped answering /replica.
+    expect(await replica()).toBe(503);
+    await waitFor(`the read rule to probe ${target} down`, async () => !(await probedUp()).read.includes(target) || undefined, { timeoutMs: 30_000 });
+    // Held: a health check leaves it out though it streams.
+    const held = await check(stack);
+    expect(held.maintenanceHolds.map((h) => h.node)).toEqual([target]);
+    expect(await replica()).toBe(503);
+    // The reboot: the drain survives the restart (it is in the node's postgresql.auto.conf)...
+    await stack.lab.server(target).stop();
+    await stack.lab.server(target).start();
+    await waitFor(`${target} to stream again`, async () => (await stack.lab.status()).nodes.find((n) => n.name === target)?.streaming || undefined, { timeoutMs: 60_000 });
+    expect(await replica()).toBe(503);
+    // ...until the health check sees the server started after the approval: the hold ends, the node is put back.
+    await waitFor(`the health check to put ${target} back into the read rule`, async () => {
+      const state = await check(stack);
+      return (state.maintenanceHolds.length === 0 && (await replica()) === 200) || undefined;
+    }, { timeoutMs: 60_000 });
+    await waitFor(`the read rule to probe ${target} up again`, async () => (await probedUp()).read.includes(target) || undefined, { timeoutMs: 30_000 });
   });
 });

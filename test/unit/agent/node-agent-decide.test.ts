@@ -49,6 +49,7 @@ interface Observation {
   in_recovery?: boolean | null;
   read_only?: boolean;
   fence_in_force?: boolean;
+  drained?: boolean;
   lease?: Lease | null;
   wal_receiver_status?: string | null;
   sender_host?: string | null;
@@ -307,6 +308,7 @@ describe('node agent decisions: /replica', () => {
     ['no WAL receiver', standby({ wal_receiver_status: null, sender_host: null }), false, 'WAL receiver not running'],
     ['a primary', primary(), false, 'not in recovery'],
     ['down', { reachable: false }, false, 'postgres unreachable'],
+    ['drained by the app, though streaming within the bound', standby({ replay_lag_bytes: 0, drained: true }), false, 'drained by the app (maintenance or fence)'],
   ])('%s', (_what, observation, healthy, reason) => {
     const [result] = run([{ observation }]);
     expect(result).toMatchObject({ replica: healthy, state: { replica_reason: reason } });
