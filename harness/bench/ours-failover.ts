@@ -119,7 +119,8 @@ export class OurFailoverScenario implements Scenario {
     // The old primary comes back: its VM starts again (powered off by the fence), or its PostgreSQL
     // does — unless the failover rejoined it already (its agent said its VM runs without a postmaster).
     const powerState = stack.azure.control.powerState(from);
-    const rejoinedByFailover = report.steps.find((s) => s.name === `rejoin ${from}`)?.result === 'ok';
+    // (The step ends 'ok' also when it found the old primary could not be rejoined yet: its VM off.)
+    const rejoinedByFailover = report.rejoinMethod !== undefined;
     if (!rejoinedByFailover) await waitFor(`${from}'s killed postmaster to be gone`, async () => !(await stack.lab.server(from).isRunning()), { timeoutMs: 60_000, intervalMs: 100 });
     const restartAt = performance.now();
     const restartIso = new Date().toISOString();
