@@ -19,6 +19,11 @@ export interface BenchOptions {
   profiles: LatencyName[];
   /** How the lab's load balancer picks the writer in our stacks: pools (the app moves NICs through ARM) and/or probe (node agents answer probes by the write lease). */
   loadBalancing: LabLoadBalancing[];
+  /**
+   * ARM as our probe-mode stacks see it: available, and/or unavailable (switchovers with every ARM
+   * request answered 503, kill -9 failovers with every ARM request left unanswered).
+   */
+  arm: ArmAvailabilityVariant[];
   /** The Durable backend our realistic stacks model (main.bicep durableBackend): its dispatch latency and limits. */
   durableBackend: DurableBackend;
   ours: boolean;
@@ -43,6 +48,7 @@ export interface RawFlags {
   methods?: string;
   profiles?: string;
   loadBalancing?: string;
+  arm?: string;
   blocks?: string;
   durableBackend?: string;
   quick?: boolean;
@@ -56,6 +62,9 @@ export interface RawFlags {
 /** The load-balancing modes: pools unless asked (probe doubles our stacks and their run time). */
 export const LOAD_BALANCING = ['pools', 'probe'] as const satisfies readonly LabLoadBalancing[];
 export const DEFAULT_LOAD_BALANCING: readonly LabLoadBalancing[] = ['pools'];
+export const ARM_VARIANTS = ['available', 'unavailable'] as const;
+export type ArmAvailabilityVariant = (typeof ARM_VARIANTS)[number];
+
 export const DEFAULT_BLOCKS = { ours: '60.1', peer: '60.2', peerFast: '60.3' } as const;
 
 function count(flag: string, value: string | undefined, fallback: number, min = 0): number {
@@ -92,6 +101,15 @@ function blocks(value: string | undefined): BenchOptions['blocks'] {
   return { ours, peer, peerFast };
 }
 
+/** --arm: 'unavailable' runs only in probe mode (in pools mode the app moves the writer through ARM). */
+function armVariants(flags: RawFlags): ArmAvailabilityVariant[] {
+  const variants = list('--arm', flags.arm, ARM_VARIANTS, ['available']);
+  if (variants.includes('unavailable') && !list('--load-balancing', flags.loadBalancing, LOAD_BALANCING, DEFAULT_LOAD_BALANCING).includes('probe')) {
+    throw new Error('--arm unavailable needs --load-balancing probe: in pools mode the app moves the writer through ARM, so nothing could complete without it');
+  }
+  return variants;
+}
+
 /** The promotion path our failovers use: the app's default (sql) when it is among --methods, else the one given. */
 export function failoverPromoteMethod(options: Pick<BenchOptions, 'methods'>): PromoteMethod {
   return options.methods.includes('sql') ? 'sql' : options.methods[0];
@@ -109,6 +127,7 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     methods: list('--methods', flags.methods, ['sql', 'runCommand'] as const),
     profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
     loadBalancing: list('--load-balancing', flags.loadBalancing, LOAD_BALANCING, DEFAULT_LOAD_BALANCING),
+    arm: armVariants(flags),
     durableBackend: one('--durable-backend', flags.durableBackend, ['dts', 'azure-storage'] as const),
     ours: flags.ours !== false,
     peer: flags.peer !== false,

@@ -11,7 +11,7 @@ import type { RejoinReport } from '../../orchestrations/cluster-monitor-rejoin';
 import { FailoverApiClient } from '../../cli/api-client';
 import { expectedOurDetection, killMoment, killPhase, shortOurDetection } from './detection';
 import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
-import { OurStackEnvironment } from './ours';
+import { ARM_LABEL, OurStackEnvironment } from './ours';
 import { RunResult, Scenario, StepTiming } from './scenario';
 
 /** Bounds for one failover operation once the health check started it (zero: seconds; realistic: a power-off, pool updates, Run Commands). */
@@ -54,11 +54,11 @@ export class OurFailoverScenario implements Scenario {
     private readonly load: LoadSettings,
   ) {
     if (!environment.failover) throw new Error(`${environment.name} does not run the health check on its schedule`);
-    const { promoteMethod, latency, loadBalancing } = environment;
+    const { promoteMethod, latency, loadBalancing, armUnavailable } = environment;
     const name = environment.failover.detection.name;
-    this.id = `ours/failover/${promoteMethod}/${latency}/${name}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}`;
-    this.label = `ours, kill -9 primary, ${name} detection${loadBalancing === 'pools' ? '' : `, ${loadBalancing}`}${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
-    this.variant = { promoteMethod, latency, detection: name, loadBalancing };
+    this.id = `ours/failover/${promoteMethod}/${latency}/${name}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}${armUnavailable ? `/arm-${armUnavailable}` : ''}`;
+    this.label = `ours, kill -9 primary, ${name} detection${loadBalancing === 'pools' ? '' : `, ${loadBalancing}`}${armUnavailable ? `, ARM ${ARM_LABEL[armUnavailable]}` : ''}${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
+    this.variant = { promoteMethod, latency, detection: name, loadBalancing, ...(armUnavailable ? { arm: armUnavailable } : {}) };
     this.detection = shortOurDetection(environment.failover.detection.ours);
   }
 

@@ -9,6 +9,8 @@ import { describeLatency, resolveLatency } from '../local/azure-emulator/latency
 import { deploymentPlatform, describeDeploymentPlatform } from '../local/deployment-platform';
 import type { DurableBackend } from '../local/runtime/host/durable-backend';
 import { AZURE_SETTING_NAMES } from '../../src/adapters/azure';
+import { DEFAULT_ARM_REQUEST_TIMEOUT_MS } from '../../src/adapters/azure/settings';
+import type { ArmUnavailableMode } from '../local/azure-emulator/arm-availability';
 import { FailoverApiClient } from '../../cli/api-client';
 import { OperationReport } from '../../src/domain/operation';
 import { Lab } from '../lab/lab';
@@ -68,10 +70,14 @@ export class OurStackEnvironment implements Environment {
     readonly failover?: FailoverSetup,
     readonly durableBackend: DurableBackend = 'dts',
     readonly loadBalancing: LabLoadBalancing = 'pools',
+    /** ARM unavailable from the first lease on (probe mode only: in pools mode the app moves the writer through ARM). */
+    readonly armUnavailable?: ArmUnavailableMode,
   ) {
+    if (armUnavailable && loadBalancing !== 'probe') throw new Error('ARM unavailable needs probe load balancing: in pools mode the app moves the writer through ARM');
+    const arm = armUnavailable ? `, ${describeArmOutage(armUnavailable)}` : '';
     this.name = failover
-      ? `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing, health check on its schedule, ${failover.detection.name} detection)`
-      : `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing${loadBalancing === 'probe' ? ', health check on its schedule' : ''})`;
+      ? `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing, health check on its schedule, ${failover.detection.name} detection${arm})`
+      : `ours (promote ${promoteMethod}, ${latency} Azure latency, ${loadBalancing} load balancing${loadBalancing === 'probe' ? ', health check on its schedule' : ''}${arm})`;
   }
 
   /** The health check's NCRONTAB schedule in this stack. */
@@ -160,6 +166,11 @@ export class OurStackEnvironment implements Environment {
       const tookMs = await grantFirstLease(this.stack, FIRST_LEASE_TIMEOUT_MS[this.latency]);
       say(`  probe mode: the first health check granted the write lease; the write frontend took writes ${Math.round(tookMs)} ms after it was fired`);
     }
+    if (this.armUnavailable) {
+      // As an outage of ARM's front door: 503s carry ARM's shortest documented Retry-After.
+      this.stack.azure.control.makeArmUnavailable(this.armUnavailable);
+      say(`  ARM unavailable from now on: ${describeArmOutage(this.armUnavailable)} (the app's ARM request timeout ${process.env[AZURE_SETTING_NAMES.armRequestTimeoutMs] ?? DEFAULT_ARM_REQUEST_TIMEOUT_MS} ms)`);
+    }
   }
 
   async down(): Promise<void> {
@@ -187,6 +198,7 @@ export class OurStackEnvironment implements Environment {
     const health = policy?.health;
     return [
       describeLoadBalancing(this.loadBalancing, this.stack),
+      ...(this.armUnavailable ? [`ARM: ${describeArmOutage(this.armUnavailable)}, from the first write lease on; Run Command, power state and power-off fail, the node agents carry the steps`] : []),
       `promoteMethod ${this.promoteMethod}; policy pollIntervalMs ${policy?.pollIntervalMs ?? '?'}, catchupTimeoutSeconds ${policy?.catchupTimeoutSeconds ?? '?'}; ARM polling every ${process.env[AZURE_SETTING_NAMES.pollIntervalMs] ?? '?'} ms unless Azure sends Retry-After`,
       ...(!this.failover && this.timersScheduled ? [`health check on its real schedule: HEALTH_CHECK_SCHEDULE "${this.schedule}" (the app's default), renewing the write lease (policy leaseTtlSeconds ${policy?.leaseTtlSeconds ?? '?'})`] : []),
       ...(this.failover
@@ -207,6 +219,7 @@ export class OurStackEnvironment implements Environment {
     return {
       promoteMethod: this.promoteMethod,
       loadBalancing: this.loadBalancing,
+      arm: this.armUnavailable ? describeArmOutage(this.armUnavailable) : 'available',
       ...(this.failover
         ? { healthCheckSchedule: this.schedule, scheduleTimers: true, detection: this.failover.detection, fenceByPowerOff: this.failover.fenceByPowerOff }
         : this.timersScheduled
@@ -240,11 +253,11 @@ export class OurSwitchoverScenario implements Scenario {
     readonly runs: number,
     private readonly load: LoadSettings,
   ) {
-    const { promoteMethod, latency, loadBalancing } = environment;
+    const { promoteMethod, latency, loadBalancing, armUnavailable } = environment;
     // Pool-mode ids as before the probe mode existed, so older results files line up.
-    this.id = `ours/switchover/${promoteMethod}/${latency}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}`;
-    this.label = `ours, ${promoteMethod === 'sql' ? 'SQL' : 'Run Command'} promote, ${loadBalancing}, ${latency === 'zero' ? 'zero latency' : 'realistic (Azure projection)'}`;
-    this.variant = { promoteMethod, latency, loadBalancing };
+    this.id = `ours/switchover/${promoteMethod}/${latency}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}${armUnavailable ? `/arm-${armUnavailable}` : ''}`;
+    this.label = `ours, ${promoteMethod === 'sql' ? 'SQL' : 'Run Command'} promote, ${loadBalancing}, ${latency === 'zero' ? 'zero latency' : 'realistic (Azure projection)'}${armUnavailable ? `, ARM ${ARM_LABEL[armUnavailable]}` : ''}`;
+    this.variant = { promoteMethod, latency, loadBalancing, ...(armUnavailable ? { arm: armUnavailable } : {}) };
   }
 
   async runOnce(run: number, say: (line: string) => void): Promise<RunResult> {
@@ -288,6 +301,13 @@ export class OurSwitchoverScenario implements Scenario {
     say(`    run ${run}: ${result.from} → ${result.to} ${result.outcome}, write outage ${result.writeOutageMs} ms, lost ${result.lostCommits ?? '?'}, total ${result.totalDurationMs} ms`);
     return result;
   }
+}
+
+/** Short forms for the scenario labels. */
+export const ARM_LABEL: Record<ArmUnavailableMode, string> = { '503': 'answering 503', timeout: 'timing out' };
+
+export function describeArmOutage(mode: ArmUnavailableMode): string {
+  return mode === '503' ? 'every ARM request answered 503 ServiceUnavailable' : 'every ARM request left unanswered (the client times out)';
 }
 
 /** Polls the operation through the API (100 ms, finer than the CLI's 250 ms) until it ends or the bound passes. */

@@ -9,6 +9,7 @@ import { REALISTIC_LATENCY } from '../local/azure-emulator/latency';
 import { deploymentPlatform } from '../local/deployment-platform';
 import { describeDispatchLatency } from '../local/runtime/durable/dispatch-latency';
 import type { DurableBackend } from '../local/runtime/host/durable-backend';
+import type { ArmUnavailableMode } from '../local/azure-emulator/arm-availability';
 
 export interface BenchPlan {
   scenarios: Scenario[];
@@ -38,18 +39,27 @@ export function planBench(options: BenchOptions): BenchPlan {
     if (!options.ours || !options.profiles.includes(profile) || ourRuns(profile) === 0) return;
     for (const balancing of options.loadBalancing) {
       for (const method of options.methods) {
-        scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours, undefined, options.durableBackend, balancing), ourRuns(profile), load));
+        for (const arm of armOutages(balancing, '503')) {
+          scenarios.push(new OurSwitchoverScenario(new OurStackEnvironment(profile, method, options.blocks.ours, undefined, options.durableBackend, balancing, arm), ourRuns(profile), load));
+        }
       }
     }
   };
+  /** ARM available (undefined) and/or unavailable in `mode`; unavailable only in probe mode. */
+  const armOutages = (balancing: string, mode: ArmUnavailableMode): Array<ArmUnavailableMode | undefined> => [
+    ...(options.arm.includes('available') ? [undefined] : []),
+    ...(options.arm.includes('unavailable') && balancing === 'probe' ? [mode] : []),
+  ];
   const failoverMethod = failoverPromoteMethod(options);
   const failovers = (profile: 'zero' | 'realistic', detection: DetectionName) => {
     const runs = profile === 'zero' ? options.failoverRuns : options.realisticFailoverRuns;
     if (!options.ours || !options.profiles.includes(profile) || runs === 0 || !options.detection.includes(detection)) return;
     for (const balancing of options.loadBalancing) {
       const setup = { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF };
-      const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, setup, options.durableBackend, balancing);
-      scenarios.push(new OurFailoverScenario(environment, runs, load));
+      for (const arm of armOutages(balancing, 'timeout')) {
+        const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, setup, options.durableBackend, balancing, arm);
+        scenarios.push(new OurFailoverScenario(environment, runs, load));
+      }
     }
   };
 

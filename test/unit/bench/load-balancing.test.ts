@@ -42,4 +42,26 @@ describe('bench plan: probe mode', () => {
     expect(plan.scenarios.map((s) => s.id)).toEqual(['ours/switchover/sql/zero', 'ours/switchover/sql/zero/probe', 'ours/failover/sql/zero/fast', 'ours/failover/sql/zero/fast/probe']);
     expect(plan.scenarios.slice(2).map((s) => s.label)).toEqual(['ours, kill -9 primary, fast detection', 'ours, kill -9 primary, fast detection, probe']);
   });
+
+  it('with --arm unavailable: probe-mode switchovers with ARM answering 503 and kill -9 failovers with ARM timing out, beside the ARM-available rows; refused without probe mode', () => {
+    const plan = planBench(resolveOptions({ quick: true, failoverRuns: '1', detection: 'standard', loadBalancing: 'pools,probe', arm: 'available,unavailable', methods: 'sql', profiles: 'zero', peer: false }));
+    expect(plan.scenarios.map((s) => s.id)).toEqual([
+      'ours/switchover/sql/zero',
+      'ours/switchover/sql/zero/probe',
+      'ours/switchover/sql/zero/probe/arm-503',
+      'ours/failover/sql/zero/standard',
+      'ours/failover/sql/zero/standard/probe',
+      'ours/failover/sql/zero/standard/probe/arm-timeout',
+    ]);
+    expect(plan.scenarios.filter((s) => s.variant.arm).map((s) => s.label)).toEqual([
+      'ours, SQL promote, probe, zero latency, ARM answering 503',
+      'ours, kill -9 primary, standard detection, probe, ARM timing out',
+    ]);
+    expect(plan.scenarios.map((s) => (s.environment as OurStackEnvironment).armUnavailable)).toEqual([undefined, undefined, '503', undefined, undefined, 'timeout']);
+    expect(resolveOptions({}).arm).toEqual(['available']);
+    expect(resolveOptions({ loadBalancing: 'probe', arm: 'unavailable' }).arm).toEqual(['unavailable']);
+    expect(() => resolveOptions({ arm: 'unavailable' })).toThrow(/--arm unavailable needs --load-balancing probe/);
+    expect(() => resolveOptions({ loadBalancing: 'probe', arm: 'down' })).toThrow(/--arm takes a comma-separated list of available, unavailable/);
+    expect(() => new OurStackEnvironment('zero', 'sql', '68.1', undefined, 'dts', 'pools', '503')).toThrow(/needs probe load balancing/);
+  });
 });
