@@ -28,6 +28,10 @@ export function healthCheckSchedule(env: NodeJS.ProcessEnv = process.env): strin
  * One look at a cluster: every node probed in parallel with policy.health.probeTimeoutMs (an
  * unreachable node is an answer, not an error), the pools, the running operation that owns
  * the cluster, the rejoins running, and the VM power state of every node the app could not reach.
+ * That power state only keeps a rejoin from being tried on a VM that is off, so it gets the same
+ * probeTimeoutMs and is 'unknown' past it: an ARM that does not answer (an outage, where each
+ * request waits for PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS) must not hold up the checks that detect a
+ * dead primary — the timer runs no second check while one is still running.
  */
 export async function observeCluster(client: df.DurableClient, cluster: ClusterConfig): Promise<HealthObservation> {
   const started = new Date();
@@ -40,10 +44,23 @@ export async function observeCluster(client: df.DurableClient, cluster: ClusterC
     await Promise.all(
       view.nodes
         .filter((node) => !node.reachable)
-        .map(async (node) => [node.name, await services.fencing.powerState(services.node(node.name)).catch(() => 'unknown')] as const),
+        .map(async (node) => [node.name, await within(cluster.policy.health.probeTimeoutMs, services.fencing.powerState(services.node(node.name)), 'unknown')] as const),
     ),
   );
   return { startedAt, view, operation, rejoining, powerStates, ...(lease ? { lease } : {}) };
+}
+
+/** `work`'s answer, or `fallback` when it fails or takes longer than `ms` (it is left to end on its own). */
+async function within<T>(ms: number, work: Promise<T>, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([work.catch(() => fallback), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
