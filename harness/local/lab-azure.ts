@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab } from '../lab/lab';
+import type { NodeAgents } from '../lab/node-agents';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
 import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
@@ -28,7 +29,7 @@ export function poweredOffVms(powerFile: string): Record<string, PoweredOff> {
 export async function startLabAzure(
   lab: Lab,
   cluster: ClusterConfig,
-  options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor; powerFile?: string } = {},
+  options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor; powerFile?: string; agents?: NodeAgents } = {},
 ): Promise<AzureEmulator> {
   const poweredOff = options.powerFile ? poweredOffVms(options.powerFile) : {};
   const pools = await lab.ilb().pools();
@@ -58,8 +59,16 @@ export async function startLabAzure(
         writeFileSync(options.powerFile, JSON.stringify(state === 'stopped' || state === 'deallocated' ? { ...others, [vm]: state } : others));
       }
       // As on a VM, booting starts PostgreSQL on its own; it may find the server already started
-      // (e.g. by a rejoin that raced the boot), which is not an error of the power change.
-      const change = state === 'running' ? lab.server(vm).start() : state === 'stopped' || state === 'deallocated' ? lab.server(vm).kill() : Promise.resolve();
+      // (e.g. by a rejoin that raced the boot), which is not an error of the power change. The
+      // node agent runs on the VM too (probe mode): it goes with the VM and its unit starts at boot,
+      // so nothing answers for a VM that is off.
+      const agents = options.agents;
+      const change =
+        state === 'running'
+          ? Promise.all([lab.server(vm).start(), agents?.start(vm)])
+          : state === 'stopped' || state === 'deallocated'
+            ? Promise.all([lab.server(vm).kill(), agents?.stop(vm)])
+            : Promise.resolve();
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),

@@ -131,14 +131,17 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const realistic = options.latency === 'realistic';
   // Probe mode: Azure's minimum probe interval in the realistic profile, a lab's pace in tests.
   const probes = balancing === 'probe' ? { ilbProbes: { intervalMs: realistic ? 5000 : 300, probeThreshold: 1 } } : {};
-  const lab = await Lab.up({ ...probes, ...options.lab }, { leaveStopped: Object.keys(poweredOffVms(powerFile)) });
-  if (balancing === 'probe') await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 });
+  const poweredOff = Object.keys(poweredOffVms(powerFile));
+  const lab = await Lab.up({ ...probes, ...options.lab }, { leaveStopped: poweredOff });
+  // The agents run on the VMs: none on a VM that is off.
+  const running = lab.layout.nodes.map((n) => n.name).filter((name) => !poweredOff.includes(name));
+  const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 }, running) : undefined;
   const config = labClusterConfig(lab, options.policy, balancing);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor, powerFile });
+  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor, powerFile, agents });
   const runtimeDir = claimRuntimeState(join(options.stateDir, 'runtime'), lab, options.log);
   Object.assign(process.env, {
     [CONFIG_FILE_SETTING]: configFile,
