@@ -31,11 +31,13 @@ export async function keepWriteLease(durable: DurableClient, cluster: string, vi
   return withClient(
     await services.adminEndpoint(primaries[0].name),
     async (client): Promise<LeaseKept> => {
-      // An operation that has moved the writer hands its lease back to the health check (ownership.ts handLease).
-      const handedToPrimary = operationRunning && (await ownership(durable, cluster))?.leaseHandedTo === primaries[0].name;
+      // One read of the ownership record per look: whether an operation that has moved the writer
+      // handed its lease back to the health check (ownership.ts handLease), and who owns the cluster.
+      const record = await ownership(durable, cluster);
+      const handedToPrimary = operationRunning && record?.leaseHandedTo === primaries[0].name;
       const decided = decideWriteLease(view, await readLease(client), operationRunning && !handedToPrimary);
       if (decided.action === 'none') return { ...decided, done: false };
-      const permit = await permitLeaseWrite(durable, cluster, cap, decided.node);
+      const permit = await permitLeaseWrite(durable, cluster, cap, decided.node, record?.owner ?? null);
       if (!permit.permitted) return { action: 'none', why: `no ${decided.action} of ${decided.node}'s lease: ${permit.why}`, done: false };
       if (decided.action === 'renew') return { ...decided, done: await renewLease(client, { holder: decided.node, epoch: decided.epoch }, leaseTtlSeconds, cap) };
       return { ...decided, done: (await grantLease(client, decided.node, leaseTtlSeconds, cap)).changed };
@@ -55,12 +57,13 @@ const PERMIT_POLL_MS = 100;
 /**
  * Asks the cluster's ownership entity to permit a lease write lasting at most to `cap`
  * (src/domain/ownership.ts permitLease) and reads its answer back: a durable client can only
- * signal an entity. Refused while an operation owns the cluster (unless it handed the lease to `holder`); an answer that does not come in
- * time (or that another look's request replaced) counts as refused.
+ * signal an entity. `owner` is the owner the look read: one whose operation ended is named, so the
+ * entity may let go of it. Refused while an operation owns the cluster (unless it handed the lease
+ * to `holder`); an answer that does not come in time (or that another look's request replaced)
+ * counts as refused.
  */
-async function permitLeaseWrite(durable: DurableClient, cluster: string, cap: Date, holder: string): Promise<{ permitted: true } | { permitted: false; why: string }> {
+async function permitLeaseWrite(durable: DurableClient, cluster: string, cap: Date, holder: string, owner: OwnershipState['owner']): Promise<{ permitted: true } | { permitted: false; why: string }> {
   const entity = new df.EntityId(CLUSTER_OWNERSHIP, cluster);
-  const owner = (await ownership(durable, cluster))?.owner;
   const ownerEnded = owner && !(await operationStatus(durable, owner.operationId)).active ? owner.operationId : undefined;
   const request: LeaseRequest = { id: randomUUID(), cap: cap.toISOString(), holder, ...(ownerEnded ? { ownerEnded } : {}) };
   await durable.signalEntity(entity, 'permitLease', request);
