@@ -231,7 +231,7 @@ def _replica_answer(observation: Observation, settings: Settings) -> str:
     if not observation.in_recovery:
         return 'not in recovery'
     if observation.drained:
-        return 'drained by the app (maintenance or fence)'
+        return 'drained by the app (out of the read pool)'
     if observation.wal_receiver_status != 'streaming':
         return f'WAL receiver {observation.wal_receiver_status or "not running"}'
     if observation.replay_lag_bytes is None or observation.replay_lag_bytes > settings.max_lag_bytes:

@@ -44,13 +44,18 @@ export class ProbePools implements LoadBalancerPools {
   async setRole(member: PoolMember, role: PoolRole): Promise<SetRoleResult> {
     const endpoint = await this.options.adminEndpoint(member.name);
     if (role === 'write') {
-      const granted = await withClient(endpoint, (client) => grantLease(client, member.name, this.options.leaseTtlSeconds));
+      // A node drained as a standby (maintenance) keeps the setting in its own configuration:
+      // cleared here, so that it serves reads again whenever it is a standby once more.
+      const granted = await withClient(endpoint, async (client) => {
+        await setDrained(client, false);
+        return grantLease(client, member.name, this.options.leaseTtlSeconds);
+      });
       await this.untilAgentAnswers(member.name, '/primary', true);
       return { changed: granted.changed };
     }
     // A standby's read pool is its drain setting (its agent answers /replica 503 while drained); it
     // never holds the lease (its agent answers /primary 503 in recovery). A primary leaves the write
-    // pool by losing the lease. A node that does not answer serves neither probe.
+    // pool by losing the lease; one that does not answer loses it when it lapses.
     const changed = await withClient(endpoint, async (client) => {
       const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
       if (rows[0].in_recovery) return setDrained(client, role === 'none');
@@ -59,19 +64,28 @@ export class ProbePools implements LoadBalancerPools {
       if (lease?.holder !== member.name) return false;
       await revokeLease(client);
       return true;
-    }).catch(() => false);
-    if (changed && role === 'none') await this.untilAgentAnswers(member.name, '/replica', false);
+    }).catch(async (error: Error) => {
+      // Not reached: out of the read pool only if its agent says so (it cannot reach PostgreSQL either).
+      if (role === 'none' && (await this.probe(this.nodeNamed(member.name), '/replica'))) {
+        throw new Error(`${member.name} could not be drained (${error.message}) and its agent still answers /replica 200: it still serves reads`);
+      }
+      return false;
+    });
+    if (changed && role === 'none' && !(await this.untilAgentAnswers(member.name, '/replica', false))) {
+      throw new Error(`${member.name} was drained, but its agent still answered /replica 200 after ${AGENT_CATCH_UP_MS / 1000} s`);
+    }
     return { changed };
   }
 
-  /** The agent checks its node about once a second; the caller's next look should see the change. */
-  private async untilAgentAnswers(name: string, path: '/primary' | '/replica', up: boolean): Promise<void> {
+  /** The agent checks its node about once a second; the caller's next look should see the change. Whether it did in time. */
+  private async untilAgentAnswers(name: string, path: '/primary' | '/replica', up: boolean): Promise<boolean> {
     const node = this.nodeNamed(name);
     const deadline = Date.now() + AGENT_CATCH_UP_MS;
     while (Date.now() < deadline) {
-      if ((await this.probe(node, path)) === up) return;
+      if ((await this.probe(node, path)) === up) return true;
       await new Promise((resolve) => setTimeout(resolve, AGENT_POLL_MS));
     }
+    return false;
   }
 
   private nodeNamed(name: string): NodeConfig {

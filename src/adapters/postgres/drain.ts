@@ -2,10 +2,12 @@ import type { Client } from 'pg';
 
 /**
  * Probe mode's read pool is what each standby's agent answers on /replica (docs/design.md §9): to
- * take a standby out — planned maintenance, a fence — the app sets `pgfo.drained = on` on that node
- * itself, and its agent answers 503 until the app resets it. ALTER SYSTEM writes only the node's
- * postgresql.auto.conf, so it works on a standby in recovery and survives the node's restart (a
- * maintenance reboot keeps it out); the health check resets it when it puts the node back.
+ * take a standby out — planned maintenance, the undo of a failed promotion — the app sets
+ * `pgfo.drained = on` on that node itself, and its agent answers 503 until the app resets it.
+ * ALTER SYSTEM writes only the node's postgresql.auto.conf, so it works on a standby in recovery
+ * and survives the node's restart (a maintenance reboot keeps it out); the health check resets it
+ * when it puts the node back, and a lease grant when the node becomes the writer. (A writable node
+ * taken out — a fence, the old primary of a switchover — loses its lease instead.)
  */
 const SETTING = 'pgfo.drained';
 

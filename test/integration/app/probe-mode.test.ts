@@ -122,6 +122,8 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     const status = await stack.lab.waitUntilHealthy();
     const target = status.nodes.find((n) => n.role === 'standby')!.name;
     const replica = async () => (await fetch(`http://${hostOf(target)}:${NODE_AGENT_PORT}/replica`)).status;
+    /** Why its agent answers /replica as it does: the reason of its last replica-probe event. */
+    const replicaReason = () => new NodeAgents(stack.lab).events(target).filter((e) => e.event === 'replica-probe').at(-1)?.reason;
     await check(stack);
     await waitFor(`the read rule to probe ${target} up`, async () => (await probedUp()).read.includes(target) || undefined, { timeoutMs: 30_000 });
     const event = {
@@ -139,8 +141,9 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     const answer = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/${target}/scheduled-events`, event, vmIdentity(stack, target));
 
     expect(answer).toMatchObject({ status: 200, body: { verdict: 'approve', detail: expect.stringContaining('taken out of the load balancer pools') } });
-    // The approval went out once the node's own agent had stopped answering /replica.
+    // The approval went out once the node's own agent had stopped answering /replica, drained.
     expect(await replica()).toBe(503);
+    expect(replicaReason()).toBe('drained by the app (out of the read pool)');
     await waitFor(`the read rule to probe ${target} down`, async () => !(await probedUp()).read.includes(target) || undefined, { timeoutMs: 30_000 });
     // Held: a health check leaves it out though it streams.
     const held = await check(stack);
@@ -149,8 +152,7 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     // The reboot: the drain survives the restart (it is in the node's postgresql.auto.conf)...
     await stack.lab.server(target).stop();
     await stack.lab.server(target).start();
-    await waitFor(`${target} to stream again`, async () => (await stack.lab.status()).nodes.find((n) => n.name === target)?.streaming || undefined, { timeoutMs: 60_000 });
-    expect(await replica()).toBe(503);
+    await waitFor(`${target}'s agent to see it in recovery again, still drained`, async () => replicaReason() === 'drained by the app (out of the read pool)' && (await replica()) === 503 && (await stack.lab.status()).nodes.find((n) => n.name === target)?.streaming ? true : undefined, { timeoutMs: 60_000 });
     // ...until the health check sees the server started after the approval: the hold ends, the node is put back.
     await waitFor(`the health check to put ${target} back into the read rule`, async () => {
       const state = await check(stack);

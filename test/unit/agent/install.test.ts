@@ -1,3 +1,4 @@
+import { parse } from 'acorn';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -201,7 +202,9 @@ describe('install.sh', () => {
       );
 
       // The rule, run as polkit runs it: yes for postgres starting or stopping that unit, nothing else.
+      // polkitd's duktape takes ECMAScript 5 only: the rule must parse as such.
       const rule = readFileSync(join(root, 'etc/polkit-1/rules.d/50-pg-failover-node-agent.rules'), 'utf8');
+      expect(() => parse(rule, { ecmaVersion: 5 })).not.toThrow();
       const verdict = (user: string, unit: string, verb: string, id = 'org.freedesktop.systemd1.manage-units') => {
         const rules: Array<(action: unknown, subject: unknown) => unknown> = [];
         const polkit = { Result: { YES: 'yes', NO: 'no' }, addRule: (fn: (action: unknown, subject: unknown) => unknown) => rules.push(fn) };

@@ -308,7 +308,7 @@ describe('node agent decisions: /replica', () => {
     ['no WAL receiver', standby({ wal_receiver_status: null, sender_host: null }), false, 'WAL receiver not running'],
     ['a primary', primary(), false, 'not in recovery'],
     ['down', { reachable: false }, false, 'postgres unreachable'],
-    ['drained by the app, though streaming within the bound', standby({ replay_lag_bytes: 0, drained: true }), false, 'drained by the app (maintenance or fence)'],
+    ['drained by the app, though streaming within the bound', standby({ replay_lag_bytes: 0, drained: true }), false, 'drained by the app (out of the read pool)'],
   ])('%s', (_what, observation, healthy, reason) => {
     const [result] = run([{ observation }]);
     expect(result).toMatchObject({ replica: healthy, state: { replica_reason: reason } });
