@@ -5,17 +5,19 @@ import { inspectVm } from '../src/vm-scripts/catalogue';
 
 /**
  * For a node the app cannot reach: is its VM running, and does a postmaster run on it (frozen or
- * cut off) or not (crashed, stopped)? Only the second kind can be rejoined now.
+ * cut off) or not (crashed, stopped)? Only the second kind can be rejoined now. With node agents
+ * the node itself is asked first, as ensure-postgres-stopped does: an answer means its VM runs, and
+ * no ARM call is made (ARM may be down, and a failover's rejoin waits on this).
  */
 registerActivity('inspectVm', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
   const vm = services.node(node);
+  const inspect = () => runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: Error) => error);
+  const asked = services.config.nodeAgent ? await inspect() : undefined;
+  if (asked && !(asked instanceof Error)) return { powerState: 'running', serverRunning: asked.running, clusterState: asked.clusterState, detail: null };
   const powerState = await services.fencing.powerState(vm);
   if (powerState !== 'running') return { powerState, serverRunning: null, clusterState: null, detail: `the VM is ${powerState}` };
-  try {
-    const inspected = await runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 }));
-    return { powerState, serverRunning: inspected.running, clusterState: inspected.clusterState, detail: null };
-  } catch (error) {
-    return { powerState, serverRunning: null, clusterState: null, detail: (error as Error).message };
-  }
+  const inspected = asked ?? (await inspect());
+  if (inspected instanceof Error) return { powerState, serverRunning: null, clusterState: null, detail: inspected.message };
+  return { powerState, serverRunning: inspected.running, clusterState: inspected.clusterState, detail: null };
 });

@@ -113,6 +113,8 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     expect(report.steps.find((s) => s.name === 'make sure pg2 is stopped')!.detail).toMatchObject({ stopped: true, nodeAnswered: true });
     expect(names).not.toContain('power off pg2');
     expect(names).not.toContain("wait out pg2's write lease");
+    // Its agent also told the rejoin that its VM runs without a postmaster: rejoined at once.
+    expect(report.rejoinMethod).toEqual(expect.any(String));
 
     await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
