@@ -47,6 +47,7 @@ export async function startLabAzure(
       (error: Error) => log('route-failed', { error: error.message }),
     );
   };
+  const powerChanges = new Map<string, Promise<unknown>>();
   const azure = await startAzureEmulator({
     world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
     latency: options.latency ?? 'zero',
@@ -62,13 +63,16 @@ export async function startLabAzure(
       // (e.g. by a rejoin that raced the boot), which is not an error of the power change. The
       // node agent runs on the VM too (probe mode): it goes with the VM and its unit starts at boot,
       // so nothing answers for a VM that is off.
+      // One change at a time per VM: it boots only once it is all the way off.
       const agents = options.agents;
-      const change =
+      const change = (powerChanges.get(vm) ?? Promise.resolve()).then(() =>
         state === 'running'
           ? Promise.all([lab.server(vm).start(), agents?.start(vm)])
           : state === 'stopped' || state === 'deallocated'
             ? Promise.all([lab.server(vm).kill(), agents?.stop(vm)])
-            : Promise.resolve();
+            : undefined,
+      );
+      powerChanges.set(vm, change.catch(() => undefined));
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),

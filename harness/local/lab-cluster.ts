@@ -15,7 +15,7 @@ const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/re
 /** `probe`: the lab's load balancer follows the node agents' probes (membership "probe"); `pools`: the app moves NICs between pools. */
 export type LabLoadBalancing = 'pools' | 'probe';
 
-export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools'): FailoverConfig {
+export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools', agentSteps = true): FailoverConfig {
   return parseConfig(
     {
       clusters: [
@@ -48,7 +48,7 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
           },
           policy: { pollIntervalMs: 200, ...policy },
           // The agents run in probe mode: their node steps go first, Run Command when they do not answer.
-          ...(balancing === 'probe' ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix } } : {}),
+          ...(balancing === 'probe' && agentSteps ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix } } : {}),
         },
       ],
     },

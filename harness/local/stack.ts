@@ -57,6 +57,12 @@ export interface LocalStackOptions {
    * load balancer's probes by the write lease: docs/design.md §9).
    */
   loadBalancing?: LabLoadBalancing;
+  /**
+   * Probe mode: whether the app's node steps go to the agents first (`nodeAgent` in the
+   * configuration; default true). False is the Bicep sample's configuration: the agents answer the
+   * probes and keep the lease, every node step runs through Run Command.
+   */
+  agentSteps?: boolean;
 }
 
 export interface LocalStack {
@@ -136,7 +142,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // The agents run on the VMs: none on a VM that is off.
   const running = lab.layout.nodes.map((n) => n.name).filter((name) => !poweredOff.includes(name));
   const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 }, running) : undefined;
-  const config = labClusterConfig(lab, options.policy, balancing);
+  const config = labClusterConfig(lab, options.policy, balancing, options.agentSteps ?? true);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));

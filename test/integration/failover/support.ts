@@ -26,7 +26,7 @@ export { waitForOperation };
  */
 export async function startFailoverStack(
   block: string,
-  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe' } = {},
+  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe'; agentSteps?: boolean } = {},
 ): Promise<LocalStack> {
   const lab = { ...testLabOptions(block), ...(options.synchronousStandbyNames ? { synchronousStandbyNames: options.synchronousStandbyNames } : {}) };
   return startLocalStack({
@@ -35,6 +35,7 @@ export async function startFailoverStack(
     listen: { host: `127.${block}.1`, port: 7071 },
     functionKey: TEST_FUNCTION_KEY,
     ...(options.loadBalancing ? { loadBalancing: options.loadBalancing } : {}),
+    ...(options.agentSteps === undefined ? {} : { agentSteps: options.agentSteps }),
     // Tests choose the fence explicitly (kill-primary powers off); the rest stop PostgreSQL over Run Command.
     policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false, ...options.policy },
     log: () => undefined,
