@@ -1,6 +1,6 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
-import { runVmScript } from '../src/app/vm-scripts';
+import { askNodeAgent, runVmScript } from '../src/app/vm-scripts';
 import { inspectVm, stopCleanly } from '../src/vm-scripts/catalogue';
 
 /** Bound on the fast shutdown of a node the app cannot reach (a frozen server never stops). */
@@ -31,9 +31,10 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
       return new Error(messageOf(error));
     }
   };
-  // With node agents the node itself is asked first (no ARM call); else ARM's power state first,
-  // since Run Command on a VM that is off fails only slowly.
-  const asked = services.config.nodeAgent ? await look() : undefined;
+  // With node agents the node's agent is asked first (no ARM call; not its Run Command fallback);
+  // else, or when it does not answer, ARM's power state first, since Run Command on a VM that is
+  // off fails only slowly.
+  const asked = await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => new Error(messageOf(error)));
   if (asked === undefined || asked instanceof Error) {
     let powerState;
     try {

@@ -1,6 +1,6 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
-import { runVmScript } from '../src/app/vm-scripts';
+import { askNodeAgent, runVmScript } from '../src/app/vm-scripts';
 import { inspectVm } from '../src/vm-scripts/catalogue';
 
 /**
@@ -12,12 +12,16 @@ import { inspectVm } from '../src/vm-scripts/catalogue';
 registerActivity('inspectVm', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
   const vm = services.node(node);
-  const inspect = () => runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: Error) => error);
-  const asked = services.config.nodeAgent ? await inspect() : undefined;
-  if (asked && !(asked instanceof Error)) return { powerState: 'running', serverRunning: asked.running, clusterState: asked.clusterState, detail: null };
+  const call = inspectVm(services.config, vm, { waitSeconds: 10 });
+  // The agent alone, not its Run Command fallback: that would be slow on a VM that is off.
+  const asked = await askNodeAgent(services, node, call).catch(() => undefined);
+  if (asked) return { powerState: 'running', serverRunning: asked.running, clusterState: asked.clusterState, detail: null };
   const powerState = await services.fencing.powerState(vm);
   if (powerState !== 'running') return { powerState, serverRunning: null, clusterState: null, detail: `the VM is ${powerState}` };
-  const inspected = asked ?? (await inspect());
-  if (inspected instanceof Error) return { powerState, serverRunning: null, clusterState: null, detail: inspected.message };
-  return { powerState, serverRunning: inspected.running, clusterState: inspected.clusterState, detail: null };
+  try {
+    const inspected = await runVmScript(services, node, call);
+    return { powerState, serverRunning: inspected.running, clusterState: inspected.clusterState, detail: null };
+  } catch (error) {
+    return { powerState, serverRunning: null, clusterState: null, detail: (error as Error).message };
+  }
 });

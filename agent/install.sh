@@ -110,14 +110,16 @@ if [[ -n $steps_port ]]; then
     file=${step_files[$option]}
     [[ $file == /* && -f $file && -r $file ]] || die "$option must be a readable file, by its absolute path (the node steps need the certificate, its key and the step key)"
   done
-  # The agent reads the certificate and its key itself, as postgres, in a sandbox that hides /home
-  # and /root: a file it could not read would stop the whole agent, probes included.
+  # The agent reads the certificate and its key itself, as postgres, in a sandbox that hides /home,
+  # /root and /run/user and has its own /tmp: a file it could not read would stop the whole agent,
+  # probes included. (With --root the files belong to another system image: not checked.)
   for option in --steps-tls-cert --steps-tls-key; do
-    file=${step_files[$option]}
-    [[ $file != /home/* && $file != /root/* ]] || die "$option must not be under /home or /root: the agent's sandbox hides them (ProtectHome=yes)"
-    if [[ -z $root ]] && ! runuser -u postgres -- test -r "$file"; then
-      die "$option must be readable by the postgres user, which the agent runs as (e.g. PostgreSQL's server.crt/server.key in its data directory, or a group it is in)"
-    fi
+    [[ -z $root ]] || continue
+    file=$(realpath -e -- "${step_files[$option]}")
+    case $file in
+      /home/* | /root/* | /run/user/* | /tmp/* | /var/tmp/*) die "$option must not be under /home, /root, /run/user, /tmp or /var/tmp (it is $file): the agent's sandbox hides them (ProtectHome=, PrivateTmp=)" ;;
+    esac
+    runuser -u postgres -- test -r "$file" || die "$option must be readable by the postgres user, which the agent runs as (e.g. PostgreSQL's server.crt/server.key in its data directory, or a group it is in)"
   done
   key_bytes=$(tr -d '\n\r' <"$step_key_file" | base64 -d 2>/dev/null | wc -c) || key_bytes=0
   ((key_bytes >= 32)) || die "--steps-key-file must hold the node's step key: base64 of at least 32 random bytes (openssl rand -base64 32)"

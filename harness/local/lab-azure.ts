@@ -63,15 +63,17 @@ export async function startLabAzure(
       // (e.g. by a rejoin that raced the boot), which is not an error of the power change. The
       // node agent runs on the VM too (probe mode): it goes with the VM and its unit starts at boot,
       // so nothing answers for a VM that is off.
-      // One change at a time per VM: it boots only once it is all the way off.
+      // A VM boots only once it is all the way off; it goes off at once, and again once a boot
+      // still under way has ended (whatever that boot started goes with it).
       const agents = options.agents;
-      const change = (powerChanges.get(vm) ?? Promise.resolve()).then(() =>
+      const previous = powerChanges.get(vm) ?? Promise.resolve();
+      const off = () => Promise.all([lab.server(vm).kill(), agents?.stop(vm)]);
+      const change =
         state === 'running'
-          ? Promise.all([lab.server(vm).start(), agents?.start(vm)])
+          ? previous.then(() => Promise.all([lab.server(vm).start(), agents?.start(vm)]))
           : state === 'stopped' || state === 'deallocated'
-            ? Promise.all([lab.server(vm).kill(), agents?.stop(vm)])
-            : undefined,
-      );
+            ? Promise.all([off(), previous.then(off)])
+            : previous;
       powerChanges.set(vm, change.catch(() => undefined));
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },

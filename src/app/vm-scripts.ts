@@ -8,6 +8,12 @@ export async function runVmScript<T>(services: ClusterServices, nodeName: string
   return call.parseResult(outcome.result);
 }
 
+/** The same script on the node's own agent only: undefined when there is none or it did not run it (no Run Command). */
+export async function askNodeAgent<T>(services: ClusterServices, nodeName: string, call: VmScriptCall<T>): Promise<T | undefined> {
+  const outcome = await services.vmCommands.askNodeAgent?.(services.node(nodeName), call);
+  return outcome && call.parseResult(outcome.result);
+}
+
 /** The passwords the follow and rejoin scripts need, from Key Vault. */
 export async function replicationSecrets(services: ClusterServices) {
   const [replicationPassword, adminPassword] = await Promise.all([

@@ -389,8 +389,10 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
       findings.push(`${node.name} is being rejoined as a standby of ${primary.name}`);
       continue;
     }
+    // Only a VM known to be off waits; one whose power state could not be read ('unknown': ARM
+    // slow or down) is tried, and the rejoin asks the node itself first.
     const power = observation.powerStates[node.name];
-    if (!node.reachable && power !== undefined && power !== 'running') {
+    if (!node.reachable && power !== undefined && power !== 'running' && power !== 'unknown') {
       findings.push(`${node.name} (${what}) waits to be rejoined: its VM is ${power}`);
       continue;
     }

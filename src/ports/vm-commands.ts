@@ -106,4 +106,10 @@ export interface VmCommands {
    * name (e.g. an earlier poll read and deleted it): VmCommandRunNotFoundError.
    */
   poll(vm: VmRef, run: VmCommandRun): Promise<VmCommandProgress>;
+  /**
+   * The node's own agent only, never Run Command: undefined when there are no agents or this one
+   * did not run it (unreachable, refused before running). For a question whose "no answer" is
+   * better settled by ARM's power state than by a Run Command on a VM that may be off.
+   */
+  askNodeAgent?(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome | undefined>;
 }

@@ -47,6 +47,10 @@ export class AgentFirstVmCommands implements VmCommands {
     return (await this.viaAgent(vm, request, {})) ?? this.runCommand.run(vm, request);
   }
 
+  askNodeAgent(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome | undefined> {
+    return this.viaAgent(vm, request, {});
+  }
+
   async runWithSecrets(vm: VmRef, request: VmCommandWithSecretsRequest): Promise<VmCommandOutcome> {
     return (await this.viaAgent(vm, request, request.secrets)) ?? this.runCommand.runWithSecrets(vm, request);
   }

@@ -13,8 +13,14 @@ export interface ProbePoolsOptions {
   adminEndpoint(node: string): Promise<PgEndpoint>;
 }
 
-/** How long setRole waits for the node's agent to see the change (it checks about once a second). */
+/** How long setRole('write') waits for the new holder's agent to serve its lease (it checks about once a second). */
 const AGENT_CATCH_UP_MS = 5000;
+/**
+ * How long a drain waits for the standby's agent to answer /replica 503: its next look (a second
+ * by default); an agent that looks less often answers 503 anyway once its last look is stale
+ * (two check intervals plus the peers' timeout: agent/README.md).
+ */
+const AGENT_DRAIN_MS = 30_000;
 const AGENT_POLL_MS = 100;
 
 /**
@@ -71,16 +77,16 @@ export class ProbePools implements LoadBalancerPools {
       }
       return false;
     });
-    if (changed && role === 'none' && !(await this.untilAgentAnswers(member.name, '/replica', false))) {
-      throw new Error(`${member.name} was drained, but its agent still answered /replica 200 after ${AGENT_CATCH_UP_MS / 1000} s`);
+    if (changed && role === 'none' && !(await this.untilAgentAnswers(member.name, '/replica', false, AGENT_DRAIN_MS))) {
+      throw new Error(`${member.name} was drained, but its agent still answered /replica 200 after ${AGENT_DRAIN_MS / 1000} s`);
     }
     return { changed };
   }
 
   /** The agent checks its node about once a second; the caller's next look should see the change. Whether it did in time. */
-  private async untilAgentAnswers(name: string, path: '/primary' | '/replica', up: boolean): Promise<boolean> {
+  private async untilAgentAnswers(name: string, path: '/primary' | '/replica', up: boolean, withinMs = AGENT_CATCH_UP_MS): Promise<boolean> {
     const node = this.nodeNamed(name);
-    const deadline = Date.now() + AGENT_CATCH_UP_MS;
+    const deadline = Date.now() + withinMs;
     while (Date.now() < deadline) {
       if ((await this.probe(node, path)) === up) return true;
       await new Promise((resolve) => setTimeout(resolve, AGENT_POLL_MS));

@@ -259,6 +259,10 @@ describe('health verdict: the former primary comes back', () => {
     expect(run([afterFailover(standby('pg1', 'pg9', '0/3000000', '0/3000000', 'waiting'))], beforeFailover()).last.action).toMatchObject({ kind: 'rejoin', node: 'pg1' });
   });
 
+  it('tries the rejoin when its VM\'s power state could not be read (ARM slow or down): the rejoin asks the node itself first', () => {
+    expect(run([afterFailover(down('pg1'), { powerStates: { pg1: 'unknown' } })], beforeFailover()).last.action).toMatchObject({ kind: 'rejoin', node: 'pg1', primary: 'pg2' });
+  });
+
   it('fences it first when it comes back writable', () => {
     const { last } = run([afterFailover(primary('pg1', '0/3000100'))], beforeFailover());
     expect(last).toMatchObject({ verdict: 'split-brain', action: { kind: 'fence', node: 'pg1' } });
