@@ -112,12 +112,19 @@ describe('lab TCP load balancer in probe mode', () => {
         ),
       ),
     );
-    // Every agent on one port (a rule probes one port), each on its own node's address.
+    // Every agent on one port (a rule probes one port), each on its own node's address: the port
+    // agent a got may be taken on another address (a backend's), then another one is tried.
     const upNow = (path: string, node: string) => states()?.[path === PRIMARY ? 'write' : 'read'][node]?.up;
-    agents = Object.fromEntries(NODES.map((n) => [n, new FakeAgent(n, upNow)]));
-    await listening(agents.a.server, address(11));
-    probePort = portOf(agents.a.server);
-    await Promise.all(NODES.slice(1).map((n, i) => listening(agents[n].server, address(12 + i), probePort)));
+    for (let attempt = 1; ; attempt++) {
+      agents = Object.fromEntries(NODES.map((n) => [n, new FakeAgent(n, upNow)]));
+      await listening(agents.a.server, address(11));
+      probePort = portOf(agents.a.server);
+      const others = await Promise.allSettled(NODES.slice(1).map((n, i) => listening(agents[n].server, address(12 + i), probePort)));
+      const refused = others.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!refused) break;
+      Object.values(agents).forEach((agent) => agent.close());
+      if (attempt === 10 || (refused.reason as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw refused.reason;
+    }
     frontends = { write: { host: address(1), port: await freePort(address(1)) }, read: { host: address(2), port: await freePort(address(2)) } };
     opened = [];
   });
