@@ -3,7 +3,7 @@ import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
 import { NodeAgents } from '../../../harness/lab/node-agents';
 import { switchoverAndWait } from '../../support/operations';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, waitUntilNotStreaming, waitUntilPrimary } from '../failover/support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, waitUntilNotStreaming, waitUntilPrimary, probedUpForWrites } from '../failover/support';
 
 const FAILURE_THRESHOLD = 2;
 
@@ -24,7 +24,7 @@ describe('probe mode without node steps on the agents (the sample\'s configurati
       policy: { fenceByPowerOff: true, health: { failureThreshold: FAILURE_THRESHOLD, graceSeconds: 0, probeTimeoutMs: 1000 } },
     });
     await check(stack);
-    await waitFor('the write rule to probe pg1 up', async () => probedUpForWrites('pg1'), { timeoutMs: 30_000 });
+    await waitFor('the write rule to probe pg1 up', async () => probedUpForWrites(stack, 'pg1'), { timeoutMs: 30_000 });
   });
 
   afterAll(async () => {
@@ -32,10 +32,6 @@ describe('probe mode without node steps on the agents (the sample\'s configurati
   });
 
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
-  const probedUpForWrites = async (node: string) => {
-    const probes = (await stack.lab.status()).ilb.probes!;
-    return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node || undefined;
-  };
   /** The VM scripts run through Run Command since the `from`th: the script's name is in the text the catalogue builds. */
   const runCommandsSince = (from: number) => stack.azure.record.executions.slice(from).map((e) => ({ vm: e.vm, script: /# =+ (\S+)\.sh/.exec(e.scriptText)?.[1] }));
   const poolWrites = () => stack.azure.record.requests.filter((r) => r.method !== 'GET' && /networkInterfaces|backendAddressPools/i.test(r.url));
@@ -55,7 +51,7 @@ describe('probe mode without node steps on the agents (the sample\'s configurati
 
     const report = await switchoverAndWait(stack, { target: 'pg2' });
 
-    await waitFor('the write rule to probe pg2 up', async () => probedUpForWrites('pg2'), { timeoutMs: 30_000 });
+    await waitFor('the write rule to probe pg2 up', async () => probedUpForWrites(stack, 'pg2'), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg2', problems: [] });
@@ -85,7 +81,7 @@ describe('probe mode without node steps on the agents (the sample\'s configurati
     // Without node steps nothing on the node is asked first: S2 by power-off, then no lease to wait out.
     expect(names.slice(0, names.indexOf('promote candidate') + 1)).toEqual(['claim cluster', 'inspect cluster', 'fence pg2: out of the pools', 're-inspect', 'power off pg2', 're-inspect', 'choose candidate', 'promote candidate']);
     expect(report.steps.find((s) => s.name === 'power off pg2')).toMatchObject({ result: 'ok', detail: { powerState: 'stopped' } });
-    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));

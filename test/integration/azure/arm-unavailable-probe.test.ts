@@ -5,7 +5,7 @@ import { NodeAgents } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { AZURE_SETTING_NAMES } from '../../../src/adapters/azure';
 import { switchoverAndWait } from '../../support/operations';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, waitUntilNotStreaming } from '../failover/support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, waitUntilNotStreaming, probedUpForWrites } from '../failover/support';
 
 const ARM_REQUEST_TIMEOUT_MS = 5000;
 const FAILURE_THRESHOLD = 2;
@@ -29,7 +29,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
       policy: { fenceByPowerOff: true, leaseTtlSeconds: 10, leaseWaitMarginSeconds: 1, health: { failureThreshold: FAILURE_THRESHOLD, graceSeconds: 0, probeTimeoutMs: 1000 } },
     });
     await check(stack);
-    await waitFor('the write rule to probe pg1 up', async () => probedUpForWrites('pg1'), { timeoutMs: 30_000 });
+    await waitFor('the write rule to probe pg1 up', async () => probedUpForWrites(stack, 'pg1'), { timeoutMs: 30_000 });
   });
 
   afterAll(async () => {
@@ -40,10 +40,6 @@ describe('probe mode with node agents while ARM is unavailable', () => {
   });
 
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
-  const probedUpForWrites = async (node: string) => {
-    const probes = (await stack.lab.status()).ilb.probes!;
-    return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node || undefined;
-  };
   const armRequests = () => stack.azure.record.requests.filter((r) => r.url.startsWith('/subscriptions/'));
 
   /** Health checks one after another, as the timer fires them, until stopped. */
@@ -80,7 +76,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     expect(report).toMatchObject({ outcome: 'completed', oldPrimary: 'pg1', newPrimary: 'pg2', problems: [] });
     expect(report.steps.find((s) => s.name === 'rejoin pg1')).toMatchObject({ result: 'ok' });
 
-    await waitFor('the write rule to probe pg2 up', async () => probedUpForWrites('pg2'), { timeoutMs: 30_000 });
+    await waitFor('the write rule to probe pg2 up', async () => probedUpForWrites(stack, 'pg2'), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     expect(await findLostCommits(stack.lab.appEndpoint('write'), writes.acknowledged)).toEqual([]);
@@ -116,7 +112,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     // Its agent also told the rejoin that its VM runs without a postmaster: rejoined at once.
     expect(report.rejoinMethod).toEqual(expect.any(String));
 
-    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     await checks.stop();
@@ -133,7 +129,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
       const state = await check(stack);
       return state.lastCheck?.verdict === 'healthy' ? state.primary?.name : undefined;
     }, { timeoutMs: 120_000, intervalMs: 1000 });
-    await waitFor(`the write rule to probe ${old} up`, async () => probedUpForWrites(old), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${old} up`, async () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
     const load = new WriteLoad(stack.lab.appEndpoint('write'));
     await load.prepare();
     load.start();
@@ -161,7 +157,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     else expect(Date.parse(step(`power off ${old}`).startedAt) + step(`power off ${old}`).durationMs!).toBeGreaterThanOrEqual(lapsed);
     expect(Date.parse(step('promote candidate').startedAt)).toBeGreaterThanOrEqual(lapsed);
 
-    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     await checks.stop();

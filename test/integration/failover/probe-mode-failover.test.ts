@@ -4,7 +4,7 @@ import { WriteLoad } from '../../../harness/load/write-load';
 import { NODE_AGENT_PORT } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary, probedUpForWrites } from './support';
 
 const LEASE_TTL_SECONDS = 15;
 const LEASE_WAIT_MARGIN_SECONDS = 2;
@@ -52,11 +52,6 @@ describe('probe mode: failover after kill -9 of the primary', () => {
       req.end();
     });
 
-  /** The lab load balancer's own view: `node` alone is up for the write rule. */
-  const probedUpForWrites = async (node: string) => {
-    const probes = (await stack.lab.status()).ilb.probes!;
-    return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node;
-  };
 
   /** Asks every agent's /primary, round after round, until stopped: the rounds where more than one said 200. */
   function watchWriters(): { stop: () => Promise<{ rounds: number; doubled: string[][] }> } {
@@ -83,7 +78,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
   it('promotes without waiting out the lease of an old primary its agent saw stopped, keeps one writer, and rejoins it', async () => {
     // The first check grants the lease to pg1; the probes then send it the writes.
     await check(stack);
-    await waitFor('the write rule to probe pg1 up', () => probedUpForWrites('pg1'), { timeoutMs: 30_000 });
+    await waitFor('the write rule to probe pg1 up', () => probedUpForWrites(stack, 'pg1'), { timeoutMs: 30_000 });
     const watcher = watchWriters();
     const load = new WriteLoad(stack.lab.appEndpoint('write'));
     await load.prepare();
@@ -111,7 +106,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
       'promote candidate',
     ]);
 
-    await waitFor(`the write rule to probe ${promoted} up`, () => probedUpForWrites(promoted), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${promoted} up`, () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
     const lost = await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));
@@ -137,7 +132,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
   it('the old primary started again right after its crash: fenced (its lease predates the start) until the health check writes the lease again; no failover, never two writers', async () => {
     const old = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
     await check(stack);
-    await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(old), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
     expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy', action: null });
     const watcher = watchWriters();
     // What a service manager restarting a crashed server does, before any health check saw it down.
@@ -154,7 +149,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     await stack.lab.waitUntilHealthy();
     const states = await checkUntil(stack, (s) => s.lastCheck?.verdict === 'healthy' && s.primary?.name === old, 5);
     expect(states.every((s) => s.lastCheck?.action?.kind !== 'failover')).toBe(true);
-    await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(old), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
 
     const watched = await watcher.stop();
     expect(watched.rounds).toBeGreaterThan(0);

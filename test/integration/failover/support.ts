@@ -101,6 +101,12 @@ export async function waitUntilNotStreaming(stack: LocalStack, nodes: string[]):
   });
 }
 
+/** Probe mode, the lab load balancer's own view: `node` alone is probed up for the write rule (true), else undefined (for waitFor). */
+export async function probedUpForWrites(stack: LocalStack, node: string): Promise<true | undefined> {
+  const probes = (await stack.lab.status()).ilb.probes!;
+  return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node || undefined;
+}
+
 /** Until `node` answers as a writable primary. */
 export async function waitUntilPrimary(stack: LocalStack, node: string): Promise<void> {
   await waitFor(`${node} to answer as a primary`, async () => {
