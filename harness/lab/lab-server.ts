@@ -25,6 +25,9 @@ hot_standby_feedback = on
 wal_keep_size = '256MB'
 wal_receiver_status_interval = 1s
 wal_sender_timeout = 10s
+# The sample's and the README's: a standby whose primary went silent (a VM that is off) stops
+# streaming after 5 s, not PostgreSQL's default 60 s.
+wal_receiver_timeout = 5s
 shared_buffers = 32MB
 max_connections = 60
 password_encryption = 'scram-sha-256'
@@ -149,12 +152,18 @@ export class LabServer {
     await this.tool('pg_ctl', ['-D', this.node.dataDir, '-m', mode, '-w', '-t', '60', 'stop']);
   }
 
+  /** The postmaster and its children (backends, walreceiver, …); none when the server does not run. */
+  processes(): number[] {
+    const pid = this.postmasterPid();
+    return pid ? [pid, ...childProcesses(pid)] : [];
+  }
+
   /** What a VM losing power does to PostgreSQL: the postmaster and every backend die at once, without a shutdown. */
   async kill(): Promise<void> {
-    const pid = this.postmasterPid();
-    if (!pid) return;
+    const targets = this.processes();
+    if (targets.length === 0) return;
     // Backends too: a frozen backend left alive could finish a statement after the "power-off".
-    for (const target of [pid, ...childProcesses(pid)]) {
+    for (const target of targets) {
       try {
         process.kill(target, 'SIGKILL');
       } catch {

@@ -17,7 +17,8 @@ import { labOsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
 import { createCertificateAuthority, issueServerCertificate } from '../util/certificates';
 import { findPgBinDir } from './pg-binaries';
 import { IlbControlClient } from './ilb-client';
-import { stopNodeAgents } from './node-agents';
+import { stopNodeAgent, stopNodeAgents } from './node-agents';
+import { silenceNode, unsilenceNode } from './network-silence';
 import { IlbDaemonSpec } from './ilb-daemon';
 import { PoolMembership, ProbeStates } from './tcp-load-balancer';
 
@@ -114,6 +115,8 @@ export class Lab {
   private static async removeLeftovers(options: LabOptions): Promise<void> {
     const recorded = Lab.open(options)?.manifest;
     const layout = labLayout(recorded?.options ?? options);
+    // A VM the last lab on these addresses left powered off (silent) would still be.
+    for (const node of layout.nodes) unsilenceNode(node.host);
     if (!existsSync(layout.stateDir)) return;
     await stopDaemon(layout.ilbPidFile);
     await stopNodeAgents(layout);
@@ -125,6 +128,17 @@ export class Lab {
     }
     rmSync(layout.stateDir, { recursive: true, force: true });
     log('removed', { stateDir: layout.stateDir });
+  }
+
+  /**
+   * The node's VM vanishes (its host failed; ARM may still call it running): silent first, then
+   * its PostgreSQL and its agent die (docs/azure-platform.md §20). Lifted by a power-on, or by
+   * `unsilenceNode(host)` and a start.
+   */
+  async vanish(name: string): Promise<void> {
+    const server = this.server(name);
+    silenceNode(server.node.host, server.processes());
+    await Promise.all([server.kill(), stopNodeAgent(server.node)]);
   }
 
   server(name: string): LabServer {

@@ -151,7 +151,7 @@ export class NodeAgents {
 
   /** Stops `name`'s agent (SIGTERM to its process group, SIGKILL if it lingers); nothing when it does not run. */
   async stop(name: string): Promise<void> {
-    await stopAgent(nodeAgentFiles(this.node(name)));
+    await stopNodeAgent(this.node(name));
   }
 
   async stopAll(): Promise<void> {
@@ -193,6 +193,11 @@ export class NodeAgents {
 /** Stops every node agent of a lab, found by their pid files (also from another process than the one that started them). */
 export async function stopNodeAgents(layout: LabLayout): Promise<void> {
   await Promise.all(layout.nodes.map((node) => stopAgent(nodeAgentFiles(node))));
+}
+
+/** Stops the agent of one node, found by its pid file; nothing when it does not run. */
+export async function stopNodeAgent(node: LabNodeLayout): Promise<void> {
+  await stopAgent(nodeAgentFiles(node));
 }
 
 async function stopAgent(files: AgentFiles): Promise<void> {

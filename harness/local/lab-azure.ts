@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab } from '../lab/lab';
 import type { NodeAgents } from '../lab/node-agents';
+import { unsilenceNode } from '../lab/network-silence';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
 import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
@@ -13,7 +14,8 @@ const log = (event: string, fields: Record<string, unknown>): void => {
 /**
  * The local Azure emulator playing the lab's Azure: its VMs are the lab nodes (Run Command runs
  * the real scripts on this machine with the node's paths as parameters), its load balancer pools
- * drive the lab's TCP load balancer, and powering a VM off kills that node's PostgreSQL.
+ * drive the lab's TCP load balancer, and powering a VM off silences the node and kills its PostgreSQL
+ * and agent.
  */
 /**
  * A VM Azure holds powered off stays off across restarts of the local stack, as a real one does:
@@ -65,12 +67,19 @@ export async function startLabAzure(
       // so nothing answers for a VM that is off.
       // A VM boots only once it is all the way off; it goes off at once, and again once a boot
       // still under way has ended (whatever that boot started goes with it).
+      // A VM that is off is silent (docs/azure-platform.md §20): its address and its server's
+      // outgoing flows go quiet before its processes die, so that no peer hears them close.
       const agents = options.agents;
+      const server = lab.server(vm);
       const previous = powerChanges.get(vm) ?? Promise.resolve();
-      const off = () => Promise.all([lab.server(vm).kill(), agents?.stop(vm)]);
+      const off = () => lab.vanish(vm);
+      const boot = () => {
+        unsilenceNode(server.node.host);
+        return Promise.all([server.start(), agents?.start(vm)]);
+      };
       const change =
         state === 'running'
-          ? previous.then(() => Promise.all([lab.server(vm).start(), agents?.start(vm)]))
+          ? previous.then(boot)
           : state === 'stopped' || state === 'deallocated'
             ? Promise.all([off(), previous.then(off)])
             : previous;

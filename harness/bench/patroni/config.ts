@@ -64,6 +64,7 @@ export const SHARED_PG_PARAMETERS: Record<string, string | number> = {
   wal_keep_size: '256MB',
   wal_receiver_status_interval: '1s',
   wal_sender_timeout: '10s',
+  wal_receiver_timeout: '5s',
   shared_buffers: '32MB',
   max_connections: 60,
   password_encryption: 'scram-sha-256',
