@@ -23,9 +23,11 @@
 #   --peers LIST           the other nodes' agents, NAME=HOST:PORT,... (the lease failsafe asks them)
 #   --probe-port PORT      the probes' port, the app's loadBalancer.agentPort (default 8432)
 #   --steps-port PORT      also run the app's node steps, over HTTPS on ADDR:PORT (the app's
-#                          nodeAgent.stepsPort, 8433), with the VM scripts beside this file
-#                          (vm-scripts/, or src/vm-scripts/ of a checkout). Needs polkitd: a polkit
-#                          rule lets the agent (user postgres) start and stop --pg-service only.
+#                          nodeAgent.stepsPort, 8433). The app sends each script; the agent runs
+#                          only those whose SHA-256 is in vm-scripts.sha256 beside this file (the
+#                          agent bundle's), or computed from src/vm-scripts/ of a checkout. Needs
+#                          polkitd: a polkit rule lets the agent (user postgres) start and stop
+#                          --pg-service only.
 #   --steps-tls-cert FILE  PEM certificate for ADDR from the cluster's CA (postgres.sslRootCertSecret)
 #   --steps-tls-key FILE   its private key (the agent runs as postgres and must be able to read both)
 #   --steps-key-file FILE  this node's step key (Key Vault secret <nodeAgent.stepKeySecretPrefix>-<node>,
@@ -123,9 +125,8 @@ if [[ -n $steps_port ]]; then
   done
   key_bytes=$(tr -d '\n\r' <"$step_key_file" | base64 -d 2>/dev/null | wc -c) || key_bytes=0
   ((key_bytes >= 32)) || die "--steps-key-file must hold the node's step key: base64 of at least 32 random bytes (openssl rand -base64 32)"
-  scripts=$here/vm-scripts
-  [[ -f $scripts/lib.sh ]] || scripts=$here/../src/vm-scripts
-  [[ -f $scripts/lib.sh ]] || die "the node steps need the VM scripts beside install.sh (vm-scripts/) or in a checkout (src/vm-scripts/)"
+  [[ -f $here/vm-scripts.sha256 || -f $here/../src/vm-scripts/lib.sh ]] ||
+    die "the node steps need the VM scripts' digests beside install.sh (vm-scripts.sha256, in the agent bundle) or a checkout (src/vm-scripts/)"
   IFS=, read -ra data_dirs <<<"$pg_data_dirs"
   ((${#data_dirs[@]})) || die "--pg-data-dirs must list absolute directories, comma-separated"
   for dir in "${data_dirs[@]}"; do [[ $dir =~ ^/[A-Za-z0-9._/@-]+$ ]] || die "--pg-data-dirs must list absolute directories, comma-separated ('$dir' is not one)"; done
@@ -185,7 +186,7 @@ if [[ -n $node_address ]]; then
     if [[ -n $steps_port ]]; then
       printf 'PGFO_STEPS_LISTEN=%s:%s\nPGFO_STEPS_TLS_CERT=%s\nPGFO_STEPS_TLS_KEY=%s\n' "$node_address" "$steps_port" "$steps_cert" "$steps_key"
       # Where systemd puts the credential 10-steps.conf loads (systemd 250+).
-      printf 'PGFO_STEPS_KEY_FILE=/run/credentials/%s/step-key\nPGFO_STEPS_SCRIPTS_DIR=%s\n' "$node_unit" "${lib_dir#"$root"}/vm-scripts"
+      printf 'PGFO_STEPS_KEY_FILE=/run/credentials/%s/step-key\nPGFO_STEPS_SCRIPT_DIGESTS=%s\n' "$node_unit" "${lib_dir#"$root"}/vm-scripts.sha256"
     fi
   } >"$work/node-agent.env"
   put 0600 "$work/node-agent.env" "$conf_dir/node-agent.env"
@@ -194,7 +195,14 @@ if [[ -n $node_address ]]; then
   put 0644 "$here/systemd/$node_unit" "$unit_dir/$node_unit"
   if [[ -n $steps_port ]]; then
     put 0600 "$step_key_file" "$conf_dir/step-key"
-    for file in "$scripts"/*.sh; do put 0644 "$file" "$lib_dir/vm-scripts/${file##*/}"; done
+    # The digests of the scripts this app version sends (a checkout's, by the agent's own reading).
+    if [[ -f $here/vm-scripts.sha256 ]]; then
+      cp -- "$here/vm-scripts.sha256" "$work/vm-scripts.sha256"
+    else
+      (cd "$here" && python3 -c 'import sys; from node_agent.steps import digests_of_dir; sys.stdout.write("".join(f"{d}  {n}\n" for n, d in digests_of_dir(sys.argv[1]).items()))' "$here/../src/vm-scripts") >"$work/vm-scripts.sha256" ||
+        die "could not read the VM scripts in $here/../src/vm-scripts"
+    fi
+    put 0644 "$work/vm-scripts.sha256" "$lib_dir/vm-scripts.sha256"
     {
       printf '# written by install.sh: the node steps (--steps-port) write the data and configuration\n'
       printf '# directories; the step key reaches the agent only, as a credential.\n[Service]\n'
@@ -215,7 +223,7 @@ polkit.addRule(function (action, subject) {
 RULES
     put 0644 "$work/polkit.rules" "$polkit_rule"
   else
-    for file in "$steps_dropin" "$polkit_rule" "$conf_dir/step-key"; do
+    for file in "$steps_dropin" "$polkit_rule" "$conf_dir/step-key" "$lib_dir/vm-scripts.sha256"; do
       if [[ -e $file ]]; then rm -f -- "$file" && changed+=("${file#"$root"}"); fi
     done
   fi

@@ -1,5 +1,6 @@
 /**
- * `npm run build:agent-bundle`: packs the agent (agent/ but its README) into
+ * `npm run build:agent-bundle`: packs the agent (agent/ but its README) and the digests of the VM
+ * scripts this app sends its node steps (vm-scripts.sha256: the agent runs no other) into
  * bicep/modules/cloud-init/agent-bundle.tar.gz, which the sample VMs' cloud-init carries as one
  * base64 file and unpacks into /usr/local/src/pg-failover-agent before running install.sh.
  * As text the agent no longer fits Azure's 64 KB of custom data; gzipped it takes about half.
@@ -9,9 +10,11 @@
  * Deterministic: sorted names, owner root, mtime 0, fixed modes, gzip without a name or time.
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { vmScriptDigests } from '../src/vm-scripts/catalogue';
 
 const ROOT = resolve(__dirname, '..');
 const AGENT_DIR = join(ROOT, 'agent');
@@ -19,6 +22,8 @@ export const AGENT_BUNDLE = join(ROOT, 'bicep', 'modules', 'cloud-init', 'agent-
 /** The one directory the bundle holds: install.sh expects its files side by side. */
 export const AGENT_BUNDLE_DIR = 'pg-failover-agent';
 const LEFT_OUT = new Set(['README.md']);
+/** Beside install.sh in the bundle: vmScriptDigests() (agent/node_agent/steps.py read_digests). */
+export const SCRIPT_DIGESTS_FILE = 'vm-scripts.sha256';
 
 /** The bundle's files, relative to agent/ (and to AGENT_BUNDLE_DIR in the bundle), sorted. */
 export function agentBundleFiles(): string[] {
@@ -30,7 +35,17 @@ export function agentBundleFiles(): string[] {
 }
 
 export function buildAgentBundle(): Buffer {
-  const tar = execFileSync(
+  const generated = mkdtempSync(join(tmpdir(), 'pgfo-agent-bundle-'));
+  try {
+    writeFileSync(join(generated, SCRIPT_DIGESTS_FILE), vmScriptDigests());
+    return gzipSync(tarOf(generated), { level: 9 });
+  } finally {
+    rmSync(generated, { recursive: true, force: true });
+  }
+}
+
+function tarOf(generated: string): Buffer {
+  return execFileSync(
     'tar',
     [
       '--create',
@@ -47,10 +62,12 @@ export function buildAgentBundle(): Buffer {
       AGENT_DIR,
       '--no-recursion',
       ...agentBundleFiles(),
+      '--directory',
+      generated,
+      SCRIPT_DIGESTS_FILE,
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
-  return gzipSync(tar, { level: 9 });
 }
 
 if (require.main === module) {

@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
-from .steps import StepsConfig
+from .steps import StepsConfig, read_digests
 
 DEFAULT_CONFIG_FILE = '/etc/pg-failover/node-agent.env'
 # Under systemd the unit hands the file over with LoadCredential= (see the .service file).
@@ -127,7 +127,7 @@ def load_config(path: str) -> Config:
     )
 
 
-DEFAULT_SCRIPTS_DIR = '/usr/local/lib/pg-failover-agent/vm-scripts'
+DEFAULT_SCRIPT_DIGESTS = '/usr/local/lib/pg-failover-agent/vm-scripts.sha256'
 
 
 def _steps(settings: Dict[str, str], setting: Callable[..., object]) -> Optional[StepsConfig]:
@@ -141,7 +141,8 @@ def _steps(settings: Dict[str, str], setting: Callable[..., object]) -> Optional
         tls_cert=setting('PGFO_STEPS_TLS_CERT', _readable_file, "a readable PEM certificate for this node's address (e.g. PostgreSQL's server.crt)"),
         tls_key=setting('PGFO_STEPS_TLS_KEY', _readable_file, 'its readable PEM private key'),
         key_file=setting('PGFO_STEPS_KEY_FILE', _readable_file, "a readable file with this node's step key (base64, at least 32 bytes)"),
-        scripts_dir=setting('PGFO_STEPS_SCRIPTS_DIR', _scripts_dir, 'the directory holding the VM scripts (lib.sh and one .sh per step) the app ships', DEFAULT_SCRIPTS_DIR),
+        # The app sends each script; the agent runs only those whose digest it holds.
+        script_digests=setting('PGFO_STEPS_SCRIPT_DIGESTS', _digest_file, 'a readable file of "<sha256>  <script>" lines, one per step the app may ask for (install.sh writes it)', DEFAULT_SCRIPT_DIGESTS),
     )
 
 
@@ -151,10 +152,8 @@ def _readable_file(raw: str) -> str:
     return raw
 
 
-def _scripts_dir(raw: str) -> str:
-    if not os.path.isabs(raw) or not os.path.isfile(os.path.join(raw, 'lib.sh')):
-        raise ValueError(raw)
-    return raw
+def _digest_file(raw: str) -> Dict[str, str]:
+    return read_digests(_readable_file(raw))
 
 
 def _node_name(raw: str) -> str:
@@ -239,6 +238,6 @@ KNOWN = frozenset(
         'PGFO_STEPS_TLS_CERT',
         'PGFO_STEPS_TLS_KEY',
         'PGFO_STEPS_KEY_FILE',
-        'PGFO_STEPS_SCRIPTS_DIR',
+        'PGFO_STEPS_SCRIPT_DIGESTS',
     ]
 )

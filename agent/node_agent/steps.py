@@ -36,7 +36,8 @@ from typing import Callable, Dict, Optional, Tuple
 PATH = '/steps'
 SCHEME = 'PGFO-HMAC-SHA256'
 SCRIPTS = ('inspect', 'stop-clean', 'start', 'promote', 'follow', 'rejoin')
-MAX_BODY_BYTES = 64 * 1024
+# The request carries the script itself (lib.sh and the step, about 40 KiB for the rejoin).
+MAX_BODY_BYTES = 256 * 1024
 MAX_TIMEOUT_SECONDS = 86400
 # Run Command keeps 4 KiB of each stream; the app reads only the last line of stdout.
 KEEP_BYTES = 16 * 1024
@@ -56,7 +57,9 @@ class StepsConfig:
     tls_cert: str
     tls_key: str
     key_file: str
-    scripts_dir: str
+    # The SHA-256 of each script text this agent may run (script_text's composition): only these
+    # run, whatever a request carries.
+    script_digests: Dict[str, str]
     window_seconds: float = 60.0
 
 
@@ -86,6 +89,26 @@ def signature(key: bytes, method: str, path: str, date: str, body: bytes) -> str
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def digests_of_dir(scripts_dir: str) -> Dict[str, str]:
+    """The digests of the scripts in a checkout's or an install's directory (lib.sh and one .sh per step)."""
+    return {name: hashlib.sha256(script_text(scripts_dir, name).encode()).hexdigest() for name in SCRIPTS}
+
+
+def read_digests(path: str) -> Dict[str, str]:
+    """A digest file: one "<sha256>  <script>" line per step (what install.sh and the agent bundle write)."""
+    digests: Dict[str, str] = {}
+    with open(path, encoding='ascii') as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if len(parts) != 2 or not SHA256.match(parts[0]) or parts[1] not in SCRIPTS or parts[1] in digests:
+                raise ValueError(f'{path}:{number} is not "<lowercase hex sha256>  <one of {", ".join(SCRIPTS)}>" (each once)')
+            digests[parts[1]] = parts[0]
+    missing = [name for name in SCRIPTS if name not in digests]
+    if missing:
+        raise ValueError(f'{path} lists no digest for {", ".join(missing)}')
+    return digests
+
+
 def script_text(scripts_dir: str, name: str) -> str:
     """lib.sh, then the script without its shebang: what the app's catalogue sends (src/vm-scripts/catalogue.ts)."""
     with open(os.path.join(scripts_dir, 'lib.sh'), encoding='utf-8') as handle:
@@ -100,6 +123,7 @@ class StepRequest:
     id: str
     script: str
     sha256: str
+    text: str
     parameters: Dict[str, str]
     secrets: Dict[str, str]
     timeout_seconds: int
@@ -125,19 +149,21 @@ def parse_request(body: bytes) -> 'StepRequest | PollRequest':
         if set(data) != {'id', 'poll'}:
             raise Refused(400, 'malformed', 'a poll sends only id and poll: true')
         return PollRequest(request_id)
-    unknown = sorted(set(data) - {'id', 'script', 'sha256', 'parameters', 'secrets', 'timeoutSeconds', 'async'})
+    unknown = sorted(set(data) - {'id', 'script', 'sha256', 'text', 'parameters', 'secrets', 'timeoutSeconds', 'async'})
     if unknown:
-        raise Refused(400, 'malformed', f'unknown fields {", ".join(unknown)}: send id, script, sha256, parameters, secrets, timeoutSeconds and optionally async')
-    script, digest, timeout, background = data.get('script'), data.get('sha256'), data.get('timeoutSeconds'), data.get('async', False)
+        raise Refused(400, 'malformed', f'unknown fields {", ".join(unknown)}: send id, script, sha256, text, parameters, secrets, timeoutSeconds and optionally async')
+    script, digest, text, timeout, background = data.get('script'), data.get('sha256'), data.get('text'), data.get('timeoutSeconds'), data.get('async', False)
     if script not in SCRIPTS:
         raise Refused(400, 'malformed', f'script must be one of {", ".join(SCRIPTS)}')
     if not isinstance(digest, str) or not SHA256.match(digest):
         raise Refused(400, 'malformed', 'sha256 must be the lowercase hex SHA-256 of the script text the app would send')
+    if not isinstance(text, str) or hashlib.sha256(text.encode()).hexdigest() != digest:
+        raise Refused(400, 'malformed', 'text must be the script to run (lib.sh and the step, as Run Command would get it), whose SHA-256 is sha256')
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= MAX_TIMEOUT_SECONDS:
         raise Refused(400, 'malformed', f'timeoutSeconds must be a whole number from 1 to {MAX_TIMEOUT_SECONDS}')
     if not isinstance(background, bool):
         raise Refused(400, 'malformed', 'async must be true (answer 202 at once; poll for the end) or false')
-    return StepRequest(request_id, script, digest, _variables(data, 'parameters'), _variables(data, 'secrets'), timeout, background)
+    return StepRequest(request_id, script, digest, text, _variables(data, 'parameters'), _variables(data, 'secrets'), timeout, background)
 
 
 def _variables(data: dict, field: str) -> Dict[str, str]:
@@ -164,8 +190,7 @@ class StepRunner:
         self.node = node
         self.log = log
         self.key = read_key(config.key_file)
-        self.texts = {name: script_text(config.scripts_dir, name) for name in SCRIPTS}
-        self.digests = {name: hashlib.sha256(text.encode()).hexdigest() for name, text in self.texts.items()}
+        self.digests = config.script_digests
         self.one_at_a_time = threading.Lock()
         self.runs: 'OrderedDict[str, Run]' = OrderedDict()
         self.changed = threading.Condition()
@@ -246,7 +271,7 @@ class StepRunner:
             try:
                 path = os.path.join(directory, 'script.sh')
                 with open(path, 'w', encoding='utf-8') as handle:
-                    handle.write(self.texts[request.script])
+                    handle.write(request.text)
                 env = {'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME': directory, 'LANG': 'C.UTF-8', **request.parameters, **request.secrets}
                 stdout, stderr, code, timed_out = _spawn(path, directory, env, request.timeout_seconds)
             finally:

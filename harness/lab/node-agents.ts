@@ -8,14 +8,13 @@ import { waitFor } from '../util/wait';
 import type { Lab } from './lab';
 import type { LabLayout, LabNodeLayout } from './layout';
 import { labOsOwner, writeOwnedFile } from './os-owner';
+import { vmScriptDigests } from '../../src/vm-scripts/catalogue';
 
 /** agent/node-agent.py: the node agent that answers the load balancer's probes on each VM. */
 export const NODE_AGENT_SCRIPT = resolve(__dirname, '..', '..', 'agent', 'node-agent.py');
 export const NODE_AGENT_PORT = 8432;
 /** The node steps over HTTPS (PGFO_STEPS_LISTEN), on every node's address. */
 export const NODE_STEPS_PORT = 8433;
-/** The VM scripts the agents run for their steps: the app's own (an installed agent has a copy). */
-const VM_SCRIPTS_DIR = resolve(__dirname, '..', '..', 'src', 'vm-scripts');
 
 export interface NodeAgentOptions {
   /** PGFO_CHECK_SECONDS: seconds between two looks at PostgreSQL (default 0.2, a lab's pace). */
@@ -47,11 +46,13 @@ interface AgentFiles {
   pid: string;
   log: string;
   stepKey: string;
+  /** The digests of the scripts the app sends (as an installed agent's vm-scripts.sha256). */
+  scriptDigests: string;
 }
 
 /** Beside the node's data directory, so that `Lab.down` (which removes the state directory) takes them with it. */
 export function nodeAgentFiles(node: LabNodeLayout): AgentFiles {
-  return { config: join(node.dir, 'node-agent.env'), pid: join(node.dir, 'node-agent.pid'), log: join(node.dir, 'node-agent.log'), stepKey: join(node.dir, 'step-key') };
+  return { config: join(node.dir, 'node-agent.env'), pid: join(node.dir, 'node-agent.pid'), log: join(node.dir, 'node-agent.log'), stepKey: join(node.dir, 'step-key'), scriptDigests: join(node.dir, 'vm-scripts.sha256') };
 }
 
 /**
@@ -112,7 +113,7 @@ export class NodeAgents {
       PGFO_STEPS_TLS_CERT: node.certFile,
       PGFO_STEPS_TLS_KEY: node.keyFile,
       PGFO_STEPS_KEY_FILE: nodeAgentFiles(node).stepKey,
-      PGFO_STEPS_SCRIPTS_DIR: VM_SCRIPTS_DIR,
+      PGFO_STEPS_SCRIPT_DIGESTS: nodeAgentFiles(node).scriptDigests,
       ...(this.options.maxLagBytes === undefined ? {} : { PGFO_MAX_LAG_BYTES: String(this.options.maxLagBytes) }),
       ...this.options.settings,
     };
@@ -125,6 +126,7 @@ export class NodeAgents {
     if (runningPid(files.pid)) return;
     const owner = labOsOwner();
     labStepKey(node);
+    writeOwnedFile(files.scriptDigests, vmScriptDigests(), owner);
     const content = Object.entries(this.settings(name)).map(([key, value]) => `${key}=${value}\n`).join('');
     writeOwnedFile(files.config, content, owner);
     const python = ['python3', '-B', NODE_AGENT_SCRIPT, '--config', files.config];

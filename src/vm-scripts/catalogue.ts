@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { ClusterConfig, NodeConfig } from '../config/schema';
@@ -75,6 +76,14 @@ export function vmScriptText(name: VmScriptName): string {
   const text = `${lib.endsWith('\n') ? lib : `${lib}\n`}\n# ======================================================================== ${name}.sh\n${body}`;
   textCache.set(name, text);
   return text;
+}
+
+/**
+ * What an agent holds to run the node steps (its vm-scripts.sha256): the SHA-256 of each script
+ * text the app sends, one "<sha256>  <script>" line each. The agent runs no other text.
+ */
+export function vmScriptDigests(): string {
+  return VM_SCRIPT_NAMES.map((name) => `${createHash('sha256').update(vmScriptText(name)).digest('hex')}  ${name}\n`).join('');
 }
 
 export function vmScript(name: VmScriptName): ShellScript {

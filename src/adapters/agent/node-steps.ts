@@ -36,7 +36,7 @@ const QUICK_ANSWER_MS = 10_000;
 
 /**
  * POST /steps on a node's agent (agent/node_agent/steps.py): signed with the node's key, the
- * script's SHA-256 so the agent runs only its own identical copy, one id per call. Resolves with
+ * script with its SHA-256 (the agent runs only a text whose digest it holds), one id per call. Resolves with
  * the script's streams once it ran; throws NodeAgentUnavailable when it did not run; any other
  * error (the connection lost after the request went out) leaves unknown whether it ran.
  */
@@ -67,6 +67,7 @@ function stepBody(id: string, step: NodeStepRequest, background: boolean): Buffe
       id,
       script: step.script.name,
       sha256: createHash('sha256').update(step.script.text).digest('hex'),
+      text: step.script.text,
       parameters: step.parameters,
       secrets: step.secrets,
       timeoutSeconds: step.timeoutSeconds,

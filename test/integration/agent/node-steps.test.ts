@@ -71,6 +71,7 @@ describe('node agent: node steps over HTTPS', () => {
       id: randomUUID(),
       script: call.script.name,
       sha256: createHash('sha256').update(call.script.text).digest('hex'),
+      text: call.script.text,
       parameters: call.parameters,
       secrets: {},
       timeoutSeconds: 60,
@@ -108,7 +109,7 @@ describe('node agent: node steps over HTTPS', () => {
     expect(steps('pg1')).toEqual([]);
   });
 
-  it('refuses malformed requests naming the field, another script version, another node, and stops nothing', async () => {
+  it('refuses malformed requests naming the field, a text other than its digest\'s, another script version, another node, and stops nothing', async () => {
     const call = stopPg1();
     const cases: [string, number, string, RegExp][] = [
       ['not json', 400, 'malformed', /not JSON/],
@@ -117,6 +118,9 @@ describe('node agent: node steps over HTTPS', () => {
       [stepBody(call, { parameters: { 'PGFO NODE': 'x' } }), 400, 'malformed', /parameters must be/],
       [stepBody(call, { extra: 1 }), 400, 'malformed', /unknown fields extra/],
       [stepBody(call, { id: 'x' }), 400, 'malformed', /^id must be/],
+      // The agent runs the text the request carries only when it is the one its digest names, and a digest it holds.
+      [stepBody(call, { text: undefined }), 400, 'malformed', /^text must be the script to run/],
+      [stepBody(call, { text: `${call.script.text}\necho changed` }), 400, 'malformed', /^text must be the script to run .* whose SHA-256 is sha256/],
       [stepBody({ ...call, script: { ...call.script, text: `${call.script.text}\necho changed` } }), 409, 'script-version', /another stop-clean than the app/],
       [stepBody({ ...call, parameters: { ...call.parameters, PGFO_NODE_NAME: 'pg2' } }), 409, 'wrong-node', /agent of pg1, not of pg2/],
     ];

@@ -1,13 +1,13 @@
 import { parse } from 'acorn';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runInNewContext } from 'node:vm';
 import { AGENT_DIR, runScript } from './support';
+import { VM_SCRIPT_NAMES, vmScriptDigests, vmScriptText } from '../../../src/vm-scripts/catalogue';
 
-const VM_SCRIPTS = join(AGENT_DIR, '..', 'src', 'vm-scripts');
 const NODE_AGENT = ['--node-address', '10.0.0.4', '--peers', 'pg2=10.0.0.5:8432,pg3=10.0.0.6:8432'];
 /** The files of --steps-port: a certificate, its key and a step key, in a fresh directory. */
 const stepFiles = () => {
@@ -139,7 +139,7 @@ describe('install.sh', () => {
       const copy = join(mkdtempSync(join(tmpdir(), 'pgfo-env-')), 'node-agent.env');
       const text = readFileSync(file, 'utf8')
         .replace('=/run/credentials/pg-failover-node-agent.service/step-key', `=${join(root, 'etc/pg-failover/step-key')}`)
-        .replace(`=/${LIB}/`, `=${join(root, LIB)}/`);
+        .replaceAll(`=/${LIB}/`, `=${join(root, LIB)}/`);
       writeFileSync(copy, text);
       const program = [
         'import dataclasses, json, sys',
@@ -176,10 +176,10 @@ describe('install.sh', () => {
         warnings: [],
       });
       // No steps: no key, no scripts, no polkit rule, no write access.
-      for (const path of ['etc/pg-failover/step-key', `${LIB}/vm-scripts`, 'etc/polkit-1', 'etc/systemd/system/pg-failover-node-agent.service.d']) expect(existsSync(join(root, path))).toBe(false);
+      for (const path of ['etc/pg-failover/step-key', `${LIB}/vm-scripts.sha256`, 'etc/polkit-1', 'etc/systemd/system/pg-failover-node-agent.service.d']) expect(existsSync(join(root, path))).toBe(false);
     });
 
-    it('with --steps-port: the VM scripts, the key as a credential of the agent\'s unit only, write access to the data directories, a polkit rule for PostgreSQL\'s unit alone', async () => {
+    it('with --steps-port: the digests of the VM scripts the app sends, the key as a credential of the agent\'s unit only, write access to the data directories, a polkit rule for PostgreSQL\'s unit alone', async () => {
       const root = newRoot();
       const steps = stepFiles();
       const run = await runScript('install.sh', withAgent(root, [...steps.options, '--pg-service', 'postgresql@16-main.service']));
@@ -188,11 +188,13 @@ describe('install.sh', () => {
       expect(run.stdout).not.toContain(steps.key.trim());
       const key = join(root, 'etc/pg-failover/step-key');
       expect([readFileSync(key, 'utf8'), mode(key)]).toEqual([steps.key, '600']);
-      const scripts = readdirSync(VM_SCRIPTS).filter((file) => file.endsWith('.sh'));
-      expect(readdirSync(join(root, LIB, 'vm-scripts')).sort()).toEqual(scripts.sort());
-      for (const file of scripts) expect(readFileSync(join(root, LIB, 'vm-scripts', file), 'utf8')).toBe(readFileSync(join(VM_SCRIPTS, file), 'utf8'));
+      // From the checkout's scripts, read by the agent's own code: the same digests the app's catalogue (and the agent bundle) gives.
+      const digests = join(root, LIB, 'vm-scripts.sha256');
+      expect([readFileSync(digests, 'utf8'), mode(digests)]).toEqual([vmScriptDigests(), '644']);
+      expect(existsSync(join(root, LIB, 'vm-scripts'))).toBe(false);
+      const sent = Object.fromEntries(VM_SCRIPT_NAMES.map((name) => [name, createHash('sha256').update(vmScriptText(name)).digest('hex')]));
       expect(agentConfig(root)).toMatchObject({
-        steps: { listen_host: '10.0.0.4', listen_port: 8433, key_file: key, scripts_dir: join(root, LIB, 'vm-scripts') },
+        steps: { listen_host: '10.0.0.4', listen_port: 8433, key_file: key, script_digests: sent },
       });
       const env = readFileSync(join(root, 'etc/pg-failover/node-agent.env'), 'utf8');
       expect(env).toContain('PGFO_STEPS_KEY_FILE=/run/credentials/pg-failover-node-agent.service/step-key\n');
@@ -222,7 +224,7 @@ describe('install.sh', () => {
       // Steps turned off again: key, rule and write access go.
       const off = await runScript('install.sh', withAgent(root));
       expect(off.results).toEqual([expect.objectContaining({ outcome: 'installed', changed: expect.stringContaining('/etc/pg-failover/step-key') })]);
-      for (const path of ['etc/pg-failover/step-key', 'etc/polkit-1/rules.d/50-pg-failover-node-agent.rules', 'etc/systemd/system/pg-failover-node-agent.service.d/10-steps.conf']) expect(existsSync(join(root, path))).toBe(false);
+      for (const path of ['etc/pg-failover/step-key', `${LIB}/vm-scripts.sha256`, 'etc/polkit-1/rules.d/50-pg-failover-node-agent.rules', 'etc/systemd/system/pg-failover-node-agent.service.d/10-steps.conf']) expect(existsSync(join(root, path))).toBe(false);
       expect(agentConfig(root)).toMatchObject({ steps: null });
     });
 

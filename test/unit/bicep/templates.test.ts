@@ -22,7 +22,8 @@ import {
 import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
 import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
-import { AGENT_BUNDLE, AGENT_BUNDLE_DIR, agentBundleFiles } from '../../../scripts/agent-bundle';
+import { AGENT_BUNDLE, AGENT_BUNDLE_DIR, agentBundleFiles, SCRIPT_DIGESTS_FILE } from '../../../scripts/agent-bundle';
+import { vmScriptDigests } from '../../../src/vm-scripts/catalogue';
 import { BICEP_SOURCE_DIR, BuildResult, formatDiagnostic, REPO_ROOT } from '../../../scripts/bicep/build';
 import {
   allResources,
@@ -1280,7 +1281,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
         expect(readFileSync(FETCH_SECRET, 'utf8')).not.toMatch(/\{\{[A-Z0-9_]+\}\}/);
       });
 
-      it('carries the committed agent bundle — every file of agent/ but its README, byte for byte (npm run build:agent-bundle after a change) — and the boot script as text', () => {
+      it('carries the committed agent bundle — every file of agent/ but its README, byte for byte, and the digests of the VM scripts the app sends (npm run build:agent-bundle after a change to either) — and the boot script as text', () => {
         const inRepo = readdirSync(join(REPO_ROOT, 'agent'), { recursive: true, withFileTypes: true })
           .filter((entry) => entry.isFile() && !entry.name.endsWith('.pyc'))
           .map((entry) => relative(join(REPO_ROOT, 'agent'), join(entry.parentPath, entry.name)))
@@ -1296,8 +1297,9 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
             expect([bundle.owner, bundle.permissions]).toEqual(['root:root', '0600']);
             expect(bundle.content.equals(readFileSync(AGENT_BUNDLE))).toBe(true);
             const unpacked = unpack(bundle.content, join(dir, String(i)));
-            expect(Object.keys(unpacked).sort()).toEqual(inRepo);
+            expect(Object.keys(unpacked).sort()).toEqual([...inRepo, SCRIPT_DIGESTS_FILE].sort());
             for (const file of inRepo) expect([file, unpacked[file]]).toEqual([file, readFileSync(join(REPO_ROOT, 'agent', file), 'utf8')]);
+            expect(unpacked[SCRIPT_DIGESTS_FILE]).toBe(vmScriptDigests());
             const fetch = files[SAMPLE_SECRETS.fetchScript];
             expect([fetch.owner, fetch.permissions, fetch.content.toString('utf8')]).toEqual(['root:root', '0700', readFileSync(FETCH_SECRET, 'utf8')]);
           });
