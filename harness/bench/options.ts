@@ -24,6 +24,8 @@ export interface BenchOptions {
    * request answered 503, kill -9 failovers with every ARM request left unanswered).
    */
   arm: ArmAvailabilityVariant[];
+  /** What the failovers do to the primary: kill -9 of PostgreSQL on a VM that stays up, and/or its VM vanishing (silent, docs/azure-platform.md §20). */
+  faults: FailoverFault[];
   /** The Durable backend our realistic stacks model (main.bicep durableBackend): its dispatch latency and limits. */
   durableBackend: DurableBackend;
   ours: boolean;
@@ -49,6 +51,7 @@ export interface RawFlags {
   profiles?: string;
   loadBalancing?: string;
   arm?: string;
+  fault?: string;
   blocks?: string;
   durableBackend?: string;
   quick?: boolean;
@@ -63,6 +66,8 @@ export interface RawFlags {
 export const LOAD_BALANCING = ['pools', 'probe'] as const satisfies readonly LabLoadBalancing[];
 export const DEFAULT_LOAD_BALANCING: readonly LabLoadBalancing[] = ['pools'];
 export const ARM_VARIANTS = ['available', 'unavailable'] as const;
+export const FAILOVER_FAULTS = ['kill', 'vanish'] as const;
+export type FailoverFault = (typeof FAILOVER_FAULTS)[number];
 export type ArmAvailabilityVariant = (typeof ARM_VARIANTS)[number];
 
 export const DEFAULT_BLOCKS = { ours: '60.1', peer: '60.2', peerFast: '60.3' } as const;
@@ -128,6 +133,7 @@ export function resolveOptions(flags: RawFlags): BenchOptions {
     profiles: list('--profiles', flags.profiles, ['zero', 'realistic'] as const),
     loadBalancing: list('--load-balancing', flags.loadBalancing, LOAD_BALANCING, DEFAULT_LOAD_BALANCING),
     arm: armVariants(flags),
+    faults: list('--fault', flags.fault, FAILOVER_FAULTS, ['kill']),
     durableBackend: one('--durable-backend', flags.durableBackend, ['dts', 'azure-storage'] as const),
     ours: flags.ours !== false,
     peer: flags.peer !== false,

@@ -12,6 +12,7 @@ import { FailoverApiClient } from '../../cli/api-client';
 import { expectedOurDetection, killMoment, killPhase, shortOurDetection } from './detection';
 import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
 import { ARM_LABEL, OurStackEnvironment } from './ours';
+import type { FailoverFault } from './options';
 import { RunResult, Scenario, StepTiming } from './scenario';
 
 /** Bounds for one failover operation once the health check started it (zero: seconds; realistic: a power-off, pool updates, Run Commands). */
@@ -52,13 +53,14 @@ export class OurFailoverScenario implements Scenario {
     readonly environment: OurStackEnvironment,
     readonly runs: number,
     private readonly load: LoadSettings,
+    private readonly fault: FailoverFault = 'kill',
   ) {
     if (!environment.failover) throw new Error(`${environment.name} does not run the health check on its schedule`);
     const { promoteMethod, latency, loadBalancing, armUnavailable } = environment;
     const name = environment.failover.detection.name;
-    this.id = `ours/failover/${promoteMethod}/${latency}/${name}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}${armUnavailable ? `/arm-${armUnavailable}` : ''}`;
-    this.label = `ours, kill -9 primary, ${name} detection${loadBalancing === 'pools' ? '' : `, ${loadBalancing}`}${armUnavailable ? `, ARM ${ARM_LABEL[armUnavailable]}` : ''}${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
-    this.variant = { promoteMethod, latency, detection: name, loadBalancing, ...(armUnavailable ? { arm: armUnavailable } : {}) };
+    this.id = `ours/failover/${promoteMethod}/${latency}/${name}${loadBalancing === 'pools' ? '' : `/${loadBalancing}`}${armUnavailable ? `/arm-${armUnavailable}` : ''}${fault === 'kill' ? '' : `/${fault}`}`;
+    this.label = `ours, ${fault === 'kill' ? 'kill -9 primary' : "primary's VM vanishes"}, ${name} detection${loadBalancing === 'pools' ? '' : `, ${loadBalancing}`}${armUnavailable ? `, ARM ${ARM_LABEL[armUnavailable]}` : ''}${latency === 'realistic' ? ', realistic (Azure projection)' : ''}`;
+    this.variant = { promoteMethod, latency, detection: name, loadBalancing, ...(armUnavailable ? { arm: armUnavailable } : {}), ...(fault === 'kill' ? {} : { fault }) };
     this.detection = shortOurDetection(environment.failover.detection.ours);
   }
 
@@ -95,8 +97,10 @@ export class OurFailoverScenario implements Scenario {
     const measured = await measureUnderLoad(stack.lab.appEndpoint('write'), { ...this.load, recoveryTimeoutMs: Math.max(this.load.recoveryTimeoutMs, 180_000) }, async (): Promise<FailoverOutcome> => {
       const started = performance.now();
       const killedAt = Date.now();
-      // SIGKILL at once; kill() then waits until the postmaster is gone (reaped).
-      await stack.lab.server(from).kill();
+      // SIGKILL at once; kill() then waits until the postmaster is gone (reaped). A vanishing VM goes
+      // silent first, and its agent dies with it.
+      if (this.fault === 'vanish') await stack.lab.vanish(from);
+      else await stack.lab.server(from).kill();
       const decided = await pollHealth(
         api,
         cluster,
@@ -125,6 +129,7 @@ export class OurFailoverScenario implements Scenario {
     const restartAt = performance.now();
     const restartIso = new Date().toISOString();
     if (!rejoinedByFailover) {
+      if (this.fault === 'vanish' && powerState === 'running') throw new Error(`the failover left ${from}'s vanished VM running as ARM sees it (not powered off): it stays silent`);
       if (powerState === 'running') await stack.lab.server(from).start();
       else stack.azure.control.setPowerState(from, 'running'); // the emulator starts the node's PostgreSQL, as the VM booting would
     }

@@ -58,7 +58,8 @@ export function planBench(options: BenchOptions): BenchPlan {
       const setup = { detection: DETECTION[detection], fenceByPowerOff: FAILOVER_FENCE_BY_POWER_OFF };
       for (const arm of armOutages(balancing, 'timeout')) {
         const environment = new OurStackEnvironment(profile, failoverMethod, options.blocks.ours, setup, options.durableBackend, balancing, arm);
-        scenarios.push(new OurFailoverScenario(environment, runs, load));
+        // A vanished VM comes back by a power-on, which needs ARM.
+        for (const fault of options.faults.filter((f) => f === 'kill' || !arm)) scenarios.push(new OurFailoverScenario(environment, runs, load, fault));
       }
     }
   };
@@ -67,13 +68,15 @@ export function planBench(options: BenchOptions): BenchPlan {
   if (options.peer) {
     const patroni = new PatroniEnvironment(options.blocks.peer, options.install, DETECTION.standard);
     scenarios.push(new PatroniSwitchoverScenario(patroni, options.runs, load));
-    if (options.failoverRuns > 0 && options.detection.includes('standard')) scenarios.push(new PatroniFailoverScenario(patroni, options.failoverRuns, load));
+    if (options.failoverRuns > 0 && options.detection.includes('standard')) {
+      for (const fault of options.faults) scenarios.push(new PatroniFailoverScenario(patroni, options.failoverRuns, load, fault));
+    }
   }
   failovers('zero', 'standard');
   failovers('zero', 'fast');
   if (options.peer && options.failoverRuns > 0 && options.detection.includes('fast')) {
     const patroniFast = new PatroniEnvironment(options.blocks.peerFast, options.install, DETECTION.fast);
-    scenarios.push(new PatroniFailoverScenario(patroniFast, options.failoverRuns, load));
+    for (const fault of options.faults) scenarios.push(new PatroniFailoverScenario(patroniFast, options.failoverRuns, load, fault));
   }
   switchovers('realistic');
   for (const detection of options.detection) failovers('realistic', detection);

@@ -77,12 +77,13 @@ export function scenarioResult(scenario: Scenario | PendingScenario, environment
   };
 }
 
-/** The peer's scenario ours is compared with: same kind and same detection variant (none for switchovers); never one with other settings. */
+/** The peer's scenario ours is compared with: same kind, detection variant and fault (none for switchovers); never one with other settings. */
 export function peerOf(ours: Pick<ScenarioResult, 'kind' | 'variant'>, results: ScenarioResult[]): ScenarioResult | undefined {
-  return results.find((r) => r.tool === 'patroni' && r.kind === ours.kind && (r.variant.detection ?? null) === (ours.variant.detection ?? null));
+  const same = (key: string, r: Pick<ScenarioResult, 'variant'>) => (r.variant[key] ?? null) === (ours.variant[key] ?? null);
+  return results.find((r) => r.tool === 'patroni' && r.kind === ours.kind && same('detection', r) && same('fault', r));
 }
 
-/** Every one of our scenarios against the peer's scenario of the same kind and detection settings, measured in the same run. */
+/** Every one of our scenarios against the peer's scenario of the same kind, detection settings and fault, measured in the same run. */
 export function compare(results: ScenarioResult[]): Comparison[] {
   const comparisons: Comparison[] = [];
   for (const ours of results.filter((r) => r.tool === 'ours')) {

@@ -103,6 +103,22 @@ function nftRun(args: string[], input?: string): string {
   }
 }
 
+/** `pids` and their descendants, e.g. a postmaster and its backends, or a process group's leader and what it started. */
+export function withDescendants(pids: readonly number[]): number[] {
+  const all = new Set<number>();
+  const visit = (pid: number) => {
+    if (all.has(pid)) return;
+    all.add(pid);
+    try {
+      for (const child of execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).split('\n').map(Number).filter((n) => n > 0)) visit(child);
+    } catch {
+      /* pgrep exits 1 when there are none */
+    }
+  };
+  pids.forEach(visit);
+  return [...all];
+}
+
 interface TcpFlow {
   local: string;
   localPort: number;

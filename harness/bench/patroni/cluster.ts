@@ -9,6 +9,7 @@ import { PgEndpoint, withClient } from '../../../src/adapters/postgres/connect';
 import { isRoot } from '../../util/exec';
 import { waitFor } from '../../util/wait';
 import { labOsOwner, makeOwnedDir, writeOwnedFile } from '../../lab/os-owner';
+import { silenceNode, unsilenceNode, withDescendants } from '../../lab/network-silence';
 import { PeerTools } from './install';
 import { haproxyConfig, PATRONI_DCS, PatroniCredentials, PatroniDcs, PatroniLayout, patroniLayout, patroniNodeConfig, PatroniNodeLayout, patronictlConfig } from './config';
 
@@ -152,6 +153,7 @@ export class PatroniCluster {
   /** Starts (or restarts) one node's Patroni as the postgres OS user, in its own process group. */
   startNode(name: string): void {
     const node = this.node(name);
+    unsilenceNode(node.host);
     if (alive(this.patroni.get(name)?.pid)) throw new Error(`Patroni ${name} is already running`);
     const fd = openSync(node.logFile, 'a');
     const [program, args] = isRoot() ? ['runuser', ['-u', this.owner.user, '--', this.tools.patroni, node.configFile]] : [this.tools.patroni, [node.configFile]];
@@ -175,6 +177,16 @@ export class PatroniCluster {
       return undefined;
     }
     return pid;
+  }
+
+  /**
+   * A VM that vanishes (its host failed): silent first (docs/azure-platform.md §20; its Raft member,
+   * REST API and PostgreSQL say nothing more to anyone), then its processes die as in killNode.
+   */
+  vanishNode(name: string): void {
+    const postmaster = this.postmasterPid(name);
+    silenceNode(this.node(name).host, withDescendants([...(postmaster ? [postmaster] : []), ...(this.patroni.get(name)?.pid ? [this.patroni.get(name)!.pid!] : [])]));
+    this.killNode(name);
   }
 
   /** What a dying VM does: the node's Patroni and its postmaster get SIGKILL at the same moment. */
@@ -253,6 +265,7 @@ export class PatroniCluster {
     for (const node of this.layout.nodes) {
       const pid = this.postmasterPid(node.name);
       if (pid) process.kill(pid, 'SIGKILL');
+      unsilenceNode(node.host);
     }
     if (this.haproxy) {
       signalGroup(this.haproxy.pid, 'SIGTERM');

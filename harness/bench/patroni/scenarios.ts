@@ -8,6 +8,7 @@ import { describePeerSettings, HAPROXY_SETTINGS, PatroniDcs, patroniDcs, SHARED_
 import { DETECTION, DetectionVariant, describePatroniTiming, shortPatroniTiming } from '../detection';
 import { PatroniCluster } from './cluster';
 import { ensurePeerTools } from './install';
+import type { FailoverFault } from '../options';
 
 /** The peer: Patroni + HAProxy on loopback (127.<block>.x), installed from Debian when missing; its DCS timing from a detection variant. */
 export class PatroniEnvironment implements Environment {
@@ -141,11 +142,12 @@ export class PatroniFailoverScenario implements Scenario {
     readonly environment: PatroniEnvironment,
     readonly runs: number,
     private readonly load: LoadSettings,
+    private readonly fault: FailoverFault = 'kill',
   ) {
     const name = environment.detection.name;
-    this.id = `patroni/failover/${name}`;
-    this.label = `Patroni + HAProxy, kill -9 leader, ${name} detection`;
-    this.variant = { detection: name };
+    this.id = `patroni/failover/${name}${fault === 'kill' ? '' : `/${fault}`}`;
+    this.label = `Patroni + HAProxy, ${fault === 'kill' ? 'kill -9 leader' : "leader's VM vanishes"}, ${name} detection`;
+    this.variant = { detection: name, ...(fault === 'kill' ? {} : { fault }) };
     this.detection = shortPatroniTiming(environment.detection.patroni);
   }
 
@@ -156,7 +158,8 @@ export class PatroniFailoverScenario implements Scenario {
 
     const measured = await measureUnderLoad(cluster.appEndpoint(), { ...this.load, recoveryTimeoutMs: Math.max(this.load.recoveryTimeoutMs, 180_000) }, async () => {
       const started = performance.now();
-      cluster.killNode(from);
+      if (this.fault === 'vanish') cluster.vanishNode(from);
+      else cluster.killNode(from);
       const to = await waitFor(
         'a new Patroni leader that accepts writes',
         async () => {
@@ -176,12 +179,12 @@ export class PatroniFailoverScenario implements Scenario {
     const rejoinMs = performance.now() - restartAt;
     const rewound = /running pg_rewind from/.test(cluster.logSince(from, logOffset));
     const steps: StepTiming[] = [
-      { name: 'kill -9 <old> (Patroni + postmaster) → <new> leader and writable (leader key TTL + election)', durationMs: Math.round(electedMs), result: 'ok' },
+      { name: `${this.fault === 'kill' ? 'kill -9 <old> (Patroni + postmaster)' : "<old>'s VM vanishes"} → <new> leader and writable (leader key TTL + election)`, durationMs: Math.round(electedMs), result: 'ok' },
       { name: `<old> restarted, rejoins${rewound ? ' (pg_rewind)' : ''}, all streaming from <new>`, durationMs: Math.round(rejoinMs), result: 'ok' },
     ];
     // Total: the two steps; the bench's own pause between them (finishing the write load, counting lost commits) is left out.
     const r = result(run, from, to, measured, steps, electedMs + rejoinMs, { rejoinUsedPgRewind: rewound, restartedAfterMs: Math.round(restartAt - started) }, rejoinMs);
-    say(`    run ${run}: kill -9 ${from} → ${to} elected, write outage ${r.writeOutageMs} ms, first write on ${to} ${r.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, lost ${r.lostCommits ?? '?'}, rejoin ${Math.round(rejoinMs)} ms${rewound ? ' (pg_rewind)' : ''}`);
+    say(`    run ${run}: ${this.fault === 'kill' ? 'kill -9' : 'vanish'} ${from} → ${to} elected, write outage ${r.writeOutageMs} ms, first write on ${to} ${r.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, lost ${r.lostCommits ?? '?'}, rejoin ${Math.round(rejoinMs)} ms${rewound ? ' (pg_rewind)' : ''}`);
     return r;
   }
 }

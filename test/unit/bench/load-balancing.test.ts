@@ -1,6 +1,7 @@
 import { resolveOptions } from '../../../harness/bench/options';
 import { planBench } from '../../../harness/bench/plan';
 import { OurStackEnvironment } from '../../../harness/bench/ours';
+import { peerOf } from '../../../harness/bench/results';
 
 describe('bench options: load balancing and address blocks', () => {
   it('runs pool mode unless --load-balancing asks for probe mode too', () => {
@@ -43,6 +44,25 @@ describe('bench plan: probe mode', () => {
     expect(plan.scenarios.slice(2).map((s) => s.label)).toEqual(['ours, kill -9 primary, fast detection', 'ours, kill -9 primary, fast detection, probe']);
   });
 
+  it('with --fault kill,vanish: each failover row also with the primary\'s VM vanishing, ours and Patroni\'s, each compared with its own kind; no vanishing with ARM down (only a power-on brings the VM back)', () => {
+    const plan = planBench(resolveOptions({ quick: true, failoverRuns: '1', detection: 'standard', loadBalancing: 'probe', arm: 'available,unavailable', fault: 'kill,vanish', methods: 'sql', profiles: 'zero', ours: true, install: false }));
+    expect(plan.scenarios.filter((s) => s.kind === 'failover').map((s) => s.id)).toEqual([
+      'patroni/failover/standard',
+      'patroni/failover/standard/vanish',
+      'ours/failover/sql/zero/standard/probe',
+      'ours/failover/sql/zero/standard/probe/vanish',
+      'ours/failover/sql/zero/standard/probe/arm-timeout',
+    ]);
+    expect(plan.scenarios.filter((s) => s.variant.fault === 'vanish').map((s) => s.label)).toEqual([
+      "Patroni + HAProxy, leader's VM vanishes, standard detection",
+      "ours, primary's VM vanishes, standard detection, probe",
+    ]);
+    const result = (id: string, tool: 'ours' | 'patroni', variant: Record<string, string>) => ({ id, tool, kind: 'failover', variant }) as never;
+    const peers = [result('patroni/failover/standard', 'patroni', { detection: 'standard' }), result('patroni/failover/standard/vanish', 'patroni', { detection: 'standard', fault: 'vanish' })];
+    expect(peerOf({ kind: 'failover', variant: { detection: 'standard', fault: 'vanish' } }, peers)?.id).toBe('patroni/failover/standard/vanish');
+    expect(peerOf({ kind: 'failover', variant: { detection: 'standard' } }, peers)?.id).toBe('patroni/failover/standard');
+  });
+
   it('with --arm unavailable: probe-mode switchovers with ARM answering 503 and kill -9 failovers with ARM timing out, beside the ARM-available rows; refused without probe mode', () => {
     const plan = planBench(resolveOptions({ quick: true, failoverRuns: '1', detection: 'standard', loadBalancing: 'pools,probe', arm: 'available,unavailable', methods: 'sql', profiles: 'zero', peer: false }));
     expect(plan.scenarios.map((s) => s.id)).toEqual([
@@ -59,6 +79,8 @@ describe('bench plan: probe mode', () => {
     ]);
     expect(plan.scenarios.map((s) => (s.environment as OurStackEnvironment).armUnavailable)).toEqual([undefined, undefined, '503', undefined, undefined, 'timeout']);
     expect(resolveOptions({}).arm).toEqual(['available']);
+    expect(resolveOptions({}).faults).toEqual(['kill']);
+    expect(() => resolveOptions({ fault: 'unplug' })).toThrow(/--fault takes a comma-separated list of kill, vanish/);
     expect(resolveOptions({ loadBalancing: 'probe', arm: 'unavailable' }).arm).toEqual(['unavailable']);
     expect(() => resolveOptions({ arm: 'unavailable' })).toThrow(/--arm unavailable needs --load-balancing probe/);
     expect(() => resolveOptions({ loadBalancing: 'probe', arm: 'down' })).toThrow(/--arm takes a comma-separated list of available, unavailable/);
