@@ -1,7 +1,8 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
 import { askNodeAgent, runVmScript } from '../src/app/vm-scripts';
-import { inspectVm, stopCleanly } from '../src/vm-scripts/catalogue';
+import { NodeAgentSilentError } from '../src/ports/errors';
+import { inspectVm, stopCleanly, UNREACHABLE_NODE_ANSWER_SECONDS } from '../src/vm-scripts/catalogue';
 
 /** Bound on the fast shutdown of a node the app cannot reach (a frozen server never stops). */
 const STOP_WAIT_SECONDS = 10;
@@ -26,7 +27,7 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
   const vm = services.node(node);
   const look = async () => {
     try {
-      return await runVmScript(services, node, inspectVm(services.config, vm, { waitSeconds: 10 }));
+      return await runVmScript(services, node, { ...inspectVm(services.config, vm, { waitSeconds: 10 }), answerWithinSeconds: UNREACHABLE_NODE_ANSWER_SECONDS });
     } catch (error) {
       return new Error(messageOf(error));
     }
@@ -34,7 +35,7 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
   // With node agents the node's agent is asked first (no ARM call; not its Run Command fallback);
   // else, or when it does not answer, ARM's power state first, since Run Command on a VM that is
   // off fails only slowly.
-  const asked = await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => new Error(messageOf(error)));
+  const asked = await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => (error instanceof Error ? error : new Error(messageOf(error))));
   if (asked === undefined || asked instanceof Error) {
     let powerState;
     try {
@@ -43,13 +44,16 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
       return { stopped: false, how: `it could not be asked${asked ? ` (${asked.message})` : ''}, nor its VM's power state read (${messageOf(error)})`, checkpointLsn: null, nodeAnswered: false };
     }
     if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null, nodeAnswered: false };
+    // Silent, not refusing: its host may have failed while ARM still calls the VM running. A Run
+    // Command would not be taken up there (Azure keeps it 90 minutes): fence without asking.
+    if (asked instanceof NodeAgentSilentError) return { stopped: false, how: `its VM runs as ARM sees it, but nothing answers on it (${asked.message}): its host may be gone`, checkpointLsn: null, nodeAnswered: false };
   }
   const before = asked instanceof Error ? asked : (asked ?? (await look()));
   if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null, nodeAnswered: false };
   if (!before.running) return { stopped: true, how: `no PostgreSQL runs on its VM (cluster state "${before.clusterState}")`, checkpointLsn: null, nodeAnswered: true };
   if (before.standbySignal) return { stopped: false, how: 'PostgreSQL runs on its VM as a standby (standby.signal): it cannot be stopped as a primary', checkpointLsn: null, nodeAnswered: true };
   try {
-    const stopped = await runVmScript(services, node, stopCleanly(services.config, vm, null, { waitSeconds: STOP_WAIT_SECONDS }));
+    const stopped = await runVmScript(services, node, { ...stopCleanly(services.config, vm, null, { waitSeconds: STOP_WAIT_SECONDS }), answerWithinSeconds: UNREACHABLE_NODE_ANSWER_SECONDS });
     return { stopped: true, how: `stopped cleanly (shutdown checkpoint ${stopped.checkpointLsn})`, checkpointLsn: stopped.checkpointLsn, nodeAnswered: true };
   } catch (error) {
     const after = await look();

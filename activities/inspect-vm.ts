@@ -1,7 +1,7 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
 import { askNodeAgent, runVmScript } from '../src/app/vm-scripts';
-import { inspectVm } from '../src/vm-scripts/catalogue';
+import { inspectVm, UNREACHABLE_NODE_ANSWER_SECONDS } from '../src/vm-scripts/catalogue';
 
 /**
  * For a node the app cannot reach: is its VM running, and does a postmaster run on it (frozen or
@@ -12,7 +12,7 @@ import { inspectVm } from '../src/vm-scripts/catalogue';
 registerActivity('inspectVm', async ({ cluster, node }) => {
   const services = clusterServices(cluster);
   const vm = services.node(node);
-  const call = inspectVm(services.config, vm, { waitSeconds: 10 });
+  const call = { ...inspectVm(services.config, vm, { waitSeconds: 10 }), answerWithinSeconds: UNREACHABLE_NODE_ANSWER_SECONDS };
   // The agent alone, not its Run Command fallback: that would be slow on a VM that is off.
   const asked = await askNodeAgent(services, node, call).catch(() => undefined);
   if (asked) return { powerState: 'running', serverRunning: asked.running, clusterState: asked.clusterState, detail: null };

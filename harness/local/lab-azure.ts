@@ -1,10 +1,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab } from '../lab/lab';
 import type { NodeAgents } from '../lab/node-agents';
-import { unsilenceNode } from '../lab/network-silence';
+import { isSilenced, unsilenceNode } from '../lab/network-silence';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
-import { AzureEmulator, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
+import { AzureEmulator, createBashExecutor, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
 import { labSecrets } from './lab-cluster';
 
 const log = (event: string, fields: Record<string, unknown>): void => {
@@ -26,6 +27,29 @@ type PoweredOff = Extract<VmPowerState, 'stopped' | 'deallocated'>;
 
 export function poweredOffVms(powerFile: string): Record<string, PoweredOff> {
   return existsSync(powerFile) ? (JSON.parse(readFileSync(powerFile, 'utf8')) as Record<string, PoweredOff>) : {};
+}
+
+/** Azure's own bound on a run its VM's guest agent never takes up (extensionsTimeBudget, PT1H30M by default). */
+const UNANSWERED_RUN_COMMAND_MS = 90 * 60_000;
+
+/**
+ * A Run Command on a VM whose guest is silent (the lab's `vanish`: its host failed while ARM still
+ * calls it running) runs nothing: no guest agent takes it up, and it ends only by its timeout —
+ * Azure's 90 minutes without one ("it will take the command 90 minutes to timeout and fail" with
+ * the agent down, microsoft/OMS-Agent-for-Linux#1496; "Run Command times out … VM agent may be
+ * down", microsoft/azure-skills vm-agent-not-responding) — or, here, once the VM was powered off
+ * or booted (its silence lifted), as a failed run. docs/azure-platform.md §20.
+ */
+function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor): GuestExecutor {
+  return async (vm, scriptText, env, run) => {
+    const host = lab.layout.nodes.find((node) => node.name === vm.name)?.host;
+    if (!host || !isSilenced(host)) return executor(vm, scriptText, env, run);
+    const deadline = Date.now() + (run.timeoutMs ?? UNANSWERED_RUN_COMMAND_MS);
+    while (Date.now() < deadline && isSilenced(host)) await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+    const why = Date.now() >= deadline ? 'timed out' : 'was lost when the VM powered off or booted';
+    log('run-command-unanswered', { vm: vm.name, why });
+    return { stdout: '', stderr: `the VM's guest agent never took the run up: it ${why}\n`, exitCode: null, timedOut: Date.now() >= deadline };
+  };
 }
 
 export async function startLabAzure(
@@ -87,7 +111,7 @@ export async function startLabAzure(
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),
-    ...(options.executor ? { executor: options.executor } : {}),
+    executor: answeredOnlyWhenHeard(lab, options.executor ?? createBashExecutor()),
   });
   for (const [vm, state] of Object.entries(poweredOff)) azure.control.setPowerState(vm, state);
   return azure;

@@ -45,6 +45,12 @@ export class VmCommandBusyError extends FailoverError {}
  */
 export class VmCommandError extends FailoverError {}
 
+/** Nothing answered a connection to the node's agent (no refusal, no TLS): its VM may be off or gone. */
+export class NodeAgentSilentError extends FailoverError {}
+
+/** An action Run Command did not end within the caller's answerWithinSeconds; it may still run later. */
+export class VmCommandUnansweredError extends VmCommandError {}
+
 /**
  * A started Run Command is not there (any more): an earlier poll read its end and deleted it, or
  * someone else deleted it. Its result is not known.

@@ -27,6 +27,12 @@ export interface VmCommandRequest {
   /** Managed Run Command only (the action API has no timeout; it runs up to 90 minutes). */
   timeoutSeconds?: number;
   /**
+   * Action Run Command: give up waiting past this many seconds (VmCommandUnansweredError). A VM
+   * whose guest agent is gone (a failed host ARM still calls running) never takes a run up, and
+   * Azure ends it only after 90 minutes; the run may still happen later.
+   */
+  answerWithinSeconds?: number;
+  /**
    * Which Run Command API carries a secret-free call; default 'action'. Action Run Command
    * passes values by prepending shell lines to the script, so values with spaces or shell
    * characters are refused there: send those via 'managed', which sets them exactly.
@@ -108,8 +114,10 @@ export interface VmCommands {
   poll(vm: VmRef, run: VmCommandRun): Promise<VmCommandProgress>;
   /**
    * The node's own agent only, never Run Command: undefined when there are no agents or this one
-   * did not run it (unreachable, refused before running). For a question whose "no answer" is
-   * better settled by ARM's power state than by a Run Command on a VM that may be off.
+   * did not run it (refused the connection or the request). NodeAgentSilentError when nothing
+   * answered the connection at all: the VM may be off or its host gone, where a Run Command would
+   * not be taken up. For a question whose "no answer" is better settled by ARM's power state than
+   * by a Run Command on a VM that may be off.
    */
   askNodeAgent?(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome | undefined>;
 }

@@ -31,6 +31,8 @@ export interface VmScriptCall<TResult> {
   parameters: PlainParameters;
   /** A suggested Run Command timeout (the script's own waits plus a margin). */
   timeoutSeconds: number;
+  /** Action Run Command: how long the caller waits for it (VmCommandRequest.answerWithinSeconds). */
+  answerWithinSeconds?: number;
   /** Reads the data of the script's ok:true result line; throws VmScriptResultError when it does not fit. */
   parseResult(data: ScriptResultData): TResult;
 }
@@ -44,6 +46,14 @@ export interface VmScriptOptions {
   /** Bound on each of the script's own waits (server start, promotion, streaming). Default 60. */
   waitSeconds?: number;
 }
+
+/**
+ * How long the app waits for a Run Command on a node it cannot reach: an action Run Command takes
+ * about 20 s on Azure, the inspect and stop scripts wait 10 s at most; past a minute the VM's guest
+ * agent is most likely gone (a failed host ARM still calls running), where Azure would keep the run
+ * for 90 minutes (docs/azure-platform.md §20). The caller then fences by power-off or the lease.
+ */
+export const UNREACHABLE_NODE_ANSWER_SECONDS = 60;
 
 /** The parts of the configuration the scripts need. */
 export type ClusterForScripts = Pick<ClusterConfig, 'name' | 'postgres'>;

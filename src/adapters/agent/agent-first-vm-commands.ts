@@ -1,5 +1,5 @@
 import type { NodeConfig } from '../../config/schema';
-import { VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
+import { NodeAgentSilentError, VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
 import type { OperationLog } from '../../ports/log';
 import type { SecretValue } from '../../domain/secret-value';
 import type {
@@ -13,7 +13,7 @@ import type {
   VmRef,
 } from '../../ports/vm-commands';
 import { judgeScriptRun } from '../script-outcome';
-import { NodeAgentUnavailable, type NodeStepsTarget, NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from './node-steps';
+import { NodeAgentSilent, NodeAgentUnavailable, type NodeStepsTarget, NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from './node-steps';
 
 export interface AgentFirstOptions {
   cluster: string;
@@ -48,7 +48,7 @@ export class AgentFirstVmCommands implements VmCommands {
   }
 
   askNodeAgent(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome | undefined> {
-    return this.viaAgent(vm, request, {});
+    return this.viaAgent(vm, request, {}, true);
   }
 
   async runWithSecrets(vm: VmRef, request: VmCommandWithSecretsRequest): Promise<VmCommandOutcome> {
@@ -87,7 +87,7 @@ export class AgentFirstVmCommands implements VmCommands {
   }
 
   /** The outcome through the agent, or undefined when the agent did not run the step. */
-  private async viaAgent(vm: VmRef, request: VmCommandRequest, secrets: Readonly<Record<string, SecretValue>>): Promise<VmCommandOutcome | undefined> {
+  private async viaAgent(vm: VmRef, request: VmCommandRequest, secrets: Readonly<Record<string, SecretValue>>, silenceThrows = false): Promise<VmCommandOutcome | undefined> {
     const script = request.script.name;
     const target = await this.target(vm, script);
     if (!target) return undefined;
@@ -98,6 +98,7 @@ export class AgentFirstVmCommands implements VmCommands {
     } catch (error) {
       if (!(error instanceof NodeAgentUnavailable)) throw this.failed(vm, script, error);
       this.unavailable(vm, script, error.message);
+      if (silenceThrows && error instanceof NodeAgentSilent) throw new NodeAgentSilentError(`${script} on ${vm.name}: ${error.message}`, this.context(vm, script), { cause: error });
       return undefined;
     }
     const outcome = judgeScriptRun(vm, script, streams, 'agent', this.options.log, this.context(vm, script));

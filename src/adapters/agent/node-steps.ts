@@ -27,6 +27,9 @@ export interface NodeStepRequest {
  */
 export class NodeAgentUnavailable extends Error {}
 
+/** The agent did not accept a TLS connection in time: nothing answered (no refusal), as from a VM that is off or gone. */
+export class NodeAgentSilent extends NodeAgentUnavailable {}
+
 /** The agent knows no step of that id: never started there, or forgotten (the agent restarted). */
 export class NodeStepUnknown extends Error {}
 
@@ -121,7 +124,7 @@ function post(target: NodeStepsTarget, body: Buffer, answerWithinMs: number, wha
         });
       },
     );
-    const connectTimer = setTimeout(() => req.destroy(new NodeAgentUnavailable(`the agent of ${target.node} did not accept a TLS connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    const connectTimer = setTimeout(() => req.destroy(new NodeAgentSilent(`the agent of ${target.node} did not accept a TLS connection within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     const answerTimer = setTimeout(() => req.destroy(new Error(`the agent of ${target.node} did not answer within ${answerWithinMs / 1000} s; whether ${what} ran is not known`)), answerWithinMs);
     req.on('socket', (socket) => {
       socket.once('secureConnect', () => {

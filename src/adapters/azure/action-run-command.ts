@@ -17,6 +17,7 @@ export async function runActionCommand(
   script: ShellScript,
   parameters: PlainParameters,
   options: ResolvedAdapterOptions,
+  abortSignal?: AbortSignal,
 ): Promise<CommandStreams> {
   const input = {
     commandId: 'RunShellScript',
@@ -24,8 +25,11 @@ export async function runActionCommand(
     parameters: Object.entries(parameters).map(([name, value]) => ({ name, value })),
   };
   const result = await withBackoff(
-    async () => await compute.virtualMachines.runCommand(vm.resourceGroup, vm.name, input, { updateIntervalInMs: options.pollIntervalMs }),
-    isRunCommandBusy,
+    async () => {
+      abortSignal?.throwIfAborted();
+      return await compute.virtualMachines.runCommand(vm.resourceGroup, vm.name, input, { updateIntervalInMs: options.pollIntervalMs, ...(abortSignal ? { abortSignal } : {}) });
+    },
+    (error) => isRunCommandBusy(error) && !abortSignal?.aborted,
     options.busyRetry,
     options.clock,
     (_error, attempt, delayMs) => options.log.info('vm-command.busy-retry', { vm: vm.name, script: script.name, via: 'action', attempt, delayMs }),

@@ -1,5 +1,5 @@
 import { FailoverError, InvalidInputError } from '../../domain/errors';
-import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
+import { SecretExposureRefusedError, VmCommandBusyError, VmCommandError, VmCommandRunNotFoundError, VmCommandUnansweredError } from '../../ports/errors';
 import { judgeScriptRun, type ScriptStreams } from '../script-outcome';
 import type {
   PlainParameters,
@@ -117,7 +117,18 @@ export class AzureVmCommands implements VmCommands {
     let streams: { stdout: string; stderr: string; exitCode: number | undefined; executionState?: string };
     try {
       if (via === 'action') {
-        streams = { ...(await runActionCommand(compute, id, request.script, parameters, this.options)), exitCode: undefined };
+        const bound = request.answerWithinSeconds === undefined ? undefined : AbortSignal.timeout(request.answerWithinSeconds * 1000);
+        try {
+          streams = { ...(await runActionCommand(compute, id, request.script, parameters, this.options, bound)), exitCode: undefined };
+        } catch (error) {
+          if (!bound?.aborted) throw error;
+          this.options.log.warn('vm-command.unanswered', { vm: vm.name, script: request.script.name, via, answerWithinSeconds: request.answerWithinSeconds });
+          throw new VmCommandUnansweredError(
+            `Script ${request.script.name} on ${vm.name} (action Run Command) did not end within ${request.answerWithinSeconds} s: its VM's guest agent may be gone (a failed host), and the run may still happen later`,
+            this.context({ node: vm.name, step: request.script.name }),
+            { cause: error },
+          );
+        }
       } else {
         const location = await this.locationOf(id);
         streams = await runManagedCommand(compute, id, location, request.script, parameters, secrets, request.timeoutSeconds, this.options);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { AzureVmCommands } from '../../../src/adapters/azure/vm-commands';
 import { InvalidInputError } from '../../../src/domain/errors';
 import { SecretValue } from '../../../src/domain/secret-value';
-import { SecretExposureRefusedError, VmCommandError, VmScriptFailedError } from '../../../src/ports/errors';
+import { SecretExposureRefusedError, VmCommandError, VmCommandUnansweredError, VmScriptFailedError } from '../../../src/ports/errors';
 import { createBashExecutor, type GuestExecutor } from '../../../harness/local/azure-emulator';
 import { ADMIN_PASSWORD, gate, type Harness, startHarness, testCluster, waitFor } from './harness';
 
@@ -121,6 +121,20 @@ describe('VM commands through the real compute SDK against the local Azure', () 
     held = undefined;
     await expect(run).resolves.toMatchObject({ result: { ok: true } });
     expect(h.emulator.record.requests.some((r) => /\/operationResults\//.test(r.url) && r.status === 200)).toBe(true);
+  });
+
+  test('answerWithinSeconds: an action run no guest agent takes up is given up on with VmCommandUnansweredError, and the VM stays busy with it as on Azure', async () => {
+    held = gate();
+    const unanswered = vm.run(pg1(), { script: { name: 'unanswered', text: `# hold\n${ok()}` }, answerWithinSeconds: 1 });
+    await expect(unanswered).rejects.toThrow(VmCommandUnansweredError);
+    await expect(unanswered).rejects.toThrow(/did not end within 1 s: its VM's guest agent may be gone/);
+    // Given up on, not ended: another run now waits for it (409), then runs once it ends.
+    const next = vm.run(pg1(), { script: { name: 'next', text: ok('{"ok":true,"who":"next"}') }, answerWithinSeconds: 60 });
+    const conflictsBefore = h.emulator.record.requests.filter((r) => r.status === 409).length;
+    await waitFor('the next run to be refused with 409', () => h.emulator.record.requests.filter((r) => r.status === 409).length > conflictsBefore);
+    held.open();
+    held = undefined;
+    await expect(next).resolves.toMatchObject({ result: { who: 'next' } });
   });
 
   test('secrets cannot ride along in plain parameters or script text', async () => {

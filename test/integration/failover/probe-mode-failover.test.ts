@@ -4,7 +4,7 @@ import { WriteLoad } from '../../../harness/load/write-load';
 import { NODE_AGENT_PORT } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary, probedUpForWrites } from './support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary, probedUpForWrites } from './support';
 
 const LEASE_TTL_SECONDS = 15;
 const LEASE_WAIT_MARGIN_SECONDS = 2;
@@ -16,7 +16,8 @@ const NODES = ['pg1', 'pg2', 'pg3'];
  * PostgreSQL runs, so no ARM power-off and no wait for its lease (started again, it would not
  * serve a lease written before that start), and the failover rejoins it at once. Started again
  * right after its crash instead, the old primary is fenced by its agent until the health check
- * writes its lease again: no failover, and it serves writes again.
+ * writes its lease again: no failover, and it serves writes again. The primary's VM vanishing
+ * (silent, ARM still calling it running) is failed over by power-off, no Run Command tried.
  * All along, no two agents answer /primary 200 at the same look.
  */
 describe('probe mode: failover after kill -9 of the primary', () => {
@@ -155,4 +156,51 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     expect(watched.rounds).toBeGreaterThan(0);
     expect(watched.doubled).toEqual([]);
   });
+
+  it("the primary's VM vanishes (its host failed; ARM still calls it running): nothing answers its agent, so no Run Command is tried; the failover powers it off, keeps one writer, and the VM started again rejoins", async () => {
+    const old = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
+    await checkUntil(stack, (s) => s.lastCheck?.verdict === 'healthy' && s.primary?.name === old, 5);
+    await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
+    const watcher = watchWriters();
+    const load = new WriteLoad(stack.lab.appEndpoint('write'));
+    await load.prepare();
+    load.start();
+    await load.waitForCommits(30);
+    const runCommandsBefore = stack.azure.record.executions.length;
+    const powerChangesBefore = stack.azure.record.powerChanges.length;
+
+    await stack.lab.vanish(old);
+    const standbys = NODES.filter((n) => n !== old);
+    // Silent: the standbys learn only by wal_receiver_timeout (5 s), not from a closed connection.
+    await waitUntilNotStreaming(stack, standbys);
+    const states = await checkUntil(stack, (s) => s.lastCheck?.action?.kind === 'failover', FAILURE_THRESHOLD);
+    const report = await automaticFailoverReport(stack, states.at(-1)!);
+    expect(report).toMatchObject({ kind: 'failover', outcome: 'completed', oldPrimary: old });
+    const promoted = report.newPrimary!;
+    const step = (name: string) => report.steps.find((s) => s.name === name)!;
+    expect(step(`make sure ${old} is stopped`).detail).toMatchObject({ stopped: false, nodeAnswered: false, how: expect.stringMatching(/^its VM runs as ARM sees it, but nothing answers on it \(.*did not accept a TLS connection/) });
+    expect(step(`power off ${old}`)).toMatchObject({ result: 'ok', detail: { powerState: 'stopped' } });
+    expect(Date.parse(step('promote candidate').startedAt)).toBeGreaterThanOrEqual(Date.parse(step(`power off ${old}`).startedAt));
+    // No Run Command was sent to the vanished VM (none would have been taken up).
+    expect(stack.azure.record.executions.slice(runCommandsBefore).filter((e) => e.vm === old)).toEqual([]);
+    const powerChanges = stack.azure.record.powerChanges.slice(powerChangesBefore);
+    expect(new Set(powerChanges.map((c) => c.vm))).toEqual(new Set([old]));
+    expect(powerChanges.at(-1)).toEqual({ vm: old, state: 'stopped' });
+
+    await waitFor(`the write rule to probe ${promoted} up`, () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    const lost = await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));
+    process.stdout.write(`probe-mode VM vanished: ${lost.length} acknowledged commit(s) lost of ${writes.acknowledged.length}; write outage ${writes.writeOutageMs} ms\n`);
+
+    // Started again (the power-on lifts its silence), it comes back as a standby of the new primary.
+    stack.azure.control.setPowerState(old, 'running');
+    await waitUntilPrimary(stack, old);
+    expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'split-brain', action: { kind: 'fence', node: old } });
+    expect(await rejoinReport(stack, old)).toMatchObject({ outcome: 'rejoined', primary: promoted });
+    await stack.lab.waitUntilHealthy();
+    const watched = await watcher.stop();
+    expect(watched.rounds).toBeGreaterThan(0);
+    expect(watched.doubled).toEqual([]);
+  }, 300_000);
 });
