@@ -145,7 +145,7 @@ export class OurFailoverScenario implements Scenario {
     const opStart = report.steps[0] ? Date.parse(report.steps[0].startedAt) : null;
     const failingSince = decided.failingSince ? Date.parse(decided.failingSince) : null;
     const steps: StepTiming[] = [
-      { name: 'detection: kill -9 <old> → first failed check', durationMs: failingSince === null ? null : failingSince - killedAt, result: 'ok' },
+      { name: `detection: ${this.fault === 'kill' ? 'kill -9 <old>' : '<old>\'s VM vanishes'} → first failed check`, durationMs: failingSince === null ? null : failingSince - killedAt, result: 'ok' },
       {
         name: 'detection: first failed check → failover started (threshold and grace met, no standby streaming)',
         durationMs: failingSince === null || opStart === null ? null : opStart - failingSince,
@@ -188,7 +188,7 @@ export class OurFailoverScenario implements Scenario {
       },
     };
     say(
-      `    run ${run}: kill -9 ${from} at ${Math.round(phase * 100)}% of the check cycle → ${to} after ${decided.consecutiveFailures} failed checks, write outage ${result.writeOutageMs} ms, first write on ${to} ${result.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, ` +
+      `    run ${run}: ${this.fault === 'kill' ? 'kill -9' : 'vanish'} ${from} at ${Math.round(phase * 100)}% of the check cycle → ${to} after ${decided.consecutiveFailures} failed checks, write outage ${result.writeOutageMs} ms, first write on ${to} ${result.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, ` +
         `lost ${result.lostCommits ?? '?'}, failover ended ${Math.round(operationEndedMs)} ms after the kill; rejoin ${Math.round(rejoinMs)} ms${rejoin?.method ? ` (${rejoin.method})` : ''}`,
     );
     return result;

@@ -62,6 +62,9 @@ export class ProbePools implements LoadBalancerPools {
     // A standby's read pool is its drain setting (its agent answers /replica 503 while drained); it
     // never holds the lease (its agent answers /primary 503 in recovery). A primary leaves the write
     // pool by losing the lease; one that does not answer loses it when it lapses.
+    // Its agent is asked meanwhile, for when PostgreSQL does not answer: a silent VM (a failed
+    // host) then costs one timeout on a failover's path, not two in a row.
+    const servesReads = role === 'none' ? this.probe(this.nodeNamed(member.name), '/replica') : Promise.resolve(false);
     const changed = await withClient(endpoint, async (client) => {
       const { rows } = await client.query<{ in_recovery: boolean }>('SELECT pg_is_in_recovery() AS in_recovery');
       if (rows[0].in_recovery) return setDrained(client, role === 'none');
@@ -72,7 +75,7 @@ export class ProbePools implements LoadBalancerPools {
       return true;
     }).catch(async (error: Error) => {
       // Not reached: out of the read pool only if its agent says so (it cannot reach PostgreSQL either).
-      if (role === 'none' && (await this.probe(this.nodeNamed(member.name), '/replica'))) {
+      if (await servesReads) {
         throw new Error(`${member.name} could not be drained (${error.message}) and its agent still answers /replica 200: it still serves reads`);
       }
       return false;
