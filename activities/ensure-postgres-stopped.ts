@@ -45,8 +45,9 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
     }
     if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null, nodeAnswered: false };
     // Silent, not refusing: its host may have failed while ARM still calls the VM running. A Run
-    // Command would not be taken up there (Azure keeps it 90 minutes): fence without asking.
-    if (asked instanceof NodeAgentSilentError) return { stopped: false, how: `its VM runs as ARM sees it, but nothing answers on it (${asked.message}): its host may be gone`, checkpointLsn: null, nodeAnswered: false };
+    // Command would not be taken up there (Azure keeps it 90 minutes): when the failover powers the
+    // VM off anyway, fence without asking; else the (bounded) Run Command may still find it stopped.
+    if (asked instanceof NodeAgentSilentError && services.config.policy.fenceByPowerOff) return { stopped: false, how: `its VM runs as ARM sees it, but nothing answers on it (${asked.message}): its host may be gone`, checkpointLsn: null, nodeAnswered: false };
   }
   const before = asked instanceof Error ? asked : (asked ?? (await look()));
   if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null, nodeAnswered: false };

@@ -17,8 +17,8 @@ import { labOsOwner, makeOwnedDir, writeOwnedFile } from './os-owner';
 import { createCertificateAuthority, issueServerCertificate } from '../util/certificates';
 import { findPgBinDir } from './pg-binaries';
 import { IlbControlClient } from './ilb-client';
-import { stopNodeAgent, stopNodeAgents } from './node-agents';
-import { silenceNode, unsilenceNode } from './network-silence';
+import { killNodeAgent, nodeAgentProcesses, stopNodeAgents } from './node-agents';
+import { silenceNode, unsilenceNode, withDescendants } from './network-silence';
 import { IlbDaemonSpec } from './ilb-daemon';
 import { PoolMembership, ProbeStates } from './tcp-load-balancer';
 
@@ -137,8 +137,12 @@ export class Lab {
    */
   async vanish(name: string): Promise<void> {
     const server = this.server(name);
-    silenceNode(server.node.host, server.processes());
-    await Promise.all([server.kill(), stopNodeAgent(server.node)]);
+    try {
+      silenceNode(server.node.host, withDescendants([...server.processes(), ...nodeAgentProcesses(server.node)]));
+    } finally {
+      // Dead whether or not the silence could be set up: a VM reported off never runs on.
+      await Promise.all([server.kill(), killNodeAgent(server.node)]);
+    }
   }
 
   server(name: string): LabServer {

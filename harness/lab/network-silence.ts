@@ -99,6 +99,7 @@ function nftRun(args: string[], input?: string): string {
   } catch (error) {
     const failure = error as NodeJS.ErrnoException & { stderr?: string };
     if (failure.code === 'ENOENT') throw new NetworkSilenceUnavailableError('no nft command');
+    if (/Operation not permitted/.test(String(failure.stderr))) throw new NetworkSilenceUnavailableError('nft is not permitted here (no CAP_NET_ADMIN)');
     throw new Error(`nft ${args.join(' ')} failed: ${String(failure.stderr ?? failure.message).trim()}`);
   }
 }

@@ -153,7 +153,7 @@ export class NodeAgents {
 
   /** Stops `name`'s agent (SIGTERM to its process group, SIGKILL if it lingers); nothing when it does not run. */
   async stop(name: string): Promise<void> {
-    await stopNodeAgent(this.node(name));
+    await stopAgent(nodeAgentFiles(this.node(name)));
   }
 
   async stopAll(): Promise<void> {
@@ -197,9 +197,21 @@ export async function stopNodeAgents(layout: LabLayout): Promise<void> {
   await Promise.all(layout.nodes.map((node) => stopAgent(nodeAgentFiles(node))));
 }
 
-/** Stops the agent of one node, found by its pid file; nothing when it does not run. */
-export async function stopNodeAgent(node: LabNodeLayout): Promise<void> {
-  await stopAgent(nodeAgentFiles(node));
+/** The agent of one node's process group leader, found by its pid file; none when it does not run. */
+export function nodeAgentProcesses(node: LabNodeLayout): number[] {
+  const pid = runningPid(nodeAgentFiles(node).pid);
+  return pid ? [pid] : [];
+}
+
+/** What a failed host does to one node's agent: SIGKILL to its process group, no notice. */
+export async function killNodeAgent(node: LabNodeLayout): Promise<void> {
+  const files = nodeAgentFiles(node);
+  const pid = runningPid(files.pid);
+  if (pid) {
+    signalGroup(pid, 'SIGKILL');
+    await waitFor('a killed node agent to die', () => !isAlive(pid), { timeoutMs: 10_000, intervalMs: 50 });
+  }
+  rmSync(files.pid, { force: true });
 }
 
 async function stopAgent(files: AgentFiles): Promise<void> {

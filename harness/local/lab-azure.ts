@@ -40,12 +40,12 @@ const UNANSWERED_RUN_COMMAND_MS = 90 * 60_000;
  * down", microsoft/azure-skills vm-agent-not-responding) — or, here, once the VM was powered off
  * or booted (its silence lifted), as a failed run. docs/azure-platform.md §20.
  */
-function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor): GuestExecutor {
+function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor, isRunning: (vm: string) => boolean): GuestExecutor {
   return async (vm, scriptText, env, run) => {
     const host = lab.layout.nodes.find((node) => node.name === vm.name)?.host;
     if (!host || !isSilenced(host)) return executor(vm, scriptText, env, run);
     const deadline = Date.now() + (run.timeoutMs ?? UNANSWERED_RUN_COMMAND_MS);
-    while (Date.now() < deadline && isSilenced(host)) await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+    while (Date.now() < deadline && isSilenced(host) && isRunning(vm.name)) await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
     const why = Date.now() >= deadline ? 'timed out' : 'was lost when the VM powered off or booted';
     log('run-command-unanswered', { vm: vm.name, why });
     return { stdout: '', stderr: `the VM's guest agent never took the run up: it ${why}\n`, exitCode: null, timedOut: Date.now() >= deadline };
@@ -74,6 +74,7 @@ export async function startLabAzure(
     );
   };
   const powerChanges = new Map<string, Promise<unknown>>();
+  const poweredOffNow = new Set(Object.keys(poweredOff));
   const azure = await startAzureEmulator({
     world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
     latency: options.latency ?? 'zero',
@@ -81,6 +82,8 @@ export async function startLabAzure(
     // Probe mode: the probes route, and the app moves no pool member through ARM.
     ...(cluster.loadBalancer.membership === 'probe' ? {} : { onPoolsChanged: route }),
     onPowerStateChanged: (vm, state) => {
+      if (state === 'stopped' || state === 'deallocated') poweredOffNow.add(vm);
+      else if (state === 'running') poweredOffNow.delete(vm);
       if (options.powerFile) {
         const others = Object.fromEntries(Object.entries(poweredOffVms(options.powerFile)).filter(([name]) => name !== vm));
         writeFileSync(options.powerFile, JSON.stringify(state === 'stopped' || state === 'deallocated' ? { ...others, [vm]: state } : others));
@@ -111,7 +114,7 @@ export async function startLabAzure(
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),
-    executor: answeredOnlyWhenHeard(lab, options.executor ?? createBashExecutor()),
+    executor: answeredOnlyWhenHeard(lab, options.executor ?? createBashExecutor(), (vm) => !poweredOffNow.has(vm)),
   });
   for (const [vm, state] of Object.entries(poweredOff)) azure.control.setPowerState(vm, state);
   return azure;

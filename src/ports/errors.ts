@@ -45,7 +45,7 @@ export class VmCommandBusyError extends FailoverError {}
  */
 export class VmCommandError extends FailoverError {}
 
-/** Nothing answered a connection to the node's agent (no refusal, no TLS): its VM may be off or gone. */
+/** No TLS connection to the node's agent in time and no refusal: its VM may be off or gone (or the agent hung, or the path is blocked). */
 export class NodeAgentSilentError extends FailoverError {}
 
 /** An action Run Command did not end within the caller's answerWithinSeconds; it may still run later. */

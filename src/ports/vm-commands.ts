@@ -114,9 +114,9 @@ export interface VmCommands {
   poll(vm: VmRef, run: VmCommandRun): Promise<VmCommandProgress>;
   /**
    * The node's own agent only, never Run Command: undefined when there are no agents or this one
-   * did not run it (refused the connection or the request). NodeAgentSilentError when nothing
-   * answered the connection at all: the VM may be off or its host gone, where a Run Command would
-   * not be taken up. For a question whose "no answer" is better settled by ARM's power state than
+   * did not run it (refused the connection or the request). NodeAgentSilentError when no TLS
+   * connection came about and nothing refused it: the VM may be off or its host gone, where a Run
+   * Command would not be taken up (or the agent hung, or the path is blocked). For a question whose "no answer" is better settled by ARM's power state than
    * by a Run Command on a VM that may be off.
    */
   askNodeAgent?(vm: VmRef, request: VmCommandRequest): Promise<VmCommandOutcome | undefined>;

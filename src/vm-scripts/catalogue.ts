@@ -49,11 +49,12 @@ export interface VmScriptOptions {
 
 /**
  * How long the app waits for a Run Command on a node it cannot reach: an action Run Command takes
- * about 20 s on Azure, the inspect and stop scripts wait 10 s at most; past a minute the VM's guest
- * agent is most likely gone (a failed host ARM still calls running), where Azure would keep the run
- * for 90 minutes (docs/azure-platform.md §20). The caller then fences by power-off or the lease.
+ * 20 s or more on Azure (over a minute at times), the inspect and stop scripts wait 10 s at most;
+ * past a minute and a half the VM's guest agent is most likely gone (a failed host ARM still calls
+ * running), where Azure would keep the run for 90 minutes (docs/azure-platform.md §20). The caller
+ * then fences by power-off or the lease, or refuses.
  */
-export const UNREACHABLE_NODE_ANSWER_SECONDS = 60;
+export const UNREACHABLE_NODE_ANSWER_SECONDS = 90;
 
 /** The parts of the configuration the scripts need. */
 export type ClusterForScripts = Pick<ClusterConfig, 'name' | 'postgres'>;

@@ -27,7 +27,10 @@ export interface NodeStepRequest {
  */
 export class NodeAgentUnavailable extends Error {}
 
-/** The agent did not accept a TLS connection in time: nothing answered (no refusal), as from a VM that is off or gone. */
+/**
+ * No TLS connection within the connect timeout and no refusal: nothing answered (a VM that is off
+ * or gone, a blocked path), or the agent accepted the TCP connection and hung.
+ */
 export class NodeAgentSilent extends NodeAgentUnavailable {}
 
 /** The agent knows no step of that id: never started there, or forgotten (the agent restarted). */

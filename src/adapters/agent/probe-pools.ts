@@ -75,7 +75,8 @@ export class ProbePools implements LoadBalancerPools {
       return true;
     }).catch(async (error: Error) => {
       // Not reached: out of the read pool only if its agent says so (it cannot reach PostgreSQL either).
-      if (await servesReads) {
+      // An answer from before PostgreSQL failed may be a look old: only a second 200 counts.
+      if ((await servesReads) && (await this.probe(this.nodeNamed(member.name), '/replica'))) {
         throw new Error(`${member.name} could not be drained (${error.message}) and its agent still answers /replica 200: it still serves reads`);
       }
       return false;
