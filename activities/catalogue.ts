@@ -28,7 +28,8 @@ type Pinned = { identity?: string | null };
 
 /** Every activity an orchestration may call: its input and what it returns. */
 export interface Activities {
-  inspectCluster: [{ cluster: string }, ClusterView];
+  /** `leaveOut`: nodes the operation made sure cannot answer (their VM powered off): not asked (src/app/inspection.ts). */
+  inspectCluster: [{ cluster: string; leaveOut?: string[] }, ClusterView];
   drainPrimary: [{ cluster: string; node: string } & Pinned, { pausedRoles: string[]; endedSessions: number }];
   resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] } & Pinned, { resumedRoles: string[] }];
   /** `follow`: the node it streams from if anything starts it again (S8: always as a standby); null when none is known yet. */
@@ -37,7 +38,8 @@ export interface Activities {
   startPostgres: [{ cluster: string; node: string; startAs?: 'primary' } & Pinned, { alreadyRunning: boolean; role: 'primary' | 'standby' }];
   readWalPositions: [{ cluster: string; node: string }, { receivedLsn: Lsn | null; replayLsn: Lsn | null; streaming: boolean }];
   promoteStandby: [{ cluster: string; node: string; method: 'runCommand' | 'sql' } & Pinned, { timeline: number; lsn: Lsn; alreadyPrimary: boolean }];
-  setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean } & Pinned, { changed: boolean }];
+  /** `leaveOut`: nodes the operation made sure cannot be writers (stopped, powered off, lease waited out): the write pool's fresh look skips them. */
+  setPoolRole: [{ cluster: string; node: string; role: PoolRole; restoring?: boolean; leaveOut?: string[] } & Pinned, { changed: boolean }];
   followPrimary: [{ cluster: string; node: string; primary: string } & Pinned, { senderHost: string; receivedTimeline: number }];
   /**
    * The health check's re-point of a standby that streams from elsewhere: looks again (gate, pools,

@@ -1,6 +1,6 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { callActivity } from '../activities/catalogue';
+import { activityTask, callActivity, type OutputOf } from '../activities/catalogue';
 import type { ClusterConfig } from '../src/config/schema';
 import { rankCandidates } from '../src/domain/candidates';
 import { nodeNamed, standbysOf } from '../src/domain/cluster-view';
@@ -53,9 +53,10 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     positions that can no longer move. An old primary that answers as writable again at any
  *     re-inspection calls an automatic failover off and is stopped first by a manual one. In probe
  *     mode an old primary that could not be asked at all (its VM, agent and Run Command silent) is
- *     waited out instead of powered off, or when the power-off fails (ARM unavailable): no
- *     promotion before every lease written before the claim has lapsed (the horizon the claim read,
- *     src/domain/write-lease.ts), then a last look. One seen stopped is not waited out: started
+ *     powered off and waited out at once, and the promotion follows whichever ends first — waited
+ *     out: no promotion before every lease written before the claim has lapsed (the horizon the
+ *     claim read, src/domain/write-lease.ts), then a last look; without the power-off policy the
+ *     lease alone. One seen stopped is not waited out: started
  *     again, it serves no lease written before that start (the start rule, docs/design.md §9);
  *  5. promote, repoint the write pool, make the other standbys follow;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
@@ -125,9 +126,9 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // have come back meanwhile (S2): an automatic failover is called off, a manual one stops it
     // first; nothing is promoted while it may take writes.
     let oldLast: NodeInspection | undefined;
-    const decide = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
+    const decide = function* (leaveOut: string[] = []): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
-        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster }), (v) =>
+        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
           v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
         );
         const oldNow = nodeNamed(after, old);
@@ -155,13 +156,15 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // PostgreSQL on it is stopped (a VM that is off, or a server that crashed, counts as stopped),
     // and refuse when it may still run. Then choose again on positions that can no longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
-      const chooseAgain = function* (afterwards = ''): Generator<Task, Outcome<FailoverChoice>, unknown> {
-        const again = yield* decide();
+      // A VM ARM powered off cannot answer: the looks after it leave it out (no connect timeout).
+      const chooseAgain = function* (afterwards = '', leaveOut: string[] = []): Generator<Task, Outcome<FailoverChoice>, unknown> {
+        const again = yield* decide(leaveOut);
         return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
       };
+      const poweredOff = `; ${old}'s VM was powered off by the fence: start it to bring it back`;
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
-        return yield* chooseAgain(`; ${old}'s VM was powered off by the fence: start it to bring it back`);
+        return yield* chooseAgain(poweredOff, [old]);
       };
       // Probe mode, the old primary out of reach: its agent fences it once its lease lapses and its
       // peers do not confirm it (they no longer stream from it), so waiting the lease out replaces
@@ -172,6 +175,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         }
         return yield* chooseAgain();
       };
+      // Probe mode, the old primary out of reach and the policy powering it off: the power-off (tens
+      // of seconds on Azure) and the lease race; either one makes sure, so the promotion follows
+      // the first, and the power-off goes on when the lease won (the second line, for a node whose
+      // agent is gone), or is waited out when it failed.
+      const powerOffOrWaitOutLease = function* (lapsed: Date): Generator<Task, Outcome<FailoverChoice>, unknown> {
+        const first = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r, leaseHorizon: claimed.leaseHorizon }));
+        return first.fencedBy === 'power-off' ? yield* chooseAgain(poweredOff, [old]) : yield* chooseAgain();
+      };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no
       // ARM call); powering the VM off is the second line, for a node that cannot be asked.
       if (config.policy.fenceByPowerOff && !config.nodeAgent) {
@@ -179,13 +190,10 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       } else {
         const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity }), (r) => r);
         const leaseToWaitOut = stop.nodeAnswered ? null : oldLeaseLapsed;
-        if (!stop.stopped && config.policy.fenceByPowerOff) {
-          try {
-            chosen = yield* powerOff();
-          } catch (error) {
-            if (!leaseToWaitOut) throw error;
-            chosen = yield* waitOutLease(leaseToWaitOut);
-          }
+        if (!stop.stopped && config.policy.fenceByPowerOff && leaseToWaitOut) {
+          chosen = yield* powerOffOrWaitOutLease(leaseToWaitOut);
+        } else if (!stop.stopped && config.policy.fenceByPowerOff) {
+          chosen = yield* powerOff();
         } else if (!stop.stopped && leaseToWaitOut) {
           chosen = yield* waitOutLease(leaseToWaitOut);
         } else if (!stop.stopped) {
@@ -227,7 +235,9 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   }
 
   // Past the point of no return: roll forward only, and report what could not be finished.
-  yield* runbook.bestEffort(REPOINT_STEP, callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity }));
+  // The old primary cannot be a writer by now (stopped, powered off or waited out): the look before
+  // the repoint leaves it out, so a dead one costs no connect timeout before the first write.
+  yield* runbook.bestEffort(REPOINT_STEP, callActivity(context, 'setPoolRole', { cluster, node: candidate, role: 'write', identity, leaveOut: [old] }));
   claimed.handLeaseTo(candidate);
   // A drain that no rollback could undo (an interrupted switchover whose old primary this failover
   // replaces) paused the application logins, and the pause replicated to the candidate.
@@ -253,6 +263,26 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   const final = yield* runbook.bestEffort('verify topology', callActivity(context, 'inspectCluster', { cluster }));
   if (final) convergenceProblems(final, candidate).forEach((p) => runbook.problem(p));
   return runbook.finish('completed');
+}
+
+type FirstFence = { fencedBy: 'power-off'; powerState: string } | { fencedBy: 'lease'; leaseLapsedAt: string; powerOff: string };
+
+/**
+ * Powers the old primary's VM off and waits for its lease to lapse at once; returns when the first
+ * of them makes sure it takes no write. A power-off that fails leaves the lease to wait out; one
+ * still under way when the lease lapses goes on (Durable does not cancel an activity).
+ */
+function* firstOfPowerOffAndLease(context: OrchestrationContext, fence: { cluster: string; node: string; identity: string | null }, lapsed: Date): Generator<Task, FirstFence, unknown> {
+  const powerOff = activityTask(context, 'fenceVm', fence);
+  const lease = context.df.createTimer(lapsed);
+  const first = yield context.df.Task.any([powerOff, lease]);
+  if (first === powerOff && !powerOff.isFaulted) {
+    lease.cancel();
+    return { fencedBy: 'power-off', powerState: (powerOff.result as OutputOf<'fenceVm'>).powerState };
+  }
+  const failed = powerOff.isFaulted ? `failed: ${messageOf(powerOff.result)}` : null;
+  if (failed) yield lease;
+  return { fencedBy: 'lease', leaseLapsedAt: lapsed.toISOString(), powerOff: failed ?? 'still under way' };
 }
 
 /** A durable timer to `until`: the orchestration is unloaded meanwhile. */

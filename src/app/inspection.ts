@@ -3,18 +3,26 @@ import { ClusterView } from '../domain/cluster-view';
 import type { NodeInspection } from '../domain/node-state';
 import { clusterServices } from './services';
 
-/** One look at every node (in parallel, short timeouts) and at the load balancer's pools. */
-export async function inspectCluster(cluster: string): Promise<ClusterView> {
+/**
+ * One look at every node (in parallel, short timeouts) and at the load balancer's pools.
+ * `leaveOut`: nodes the caller made sure cannot answer (their VM powered off): not asked, so a dead
+ * one costs no connect timeout; they read as unreachable and in no pool.
+ */
+export async function inspectCluster(cluster: string, leaveOut: readonly string[] = []): Promise<ClusterView> {
   const services = clusterServices(cluster);
-  const [nodes, pools] = await Promise.all([inspectNodes(cluster), services.loadBalancer.readPools()]);
+  const [nodes, pools] = await Promise.all([inspectNodes(cluster, leaveOut), services.loadBalancer.readPools(leaveOut)]);
   return { cluster, nodes, pools: { write: pools.write, read: pools.read } };
 }
 
-/** One look at every node over SQL alone: no ARM call, so it is cheap enough for the write path. */
-export async function inspectNodes(cluster: string): Promise<NodeInspection[]> {
+/** One look at every node over SQL alone (but those left out): no ARM call, so it is cheap enough for the write path. */
+export async function inspectNodes(cluster: string, leaveOut: readonly string[] = []): Promise<NodeInspection[]> {
   const services = clusterServices(cluster);
   const timeout = services.config.policy.health.probeTimeoutMs;
   return Promise.all(
-    services.config.nodes.map(async (node) => inspectNode(node.name, await services.adminEndpoint(node.name), { connectTimeoutMs: timeout, statementTimeoutMs: timeout })),
+    services.config.nodes.map(async (node) =>
+      leaveOut.includes(node.name)
+        ? { name: node.name, host: node.host, port: node.port, reachable: false as const, role: 'unknown' as const, error: 'not asked: the operation made sure it cannot answer' }
+        : inspectNode(node.name, await services.adminEndpoint(node.name), { connectTimeoutMs: timeout, statementTimeoutMs: timeout }),
+    ),
   );
 }

@@ -26,5 +26,6 @@ export interface SetRoleResult {
  */
 export interface LoadBalancerPools {
   setRole(node: PoolMember, role: PoolRole): Promise<SetRoleResult>;
-  readPools(): Promise<PoolMembership>;
+  /** `leaveOut`: nodes known unable to answer (their VM off); only a pool answered per node (probe mode) skips them. */
+  readPools(leaveOut?: readonly string[]): Promise<PoolMembership>;
 }

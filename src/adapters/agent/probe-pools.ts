@@ -33,9 +33,9 @@ const AGENT_POLL_MS = 100;
 export class ProbePools implements LoadBalancerPools {
   constructor(private readonly options: ProbePoolsOptions) {}
 
-  async readPools(): Promise<PoolMembership> {
+  async readPools(leaveOut: readonly string[] = []): Promise<PoolMembership> {
     const answers = await Promise.all(
-      this.options.nodes.map(async (node) => {
+      this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
         const [primary, replica] = await Promise.all([this.probe(node, '/primary'), this.probe(node, '/replica')]);
         return { name: node.name, primary, replica };
       }),

@@ -1,10 +1,8 @@
-import { request } from 'node:http';
 import { LocalStack } from '../../../harness/local/stack';
 import { WriteLoad } from '../../../harness/load/write-load';
-import { NODE_AGENT_PORT } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary, probedUpForWrites } from './support';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary, primaryProbe, probedUpForWrites, watchPrimaryProbes } from './support';
 
 const LEASE_TTL_SECONDS = 15;
 const LEASE_WAIT_MARGIN_SECONDS = 2;
@@ -41,40 +39,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
   });
 
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
-  /** One probe as the load balancer sends it: a fresh connection, 200 or not. */
-  const primaryProbe = (node: string) =>
-    new Promise<boolean>((resolve) => {
-      const req = request({ host: hostOf(node), port: NODE_AGENT_PORT, path: '/primary', agent: false, timeout: 1000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(false));
-      req.end();
-    });
-
-
-  /** Asks every agent's /primary, round after round, until stopped: the rounds where more than one said 200. */
-  function watchWriters(): { stop: () => Promise<{ rounds: number; doubled: string[][] }> } {
-    let running = true;
-    let rounds = 0;
-    const doubled: string[][] = [];
-    const loop = (async () => {
-      while (running) {
-        const answers = await Promise.all(NODES.map(primaryProbe));
-        const writers = NODES.filter((_, i) => answers[i]);
-        if (writers.length > 1) doubled.push(writers);
-        rounds += 1;
-      }
-    })();
-    return {
-      stop: async () => {
-        running = false;
-        await loop;
-        return { rounds, doubled };
-      },
-    };
-  }
+  const watchWriters = () => watchPrimaryProbes(stack, NODES);
 
   it('promotes without waiting out the lease of an old primary its agent saw stopped, keeps one writer, and rejoins it', async () => {
     // The first check grants the lease to pg1; the probes then send it the writes.
@@ -144,7 +109,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     const direct = { ...stack.lab.appEndpoint('write'), host: hostOf(old), port: stack.cluster.nodes.find((n) => n.name === old)!.port };
     const readOnly = () => withClient(direct, async (client) => (await client.query<{ default_transaction_read_only: string }>('SHOW default_transaction_read_only')).rows[0].default_transaction_read_only === 'on');
     await waitFor(`${old}'s agent to fence it`, readOnly, { timeoutMs: 30_000, intervalMs: 50 });
-    expect(await primaryProbe(old)).toBe(false);
+    expect(await primaryProbe(hostOf(old))).toBe(false);
 
     // The standbys stream from it again: healthy, the health check renews its lease, served again.
     await stack.lab.waitUntilHealthy();
@@ -179,8 +144,13 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     const promoted = report.newPrimary!;
     const step = (name: string) => report.steps.find((s) => s.name === name)!;
     expect(step(`make sure ${old} is stopped`).detail).toMatchObject({ stopped: false, nodeAnswered: false, how: expect.stringMatching(/^its VM runs as ARM sees it, but nothing answers on it \(.*did not accept a TLS connection/) });
-    expect(step(`power off ${old}`)).toMatchObject({ result: 'ok', detail: { powerState: 'stopped' } });
-    expect(Date.parse(step('promote candidate').startedAt)).toBeGreaterThanOrEqual(Date.parse(step(`power off ${old}`).startedAt));
+    // ARM powers it off at once here (zero latency), well before its lease lapses: the power-off wins the race.
+    const fence = step(`power off ${old} or wait out its write lease, whichever ends first`);
+    expect(fence).toMatchObject({ result: 'ok', detail: { fencedBy: 'power-off', powerState: 'stopped' } });
+    expect(Date.parse(step('promote candidate').startedAt)).toBeGreaterThanOrEqual(Date.parse(fence.startedAt) + fence.durationMs!);
+    // Powered off, it is not asked again: the look after the power-off leaves it out.
+    const looks = report.steps.filter((s) => s.name === 're-inspect');
+    expect(looks.at(-1)!.detail).toContain(`${old}: unreachable`);
     // No Run Command was sent to the vanished VM (none would have been taken up).
     expect(stack.azure.record.executions.slice(runCommandsBefore).filter((e) => e.vm === old)).toEqual([]);
     const powerChanges = stack.azure.record.powerChanges.slice(powerChangesBefore);

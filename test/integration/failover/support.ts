@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { request } from 'node:http';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { HealthState, monitorInstanceId, rejoinInstanceId } from '../../../src/d
 import { isStreaming, NodeInspection } from '../../../src/domain/node-state';
 import { OperationReport } from '../../../src/domain/operation';
 import { Lab } from '../../../harness/lab/lab';
+import { NODE_AGENT_PORT } from '../../../harness/lab/node-agents';
+import type { LatencyOption } from '../../../harness/local/azure-emulator';
 import { LocalStack, startLocalStack } from '../../../harness/local/stack';
 import { AcknowledgedCommit, findLostCommits } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
@@ -26,7 +29,7 @@ export { waitForOperation };
  */
 export async function startFailoverStack(
   block: string,
-  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe'; agentSteps?: boolean } = {},
+  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe'; agentSteps?: boolean; latency?: LatencyOption } = {},
 ): Promise<LocalStack> {
   const lab = { ...testLabOptions(block), ...(options.synchronousStandbyNames ? { synchronousStandbyNames: options.synchronousStandbyNames } : {}) };
   return startLocalStack({
@@ -36,6 +39,7 @@ export async function startFailoverStack(
     functionKey: TEST_FUNCTION_KEY,
     ...(options.loadBalancing ? { loadBalancing: options.loadBalancing } : {}),
     ...(options.agentSteps === undefined ? {} : { agentSteps: options.agentSteps }),
+    ...(options.latency ? { latency: options.latency } : {}),
     // Tests choose the fence explicitly (kill-primary powers off); the rest stop PostgreSQL over Run Command.
     policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false, ...options.policy },
     log: () => undefined,
@@ -105,6 +109,42 @@ export async function waitUntilNotStreaming(stack: LocalStack, nodes: string[]):
 export async function probedUpForWrites(stack: LocalStack, node: string): Promise<true | undefined> {
   const probes = (await stack.lab.status()).ilb.probes!;
   return Object.entries(probes.write).filter(([, state]) => state.up).map(([name]) => name).join() === node || undefined;
+}
+
+/** One probe as the load balancer sends it to a node's agent: a fresh connection, 200 or not. */
+export function primaryProbe(host: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const req = request({ host, port: NODE_AGENT_PORT, path: '/primary', agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(false));
+    req.end();
+  });
+}
+
+/** Probe mode (S2): asks every agent's /primary, round after round, until stopped; the rounds where more than one said 200. */
+export function watchPrimaryProbes(stack: LocalStack, nodes: string[]): { stop: () => Promise<{ rounds: number; doubled: string[][] }> } {
+  const hosts = nodes.map((name) => stack.cluster.nodes.find((n) => n.name === name)!.host);
+  let running = true;
+  let rounds = 0;
+  const doubled: string[][] = [];
+  const loop = (async () => {
+    while (running) {
+      const answers = await Promise.all(hosts.map(primaryProbe));
+      const writers = nodes.filter((_, i) => answers[i]);
+      if (writers.length > 1) doubled.push(writers);
+      rounds += 1;
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return { rounds, doubled };
+    },
+  };
 }
 
 /** Until `node` answers as a writable primary. */
