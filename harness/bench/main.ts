@@ -194,8 +194,9 @@ async function bench(options: BenchOptions): Promise<number> {
       for (const line of plan.failoverNotes) say(line);
     }
     if (kind === 'switchover' && results.some((r) => r.tool === 'patroni' && r.summary.writeOutageMs.n > 0)) {
-      say('Patroni needs no Azure control-plane call to switch over (HAProxy follows its REST health check), so its loopback figure is also its expected figure on Azure VMs;');
-      say('our "realistic" rows project ours on Azure (emulated Azure latencies above), our "zero" rows show the runbook alone. Ratio = ours / Patroni of the same statistic.');
+      say('Patroni needs no Azure control-plane call to switch over (its front follows its REST health check); on Azure VMs that front is the load balancer\'s probe (5 s):');
+      say('our "realistic" rows project ours on Azure (emulated Azure latencies above) and are compared with Patroni behind a front probing like it; our "zero" rows show the runbook alone,');
+      say('compared with Patroni behind HAProxy as Patroni documents it. Ratio = ours / Patroni of the same statistic.');
     }
     if (results.some((r) => r.kind === kind && r.summary.steps.length > 0)) {
       say(`\n${title}: steps (median / max)`);

@@ -122,6 +122,9 @@ export class OurFailoverScenario implements Scenario {
 
     // The old primary comes back: its VM starts again (powered off by the fence), or its PostgreSQL
     // does — unless the failover rejoined it already (its agent said its VM runs without a postmaster).
+    // A probe-mode failover may promote on the lapsed lease while the old primary's power-off still
+    // runs (Azure's ~30 s): the VM is started again only once that ended, as ARM would refuse a start meanwhile.
+    await waitFor(`${from}'s power-off to end`, () => !['stopping', 'deallocating'].includes(stack.azure.control.powerState(from)), { timeoutMs: 180_000, intervalMs: 200 });
     const powerState = stack.azure.control.powerState(from);
     // (The step ends 'ok' also when it found the old primary could not be rejoined yet: its VM off.)
     const rejoinedByFailover = report.rejoinMethod !== undefined;

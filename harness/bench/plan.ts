@@ -26,7 +26,8 @@ export const FAILOVER_FENCE_BY_POWER_OFF = true;
  * The scenarios in the order they run: ours at zero latency (switchovers), then the peer
  * (switchovers and its kill -9 failover with its default timing), then our kill -9 failovers per
  * detection variant, then Patroni's failover with the fast timing, then ours with the realistic
- * Azure latency (the slow ones last, so a quick look at the table comes early). Scenarios that
+ * Azure latency and Patroni behind a front probing like Azure's load balancer (the slow ones
+ * last, so a quick look at the table comes early). Scenarios that
  * share an environment are adjacent: it comes up once for them.
  */
 export function planBench(options: BenchOptions): BenchPlan {
@@ -80,6 +81,16 @@ export function planBench(options: BenchOptions): BenchPlan {
   }
   switchovers('realistic');
   for (const detection of options.detection) failovers('realistic', detection);
+  // Beside our realistic rows, Patroni as it runs on Azure VMs: behind the load balancer's probe.
+  if (options.peer && options.profiles.includes('realistic')) {
+    for (const detection of options.detection) {
+      const switchoverRuns = detection === 'standard' ? options.realisticRuns : 0;
+      if (switchoverRuns === 0 && options.realisticFailoverRuns === 0) continue;
+      const onAzure = new PatroniEnvironment(detection === 'standard' ? options.blocks.peer : options.blocks.peerFast, options.install, DETECTION[detection], 'azure-ilb');
+      if (switchoverRuns > 0) scenarios.push(new PatroniSwitchoverScenario(onAzure, switchoverRuns, load));
+      if (options.realisticFailoverRuns > 0) for (const fault of options.faults) scenarios.push(new PatroniFailoverScenario(onAzure, options.realisticFailoverRuns, load, fault));
+    }
+  }
 
   const oursFailsOver = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover');
   const realisticFailover = scenarios.some((s) => s.tool === 'ours' && s.kind === 'failover' && s.variant.latency === 'realistic');
@@ -94,7 +105,7 @@ export function realisticProjection(promoteMethod: 'sql' | 'runCommand', durable
   return [
     `Our failover with realistic Azure latency was not run (--realistic-failover-runs N runs it; minutes per run). Projection, not a measurement: the Azure calls between the kill and the first write on the new primary`,
     `  would add about ${Math.round(total / 1000)} s to our zero-latency outage under the emulator's assumptions (${path.map((p) => `${p.step} ${Math.round(p.ms / 1000)} s`).join('; ')}),`,
-    `  plus ARM polling granularity (network Retry-After ${REALISTIC_LATENCY.retryAfterSeconds.network ?? 'none'} s). Patroni needs no Azure call, so its loopback failover figure is also its Azure figure.`,
+    `  plus ARM polling granularity (network Retry-After ${REALISTIC_LATENCY.retryAfterSeconds.network ?? 'none'} s). Patroni needs no Azure call; on Azure its writes would wait for the load balancer's probe (5 s interval) instead of HAProxy's 1 s checks.`,
     `  Also not in the projection: the Durable backend's dispatch latency on every step (${describeDispatchLatency(deploymentPlatform({ backend: durableBackend }).dispatchLatency).join('; ')}).`,
   ];
 }

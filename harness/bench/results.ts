@@ -77,10 +77,15 @@ export function scenarioResult(scenario: Scenario | PendingScenario, environment
   };
 }
 
-/** The peer's scenario ours is compared with: same kind, detection variant and fault (none for switchovers); never one with other settings. */
+/**
+ * The peer's scenario ours is compared with: same kind, detection variant and fault (none for
+ * switchovers), and the peer behind the front of our latency profile — HAProxy beside our zero
+ * rows, Azure's load balancer probe beside our realistic ones; never one with other settings.
+ */
 export function peerOf(ours: Pick<ScenarioResult, 'kind' | 'variant'>, results: ScenarioResult[]): ScenarioResult | undefined {
   const same = (key: string, r: Pick<ScenarioResult, 'variant'>) => (r.variant[key] ?? null) === (ours.variant[key] ?? null);
-  return results.find((r) => r.tool === 'patroni' && r.kind === ours.kind && same('detection', r) && same('fault', r));
+  const sameLatency = (r: Pick<ScenarioResult, 'variant'>) => (r.variant.latency ?? 'zero') === (ours.variant.latency ?? 'zero');
+  return results.find((r) => r.tool === 'patroni' && r.kind === ours.kind && same('detection', r) && same('fault', r) && sameLatency(r));
 }
 
 /** Every one of our scenarios against the peer's scenario of the same kind, detection settings and fault, measured in the same run. */

@@ -11,7 +11,7 @@ import { waitFor } from '../../util/wait';
 import { labOsOwner, makeOwnedDir, writeOwnedFile } from '../../lab/os-owner';
 import { silenceNode, unsilenceNode, withDescendants } from '../../lab/network-silence';
 import { PeerTools } from './install';
-import { haproxyConfig, PATRONI_DCS, PatroniCredentials, PatroniDcs, PatroniLayout, patroniLayout, patroniNodeConfig, PatroniNodeLayout, patronictlConfig } from './config';
+import { haproxyConfig, PATRONI_DCS, PatroniFront, PatroniCredentials, PatroniDcs, PatroniLayout, patroniLayout, patroniNodeConfig, PatroniNodeLayout, patronictlConfig } from './config';
 
 export interface PatroniMember {
   name: string;
@@ -80,6 +80,7 @@ export class PatroniCluster {
     addressBlock: string,
     binDir: string,
     readonly dcs: PatroniDcs = PATRONI_DCS,
+    private readonly front: PatroniFront = 'haproxy',
   ) {
     const rootDir = mkdtempSync(join(tmpdir(), 'pgfo-bench-patroni-'));
     // The postgres OS user must traverse it.
@@ -118,7 +119,7 @@ export class PatroniCluster {
       writeOwnedFile(node.configFile, patroniNodeConfig(this.layout, node, this.credentials, this.dcs), this.owner);
     }
     writeOwnedFile(this.layout.ctlConfigFile, patronictlConfig(this.layout), this.owner);
-    writeOwnedFile(this.layout.haproxy.configFile, haproxyConfig(this.layout), this.owner, 0o644);
+    writeOwnedFile(this.layout.haproxy.configFile, haproxyConfig(this.layout, this.front), this.owner, 0o644);
     await this.startHaproxy();
     for (const node of this.layout.nodes) this.startNode(node.name);
 

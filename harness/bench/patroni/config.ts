@@ -163,8 +163,22 @@ export function patronictlConfig(layout: PatroniLayout): string {
   return `${JSON.stringify({ scope: layout.scope, raft: { partner_addrs: layout.nodes.map(raftAddress) } }, null, 2)}\n`;
 }
 
-export function haproxyConfig(layout: PatroniLayout): string {
-  const s = HAPROXY_SETTINGS;
+/**
+ * What routes connections to Patroni's leader: 'haproxy', HAProxy as Patroni documents it; or
+ * 'azure-ilb', the pattern on Azure VMs (issue 14: every node in one backend pool, the internal
+ * load balancer's HTTP probe on /primary picking the writer) played by HAProxy with Azure's probe
+ * semantics — every 5 s (Azure's minimum interval), down after one failed probe and up after one
+ * answered (probeThreshold 1), established flows kept when a backend is probed down (no
+ * shutdown-sessions), as the lab's load balancer does for ours (harness/lab/tcp-load-balancer.ts).
+ */
+export type PatroniFront = 'haproxy' | 'azure-ilb';
+
+export function haproxySettings(front: PatroniFront): typeof HAPROXY_SETTINGS | (Omit<typeof HAPROXY_SETTINGS, 'defaultServer'> & { defaultServer: string }) {
+  return front === 'haproxy' ? HAPROXY_SETTINGS : { ...HAPROXY_SETTINGS, defaultServer: 'default-server inter 5s fall 1 rise 1' };
+}
+
+export function haproxyConfig(layout: PatroniLayout, front: PatroniFront = 'haproxy'): string {
+  const s = haproxySettings(front);
   return [
     'global',
     '    maxconn 200',
@@ -188,12 +202,12 @@ export function haproxyConfig(layout: PatroniLayout): string {
 }
 
 /** What to print beside Patroni's figures. */
-export function describePeerSettings(dcs: PatroniDcs = PATRONI_DCS): string[] {
-  const s = HAPROXY_SETTINGS;
+export function describePeerSettings(dcs: PatroniDcs = PATRONI_DCS, front: PatroniFront = 'haproxy'): string[] {
+  const s = haproxySettings(front);
   return [
     `Patroni DCS: built-in Raft (pysyncobj); ttl ${dcs.ttl} s, loop_wait ${dcs.loop_wait} s, retry_timeout ${dcs.retry_timeout} s, ` +
       `maximum_lag_on_failover ${dcs.maximum_lag_on_failover} bytes, asynchronous replication (synchronous_mode off), use_pg_rewind on, use_slots on`,
-    `HAProxy: ${s.httpchk}; ${s.expect}; ${s.defaultServer}; retries ${s.retries} (HAProxy pauses min(timeout connect, 1 s) before each retry); ` +
+    `HAProxy${front === 'azure-ilb' ? " probing as Azure's internal load balancer does (interval 5 s, probeThreshold 1, established flows kept)" : ''}: ${s.httpchk}; ${s.expect}; ${s.defaultServer}; retries ${s.retries} (HAProxy pauses min(timeout connect, 1 s) before each retry); ` +
       `timeout connect ${s.timeoutConnect}, check ${s.timeoutCheck}, client/server ${s.timeoutClient}; no option redispatch`,
     `PostgreSQL parameters (same as our lab): ${Object.entries(SHARED_PG_PARAMETERS).map(([k, v]) => `${k}=${v}`).join(', ')}`,
   ];

@@ -4,7 +4,7 @@ import { waitFor } from '../../util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario, StepTiming } from '../scenario';
 import { LoadSettings, measureUnderLoad, writeFigures } from '../measure';
-import { describePeerSettings, HAPROXY_SETTINGS, PatroniDcs, patroniDcs, SHARED_PG_PARAMETERS } from './config';
+import { describePeerSettings, haproxySettings, PatroniDcs, patroniDcs, PatroniFront, SHARED_PG_PARAMETERS } from './config';
 import { DETECTION, DetectionVariant, describePatroniTiming, shortPatroniTiming } from '../detection';
 import { PatroniCluster } from './cluster';
 import { ensurePeerTools } from './install';
@@ -21,9 +21,15 @@ export class PatroniEnvironment implements Environment {
     private readonly addressBlock: string,
     private readonly install: boolean,
     readonly detection: DetectionVariant = DETECTION.standard,
+    readonly front: PatroniFront = 'haproxy',
   ) {
     this.dcs = patroniDcs(detection.patroni);
-    this.name = `Patroni (Debian package, built-in Raft) + HAProxy${detection.name === 'standard' ? '' : `, ${detection.name} detection (${describePatroniTiming(detection.patroni)})`}`;
+    this.name = `Patroni (Debian package, built-in Raft) + ${frontLabel(front)}${detection.name === 'standard' ? '' : `, ${detection.name} detection (${describePatroniTiming(detection.patroni)})`}`;
+  }
+
+  /** The latency profile our scenarios it is compared with ran in: Patroni makes no Azure call, but on Azure its front is the load balancer's probe. */
+  get latency(): 'zero' | 'realistic' {
+    return this.front === 'azure-ilb' ? 'realistic' : 'zero';
   }
 
   get current(): PatroniCluster {
@@ -36,7 +42,7 @@ export class PatroniEnvironment implements Environment {
     if (!tools.ok) throw new EnvironmentUnavailable(`Patroni is not available: ${tools.reason}`);
     this.installed = tools.installed;
     if (tools.installed.length) say(`  installed ${tools.installed.join(', ')} from Debian`);
-    this.cluster = new PatroniCluster(tools.tools, this.addressBlock, findPgBinDir(), this.dcs);
+    this.cluster = new PatroniCluster(tools.tools, this.addressBlock, findPgBinDir(), this.dcs, this.front);
     say(`  starting Patroni on 127.${this.addressBlock}.11-13 (PostgreSQL :5432, REST :8008, Raft :2222) and HAProxy on 127.${this.addressBlock}.1:5432 in ${this.cluster.layout.rootDir}`);
     try {
       await this.cluster.up();
@@ -52,13 +58,15 @@ export class PatroniEnvironment implements Environment {
   }
 
   describe(): string[] {
-    return describePeerSettings(this.dcs);
+    return describePeerSettings(this.dcs, this.front);
   }
 
   settings(): Record<string, unknown> {
-    return { detection: this.detection.name, dcs: { type: 'raft (pysyncobj)', ...this.dcs }, use_pg_rewind: true, use_slots: true, postgresParameters: SHARED_PG_PARAMETERS, haproxy: HAPROXY_SETTINGS, addressBlock: this.addressBlock, installedNow: this.installed };
+    return { detection: this.detection.name, dcs: { type: 'raft (pysyncobj)', ...this.dcs }, use_pg_rewind: true, use_slots: true, postgresParameters: SHARED_PG_PARAMETERS, front: this.front, haproxy: haproxySettings(this.front), addressBlock: this.addressBlock, installedNow: this.installed };
   }
 }
+
+const frontLabel = (front: PatroniFront): string => (front === 'azure-ilb' ? "HAProxy probing like Azure's load balancer (5 s)" : 'HAProxy');
 
 const CONVERGE_TIMEOUT_MS = 180_000;
 
@@ -90,15 +98,20 @@ function result(
 export class PatroniSwitchoverScenario implements Scenario {
   readonly tool = 'patroni' as const;
   readonly kind = 'switchover' as const;
-  readonly id = 'patroni/switchover';
-  readonly label = 'Patroni + HAProxy';
-  readonly variant = {};
+  readonly id: string;
+  readonly label: string;
+  readonly variant: Record<string, string>;
 
   constructor(
     readonly environment: PatroniEnvironment,
     readonly runs: number,
     private readonly load: LoadSettings,
-  ) {}
+  ) {
+    const azure = environment.front === 'azure-ilb';
+    this.id = `patroni/switchover${azure ? '/azure-ilb' : ''}`;
+    this.label = `Patroni + ${frontLabel(environment.front)}`;
+    this.variant = { latency: environment.latency };
+  }
 
   async runOnce(run: number, say: (line: string) => void): Promise<RunResult> {
     const cluster = this.environment.current;
@@ -145,9 +158,9 @@ export class PatroniFailoverScenario implements Scenario {
     private readonly fault: FailoverFault = 'kill',
   ) {
     const name = environment.detection.name;
-    this.id = `patroni/failover/${name}${fault === 'kill' ? '' : `/${fault}`}`;
-    this.label = `Patroni + HAProxy, ${fault === 'kill' ? 'kill -9 leader' : "leader's VM vanishes"}, ${name} detection`;
-    this.variant = { detection: name, ...(fault === 'kill' ? {} : { fault }) };
+    this.id = `patroni/failover/${name}${fault === 'kill' ? '' : `/${fault}`}${environment.front === 'azure-ilb' ? '/azure-ilb' : ''}`;
+    this.label = `Patroni + ${frontLabel(environment.front)}, ${fault === 'kill' ? 'kill -9 leader' : "leader's VM vanishes"}, ${name} detection`;
+    this.variant = { detection: name, latency: environment.latency, ...(fault === 'kill' ? {} : { fault }) };
     this.detection = shortPatroniTiming(environment.detection.patroni);
   }
 

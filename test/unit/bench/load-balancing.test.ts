@@ -1,6 +1,8 @@
 import { resolveOptions } from '../../../harness/bench/options';
 import { planBench } from '../../../harness/bench/plan';
 import { OurStackEnvironment } from '../../../harness/bench/ours';
+import { haproxyConfig, patroniLayout } from '../../../harness/bench/patroni/config';
+import type { PatroniEnvironment } from '../../../harness/bench/patroni/scenarios';
 import { peerOf } from '../../../harness/bench/results';
 
 describe('bench options: load balancing and address blocks', () => {
@@ -61,6 +63,27 @@ describe('bench plan: probe mode', () => {
     const peers = [result('patroni/failover/standard', 'patroni', { detection: 'standard' }), result('patroni/failover/standard/vanish', 'patroni', { detection: 'standard', fault: 'vanish' })];
     expect(peerOf({ kind: 'failover', variant: { detection: 'standard', fault: 'vanish' } }, peers)?.id).toBe('patroni/failover/standard/vanish');
     expect(peerOf({ kind: 'failover', variant: { detection: 'standard' } }, peers)?.id).toBe('patroni/failover/standard');
+  });
+
+  it("beside our realistic rows, Patroni behind a front probing like Azure's load balancer (every 5 s, one failure, sessions kept), each of ours compared with the Patroni of its own profile", () => {
+    const plan = planBench(resolveOptions({ runs: '1', realisticRuns: '1', failoverRuns: '1', realisticFailoverRuns: '1', detection: 'standard', loadBalancing: 'probe', fault: 'vanish', methods: 'sql', profiles: 'zero,realistic', install: false }));
+    const patroni = plan.scenarios.filter((s) => s.tool === 'patroni');
+    expect(patroni.map((s) => [s.id, s.variant.latency])).toEqual([
+      ['patroni/switchover', 'zero'],
+      ['patroni/failover/standard/vanish', 'zero'],
+      ['patroni/switchover/azure-ilb', 'realistic'],
+      ['patroni/failover/standard/vanish/azure-ilb', 'realistic'],
+    ]);
+    expect(patroni.at(-1)!.label).toBe("Patroni + HAProxy probing like Azure's load balancer (5 s), leader's VM vanishes, standard detection");
+    const onAzure = patroni.at(-1)!.environment as PatroniEnvironment;
+    expect(haproxyConfig(patroniLayout('/tmp/x', '60.2', '/usr/lib/postgresql/15/bin'), onAzure.front)).toMatch(/^ {4}default-server inter 5s fall 1 rise 1$/m);
+    expect(haproxyConfig(patroniLayout('/tmp/x', '60.2', '/usr/lib/postgresql/15/bin'))).toMatch(/^ {4}default-server inter 1s fall 2 rise 1 on-marked-down shutdown-sessions$/m);
+    const results = plan.scenarios.map((s) => ({ id: s.id, tool: s.tool, kind: s.kind, variant: s.variant }) as never);
+    const ours = (latency: string) => plan.scenarios.find((s) => s.tool === 'ours' && s.kind === 'failover' && s.variant.latency === latency)!;
+    expect(peerOf(ours('zero'), results)?.id).toBe('patroni/failover/standard/vanish');
+    expect(peerOf(ours('realistic'), results)?.id).toBe('patroni/failover/standard/vanish/azure-ilb');
+    const oursSwitchover = plan.scenarios.find((s) => s.tool === 'ours' && s.kind === 'switchover' && s.variant.latency === 'realistic')!;
+    expect(peerOf(oursSwitchover, results)?.id).toBe('patroni/switchover/azure-ilb');
   });
 
   it('with --arm unavailable: probe-mode switchovers with ARM answering 503 and kill -9 failovers with ARM timing out, beside the ARM-available rows; refused without probe mode', () => {
