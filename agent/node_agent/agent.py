@@ -130,8 +130,13 @@ def main(argv: Optional[list] = None) -> int:
         threading.Thread(target=steps_server.serve_forever, name='steps', daemon=True).start()
 
     stop = threading.Event()
+
+    def on_stop(*_: object) -> None:
+        server.closing = True
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_stop)
     log('started', listen=f'{config.listen_host}:{config.listen_port}', steps=f'{config.steps.listen_host}:{config.steps.listen_port}' if config.steps else None, peers=[f'{p.name}={p.host}:{p.port}' for p in config.peers], checkSeconds=config.check_seconds)
     serving = False
     last_crash = ''

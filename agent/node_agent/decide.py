@@ -129,7 +129,9 @@ def failsafe_problems(peers: Optional[Mapping[str, Optional[PeerView]]], setting
             problems[name] = 'no answer'
         elif view.node != name:
             problems[name] = f'answered as {view.node}'
-        elif view.in_recovery is not True:
+        elif view.in_recovery is None:
+            problems[name] = 'does not see its PostgreSQL'
+        elif not view.in_recovery:
             problems[name] = 'not in recovery'
         elif not view.streaming:
             problems[name] = 'not streaming'

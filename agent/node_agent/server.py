@@ -3,6 +3,8 @@
 Handlers only read the last published Answers; they never touch PostgreSQL, so a probe costs
 nothing and cannot pile up work. Every answer carries a deadline on the monotonic clock: when the
 loop stops publishing (a psql that hangs, a wedged process), the probes turn 503 by themselves.
+An agent told to stop answers every request 503 at once: a peer asking then hears no answer,
+not the view of a look its own stop cut short.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class ProbeServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.node = node
         self.answers = answers
+        self.closing = False  # set on SIGTERM/SIGINT, before the loop and the listener wind down
         super().__init__((host, port), ProbeHandler)
 
     def handle_error(self, request, client_address) -> None:
@@ -68,6 +71,9 @@ class ProbeHandler(BaseHTTPRequestHandler):
         pass  # never a log line per probe
 
     def _answer(self, with_body: bool) -> None:
+        if self.server.closing:
+            self._send(503)
+            return
         path = urlsplit(self.path).path
         answers = self.server.answers()
         now = time.monotonic()

@@ -165,7 +165,7 @@ describe('node agent decisions: /primary and the lease', () => {
     ['one peer streaming from another node', { pg2: streamingFromUs('pg2'), pg3: { ...streamingFromUs('pg3'), upstream_host: '10.0.0.5' } }, { pg3: 'streams from 10.0.0.5' }],
     ['one peer not streaming', { pg2: streamingFromUs('pg2'), pg3: { ...streamingFromUs('pg3'), streaming: false } }, { pg3: 'not streaming' }],
     ['one peer promoted', { pg2: streamingFromUs('pg2'), pg3: { ...streamingFromUs('pg3'), in_recovery: false, upstream_host: null } }, { pg3: 'not in recovery' }],
-    ['one peer whose PostgreSQL is down', { pg2: streamingFromUs('pg2'), pg3: { ...streamingFromUs('pg3'), in_recovery: null, streaming: false } }, { pg3: 'not in recovery' }],
+    ['one peer whose PostgreSQL is down', { pg2: streamingFromUs('pg2'), pg3: { ...streamingFromUs('pg3'), in_recovery: null, streaming: false } }, { pg3: 'does not see its PostgreSQL' }],
     ['another agent answering at a peer\'s address', { pg2: streamingFromUs('pg2'), pg3: streamingFromUs('pg9') }, { pg3: 'answered as pg9' }],
   ])('a lapsed lease of this node, %s: it fences itself (logged once) and /primary 503', (_what, peers, problems) => {
     const [fence, next] = run([
