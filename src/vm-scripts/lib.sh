@@ -242,15 +242,16 @@ run_cmd() {
   return "$rc"
 }
 
-# hold_lock NAME: an exclusive lock for the rest of the script (released when it exits), or fail.
-# Locks live in a directory only this user can write: root opening a lock file in a directory the
-# OS user owns would truncate whatever a symlink planted there points to.
-hold_lock() {
-  local dir=/run/pg-failover
-  if ((EUID != 0)); then dir=${TMPDIR:-/tmp}/pg-failover-$EUID; fi
-  mkdir -m 0700 "$dir" 2>/dev/null || true # another script may be making it too
-  [[ -d $dir && ! -L $dir && -O $dir ]] || fail "the lock directory $dir must be a directory owned by $(id -un), not a link"
-  exec {pgfo_lock_fd}>"$dir/$1"
+# hold_data_dir_lock: an exclusive lock on the directory holding PGFO_DATA_DIR for the rest of the
+# script (released when it exits), or fail. One lock whoever runs the script: root over Run Command
+# and the node agent's OS user lock the same inode, so a step retried on the other path waits its
+# turn. The parent, not the data directory itself, as a rejoin swaps that one out. Opened read-only:
+# nothing is created or truncated in a directory the OS user owns.
+hold_data_dir_lock() {
+  local dir
+  dir=$(dirname -- "$PGFO_DATA_DIR")
+  [[ -d $dir && ! -L $dir ]] || fail "the directory holding the data directory, $dir, must be a directory, not a link"
+  exec {pgfo_lock_fd}<"$dir"
   flock -n "$pgfo_lock_fd"
 }
 

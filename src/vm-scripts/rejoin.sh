@@ -30,7 +30,8 @@
 # listen_addresses, for one). They are saved beside the data directory first
 # (<data>.pgfo-conf, kept if an interrupted run already saved them) and put back afterwards.
 # Files and directories beside or inside the data directory are copied and moved by whoever may
-# safely work there (lib.sh, "files in the OS user's reach"); the rejoin lock is root's own.
+# safely work there (lib.sh, "files in the OS user's reach"); the rejoin lock is taken on the
+# directory holding the data directory, opened read-only (lib.sh hold_data_dir_lock).
 # A data directory that was not shut down cleanly (crash) gets crash recovery in single-user
 # mode first, as pg_rewind and Patroni do.
 #
@@ -138,7 +139,7 @@ report_rejoined() { # report_rejoined ALREADY_RUNNING
 step lock
 # One rejoin per data directory at a time: a retried or timed-out Run Command must not start a
 # second copy that deletes the first one's clone or interleaves its directory swaps.
-hold_lock "rejoin${PGFO_DATA_DIR//\//_}.lock" || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
+hold_data_dir_lock || fail "another rejoin of $PGFO_DATA_DIR is still running; wait for it to finish"
 
 step check-node
 if server_running; then

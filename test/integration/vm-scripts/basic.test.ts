@@ -3,12 +3,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, s
 import { join } from 'node:path';
 import { Lab } from '../../../harness/lab/lab';
 import { labOsOwner, makeOwnedDir } from '../../../harness/lab/os-owner';
-import { run } from '../../../harness/util/exec';
+import { isRoot, run } from '../../../harness/util/exec';
 import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, promote, rejoinAsStandby, startServer, stopCleanly } from '../../../src/vm-scripts/catalogue';
 import { waitFor } from '../../../harness/util/wait';
 import { testLabOptions } from '../../support/lab';
-import { controldata, labCluster, labNode, labSecrets, rejoinLockFile, runOk, runVmScript, sql, walReceiver } from './support';
+import { controldata, labCluster, labNode, labSecrets, rejoinLock, runOk, runVmScript, sql, walReceiver } from './support';
 
 /** inspect, stop-clean and start against a real lab; how every script fails. */
 describe('VM scripts: inspect, stop-clean, start, and failures', () => {
@@ -149,17 +149,20 @@ describe('VM scripts: inspect, stop-clean, start, and failures', () => {
     expect(status.nodes.find((n) => n.name === 'pg2')?.role).toBe('standby');
   });
 
-  it('rejoin refuses to run while another rejoin of the same data directory holds its lock', async () => {
+  it('rejoin refuses to run while another rejoin of the same data directory holds its lock, whichever user holds it', async () => {
     const pg3 = labNode(cluster, 'pg3');
-    const lockFile = rejoinLockFile(pg3.overrides.dataDirectory!);
-    const holder = spawn('flock', [lockFile, 'sleep', '120'], { stdio: 'ignore', detached: true });
+    const lock = rejoinLock(pg3.overrides.dataDirectory!);
+    // Under root the holder is the OS user, as a rejoin the node agent runs: Run Command's (root's) must wait for it.
+    const holdAs = isRoot() ? ['runuser', '-u', labOsOwner().user, '--'] : [];
+    const [command, ...args] = [...holdAs, 'flock', lock, 'sleep', '120'];
+    const holder = spawn(command, args, { stdio: 'ignore', detached: true });
     try {
-      await waitFor('the lock to be held', () => spawnSync('flock', ['-n', lockFile, 'true']).status !== 0, { timeoutMs: 10_000, intervalMs: 20 });
+      await waitFor('the lock to be held', () => spawnSync('flock', ['-n', lock, 'true']).status !== 0, { timeoutMs: 10_000, intervalMs: 20 });
       const blocked = await runVmScript(rejoinAsStandby(cluster, pg3, labNode(cluster, 'pg1'), labSecrets(lab)));
       expect(blocked.result).toMatchObject({ ok: false, script: 'rejoin', step: 'lock' });
       expect(String(blocked.result.error)).toMatch(/another rejoin of .* is still running/);
     } finally {
-      process.kill(-holder.pid!, 'SIGKILL'); // flock and its sleep, which holds the lock too
+      process.kill(-holder.pid!, 'SIGKILL'); // runuser, flock and its sleep, which holds the lock too
     }
     expect((await lab.status()).nodes.find((n) => n.name === 'pg3')).toMatchObject({ role: 'standby', streaming: true });
   });

@@ -1,7 +1,7 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ClusterConfig, ClusterSchema, NodeConfig } from '../../../src/config/schema';
 import { Lab } from '../../../harness/lab/lab';
 import { connect } from '../../../src/adapters/postgres/connect';
@@ -44,11 +44,9 @@ export function labNode(cluster: ClusterConfig, name: string): NodeConfig {
   return node;
 }
 
-/** Where rejoin.sh locks a data directory (lib.sh hold_lock: a directory only the script's user writes). */
-export function rejoinLockFile(dataDir: string): string {
-  const dir = process.getuid?.() === 0 ? '/run/pg-failover' : join(tmpdir(), `pg-failover-${process.getuid?.()}`);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return join(dir, `rejoin${dataDir.replaceAll('/', '_')}.lock`);
+/** What rejoin.sh locks for a data directory (lib.sh hold_data_dir_lock): the directory holding it. */
+export function rejoinLock(dataDir: string): string {
+  return dirname(dataDir);
 }
 
 /** The lab's passwords as the secrets the app would read from Key Vault. */

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labOsOwner, makeOwnedDir, OsOwner, writeOwnedFile } from '../../../harness/lab/os-owner';
@@ -113,18 +113,15 @@ const VICTIM_TEXT = "root's own text, never to be read or changed through a link
     expect(statSync(passfile).uid).toBe(owner.uid);
   });
 
-  it('a lock lives in root\'s own directory, so a link planted beside the data directory is never opened', () => {
-    plant(`${data}.pgfo-lock`, victim);
-    const name = `symlink-test-${process.pid}.lock`;
-    try {
-      expect(run(`hold_lock ${name}`)).toMatchObject({ ok: true });
-      expect(readFileSync(victim, 'utf8')).toBe(VICTIM_TEXT);
-      const dir = statSync('/run/pg-failover');
-      expect(dir.uid).toBe(0);
-      expect(dir.mode & 0o777).toBe(0o700);
-      expect(existsSync(join('/run/pg-failover', name))).toBe(true);
-    } finally {
-      rmSync(join('/run/pg-failover', name), { force: true });
-    }
+  it('the rejoin lock opens the directory holding the data directory read-only: nothing is created there, and a link planted in its place is refused', () => {
+    const before = readdirSync(join(base, 'pg'));
+    expect(run('hold_data_dir_lock', { PGFO_DATA_DIR: data })).toMatchObject({ ok: true });
+    expect(readdirSync(join(base, 'pg'))).toEqual(before);
+
+    plant(join(base, 'pg', 'linked'), rootDir);
+    const refused = run('hold_data_dir_lock', { PGFO_DATA_DIR: join(base, 'pg', 'linked', 'data') });
+    expect(refused).toMatchObject({ ok: false });
+    expect(String(refused.error)).toMatch(/must be a directory, not a link/);
+    expect(readdirSync(rootDir)).toEqual([]);
   });
 });
