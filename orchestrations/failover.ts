@@ -39,7 +39,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  * Unplanned failover (docs/design.md §5), run only while it owns the cluster, like a switchover
  * (S5) — by the health check, the HTTP API, or any other trigger:
  *  1. inspect, with the health check's last known primary position; identify the old primary;
- *  2. fence it: out of both pools (no new session reaches it: S2); if it still answers as a
+ *  2. fence it: out of both pools (no new session reaches it: S2; in probe mode one that did not
+ *     answer is left to its lease, which lapses before anything is promoted); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
  *     best standby a bounded time to receive that WAL;
  *  3. re-inspect, rank standbys by received LSN, then replayed LSN, then priority, and refuse a
@@ -91,14 +92,21 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   // fence of an old primary that did not answer: confirming would wait out its connect timeout on
   // the write path, and taking a dead node out of the pools is what this failover is for.
   const identity = clusterIdentity(view);
-  const oldIdentity = nodeNamed(view, old)?.reachable ? identity : null;
+  const oldAnswered = nodeNamed(view, old)?.reachable === true;
+  const oldIdentity = oldAnswered ? identity : null;
 
   const undo: Undo[] = [];
   let shutdownCheckpointLsn: Lsn | null = null;
   let choice: FailoverChoice;
   try {
-    // 2. Fence: from here on the old primary takes no new session through the load balancer.
-    yield* runbook.step(fenceStep(old), callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
+    // 2. Fence: from here on the old primary takes no new session through the load balancer. In
+    // probe mode one that did not answer is fenced by its lease lapsing (its agent fences it, and
+    // nothing is promoted before: step 4); trying it again would cost a connect timeout.
+    if (config.loadBalancer.membership === 'probe' && !oldAnswered) {
+      yield* runbook.step(fenceStep(old), value({ by: 'its write lease lapsing', why: `${old} did not answer` }), (r) => r);
+    } else {
+      yield* runbook.step(fenceStep(old), callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
+    }
     if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true, identity }) });
     // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.

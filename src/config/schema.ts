@@ -130,8 +130,13 @@ export const PolicySchema = z.strictObject({
    * verifiably stopped, so a dead or frozen VM is never failed over automatically.
    */
   fenceByPowerOff: z.boolean().default(true),
-  /** Probe mode: how long a write lease lasts without renewal (each health check renews it). */
-  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(30),
+  /**
+   * Probe mode: how long a write lease lasts without renewal (each health check renews it). A
+   * failover of a primary that cannot be asked promotes no earlier than its last renewal + ttl +
+   * margin: 20 s ends before the failover's own looks at a silent node do. Keep it a few
+   * health-check intervals long: a lapse with a standby down fences the primary.
+   */
+  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(20),
   /**
    * Probe mode: how long past the lease a failover still waits before it promotes, for the old
    * primary's agent to fence it (it looks once a second by default) and for the clocks of the app
