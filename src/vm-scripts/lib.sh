@@ -243,15 +243,36 @@ run_cmd() {
 }
 
 # hold_data_dir_lock: an exclusive lock on the directory holding PGFO_DATA_DIR for the rest of the
-# script (released when it exits), or fail. One lock whoever runs the script: root over Run Command
-# and the node agent's OS user lock the same inode, so a step retried on the other path waits its
-# turn. The parent, not the data directory itself, as a rejoin swaps that one out. Opened read-only:
+# script (released when it exits); returns 1 while another holds it. One lock whoever runs the
+# script: root over Run Command and the node agent's OS user lock the same inode, so a step retried
+# on the other path waits its turn. The parent, not the data directory itself, as a rejoin swaps
+# that one out. Opened read-only as "$dir/." (a FIFO or a file put in its place fails at once,
+# never blocks) and checked to be the very directory at that path, not one a link points to:
 # nothing is created or truncated in a directory the OS user owns.
 hold_data_dir_lock() {
-  local dir
+  local dir rc=0
   dir=$(dirname -- "$PGFO_DATA_DIR")
-  [[ -d $dir && ! -L $dir ]] || fail "the directory holding the data directory, $dir, must be a directory, not a link"
-  exec {pgfo_lock_fd}<"$dir"
+  exec {pgfo_lock_fd}<"$dir/." || fail "cannot open $dir (the directory holding the data directory) to lock it"
+  [[ $(stat -c %d:%i -- "$dir") == "$(stat -L -c %d:%i "/dev/fd/$pgfo_lock_fd")" ]] ||
+    fail "the directory holding the data directory, $dir, must be a directory, not a link"
+  flock -n -E 75 "$pgfo_lock_fd" || rc=$?
+  ((rc != 75)) || return 1
+  ((rc != 0)) || return 0
+  # NFS emulates flock with byte-range locks, which a descriptor opened read-only cannot take
+  # exclusively: there the lock is the running user's own, in a directory only it can write.
+  exec {pgfo_lock_fd}<&-
+  hold_private_lock "rejoin${PGFO_DATA_DIR//\//_}.lock"
+}
+
+# hold_private_lock NAME: an exclusive lock in a directory only this user can write (root opening
+# a lock file in a directory the OS user owns would truncate whatever a symlink planted there
+# points to); returns 1 while another holds it.
+hold_private_lock() {
+  local dir=/run/pg-failover
+  if ((EUID != 0)); then dir=${TMPDIR:-/tmp}/pg-failover-$EUID; fi
+  mkdir -m 0700 "$dir" 2>/dev/null || true # another script may be making it too
+  [[ -d $dir && ! -L $dir && -O $dir ]] || fail "the lock directory $dir must be a directory owned by $(id -un), not a link"
+  exec {pgfo_lock_fd}>"$dir/$1"
   flock -n "$pgfo_lock_fd"
 }
 

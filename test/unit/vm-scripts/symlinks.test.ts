@@ -123,5 +123,26 @@ const VICTIM_TEXT = "root's own text, never to be read or changed through a link
     expect(refused).toMatchObject({ ok: false });
     expect(String(refused.error)).toMatch(/must be a directory, not a link/);
     expect(readdirSync(rootDir)).toEqual([]);
+
+    // A FIFO in its place fails at once: opening one for reading would wait for a writer forever.
+    expect(spawnSync('runuser', ['-u', owner.user, '--', 'mkfifo', join(base, 'pg', 'fifo')]).status).toBe(0);
+    const fifo = run('hold_data_dir_lock', { PGFO_DATA_DIR: join(base, 'pg', 'fifo', 'data') });
+    expect(fifo).toMatchObject({ ok: false });
+    expect(String(fifo.error)).toMatch(/cannot open .*fifo .* to lock it/);
+  });
+
+  it('where the directory cannot hold an exclusive flock (NFS: EBADF on a read-only descriptor), the rejoin lock is root\'s own, in root\'s directory', () => {
+    // flock(1) as on an NFS mount: locking a descriptor fails with EBADF, locking a file of one's own works.
+    const shims = join(base, 'shims');
+    mkdirSync(shims);
+    writeFileSync(join(shims, 'flock'), '#!/bin/sh\nif [ "$1" = -n ] && [ "$2" = -E ]; then echo "flock: $4: Bad file descriptor" >&2; exit 1; fi\nexec /usr/bin/flock "$@"\n', { mode: 0o755 });
+    const name = `rejoin${data.replaceAll('/', '_')}.lock`;
+    try {
+      expect(run('hold_data_dir_lock', { PGFO_DATA_DIR: data, PATH: `${shims}:${process.env.PATH ?? '/usr/bin:/bin'}` })).toMatchObject({ ok: true });
+      const lock = statSync(join('/run/pg-failover', name));
+      expect([lock.uid, statSync('/run/pg-failover').mode & 0o777]).toEqual([0, 0o700]);
+    } finally {
+      rmSync(join('/run/pg-failover', name), { force: true });
+    }
   });
 });
