@@ -40,7 +40,7 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  * (S5) — by the health check, the HTTP API, or any other trigger:
  *  1. inspect, with the health check's last known primary position; identify the old primary;
  *  2. fence it: out of both pools (no new session reaches it: S2; in probe mode one that did not
- *     answer is left to its lease, which lapses before anything is promoted); if it still answers as a
+ *     answer is left to step 4, which makes sure it takes no write); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
  *     best standby a bounded time to receive that WAL;
  *  3. re-inspect, rank standbys by received LSN, then replayed LSN, then priority, and refuse a
@@ -59,7 +59,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     claim read, src/domain/write-lease.ts), then a last look; without the power-off policy the
  *     lease alone. One seen stopped is not waited out: started
  *     again, it serves no lease written before that start (the start rule, docs/design.md §9);
- *  5. promote, repoint the write pool, make the other standbys follow;
+ *  5. promote, repoint the write pool, make the other standbys follow; report how a power-off
+ *     the promotion did not wait for stands;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a
  *     postmaster); otherwise it stays fenced and the health check rejoins it when it returns.
  */
@@ -97,17 +98,20 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
   const undo: Undo[] = [];
   let shutdownCheckpointLsn: Lsn | null = null;
+  // A power-off of the old primary that the promotion did not wait for (its lease lapsed first).
+  let powerOffUnderWay: Task | null = null;
   let choice: FailoverChoice;
   try {
     // 2. Fence: from here on the old primary takes no new session through the load balancer. In
-    // probe mode one that did not answer is fenced by its lease lapsing (its agent fences it, and
-    // nothing is promoted before: step 4); trying it again would cost a connect timeout.
+    // probe mode one that did not answer could not lose its lease now anyway (trying again would
+    // cost a connect timeout): step 4 makes sure it takes no write before anything is promoted
+    // (its agent, a power-off, or its lease lapsing), and there is nothing to undo.
     if (config.loadBalancer.membership === 'probe' && !oldAnswered) {
-      yield* runbook.step(fenceStep(old), value({ by: 'its write lease lapsing', why: `${old} did not answer` }), (r) => r);
+      yield* runbook.step(fenceStep(old), value({ tried: false, why: `${old} did not answer`, leftTo: 'the steps that make sure it takes no write before the promotion' }), (r) => r);
     } else {
       yield* runbook.step(fenceStep(old), callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
+      if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true, identity }) });
     }
-    if (start.oldPrimaryInWritePool) undo.push({ name: `${old} back into the write pool`, run: () => callActivity(context, 'setPoolRole', { cluster, node: old, role: 'write', restoring: true, identity }) });
     // A writer that is not a promotion to roll forward to (S7): fenced and stopped, never
     // promoted, and left stopped even if the failover stops here; rejoined after promotion.
     for (const stray of start.strayWriters) {
@@ -188,7 +192,8 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       // the first, and the power-off goes on when the lease won (the second line, for a node whose
       // agent is gone), or is waited out when it failed.
       const powerOffOrWaitOutLease = function* (lapsed: Date): Generator<Task, Outcome<FailoverChoice>, unknown> {
-        const first = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r, leaseHorizon: claimed.leaseHorizon }));
+        const { first, underWay } = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r.first, leaseHorizon: claimed.leaseHorizon }));
+        powerOffUnderWay = underWay;
         return first.fencedBy === 'power-off' ? yield* chooseAgain(poweredOff, [old]) : yield* chooseAgain();
       };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no
@@ -263,6 +268,13 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     if (outcome && !outcome.rejoined) runbook.problem(`${node} is not streaming from ${candidate}: ${outcome.why}`);
   }
 
+  // A power-off the promotion did not wait for: how it ended, if it has. Not waited for: its lease
+  // already made sure of the old primary, and waiting would hold the cluster as long as ARM takes.
+  if (powerOffUnderWay) {
+    const powerOff = yield* runbook.step(`power off ${old}: after the lease`, value(powerOffSoFar(powerOffUnderWay)), (r) => r);
+    if ('failed' in powerOff) runbook.problem(`${old}'s power-off failed after the lease had made sure of it (${powerOff.failed}): its VM may still run, fenced by its agent`);
+  }
+
   // 6. The old primary: now if it can be, else when it returns (the health check).
   const rejoined = yield* runbook.bestEffort(`rejoin ${old}`, rejoinIfPossible(context, { cluster, node: old, primary: candidate, identity }, !!shutdownCheckpointLsn), (r) => r);
   if (rejoined?.rejoined) runbook.update({ rejoinMethod: rejoined.method });
@@ -278,19 +290,30 @@ type FirstFence = { fencedBy: 'power-off'; powerState: string } | { fencedBy: 'l
 /**
  * Powers the old primary's VM off and waits for its lease to lapse at once; returns when the first
  * of them makes sure it takes no write. A power-off that fails leaves the lease to wait out; one
- * still under way when the lease lapses goes on (Durable does not cancel an activity).
+ * still under way when the lease lapses goes on (Durable does not cancel an activity): its task
+ * is returned, for the report.
  */
-function* firstOfPowerOffAndLease(context: OrchestrationContext, fence: { cluster: string; node: string; identity: string | null }, lapsed: Date): Generator<Task, FirstFence, unknown> {
+function* firstOfPowerOffAndLease(context: OrchestrationContext, fence: { cluster: string; node: string; identity: string | null }, lapsed: Date): Generator<Task, { first: FirstFence; underWay: Task | null }, unknown> {
   const powerOff = activityTask(context, 'fenceVm', fence);
   const lease = context.df.createTimer(lapsed);
   const first = yield context.df.Task.any([powerOff, lease]);
   if (first === powerOff && !powerOff.isFaulted) {
     lease.cancel();
-    return { fencedBy: 'power-off', powerState: (powerOff.result as OutputOf<'fenceVm'>).powerState };
+    return { first: { fencedBy: 'power-off', powerState: (powerOff.result as OutputOf<'fenceVm'>).powerState }, underWay: null };
   }
   const failed = powerOff.isFaulted ? `failed: ${messageOf(powerOff.result)}` : null;
   if (failed) yield lease;
-  return { fencedBy: 'lease', leaseLapsedAt: lapsed.toISOString(), powerOff: failed ?? 'still under way' };
+  return { first: { fencedBy: 'lease', leaseLapsedAt: lapsed.toISOString(), powerOff: failed ?? 'still under way' }, underWay: failed ? null : powerOff };
+}
+
+/**
+ * Where a power-off scheduled earlier stands, read without waiting on it: a task's state is what
+ * the history replayed so far says, the same on every replay.
+ */
+function powerOffSoFar(powerOff: Task): OutputOf<'fenceVm'> | { failed: string } | { stillUnderWay: true } {
+  if (powerOff.isFaulted) return { failed: messageOf(powerOff.result) };
+  if (powerOff.isCompleted) return powerOff.result as OutputOf<'fenceVm'>;
+  return { stillUnderWay: true };
 }
 
 /** A durable timer to `until`: the orchestration is unloaded meanwhile. */

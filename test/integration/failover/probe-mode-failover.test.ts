@@ -80,8 +80,8 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     // No NIC or pool was written through ARM: the lease moved the writer.
     expect(stack.azure.record.requests.filter((r) => r.method !== 'GET' && /networkInterfaces|backendAddressPools/i.test(r.url))).toEqual([]);
 
-    // It did not answer the failover's first look: its lease lapsing fenced it, with no second try.
-    expect(report.steps.find((s) => s.name === 'fence pg1: out of the pools')!.detail).toEqual({ by: 'its write lease lapsing', why: 'pg1 did not answer' });
+    // It did not answer the failover's first look: not tried again, left to the steps after it.
+    expect(report.steps.find((s) => s.name === 'fence pg1: out of the pools')!.detail).toEqual({ tried: false, why: 'pg1 did not answer', leftTo: 'the steps that make sure it takes no write before the promotion' });
     // Its agent told the failover that no PostgreSQL ran: no ARM call, the VM was left running.
     expect(report.steps.find((s) => s.name === 'make sure pg1 is stopped')!.detail).toMatchObject({ stopped: true, how: expect.stringMatching(/^no PostgreSQL runs on its VM/) });
     expect(stack.azure.record.powerChanges).toEqual([]);

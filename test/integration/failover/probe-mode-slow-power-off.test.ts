@@ -71,6 +71,12 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
     expect(powerChanges[0]).toEqual({ vm: old, state: 'stopping' });
     expect(promotedAt).toBeLessThan(Date.parse(fence.startedAt) + POWER_OFF_MS);
 
+    // Once the writer had moved, the failover reported where the power-off stood, without waiting for it.
+    const afterLease = step(`power off ${old}: after the lease`);
+    expect(afterLease.result).toBe('ok');
+    expect([{ stillUnderWay: true }, { powerState: 'stopped' }]).toContainEqual(afterLease.detail);
+    expect(Date.parse(afterLease.startedAt)).toBeGreaterThan(promotedAt);
+
     await waitFor(`the write rule to probe ${promoted} up`, () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
     const writes = await load.stop();
