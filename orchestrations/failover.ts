@@ -4,7 +4,7 @@ import { activityTask, callActivity, type OutputOf } from '../activities/catalog
 import type { ClusterConfig } from '../src/config/schema';
 import { rankCandidates } from '../src/domain/candidates';
 import { nodeNamed, standbysOf } from '../src/domain/cluster-view';
-import { chooseFailoverCandidate, FailoverChoice, FailoverRefusalCode, FailoverRequest, identifyOldPrimary, lossReference, Outcome } from '../src/domain/failover';
+import { chooseFailoverCandidate, FailoverChoice, FailoverRefusalCode, FailoverRequest, identifyOldPrimary, lossReference, Outcome, standbysStreamingFrom } from '../src/domain/failover';
 import { clusterIdentity } from '../src/domain/cluster-identity';
 import { Lsn } from '../src/domain/lsn';
 import { heldNodes } from '../src/domain/maintenance-hold';
@@ -136,9 +136,13 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
     // 3. Choose the candidate on a fresh look, within the loss bound (S7). The old primary may
     // have come back meanwhile (S2): an automatic failover is called off, a manual one stops it
-    // first; nothing is promoted while it may take writes.
+    // first; nothing is promoted while it may take writes. Where it may still serve (`oldMayServe`:
+    // an automatic failover's looks, and any look after its lease was waited out), standbys that
+    // stream from it again mean it is alive, and its agent's failsafe keeps it writable while they
+    // do: called off (S2, S6) — though the app cannot reach it.
     let oldLast: NodeInspection | undefined;
-    const decide = function* (leaveOut: string[] = []): Generator<Task, Outcome<FailoverChoice>, unknown> {
+    const oldAddress = config.nodes.find((n) => n.name === old)!;
+    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
         const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
           v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
@@ -150,6 +154,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           if (shutdownCheckpointLsn) return refusal('primary-answers', `${old} was stopped but answers again as a writable primary: something restarted it; the failover is called off (S2)`);
           yield* stopAndWait();
           continue;
+        }
+        const streaming = oldMayServe && !shutdownCheckpointLsn ? standbysStreamingFrom(after, oldAddress) : [];
+        if (streaming.length) {
+          const then = request.requireDeadPrimary ? 'the automatic failover is called off' : `stop PostgreSQL on ${old} (or power its VM off) and fail over again`;
+          return refusal('standbys-streaming', `${streaming.join(', ')} stream${streaming.length === 1 ? 's' : ''} from ${old} again: it is alive and may take writes, though the app cannot reach it (S2, S6); ${then}`);
         }
         const reference = lossReference(
           old,
@@ -169,14 +178,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // and refuse when it may still run. Then choose again on positions that can no longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
       // A VM ARM powered off cannot answer: the looks after it leave it out (no connect timeout).
-      const chooseAgain = function* (afterwards = '', leaveOut: string[] = []): Generator<Task, Outcome<FailoverChoice>, unknown> {
-        const again = yield* decide(leaveOut);
+      const chooseAgain = function* (look: { leaveOut?: string[]; oldMayServe?: boolean } = {}, afterwards = ''): Generator<Task, Outcome<FailoverChoice>, unknown> {
+        const again = yield* decide(look);
         return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
       };
       const poweredOff = `; ${old}'s VM was powered off by the fence: start it to bring it back`;
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
-        return yield* chooseAgain(poweredOff, [old]);
+        return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
       };
       // Probe mode, the old primary out of reach: its agent fences it once its lease lapses and its
       // peers do not confirm it (they no longer stream from it), so waiting the lease out replaces
@@ -185,7 +194,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         if (context.df.currentUtcDateTime < lapsed) {
           yield* runbook.step(`wait out ${old}'s write lease`, waitUntil(context, lapsed), (until) => ({ until, leaseHorizon: claimed.leaseHorizon }));
         }
-        return yield* chooseAgain();
+        return yield* chooseAgain({ oldMayServe: true });
       };
       // Probe mode, the old primary out of reach and the policy powering it off: the power-off (tens
       // of seconds on Azure) and the lease race; either one makes sure, so the promotion follows
@@ -193,8 +202,16 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       // agent is gone), or is waited out when it failed.
       const powerOffOrWaitOutLease = function* (lapsed: Date): Generator<Task, Outcome<FailoverChoice>, unknown> {
         const { first, underWay } = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r.first, leaseHorizon: claimed.leaseHorizon }));
+        if (first.fencedBy === 'power-off') return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
+        const afterLease = yield* chooseAgain({ oldMayServe: true });
         powerOffUnderWay = underWay;
-        return first.fencedBy === 'power-off' ? yield* chooseAgain(poweredOff, [old]) : yield* chooseAgain();
+        // Refused with the power-off still under way: it may yet take the old primary down, and
+        // then the health check fails it over. (Waiting on it here is not done: an activity with
+        // retries that lost a Task.any is not safe to wait on again across replays.)
+        if (afterLease.ok || !underWay) return afterLease;
+        const state = powerOffSoFar(underWay);
+        const powerOff = 'failed' in state ? `failed (${state.failed})` : 'stillUnderWay' in state ? 'still under way: if it completes, the health check fails it over' : `done (${state.powerState})`;
+        return refusal(afterLease.refusal.code, `${afterLease.refusal.reason}; ${old}'s power-off ${powerOff}`);
       };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no
       // ARM call); powering the VM off is the second line, for a node that cannot be asked.

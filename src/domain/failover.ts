@@ -72,6 +72,17 @@ const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, ex
   ).map((c) => standbysOf(view).find((s) => s.name === c.name)!);
 
 /**
+ * The standbys streaming from `old`'s address, whether or not the app reaches it. An old primary
+ * its standbys stream from is alive, and once its lease lapsed its agent's failsafe keeps it
+ * writable while every one of them does (docs/design.md §9): promoting beside it makes two writers.
+ */
+export function standbysStreamingFrom(view: ClusterView, old: { name: string; host: string; port: number }): string[] {
+  return standbysOf(view)
+    .filter((s) => s.name !== old.name && s.walReceiver?.status === 'streaming' && s.walReceiver.senderHost === old.host && (s.walReceiver.senderPort ?? old.port) === old.port)
+    .map((s) => s.name);
+}
+
+/**
  * Before anything changes: the old primary is the write pool's member (else the last known
  * primary, else the one writable node), and there is something to promote. Every doubt refuses
  * here, where refusing costs nothing.

@@ -3,8 +3,10 @@ import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { LocalStack } from '../../../harness/local/stack';
 import { waitFor } from '../../../harness/util/wait';
 import { AZURE_SETTING_NAMES } from '../../../src/adapters/azure';
+import type { OperationReport } from '../../../src/domain/operation';
 import { switchoverAndWait } from '../../support/operations';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, waitUntilNotStreaming, probedUpForWrites } from '../failover/support';
+import { NodeAgents } from '../../../harness/lab/node-agents';
+import { api, automaticFailoverReport, check, checkUntil, editHba, expectOnlyTheOldPrimarysLastCommitsLost, startFailoverStack, waitForOperation, waitUntilNotStreaming, probedUpForWrites } from '../failover/support';
 
 const ARM_REQUEST_TIMEOUT_MS = 5000;
 const FAILURE_THRESHOLD = 2;
@@ -120,14 +122,58 @@ describe('probe mode with node agents while ARM is unavailable', () => {
     expect(armRequests().slice(seen).every((r) => r.status === 0)).toBe(true);
   });
 
-  it("ARM not answering and the primary's VM gone (silent: its agent and PostgreSQL dead, no connection closed): the power-off cannot succeed, so the failover promotes once its lease lapsed", async () => {
-    // ARM back: the health checks rejoin the last test's old primary.
+  /** The one primary once the health checks find the cluster healthy (ARM answering again). */
+  async function healthyPrimary(): Promise<string> {
     stack.azure.control.makeArmAvailable();
-    const old = await waitFor('the health check to find the cluster healthy', async () => {
+    const primary = await waitFor('the health check to find the cluster healthy', async () => {
       const state = await check(stack);
       return state.lastCheck?.verdict === 'healthy' ? state.primary?.name : undefined;
     }, { timeoutMs: 120_000, intervalMs: 1000 });
-    await waitFor(`the write rule to probe ${old} up`, async () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
+    await waitFor(`the write rule to probe ${primary} up`, async () => probedUpForWrites(stack, primary), { timeoutMs: 30_000 });
+    return primary;
+  }
+
+  it('ARM not answering, the app cut off from the primary and its agent gone while its standbys stream from it: a manual failover waits its lease out, sees them streaming from it, and refuses; nothing promoted (S2)', async () => {
+    const old = await healthyPrimary();
+    const standbys = stack.cluster.nodes.map((n) => n.name).filter((n) => n !== old);
+    // Nothing can ask or stop it: its agent is down, Run Command and the power-off need ARM. Its
+    // lease lapses with no agent to fence it: while its standbys stream from it, it takes writes.
+    const agents = new NodeAgents(stack.lab, { checkSeconds: 0.2 });
+    await agents.stop(old);
+    const admin = stack.cluster.postgres.adminUser;
+    const restore = editHba(stack, old, (rules) => `host all ${admin} 0.0.0.0/0 reject\n${rules}`);
+    const seen = makeArmUnavailable('timeout');
+    let report: OperationReport | undefined;
+    try {
+      const started = await api(stack, 'POST', `clusters/${stack.cluster.name}/failover`, { reason: `${old} cut off from the app` });
+      expect(started.status).toBe(202);
+      report = await waitForOperation(stack, String(started.body.operationId));
+    } finally {
+      restore();
+    }
+    try {
+      // Still the one writer, its standbys streaming from it: no node was promoted.
+      const status = await stack.lab.status();
+      expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([old]);
+      expect(status.nodes.filter((n) => standbys.includes(n.name)).map((n) => [n.role, n.streaming])).toEqual([['standby', true], ['standby', true]]);
+    } finally {
+      await agents.start(old);
+    }
+    expect(report).toMatchObject({ kind: 'failover', outcome: 'refused', oldPrimary: old });
+    expect(report!.reason).toMatch(new RegExp(`stream.* from ${old} again: it is alive and may take writes, though the app cannot reach it \\(S2, S6\\); stop PostgreSQL on ${old} .*; ${old}'s power-off (still under way|failed)`));
+    const names = report!.steps.map((s) => s.name);
+    expect(names.slice(names.indexOf(`make sure ${old} is stopped`))).toEqual([`make sure ${old} is stopped`, `power off ${old} or wait out its write lease, whichever ends first`, 're-inspect']);
+    expect(report!.steps.find((s) => s.name === `power off ${old} or wait out its write lease, whichever ends first`)!.detail).toMatchObject({ fencedBy: 'lease', powerOff: 'still under way' });
+    // The power-off's attempts end unanswered (nothing ARM held through the outage is carried out afterwards): the VM still runs.
+    await waitFor('ARM to hold none of the power-off attempts', () => stack.azure.control.hangingArmRequests() === 0, { timeoutMs: 60_000 });
+    expect(armRequests().slice(seen).every((r) => r.status === 0)).toBe(true);
+    expect(stack.azure.control.powerState(old)).toBe('running');
+    // Its agent back and the app reaching it, the health check renews its lease: writable through the load balancer again.
+    expect(await healthyPrimary()).toBe(old);
+  }, 240_000);
+
+  it("ARM not answering and the primary's VM gone (silent: its agent and PostgreSQL dead, no connection closed): the power-off cannot succeed, so the failover promotes once its lease lapsed", async () => {
+    const old = await healthyPrimary();
     const load = new WriteLoad(stack.lab.appEndpoint('write'));
     await load.prepare();
     load.start();

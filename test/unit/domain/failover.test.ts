@@ -1,4 +1,4 @@
-import { chooseFailoverCandidate, FailoverRequest, identifyOldPrimary, lossReference, LossReference } from '../../../src/domain/failover';
+import { chooseFailoverCandidate, FailoverRequest, identifyOldPrimary, lossReference, LossReference, standbysStreamingFrom } from '../../../src/domain/failover';
 import { KnownPrimary } from '../../../src/domain/health';
 import { NodeInspection, ReachableNode } from '../../../src/domain/node-state';
 import { down, primary, standby, testCluster, view } from '../../support/views';
@@ -159,5 +159,24 @@ describe('choosing the candidate and checking the loss bound (S7)', () => {
   it('rolls forward with an already promoted node, without a bound to check', () => {
     const interrupted = view([down('pg1'), primary('pg2', '0/3000100'), standby('pg3', 'pg1', '0/3000000', '0/3000000', 'waiting')]);
     expect(chooseFailoverCandidate(cluster, interrupted, { oldPrimary: 'pg1', alreadyPromoted: 'pg2' }, reference, request())).toMatchObject({ ok: true, value: { candidate: 'pg2', alreadyPrimary: true, followers: ['pg3'] } });
+  });
+});
+
+describe('standbys streaming from an old primary the app cannot reach (S2, S6)', () => {
+  const pg1 = { name: 'pg1', host: down('pg1').host, port: 5432 };
+
+  it('names the standbys whose WAL receiver streams from its address', () => {
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg1', '0/1')]), pg1)).toEqual(['pg2', 'pg3']);
+  });
+
+  it('leaves out receivers that wait, stream from another node or from another port of the same host', () => {
+    const elsewhere = standby('pg3', 'pg2', '0/1');
+    const otherPort = { ...standby('pg2', 'pg1', '0/1'), walReceiver: { ...standby('pg2', 'pg1', '0/1').walReceiver!, senderPort: 5433 } };
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), elsewhere]), pg1)).toEqual([]);
+    expect(standbysStreamingFrom(view([down('pg1'), otherPort]), pg1)).toEqual([]);
+  });
+
+  it('never names the old primary itself, nor an unreachable node', () => {
+    expect(standbysStreamingFrom(view([standby('pg1', 'pg1', '0/1'), down('pg2')]), pg1)).toEqual([]);
   });
 });
