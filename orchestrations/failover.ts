@@ -141,7 +141,6 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // stream from it again mean it is alive, and its agent's failsafe keeps it writable while they
     // do: called off (S2, S6) — though the app cannot reach it.
     let oldLast: NodeInspection | undefined;
-    const oldAddress = config.nodes.find((n) => n.name === old)!;
     const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
         const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
@@ -155,10 +154,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           yield* stopAndWait();
           continue;
         }
-        const streaming = oldMayServe && !shutdownCheckpointLsn ? standbysStreamingFrom(after, oldAddress) : [];
+        // A standby's cascade is no sign of life; only a node the app sees as a standby can be one.
+        const oldIsStandby = oldNow?.reachable && oldNow.role === 'standby';
+        const streaming = oldMayServe && !shutdownCheckpointLsn && !oldIsStandby ? standbysStreamingFrom(after, config, old) : [];
         if (streaming.length) {
-          const then = request.requireDeadPrimary ? 'the automatic failover is called off' : `stop PostgreSQL on ${old} (or power its VM off) and fail over again`;
-          return refusal('standbys-streaming', `${streaming.join(', ')} stream${streaming.length === 1 ? 's' : ''} from ${old} again: it is alive and may take writes, though the app cannot reach it (S2, S6); ${then}`);
+          const then = request.requireDeadPrimary
+            ? 'the automatic failover is called off'
+            : `stop PostgreSQL on ${old} (or power its VM off) and fail over again (a standby whose wal_receiver_timeout has not run out also shows as streaming: retry after it)`;
+          return refusal('standbys-streaming', `${streaming.join(', ')} still stream${streaming.length === 1 ? 's' : ''} from ${old}: it may be alive, and writable if its agent is gone, though the app cannot reach it (S2, S6); ${then}`);
         }
         const reference = lossReference(
           old,
@@ -205,12 +208,15 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         if (first.fencedBy === 'power-off') return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
         const afterLease = yield* chooseAgain({ oldMayServe: true });
         powerOffUnderWay = underWay;
-        // Refused with the power-off still under way: it may yet take the old primary down, and
-        // then the health check fails it over. (Waiting on it here is not done: an activity with
-        // retries that lost a Task.any is not safe to wait on again across replays.)
-        if (afterLease.ok || !underWay) return afterLease;
-        const state = powerOffSoFar(underWay);
-        const powerOff = 'failed' in state ? `failed (${state.failed})` : 'stillUnderWay' in state ? 'still under way: if it completes, the health check fails it over' : `done (${state.powerState})`;
+        if (afterLease.ok) return afterLease;
+        // Refused: the power-off may have ended during that look (then what streamed was a receiver
+        // not yet timed out: look again without the VM), failed, or still be under way — it may yet
+        // take the old primary down, serving or not, and the health check then fails it over.
+        // (Not waited on: an activity with retries that lost a Task.any is not safe to wait on again
+        // across replays.)
+        const state = underWay ? powerOffSoFar(underWay) : { failed: first.powerOff.replace(/^failed: /, '') };
+        if ('powerState' in state) return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
+        const powerOff = 'failed' in state ? `failed (${state.failed})` : 'is still under way: if it completes it takes the node down, serving or not, and the health check fails it over';
         return refusal(afterLease.refusal.code, `${afterLease.refusal.reason}; ${old}'s power-off ${powerOff}`);
       };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no

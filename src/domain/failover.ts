@@ -72,13 +72,19 @@ const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, ex
   ).map((c) => standbysOf(view).find((s) => s.name === c.name)!);
 
 /**
- * The standbys streaming from `old`'s address, whether or not the app reaches it. An old primary
- * its standbys stream from is alive, and once its lease lapsed its agent's failsafe keeps it
- * writable while every one of them does (docs/design.md §9): promoting beside it makes two writers.
+ * The standbys that may be streaming from `old`, whether or not the app reaches it: every reachable
+ * standby whose WAL receiver streams, but from no other node of the cluster (a cascade). Fails
+ * closed: `sender_host` is whatever the standby's primary_conninfo names (a DNS name, another
+ * address of the old primary), so only a positive match with another node clears it. An old
+ * primary its standbys stream from is alive, and once its lease lapsed its agent's failsafe keeps
+ * it writable while every one of them does (docs/design.md §9); with its agent gone, nothing
+ * fences it. Promoting beside it makes two writers.
  */
-export function standbysStreamingFrom(view: ClusterView, old: { name: string; host: string; port: number }): string[] {
+export function standbysStreamingFrom(view: ClusterView, cluster: Pick<ClusterConfig, 'nodes'>, old: string): string[] {
+  const others = cluster.nodes.filter((n) => n.name !== old);
+  const fromAnother = (host: string | null, port: number | null) => others.some((n) => n.host === host && (port ?? n.port) === n.port);
   return standbysOf(view)
-    .filter((s) => s.name !== old.name && s.walReceiver?.status === 'streaming' && s.walReceiver.senderHost === old.host && (s.walReceiver.senderPort ?? old.port) === old.port)
+    .filter((s) => s.name !== old && s.walReceiver?.status === 'streaming' && !fromAnother(s.walReceiver.senderHost, s.walReceiver.senderPort))
     .map((s) => s.name);
 }
 

@@ -160,7 +160,7 @@ describe('probe mode with node agents while ARM is unavailable', () => {
       await agents.start(old);
     }
     expect(report).toMatchObject({ kind: 'failover', outcome: 'refused', oldPrimary: old });
-    expect(report!.reason).toMatch(new RegExp(`stream.* from ${old} again: it is alive and may take writes, though the app cannot reach it \\(S2, S6\\); stop PostgreSQL on ${old} .*; ${old}'s power-off (still under way|failed)`));
+    expect(report!.reason).toMatch(new RegExp(`still stream from ${old}: it may be alive, and writable if its agent is gone, though the app cannot reach it \\(S2, S6\\); stop PostgreSQL on ${old} .*; ${old}'s power-off (is still under way|failed)`));
     const names = report!.steps.map((s) => s.name);
     expect(names.slice(names.indexOf(`make sure ${old} is stopped`))).toEqual([`make sure ${old} is stopped`, `power off ${old} or wait out its write lease, whichever ends first`, 're-inspect']);
     expect(report!.steps.find((s) => s.name === `power off ${old} or wait out its write lease, whichever ends first`)!.detail).toMatchObject({ fencedBy: 'lease', powerOff: 'still under way' });

@@ -162,21 +162,22 @@ describe('choosing the candidate and checking the loss bound (S7)', () => {
   });
 });
 
-describe('standbys streaming from an old primary the app cannot reach (S2, S6)', () => {
-  const pg1 = { name: 'pg1', host: down('pg1').host, port: 5432 };
-
+describe('standbys that may stream from an old primary the app cannot reach (S2, S6)', () => {
   it('names the standbys whose WAL receiver streams from its address', () => {
-    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg1', '0/1')]), pg1)).toEqual(['pg2', 'pg3']);
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg1', '0/1')]), cluster, 'pg1')).toEqual(['pg2', 'pg3']);
   });
 
-  it('leaves out receivers that wait, stream from another node or from another port of the same host', () => {
-    const elsewhere = standby('pg3', 'pg2', '0/1');
-    const otherPort = { ...standby('pg2', 'pg1', '0/1'), walReceiver: { ...standby('pg2', 'pg1', '0/1').walReceiver!, senderPort: 5433 } };
-    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), elsewhere]), pg1)).toEqual([]);
-    expect(standbysStreamingFrom(view([down('pg1'), otherPort]), pg1)).toEqual([]);
+  it('fails closed: a sender no node of the cluster is configured with (a DNS name, another address) counts', () => {
+    const named = standby('pg2', 'pg1', '0/1');
+    const byName = { ...named, walReceiver: { ...named.walReceiver!, senderHost: 'pg1.internal' } };
+    expect(standbysStreamingFrom(view([down('pg1'), byName]), cluster, 'pg1')).toEqual(['pg2']);
+  });
+
+  it('leaves out receivers that wait, and cascades from another node of the cluster', () => {
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual([]);
   });
 
   it('never names the old primary itself, nor an unreachable node', () => {
-    expect(standbysStreamingFrom(view([standby('pg1', 'pg1', '0/1'), down('pg2')]), pg1)).toEqual([]);
+    expect(standbysStreamingFrom(view([standby('pg1', 'pg1', '0/1'), down('pg2')]), cluster, 'pg1')).toEqual([]);
   });
 });
