@@ -204,20 +204,20 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       // the first, and the power-off goes on when the lease won (the second line, for a node whose
       // agent is gone), or is waited out when it failed.
       const powerOffOrWaitOutLease = function* (lapsed: Date): Generator<Task, Outcome<FailoverChoice>, unknown> {
-        const { first, underWay } = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r.first, leaseHorizon: claimed.leaseHorizon }));
+        const { first, powerOff } = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r.first, leaseHorizon: claimed.leaseHorizon }));
         if (first.fencedBy === 'power-off') return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
+        if (!powerOff.isFaulted) powerOffUnderWay = powerOff;
         const afterLease = yield* chooseAgain({ oldMayServe: true });
-        powerOffUnderWay = underWay;
         if (afterLease.ok) return afterLease;
         // Refused: the power-off may have ended during that look (then what streamed was a receiver
         // not yet timed out: look again without the VM), failed, or still be under way — it may yet
         // take the old primary down, serving or not, and the health check then fails it over.
         // (Not waited on: an activity with retries that lost a Task.any is not safe to wait on again
         // across replays.)
-        const state = underWay ? powerOffSoFar(underWay) : { failed: first.powerOff.replace(/^failed: /, '') };
+        const state = powerOffSoFar(powerOff);
         if ('powerState' in state) return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
-        const powerOff = 'failed' in state ? `failed (${state.failed})` : 'is still under way: if it completes it takes the node down, serving or not, and the health check fails it over';
-        return refusal(afterLease.refusal.code, `${afterLease.refusal.reason}; ${old}'s power-off ${powerOff}`);
+        const where = 'failed' in state ? `failed (${state.failed})` : 'is still under way: if it completes it takes the node down, serving or not, and the health check fails it over';
+        return refusal(afterLease.refusal.code, `${afterLease.refusal.reason}; ${old}'s power-off ${where}`);
       };
       // With node agents, asking the node comes first (its agent answers in milliseconds, with no
       // ARM call); powering the VM off is the second line, for a node that cannot be asked.
@@ -314,19 +314,19 @@ type FirstFence = { fencedBy: 'power-off'; powerState: string } | { fencedBy: 'l
  * Powers the old primary's VM off and waits for its lease to lapse at once; returns when the first
  * of them makes sure it takes no write. A power-off that fails leaves the lease to wait out; one
  * still under way when the lease lapses goes on (Durable does not cancel an activity): its task
- * is returned, for the report.
+ * is returned, to be read later (powerOffSoFar).
  */
-function* firstOfPowerOffAndLease(context: OrchestrationContext, fence: { cluster: string; node: string; identity: string | null }, lapsed: Date): Generator<Task, { first: FirstFence; underWay: Task | null }, unknown> {
+function* firstOfPowerOffAndLease(context: OrchestrationContext, fence: { cluster: string; node: string; identity: string | null }, lapsed: Date): Generator<Task, { first: FirstFence; powerOff: Task }, unknown> {
   const powerOff = activityTask(context, 'fenceVm', fence);
   const lease = context.df.createTimer(lapsed);
   const first = yield context.df.Task.any([powerOff, lease]);
   if (first === powerOff && !powerOff.isFaulted) {
     lease.cancel();
-    return { first: { fencedBy: 'power-off', powerState: (powerOff.result as OutputOf<'fenceVm'>).powerState }, underWay: null };
+    return { first: { fencedBy: 'power-off', powerState: (powerOff.result as OutputOf<'fenceVm'>).powerState }, powerOff };
   }
-  const failed = powerOff.isFaulted ? `failed: ${messageOf(powerOff.result)}` : null;
-  if (failed) yield lease;
-  return { first: { fencedBy: 'lease', leaseLapsedAt: lapsed.toISOString(), powerOff: failed ?? 'still under way' }, underWay: failed ? null : powerOff };
+  if (powerOff.isFaulted) yield lease;
+  const state = powerOffSoFar(powerOff);
+  return { first: { fencedBy: 'lease', leaseLapsedAt: lapsed.toISOString(), powerOff: 'failed' in state ? `failed: ${state.failed}` : 'still under way' }, powerOff };
 }
 
 /**
