@@ -58,8 +58,12 @@ export interface Activities {
   inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
   startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
   startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
-  /** `nodeAnswered`: the node itself (its agent or Run Command) said whether PostgreSQL runs there; false when it could not be asked. */
-  ensurePostgresStopped: [{ cluster: string; node: string } & Pinned, { stopped: boolean; how: string; checkpointLsn: Lsn | null; nodeAnswered: boolean }];
+  /**
+   * `agentSilent`: its agent did not answer the probes of a look the caller just took, nothing done
+   * since: not asked again. `nodeAnswered`: the node itself (its agent or Run Command) said whether
+   * PostgreSQL runs there; false when it could not be asked.
+   */
+  ensurePostgresStopped: [{ cluster: string; node: string; agentSilent?: boolean } & Pinned, { stopped: boolean; how: string; checkpointLsn: Lsn | null; nodeAnswered: boolean }];
   /** `holdsWeighed`: the caller is the cluster monitor, whose verdict already weighed the maintenance holds. */
   setReadPoolIfStandby: [{ cluster: string; node: string; holdsWeighed?: boolean }, { changed: boolean; refused: string | null }];
   /** Whether an operation (by instance id) still runs: `active` for Pending, Running, ContinuedAsNew or Suspended. */

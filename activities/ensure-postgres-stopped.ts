@@ -22,7 +22,7 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
  * from its old upstream or from none - never a writer; the rejoin then points it at the new
  * primary, and a rollback restarts it with startAs 'primary'.
  */
-registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
+registerActivity('ensurePostgresStopped', async ({ cluster, node, agentSilent }) => {
   const services = clusterServices(cluster);
   const vm = services.node(node);
   const look = async () => {
@@ -32,10 +32,12 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node }) => {
       return new Error(messageOf(error));
     }
   };
-  // With node agents the node's agent is asked first (no ARM call; not its Run Command fallback);
-  // else, or when it does not answer, ARM's power state first, since Run Command on a VM that is
-  // off fails only slowly.
-  const asked = await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => (error instanceof Error ? error : new Error(messageOf(error))));
+  // With node agents the node's agent is asked first (no ARM call; not its Run Command fallback),
+  // unless it was silent just now; else, or when it does not answer, ARM's power state first,
+  // since Run Command on a VM that is off fails only slowly.
+  const asked = agentSilent
+    ? new NodeAgentSilentError("its agent did not answer the load balancer's probes at the failover's look just before", { cluster, node, step: 'ensurePostgresStopped' })
+    : await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => (error instanceof Error ? error : new Error(messageOf(error))));
   if (asked === undefined || asked instanceof Error) {
     let powerState;
     try {

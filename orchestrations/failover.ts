@@ -43,14 +43,16 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     answer is left to step 4, which makes sure it takes no write); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
  *     best standby a bounded time to receive that WAL;
- *  3. re-inspect, rank standbys by received LSN, then replayed LSN, then priority, and refuse a
- *     candidate further behind the last known primary position than maxLagBytesForFailover unless
- *     the request accepts data loss (S7) — a refusal undoes the fence: nothing was promoted;
+ *  3. re-inspect (the first look serves when nothing was done since), rank standbys by received
+ *     LSN, then replayed LSN, then priority, and refuse a candidate further behind the last known
+ *     primary position than maxLagBytesForFailover unless the request accepts data loss (S7) — a
+ *     refusal undoes the fence: nothing was promoted;
  *  4. make sure the old primary does not run (S2) — only once the failover is certain to go on:
  *     with policy.fenceByPowerOff power its VM off (it cannot be undone), else stop PostgreSQL on
  *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and
- *     refuse when it may still run; with node agents (`nodeAgent`) the node is asked first, and
- *     the power-off is the second line for a node that cannot be asked; then choose again on
+ *     refuse when it may still run; with node agents (`nodeAgent`) the node is asked first (not
+ *     when its agent did not answer the first look's probes, nothing done since), and the
+ *     power-off is the second line for a node that cannot be asked; then choose again on
  *     positions that can no longer move. An old primary that answers as writable again at any
  *     re-inspection calls an automatic failover off and is stopped first by a manual one. In probe
  *     mode an old primary that could not be asked at all (its VM, agent and Run Command silent) is
@@ -106,7 +108,8 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // probe mode one that did not answer could not lose its lease now anyway (trying again would
     // cost a connect timeout): step 4 makes sure it takes no write before anything is promoted
     // (its agent, a power-off, or its lease lapsing), and there is nothing to undo.
-    if (config.loadBalancer.membership === 'probe' && !oldAnswered) {
+    const leftAlone = config.loadBalancer.membership === 'probe' && !oldAnswered;
+    if (leftAlone) {
       yield* runbook.step(fenceStep(old), value({ tried: false, why: `${old} did not answer`, leftTo: 'the steps that make sure it takes no write before the promotion' }), (r) => r);
     } else {
       yield* runbook.step(fenceStep(old), callActivity(context, 'setPoolRole', { cluster, node: old, role: 'none', identity: oldIdentity }));
@@ -140,12 +143,17 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // an automatic failover's looks, and any look after its lease was waited out), standbys that
     // stream from it again mean it is alive, and its agent's failsafe keeps it writable while they
     // do: called off (S2, S6) — though the app cannot reach it.
+    // `seen`: a look still current, nothing having been done to the cluster since it was taken.
     let oldLast: NodeInspection | undefined;
-    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
+    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary, seen }: { leaveOut?: string[]; oldMayServe?: boolean; seen?: typeof view } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
+      let current = seen;
       for (;;) {
-        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
-          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
-        );
+        const after =
+          current ??
+          (yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
+            v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
+          ));
+        current = undefined;
         const oldNow = nodeNamed(after, old);
         oldLast = oldNow;
         if (oldNow?.reachable && oldNow.role === 'primary') {
@@ -172,7 +180,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         return chooseFailoverCandidate(config, after, start, reference, request, heldNodes(health.state?.maintenanceHolds));
       }
     };
-    let chosen = yield* decide();
+    // An old primary left alone, and no stray writer: nothing was done since the first look, and a
+    // second one would only wait out the silent node's connect timeout again (nor is an agent that
+    // did not answer that look asked again, below).
+    const firstLookCurrent = leftAlone && !start.strayWriters.length;
+    let chosen = yield* decide(firstLookCurrent ? { seen: view } : {});
     if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
 
     // 4. Certain to go on: the old primary must not run when the candidate is promoted (S2). A
@@ -224,7 +236,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       if (config.policy.fenceByPowerOff && !config.nodeAgent) {
         chosen = yield* powerOff();
       } else {
-        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity }), (r) => r);
+        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity, ...(config.nodeAgent && firstLookCurrent && view.silentAgents?.includes(old) ? { agentSilent: true } : {}) }), (r) => r);
         const leaseToWaitOut = stop.nodeAnswered ? null : oldLeaseLapsed;
         if (!stop.stopped && config.policy.fenceByPowerOff && leaseToWaitOut) {
           chosen = yield* powerOffOrWaitOutLease(leaseToWaitOut);

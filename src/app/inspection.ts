@@ -11,7 +11,7 @@ import { clusterServices } from './services';
 export async function inspectCluster(cluster: string, leaveOut: readonly string[] = []): Promise<ClusterView> {
   const services = clusterServices(cluster);
   const [nodes, pools] = await Promise.all([inspectNodes(cluster, leaveOut), services.loadBalancer.readPools(leaveOut)]);
-  return { cluster, nodes, pools: { write: pools.write, read: pools.read } };
+  return { cluster, nodes, pools: { write: pools.write, read: pools.read }, ...(pools.silent?.length ? { silentAgents: pools.silent } : {}) };
 }
 
 /** One look at every node over SQL alone (but those left out): no ARM call, so it is cheap enough for the write path. */

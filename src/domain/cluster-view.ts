@@ -12,6 +12,8 @@ export interface ClusterView {
   cluster: string;
   nodes: NodeInspection[];
   pools: PoolView;
+  /** Probe mode: nodes whose agent did not answer the load balancer's probes at all (src/ports/load-balancer.ts `silent`). */
+  silentAgents?: string[];
 }
 
 export const primariesOf = (view: ClusterView): ReachableNode[] =>

@@ -13,6 +13,12 @@ export interface PoolMembership {
   read: string[];
   /** Pool entries that are none of the cluster's nodes (an S4 finding, docs/invariants.md: the pools do not match the roles). */
   unknown: { pool: 'write' | 'read'; member: string }[];
+  /**
+   * Probe mode: nodes whose agent neither answered nor refused either probe within the probe
+   * timeout (a silent VM: asking it anything else would wait out the same silence). Absent where
+   * ARM is read.
+   */
+  silent?: string[];
 }
 
 export interface SetRoleResult {

@@ -36,14 +36,15 @@ export class ProbePools implements LoadBalancerPools {
   async readPools(leaveOut: readonly string[] = []): Promise<PoolMembership> {
     const answers = await Promise.all(
       this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
-        const [primary, replica] = await Promise.all([this.probe(node, '/primary'), this.probe(node, '/replica')]);
+        const [primary, replica] = await Promise.all([this.answer(node, '/primary'), this.answer(node, '/replica')]);
         return { name: node.name, primary, replica };
       }),
     );
     return {
-      write: answers.filter((a) => a.primary).map((a) => a.name).sort(),
-      read: answers.filter((a) => a.replica).map((a) => a.name).sort(),
+      write: answers.filter((a) => a.primary === 'up').map((a) => a.name).sort(),
+      read: answers.filter((a) => a.replica === 'up').map((a) => a.name).sort(),
       unknown: [],
+      silent: answers.filter((a) => a.primary === 'silent' && a.replica === 'silent').map((a) => a.name).sort(),
     };
   }
 
@@ -105,14 +106,23 @@ export class ProbePools implements LoadBalancerPools {
   }
 
   /** One probe as the load balancer sends it: a fresh connection, 200 = up, anything else = down. */
-  private probe(node: NodeConfig, path: '/primary' | '/replica'): Promise<boolean> {
+  private async probe(node: NodeConfig, path: '/primary' | '/replica'): Promise<boolean> {
+    return (await this.answer(node, path)) === 'up';
+  }
+
+  /** The probe's answer; `silent` when nothing answered or refused within the probe timeout. */
+  private answer(node: NodeConfig, path: '/primary' | '/replica'): Promise<'up' | 'down' | 'silent'> {
     return new Promise((resolve) => {
+      let timedOut = false;
       const req = request({ host: node.host, port: this.options.agentPort, path, method: 'GET', agent: false, timeout: this.options.probeTimeoutMs }, (res) => {
         res.resume();
-        resolve(res.statusCode === 200);
+        resolve(res.statusCode === 200 ? 'up' : 'down');
       });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(false));
+      req.on('timeout', () => {
+        timedOut = true;
+        req.destroy();
+      });
+      req.on('error', () => resolve(timedOut ? 'silent' : 'down'));
       req.end();
     });
   }
