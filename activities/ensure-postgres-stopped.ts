@@ -1,6 +1,7 @@
 import { registerActivity } from './catalogue';
 import { clusterServices } from '../src/app/services';
 import { askNodeAgent, runVmScript } from '../src/app/vm-scripts';
+import { isPoweredDown } from '../src/domain/node-state';
 import { NodeAgentSilentError } from '../src/ports/errors';
 import { inspectVm, stopCleanly, UNREACHABLE_NODE_ANSWER_SECONDS } from '../src/vm-scripts/catalogue';
 
@@ -36,7 +37,7 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node, agentSilent })
   // unless it was silent just now; else, or when it does not answer, ARM's power state first,
   // since Run Command on a VM that is off fails only slowly.
   const asked = agentSilent
-    ? new NodeAgentSilentError("its agent did not answer the load balancer's probes at the failover's look just before", { cluster, node, step: 'ensurePostgresStopped' })
+    ? new NodeAgentSilentError("its agent did not answer the app's probes at the failover's look just before", { cluster, node, step: 'ensurePostgresStopped' })
     : await askNodeAgent(services, node, inspectVm(services.config, vm, { waitSeconds: 10 })).catch((error: unknown) => (error instanceof Error ? error : new Error(messageOf(error))));
   if (asked === undefined || asked instanceof Error) {
     let powerState;
@@ -45,11 +46,12 @@ registerActivity('ensurePostgresStopped', async ({ cluster, node, agentSilent })
     } catch (error) {
       return { stopped: false, how: `it could not be asked${asked ? ` (${asked.message})` : ''}, nor its VM's power state read (${messageOf(error)})`, checkpointLsn: null, nodeAnswered: false };
     }
-    if (powerState !== 'running') return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null, nodeAnswered: false };
+    if (isPoweredDown(powerState)) return { stopped: true, how: `its VM is ${powerState}`, checkpointLsn: null, nodeAnswered: false };
+    const asArmSeesIt = powerState === 'running' ? 'its VM runs as ARM sees it' : `its VM is ${powerState} as ARM sees it`;
     // Silent, not refusing: its host may have failed while ARM still calls the VM running. A Run
-    // Command would not be taken up there (Azure keeps it 90 minutes): when the failover powers the
-    // VM off anyway, fence without asking; else the (bounded) Run Command may still find it stopped.
-    if (asked instanceof NodeAgentSilentError && services.config.policy.fenceByPowerOff) return { stopped: false, how: `its VM runs as ARM sees it, but nothing answers on it (${asked.message}): its host may be gone`, checkpointLsn: null, nodeAnswered: false };
+    // Command would not be taken up there (Azure keeps it 90 minutes), so none is sent: the failover
+    // powers the VM off, waits out its lease, or refuses.
+    if (asked instanceof NodeAgentSilentError && services.config.policy.fenceByPowerOff) return { stopped: false, how: `${asArmSeesIt}, but nothing answers on it (${asked.message}): its host may be gone`, checkpointLsn: null, nodeAnswered: false };
   }
   const before = asked instanceof Error ? asked : (asked ?? (await look()));
   if (before instanceof Error) return { stopped: false, how: `its VM runs but could not be asked whether PostgreSQL runs (${before.message})`, checkpointLsn: null, nodeAnswered: false };

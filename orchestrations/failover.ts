@@ -43,8 +43,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     answer is left to step 4, which makes sure it takes no write); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
  *     best standby a bounded time to receive that WAL;
- *  3. re-inspect (the first look serves when nothing was done since), rank standbys by received
- *     LSN, then replayed LSN, then priority, and refuse a candidate further behind the last known
+ *  3. re-inspect (without an old primary that did not answer the first look, nothing done since),
+ *     rank standbys by received LSN, then replayed LSN, then priority, and refuse a candidate further behind the last known
  *     primary position than maxLagBytesForFailover unless the request accepts data loss (S7) — a
  *     refusal undoes the fence: nothing was promoted;
  *  4. make sure the old primary does not run (S2) — only once the failover is certain to go on:
@@ -143,17 +143,12 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // an automatic failover's looks, and any look after its lease was waited out), standbys that
     // stream from it again mean it is alive, and its agent's failsafe keeps it writable while they
     // do: called off (S2, S6) — though the app cannot reach it.
-    // `seen`: a look still current, nothing having been done to the cluster since it was taken.
     let oldLast: NodeInspection | undefined;
-    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary, seen }: { leaveOut?: string[]; oldMayServe?: boolean; seen?: typeof view } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
-      let current = seen;
+    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
-        const after =
-          current ??
-          (yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
-            v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
-          ));
-        current = undefined;
+        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
+          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
+        );
         const oldNow = nodeNamed(after, old);
         oldLast = oldNow;
         if (oldNow?.reachable && oldNow.role === 'primary') {
@@ -180,11 +175,12 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         return chooseFailoverCandidate(config, after, start, reference, request, heldNodes(health.state?.maintenanceHolds));
       }
     };
-    // An old primary left alone, and no stray writer: nothing was done since the first look, and a
-    // second one would only wait out the silent node's connect timeout again (nor is an agent that
-    // did not answer that look asked again, below).
-    const firstLookCurrent = leftAlone && !start.strayWriters.length;
-    let chosen = yield* decide(firstLookCurrent ? { seen: view } : {});
+    // An old primary left alone, and no stray writer: nothing was done since the first look, which
+    // it did not answer. The look before the decision leaves it out (asking again would wait out its
+    // connect timeout once more), and its agent is not asked again if it was silent (step 4). The
+    // looks after step 4 ask it, before anything is promoted.
+    const silentJustNow = leftAlone && !start.strayWriters.length;
+    let chosen = yield* decide(silentJustNow ? { leaveOut: [old] } : {});
     if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
 
     // 4. Certain to go on: the old primary must not run when the candidate is promoted (S2). A
@@ -236,7 +232,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       if (config.policy.fenceByPowerOff && !config.nodeAgent) {
         chosen = yield* powerOff();
       } else {
-        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity, ...(config.nodeAgent && firstLookCurrent && view.silentAgents?.includes(old) ? { agentSilent: true } : {}) }), (r) => r);
+        const stop = yield* runbook.step(`make sure ${old} is stopped`, callActivity(context, 'ensurePostgresStopped', { cluster, node: old, identity: oldIdentity, ...(config.nodeAgent && silentJustNow && view.silentAgents?.includes(old) ? { agentSilent: true } : {}) }), (r) => r);
         const leaseToWaitOut = stop.nodeAnswered ? null : oldLeaseLapsed;
         if (!stop.stopped && config.policy.fenceByPowerOff && leaseToWaitOut) {
           chosen = yield* powerOffOrWaitOutLease(leaseToWaitOut);

@@ -5,8 +5,8 @@ import { clusterServices } from './services';
 
 /**
  * One look at every node (in parallel, short timeouts) and at the load balancer's pools.
- * `leaveOut`: nodes the caller made sure cannot answer (their VM powered off): not asked, so a dead
- * one costs no connect timeout; they read as unreachable and in no pool.
+ * `leaveOut`: nodes the caller does not ask (their VM powered off, or silent at the caller's look
+ * just before), so a dead one costs no connect timeout; they read as unreachable and in no pool.
  */
 export async function inspectCluster(cluster: string, leaveOut: readonly string[] = []): Promise<ClusterView> {
   const services = clusterServices(cluster);
@@ -21,7 +21,7 @@ export async function inspectNodes(cluster: string, leaveOut: readonly string[] 
   return Promise.all(
     services.config.nodes.map(async (node) =>
       leaveOut.includes(node.name)
-        ? { name: node.name, host: node.host, port: node.port, reachable: false as const, role: 'unknown' as const, error: 'not asked: the operation made sure it cannot answer' }
+        ? { name: node.name, host: node.host, port: node.port, reachable: false as const, role: 'unknown' as const, error: 'not asked: the operation left it out (powered off, or silent at its look just before)' }
         : inspectNode(node.name, await services.adminEndpoint(node.name), { connectTimeoutMs: timeout, statementTimeoutMs: timeout }),
     ),
   );

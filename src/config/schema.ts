@@ -133,11 +133,11 @@ export const PolicySchema = z.strictObject({
   /**
    * Probe mode: how long a write lease lasts without renewal (each health check renews it). A
    * failover of a primary that cannot be asked promotes no earlier than its last renewal + ttl +
-   * margin: with 15 s that ends about when detection and the failover's looks at a silent node do
-   * (README, "Benchmarks"). Keep it a few health-check intervals long (three at the default
-   * schedule, as Patroni's ttl is three loop_waits): a lapse with a standby down fences the primary.
+   * margin, which sets when a vanished primary is failed over (README, "Benchmarks"). Keep it
+   * well above the time between two renewals plus a check's probe timeout (a check that runs
+   * long skips the next slot): a lapse with a standby down fences the primary.
    */
-  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(15),
+  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(20),
   /**
    * Probe mode: how long past the lease a failover still waits before it promotes, for the old
    * primary's agent to fence it (it looks once a second by default) and for the clocks of the app

@@ -65,3 +65,10 @@ export type NodeInspection = ReachableNode | UnreachableNode;
 
 export const isStreaming = (node: NodeInspection): boolean =>
   node.reachable && node.role === 'standby' && node.walReceiver?.status === 'streaming';
+
+/**
+ * S2: whether ARM's power state says the VM runs nothing — powered off or deallocated. Stopping,
+ * deallocating, starting, running and a state that could not be read may run PostgreSQL, now or
+ * in a moment.
+ */
+export const isPoweredDown = (powerState: string): boolean => powerState === 'stopped' || powerState === 'deallocated';

@@ -15,8 +15,8 @@ export interface PoolMembership {
   unknown: { pool: 'write' | 'read'; member: string }[];
   /**
    * Probe mode: nodes whose agent neither answered nor refused either probe within the probe
-   * timeout (a silent VM: asking it anything else would wait out the same silence). Absent where
-   * ARM is read.
+   * timeout (a silent VM, or a hung agent: asking it again soon would most likely wait as long).
+   * Absent where ARM is read.
    */
   silent?: string[];
 }

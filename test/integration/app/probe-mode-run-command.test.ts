@@ -79,7 +79,7 @@ describe('probe mode without node steps on the agents (the sample\'s configurati
     const promoted = report.newPrimary!;
     const names = report.steps.map((s) => s.name);
     // Without node steps nothing on the node is asked first: S2 by power-off, then no lease to wait out.
-    expect(names.slice(0, names.indexOf('promote candidate') + 1)).toEqual(['claim cluster', 'inspect cluster', 'fence pg2: out of the pools', 'power off pg2', 're-inspect', 'choose candidate', 'promote candidate']);
+    expect(names.slice(0, names.indexOf('promote candidate') + 1)).toEqual(['claim cluster', 'inspect cluster', 'fence pg2: out of the pools', 're-inspect', 'power off pg2', 're-inspect', 'choose candidate', 'promote candidate']);
     expect(report.steps.find((s) => s.name === 'power off pg2')).toMatchObject({ result: 'ok', detail: { powerState: 'stopped' } });
     await waitFor(`the write rule to probe ${promoted} up`, async () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
     await load.waitForCommits(30);
