@@ -1,6 +1,8 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { WriteLoad } from '../../../harness/load/write-load';
-import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, operationMs, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
+import { waitFor } from '../../../harness/util/wait';
+import { isAtOrPast } from '../../../src/domain/lsn';
+import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLastCommitsLost, inspect, operationMs, rejoinReport, startFailoverStack, verdicts, waitUntilNotStreaming, waitUntilPrimary } from './support';
 
 /**
  * kill -9 of the primary's postmaster under a write load, asynchronous replication, fencing by
@@ -94,6 +96,13 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
     expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([promoted]);
     expect(status.ilb.writePool).toEqual([promoted]);
     expect([...status.ilb.readPool].sort()).toEqual(['pg1', 'pg2', 'pg3'].filter((n) => n !== promoted));
+    // Rewound, pg1 replays what it missed; until it has, the check reports its lag (degraded).
+    const target = await inspect(stack, promoted);
+    if (!target.reachable || !target.currentLsn) throw new Error(`${promoted} does not answer as the primary`);
+    await waitFor(`pg1 to replay ${promoted}'s WAL up to ${target.currentLsn}`, async () => {
+      const pg1 = await inspect(stack, 'pg1');
+      return pg1.reachable && pg1.replayLsn !== null && isAtOrPast(pg1.replayLsn, target.currentLsn!);
+    }, { timeoutMs: 60_000 });
     const settled = await check(stack);
     expect(settled.lastCheck).toMatchObject({ verdict: 'healthy', action: null });
     expect(settled.pendingRejoin).toEqual([]);
