@@ -1,3 +1,4 @@
+import type { ClusterConfig } from '../config/schema';
 import { bytesBetween, Lsn } from './lsn';
 import { NodeInspection, ReachableNode } from './node-state';
 
@@ -40,4 +41,32 @@ export const walPosition = (node: NodeInspection): Lsn | null => (!node.reachabl
 export function lagBytes(node: NodeInspection, primaryLsn: Lsn | null): number | null {
   const lsn = walPosition(node);
   return primaryLsn && lsn ? Math.max(0, bytesBetween(lsn, primaryLsn)) : null;
+}
+
+/**
+ * The standbys that may be streaming from `old`, whether or not the app reaches it (S2, S6): every
+ * reachable standby whose WAL receiver streams, unless it streams from another node of the cluster
+ * that the app sees not streaming from `old` itself (a cascade from a live standby is no sign of
+ * the old primary's life; one from a standby the app cannot see may be). Fails closed: `sender_host`
+ * is whatever the standby's primary_conninfo names (a DNS name, another address of the old
+ * primary), so only a positive match with another node clears it. An old primary its standbys
+ * stream from is alive, and once its lease lapsed its agent's failsafe keeps it writable while
+ * every one of them does (docs/design.md §9); with its agent gone, nothing fences it. Promoting
+ * beside it makes two writers.
+ */
+export function standbysStreamingFrom(view: ClusterView, cluster: Pick<ClusterConfig, 'nodes'>, old: string): string[] {
+  const others = cluster.nodes.filter((n) => n.name !== old);
+  const mayStreamFromOld = (standby: ReachableNode, through: ReadonlySet<string>): boolean => {
+    const receiver = standby.walReceiver;
+    if (receiver?.status !== 'streaming') return false;
+    const upstream = others.find((n) => n.host === receiver.senderHost && (receiver.senderPort ?? n.port) === n.port);
+    if (!upstream) return true;
+    if (through.has(upstream.name)) return false;
+    const seen = nodeNamed(view, upstream.name);
+    if (!seen?.reachable) return true;
+    return seen.role === 'standby' && mayStreamFromOld(seen, new Set([...through, standby.name]));
+  };
+  return standbysOf(view)
+    .filter((s) => s.name !== old && mayStreamFromOld(s, new Set()))
+    .map((s) => s.name);
 }

@@ -1,9 +1,9 @@
 import type { ClusterConfig } from '../config/schema';
 import { furthestLsn, rankCandidates } from './candidates';
-import { ClusterView, nodeNamed, primariesOf, standbysOf } from './cluster-view';
+import { ClusterView, nodeNamed, primariesOf, standbysOf, standbysStreamingFrom } from './cluster-view';
 import type { KnownPrimary } from './health';
 import { bytesBetween, Lsn, maxLsn } from './lsn';
-import { isStreaming, ReachableNode } from './node-state';
+import type { ReachableNode } from './node-state';
 
 /**
  * Unplanned failover decisions (docs/design.md §5, docs/invariants.md S7): which node is the old
@@ -72,23 +72,6 @@ const promotable = (cluster: Pick<ClusterConfig, 'nodes'>, view: ClusterView, ex
   ).map((c) => standbysOf(view).find((s) => s.name === c.name)!);
 
 /**
- * The standbys that may be streaming from `old`, whether or not the app reaches it: every reachable
- * standby whose WAL receiver streams, but from no other node of the cluster (a cascade). Fails
- * closed: `sender_host` is whatever the standby's primary_conninfo names (a DNS name, another
- * address of the old primary), so only a positive match with another node clears it. An old
- * primary its standbys stream from is alive, and once its lease lapsed its agent's failsafe keeps
- * it writable while every one of them does (docs/design.md §9); with its agent gone, nothing
- * fences it. Promoting beside it makes two writers.
- */
-export function standbysStreamingFrom(view: ClusterView, cluster: Pick<ClusterConfig, 'nodes'>, old: string): string[] {
-  const others = cluster.nodes.filter((n) => n.name !== old);
-  const fromAnother = (host: string | null, port: number | null) => others.some((n) => n.host === host && (port ?? n.port) === n.port);
-  return standbysOf(view)
-    .filter((s) => s.name !== old && s.walReceiver?.status === 'streaming' && !fromAnother(s.walReceiver.senderHost, s.walReceiver.senderPort))
-    .map((s) => s.name);
-}
-
-/**
  * Before anything changes: the old primary is the write pool's member (else the last known
  * primary, else the one writable node), and there is something to promote. Every doubt refuses
  * here, where refusing costs nothing.
@@ -121,8 +104,8 @@ export function identifyOldPrimary(cluster: Pick<ClusterConfig, 'name' | 'nodes'
 
   if (request.requireDeadPrimary) {
     if (old?.reachable) return refuse('primary-answers', `${oldPrimary} answers again (as ${old.role}): the automatic failover is called off`);
-    const streaming = standbysOf(view).filter(isStreaming);
-    if (streaming.length) return refuse('standbys-streaming', `${streaming.map((s) => s.name).join(', ')} stream${streaming.length === 1 ? 's' : ''} again: the primary is alive (S6), the automatic failover is called off`);
+    const streaming = standbysStreamingFrom(view, cluster, oldPrimary);
+    if (streaming.length) return refuse('standbys-streaming', `${streaming.join(', ')} stream${streaming.length === 1 ? 's' : ''} again: the primary is alive (S6), the automatic failover is called off`);
   }
 
   if (!alreadyPromoted) {

@@ -1,9 +1,9 @@
 import type { LeaseDecision } from './write-lease';
 import type { ClusterConfig } from '../config/schema';
-import { ClusterView, nodeNamed, primariesOf, standbysOf, streamsFrom } from './cluster-view';
+import { ClusterView, nodeNamed, primariesOf, standbysOf, standbysStreamingFrom, streamsFrom } from './cluster-view';
 import { bytesBetween, Lsn } from './lsn';
 import { addHold, describeHold, holdOn, MaintenanceHold, reviewHolds } from './maintenance-hold';
-import { isStreaming, NodeInspection, ReachableNode } from './node-state';
+import { NodeInspection, ReachableNode } from './node-state';
 import { placeStandby } from './standby-placement';
 import { clipText } from './status-size';
 
@@ -500,12 +500,12 @@ function failingPrimary(
   }
 
   const standbys = view.nodes.filter((n): n is ReachableNode => n.name !== expectedName && n.reachable && n.role === 'standby');
-  const streaming = standbys.filter(isStreaming);
+  const streaming = standbysStreamingFrom(view, policy, expectedName);
   if (streaming.length) {
     return {
       check: {
         verdict: 'unreachable-but-streaming',
-        summary: `${expectedName} does not answer the app (${expected.reachable ? expected.role : expected.error}) but ${streaming.map((s) => s.name).join(', ')} still stream${streaming.length === 1 ? 's' : ''} from it: no failover (S6)`,
+        summary: `${expectedName} does not answer the app (${expected.reachable ? expected.role : expected.error}) but ${streaming.join(', ')} still stream${streaming.length === 1 ? 's' : ''} from it: no failover (S6)`,
         findings: [`${expectedName} unreachable for ${since}`],
         action: null,
       },

@@ -1,4 +1,5 @@
-import { chooseFailoverCandidate, FailoverRequest, identifyOldPrimary, lossReference, LossReference, standbysStreamingFrom } from '../../../src/domain/failover';
+import { standbysStreamingFrom } from '../../../src/domain/cluster-view';
+import { chooseFailoverCandidate, FailoverRequest, identifyOldPrimary, lossReference, LossReference } from '../../../src/domain/failover';
 import { KnownPrimary } from '../../../src/domain/health';
 import { NodeInspection, ReachableNode } from '../../../src/domain/node-state';
 import { down, primary, standby, testCluster, view } from '../../support/views';
@@ -179,5 +180,27 @@ describe('standbys that may stream from an old primary the app cannot reach (S2,
 
   it('never names the old primary itself, nor an unreachable node', () => {
     expect(standbysStreamingFrom(view([standby('pg1', 'pg1', '0/1'), down('pg2')]), cluster, 'pg1')).toEqual([]);
+  });
+
+  it('counts a cascade from a standby the app cannot see (it may stream from the old primary), or from one that does', () => {
+    expect(standbysStreamingFrom(view([down('pg1'), down('pg2'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual(['pg3']);
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual(['pg2', 'pg3']);
+  });
+
+  it('leaves out a cascade from another writer, and receivers that stream round in a loop', () => {
+    expect(standbysStreamingFrom(view([down('pg1'), primary('pg2', '0/1', ['pg3']), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual([]);
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg3', '0/1'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual([]);
+  });
+});
+
+describe('an automatic failover and a cascade (S6)', () => {
+  const cascade = (upstream: NodeInspection) => view([down('pg1'), upstream, standby('pg3', 'pg2', '0/3000000')]);
+
+  it('goes on when the only streaming standby cascades from a standby that no longer streams', () => {
+    expect(identifyOldPrimary(cluster, cascade(standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting')), known, request({ requireDeadPrimary: true }))).toMatchObject({ ok: true, value: { oldPrimary: 'pg1' } });
+  });
+
+  it('is called off when the cascade comes from a standby that streams from the old primary', () => {
+    expect(identifyOldPrimary(cluster, cascade(standby('pg2', 'pg1', '0/3000000')), known, request({ requireDeadPrimary: true }))).toMatchObject({ ok: false, refusal: { code: 'standbys-streaming', reason: expect.stringMatching(/^pg2, pg3 stream again/) } });
   });
 });

@@ -89,6 +89,13 @@ describe('health verdict: an unreachable primary (S6)', () => {
     expect(checks[3].summary).toBe('pg1 does not answer the app (connection refused) but pg2, pg3 still stream from it: no failover (S6)');
   });
 
+  it('a cascade from a live standby that no longer streams does not hold the failover back; one from a standby the app cannot see does', () => {
+    const fromLiveStandby = [down('pg1'), standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting'), standby('pg3', 'pg2', '0/3000000')];
+    expect(run([0, 10, 30].map((s) => observe(s, fromLiveStandby))).last).toMatchObject({ verdict: 'primary-dead', action: { kind: 'failover' } });
+    const fromUnseenStandby = [down('pg1'), down('pg2'), standby('pg3', 'pg2', '0/3000000')];
+    expect(run([0, 10, 30].map((s) => observe(s, fromUnseenStandby))).last).toMatchObject({ verdict: 'unreachable-but-streaming', action: null, summary: expect.stringContaining('but pg3 still streams from it') });
+  });
+
   it('one standby still streaming is enough to hold the failover back', () => {
     const nodes = [down('pg1'), standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting'), standby('pg3', 'pg1', '0/3000000')];
     expect(run([0, 30, 60].map((s) => observe(s, nodes))).last.verdict).toBe('unreachable-but-streaming');
