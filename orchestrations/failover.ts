@@ -157,7 +157,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
           yield* stopAndWait();
           continue;
         }
-        // A standby's cascade is no sign of life; only a node the app sees as a standby can be one.
+        // An old primary the app sees as a standby is no writer, whatever streams from it.
         const oldIsStandby = oldNow?.reachable && oldNow.role === 'standby';
         const streaming = oldMayServe && !shutdownCheckpointLsn && !oldIsStandby ? standbysStreamingFrom(after, config, old) : [];
         if (streaming.length) {

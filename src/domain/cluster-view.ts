@@ -45,22 +45,23 @@ export function lagBytes(node: NodeInspection, primaryLsn: Lsn | null): number |
 
 /**
  * The standbys that may be streaming from `old`, whether or not the app reaches it (S2, S6): every
- * reachable standby whose WAL receiver streams, unless it streams from another node of the cluster
- * that the app sees not streaming from `old` itself (a cascade from a live standby is no sign of
- * the old primary's life; one from a standby the app cannot see may be). Fails closed: `sender_host`
- * is whatever the standby's primary_conninfo names (a DNS name, another address of the old
- * primary), so only a positive match with another node clears it. An old primary its standbys
+ * reachable standby whose WAL receiver streams, unless its sender is another node of the cluster
+ * that the app sees as a primary, or as a standby that may not stream from `old` itself (checked
+ * the same way, up the chain; a loop streams from no primary). A cascade from a standby the app
+ * sees idle is no sign of the old primary's life; one from a standby it cannot see may be. Fails
+ * closed: `sender_host` is whatever the standby's primary_conninfo names (a DNS name, another
+ * address of the old primary), so only an unambiguous match with another node clears it. An old primary its standbys
  * stream from is alive, and once its lease lapsed its agent's failsafe keeps it writable while
  * every one of them does (docs/design.md §9); with its agent gone, nothing fences it. Promoting
  * beside it makes two writers.
  */
 export function standbysStreamingFrom(view: ClusterView, cluster: Pick<ClusterConfig, 'nodes'>, old: string): string[] {
-  const others = cluster.nodes.filter((n) => n.name !== old);
   const mayStreamFromOld = (standby: ReachableNode, through: ReadonlySet<string>): boolean => {
     const receiver = standby.walReceiver;
     if (receiver?.status !== 'streaming') return false;
-    const upstream = others.find((n) => n.host === receiver.senderHost && (receiver.senderPort ?? n.port) === n.port);
-    if (!upstream) return true;
+    const senders = cluster.nodes.filter((n) => n.host === receiver.senderHost && (receiver.senderPort ?? n.port) === n.port);
+    const upstream = senders.length === 1 ? senders[0] : undefined;
+    if (!upstream || upstream.name === old) return true;
     if (through.has(upstream.name)) return false;
     const seen = nodeNamed(view, upstream.name);
     if (!seen?.reachable) return true;

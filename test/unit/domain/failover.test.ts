@@ -187,6 +187,20 @@ describe('standbys that may stream from an old primary the app cannot reach (S2,
     expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual(['pg2', 'pg3']);
   });
 
+  it('fails closed on a sender that matches no node, or several (a port not known, several nodes on one host), and on the old primary itself', () => {
+    const onOneHost = testCluster((doc) => {
+      const nodes = (doc.clusters as Array<{ nodes: Array<{ host: string; port?: number }> }>)[0].nodes;
+      nodes[1].host = nodes[0].host;
+      nodes[1].port = 5433;
+    });
+    const fromPg1 = standby('pg3', 'pg1', '0/1');
+    const noPort = { ...fromPg1, walReceiver: { ...fromPg1.walReceiver!, senderPort: null } };
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), noPort]), onOneHost, 'pg1')).toEqual(['pg3']);
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), fromPg1]), onOneHost, 'pg1')).toEqual(['pg3']);
+    const otherPort = { ...fromPg1, walReceiver: { ...fromPg1.walReceiver!, senderPort: 6543 } };
+    expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg1', '0/1', '0/1', 'waiting'), otherPort]), cluster, 'pg1')).toEqual(['pg3']);
+  });
+
   it('leaves out a cascade from another writer, and receivers that stream round in a loop', () => {
     expect(standbysStreamingFrom(view([down('pg1'), primary('pg2', '0/1', ['pg3']), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual([]);
     expect(standbysStreamingFrom(view([down('pg1'), standby('pg2', 'pg3', '0/1'), standby('pg3', 'pg2', '0/1')]), cluster, 'pg1')).toEqual([]);
@@ -198,6 +212,11 @@ describe('an automatic failover and a cascade (S6)', () => {
 
   it('goes on when the only streaming standby cascades from a standby that no longer streams', () => {
     expect(identifyOldPrimary(cluster, cascade(standby('pg2', 'pg1', '0/3000000', '0/3000000', 'waiting')), known, request({ requireDeadPrimary: true }))).toMatchObject({ ok: true, value: { oldPrimary: 'pg1' } });
+  });
+
+  it('rolls forward, not called off, when the standbys stream from a writer already promoted (an interrupted failover)', () => {
+    const interrupted = view([down('pg1'), { ...primary('pg2', '0/3000100', ['pg3']), timeline: 2 }, standby('pg3', 'pg2', '0/3000000')]);
+    expect(identifyOldPrimary(cluster, interrupted, known, request({ requireDeadPrimary: true }))).toMatchObject({ ok: true, value: { oldPrimary: 'pg1', alreadyPromoted: 'pg2' } });
   });
 
   it('is called off when the cascade comes from a standby that streams from the old primary', () => {
