@@ -44,9 +44,9 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
  *     best standby a bounded time to receive that WAL;
  *  3. re-inspect (without an old primary that did not answer the first look, nothing done since),
- *     rank standbys by received LSN, then replayed LSN, then priority, and refuse a candidate further behind the last known
- *     primary position than maxLagBytesForFailover unless the request accepts data loss (S7) — a
- *     refusal undoes the fence: nothing was promoted;
+ *     rank standbys by received LSN, then replayed LSN, then priority, and refuse a candidate
+ *     further behind the last known primary position than maxLagBytesForFailover unless the
+ *     request accepts data loss (S7) — a refusal undoes the fence: nothing was promoted;
  *  4. make sure the old primary does not run (S2) — only once the failover is certain to go on:
  *     with policy.fenceByPowerOff power its VM off (it cannot be undone), else stop PostgreSQL on
  *     it through Run Command (a VM that is off or a server that crashed counts as stopped), and

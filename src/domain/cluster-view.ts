@@ -1,6 +1,6 @@
 import type { ClusterConfig } from '../config/schema';
 import { bytesBetween, Lsn } from './lsn';
-import { NodeInspection, ReachableNode } from './node-state';
+import { NodeInspection, ReachableNode, WalReceiverState } from './node-state';
 
 /** Pool membership by node name, as the load balancer reports it. */
 export interface PoolView {
@@ -25,11 +25,15 @@ export const standbysOf = (view: ClusterView): ReachableNode[] =>
 
 export const nodeNamed = (view: ClusterView, name: string): NodeInspection | undefined => view.nodes.find((n) => n.name === name);
 
+/** Whether a WAL receiver's sender is `node`'s address (a sender port not known matches any port). */
+const sentBy = (receiver: WalReceiverState, node: { host: string; port: number }): boolean =>
+  receiver.senderHost === node.host && (receiver.senderPort ?? node.port) === node.port;
+
 /** Does `standby` stream from `primary`, as both of them see it? */
 export function streamsFrom(standby: NodeInspection, primary: NodeInspection): boolean {
   if (!standby.reachable || standby.role !== 'standby' || !primary.reachable) return false;
   const receiver = standby.walReceiver;
-  const fromHost = receiver?.status === 'streaming' && receiver.senderHost === primary.host && (receiver.senderPort ?? primary.port) === primary.port;
+  const fromHost = receiver?.status === 'streaming' && sentBy(receiver, primary);
   const seenByPrimary = primary.replication.some((r) => r.applicationName === standby.name && r.state === 'streaming');
   return fromHost || seenByPrimary;
 }
@@ -50,16 +54,16 @@ export function lagBytes(node: NodeInspection, primaryLsn: Lsn | null): number |
  * the same way, up the chain; a loop streams from no primary). A cascade from a standby the app
  * sees idle is no sign of the old primary's life; one from a standby it cannot see may be. Fails
  * closed: `sender_host` is whatever the standby's primary_conninfo names (a DNS name, another
- * address of the old primary), so only an unambiguous match with another node clears it. An old primary its standbys
- * stream from is alive, and once its lease lapsed its agent's failsafe keeps it writable while
- * every one of them does (docs/design.md §9); with its agent gone, nothing fences it. Promoting
- * beside it makes two writers.
+ * address of the old primary), so only an unambiguous match with another node clears it. An old
+ * primary its standbys stream from is alive, and once its lease lapsed its agent's failsafe keeps
+ * it writable while every one of them does (docs/design.md §9); with its agent gone, nothing
+ * fences it. Promoting beside it makes two writers.
  */
 export function standbysStreamingFrom(view: ClusterView, cluster: Pick<ClusterConfig, 'nodes'>, old: string): string[] {
   const mayStreamFromOld = (standby: ReachableNode, through: ReadonlySet<string>): boolean => {
     const receiver = standby.walReceiver;
     if (receiver?.status !== 'streaming') return false;
-    const senders = cluster.nodes.filter((n) => n.host === receiver.senderHost && (receiver.senderPort ?? n.port) === n.port);
+    const senders = cluster.nodes.filter((n) => sentBy(receiver, n));
     const upstream = senders.length === 1 ? senders[0] : undefined;
     if (!upstream || upstream.name === old) return true;
     if (through.has(upstream.name)) return false;

@@ -202,8 +202,9 @@ const describeNode = (node: NodeInspection | undefined) => (!node ? 'missing' : 
  * fence it (S2) before anything else; the write pool's primary healthy → update the last known
  * primary and LSN, rejoin former primaries, report broken or lagging replication; the primary
  * unreachable → count, and fail over only after `failureThreshold` checks AND `graceSeconds` AND
- * when no reachable standby may still stream from it (S6, `standbysStreamingFrom`). Maintenance, autoFailover off, or an automatic
- * failover already started for this outage suppress the action; the verdict is still reported.
+ * when no reachable standby may still stream from it (S6, `standbysStreamingFrom`). Maintenance,
+ * autoFailover off, or an automatic failover already started for this outage suppress the action;
+ * the verdict is still reported.
  */
 export function healthVerdict(policy: HealthPolicyInput, state: HealthState, observation: HealthObservation): HealthAssessment {
   const at = observation.startedAt;
