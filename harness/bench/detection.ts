@@ -42,10 +42,10 @@ export const DETECTION: Record<DetectionName, DetectionVariant> = {
   standard: {
     name: 'standard',
     // Both tools' defaults: the app's default schedule and health policy, Patroni's DCS timing.
-    ours: { everySeconds: 5, failureThreshold: 2, graceSeconds: 10, probeTimeoutMs: 3000, leaseTtlSeconds: 20 },
+    ours: { everySeconds: 5, failureThreshold: 2, graceSeconds: 10, probeTimeoutMs: 3000, leaseTtlSeconds: 15 },
     patroni: { ttl: 30, loop_wait: 10, retry_timeout: 10 },
     rationale:
-      "both tools' defaults: our health check every 5 s with failureThreshold 2 and graceSeconds 10, in probe mode leaseTtlSeconds 20; Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
+      "both tools' defaults: our health check every 5 s with failureThreshold 2 and graceSeconds 10, in probe mode leaseTtlSeconds 15; Patroni ttl 30 / loop_wait 10 / retry_timeout 10",
   },
   fast: {
     name: 'fast',

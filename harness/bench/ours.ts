@@ -52,7 +52,7 @@ export interface FailoverSetup {
  * variant), its nodes on 127.<block>.x.
  *
  * Probe mode (loadBalancing 'probe', docs/design.md §9) runs the health-check timer on its schedule
- * even for switchovers: the write lease lapses after leaseTtlSeconds (20 s by default) unless a check renews
+ * even for switchovers: the write lease lapses after leaseTtlSeconds (15 s by default) unless a check renews
  * it, and a primary whose lease lapsed while a standby is not streaming from it (the old primary
  * during its rejoin) fences itself — as deployed, where the timer always runs.
  */

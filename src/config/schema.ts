@@ -133,11 +133,12 @@ export const PolicySchema = z.strictObject({
   /**
    * Probe mode: how long a write lease lasts without renewal (each health check renews it). A
    * failover of a primary that cannot be asked promotes no earlier than its last renewal + ttl +
-   * margin, which sets when a vanished primary is failed over (README, "Benchmarks"). Keep it
-   * well above the time between two renewals plus a check's probe timeout (a check that runs
-   * long skips the next slot): a lapse with a standby down fences the primary.
+   * margin, which sets when a vanished primary is failed over (README, "Benchmarks"). A lapse
+   * with a standby down fences the primary: keep it above two check intervals plus a check's
+   * longest run (probeTimeoutMs × 4/3, src/app/power-state-reads.ts), so that one lost renewal
+   * costs nothing — with the defaults 2 × 5 s + 4 s = 14 s.
    */
-  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(20),
+  leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(15),
   /**
    * Probe mode: how long past the lease a failover still waits before it promotes, for the old
    * primary's agent to fence it (it looks once a second by default) and for the clocks of the app

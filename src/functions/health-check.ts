@@ -8,6 +8,7 @@ import { telemetry } from '../telemetry';
 import { healthCheckRecords } from '../telemetry/records';
 import { owningOperation, rejoinsRunning, sendToMonitor } from './health-check-client';
 import { keepWriteLease } from '../app/write-lease';
+import { beginPowerStateLook } from '../app/power-state-reads';
 
 export const HEALTH_CHECK = 'healthCheck';
 export const HEALTH_CHECK_SCHEDULE_SETTING = 'HEALTH_CHECK_SCHEDULE';
@@ -28,39 +29,21 @@ export function healthCheckSchedule(env: NodeJS.ProcessEnv = process.env): strin
  * One look at a cluster: every node probed in parallel with policy.health.probeTimeoutMs (an
  * unreachable node is an answer, not an error), the pools, the running operation that owns
  * the cluster, the rejoins running, and the VM power state of every node the app could not reach.
- * That power state only keeps a rejoin from being tried on a VM that is off, so it gets the same
- * probeTimeoutMs and is 'unknown' past it: an ARM that does not answer (an outage, where each
- * request waits for PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS) must not hold up the checks that detect a
- * dead primary — the timer runs no second check while one is still running.
+ * That power state only keeps a rejoin from being tried on a VM that is off, so it is read within
+ * the look's bound and is 'unknown' past it (src/app/power-state-reads.ts): an ARM that does not
+ * answer (an outage, where each request waits for PG_FAILOVER_ARM_REQUEST_TIMEOUT_MS) must not
+ * hold up the checks that detect a dead primary and renew the write lease.
  */
 export async function observeCluster(client: df.DurableClient, cluster: ClusterConfig): Promise<HealthObservation> {
   const started = new Date();
   const startedAt = started.toISOString();
   const services = clusterServices(cluster.name);
+  const power = beginPowerStateLook(cluster.name, cluster.policy.health.probeTimeoutMs, (node) => services.fencing.powerState(services.node(node)));
   const [view, operation, rejoining] = await Promise.all([inspectCluster(cluster.name), owningOperation(client, cluster.name), rejoinsRunning(client, cluster)]);
   // Probe mode: the lease is renewed on every look, before anything slower (an ARM power-state read).
   const lease = cluster.loadBalancer.membership === 'probe' ? await keepWriteLease(client, cluster.name, view, operation !== null, started).catch((error: Error) => ({ action: 'none' as const, why: `the write lease could not be kept: ${error.message}`, done: false })) : undefined;
-  const powerStates = Object.fromEntries(
-    await Promise.all(
-      view.nodes
-        .filter((node) => !node.reachable)
-        .map(async (node) => [node.name, await within(cluster.policy.health.probeTimeoutMs, services.fencing.powerState(services.node(node.name)), 'unknown')] as const),
-    ),
-  );
+  const powerStates = await power.of(view.nodes.filter((node) => !node.reachable).map((node) => node.name));
   return { startedAt, view, operation, rejoining, powerStates, ...(lease ? { lease } : {}) };
-}
-
-/** `work`'s answer, or `fallback` when it fails or takes longer than `ms` (it is left to end on its own). */
-async function within<T>(ms: number, work: Promise<T>, fallback: T): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<T>((resolve) => {
-    timer = setTimeout(() => resolve(fallback), ms);
-  });
-  try {
-    return await Promise.race([work.catch(() => fallback), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**

@@ -27,7 +27,7 @@ describe('cluster configuration', () => {
     cluster(doc).loadBalancer.membership = 'probe';
     const orders = findCluster(parseConfig(doc, 'test'), 'orders')!;
     expect(orders.loadBalancer).toMatchObject({ membership: 'probe', agentPort: 8432 });
-    expect(orders.policy).toMatchObject({ autoFailover: true, leaseTtlSeconds: 20, leaseWaitMarginSeconds: 5 });
+    expect(orders.policy).toMatchObject({ autoFailover: true, leaseTtlSeconds: 15, leaseWaitMarginSeconds: 5 });
     expect(problemsOf((d) => (cluster(d).policy = { leaseWaitMarginSeconds: -1 }))).toEqual([
       { path: 'clusters[0].policy.leaseWaitMarginSeconds', message: 'leaseWaitMarginSeconds must be 0 or more' },
     ]);
