@@ -58,7 +58,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     mode an old primary that could not be asked at all (its VM, agent and Run Command silent) is
  *     powered off and waited out at once, and the promotion follows whichever ends first — waited
  *     out: no promotion before every lease written before the claim has lapsed (the horizon the
- *     claim read, src/domain/write-lease.ts), then a last look; without the power-off policy the
+ *     claim read, src/domain/write-lease.ts), then a last look (which leaves a silent old primary out
+ *     when the first look already came after its lease); without the power-off policy the
  *     lease alone. One seen stopped is not waited out: started
  *     again, it serves no lease written before that start (the start rule, docs/design.md §9);
  *  5. promote, repoint the write pool, make the other standbys follow; report how a power-off
@@ -79,6 +80,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
   const oldLeaseLapsed = config.loadBalancer.membership === 'probe' ? leaseWaitEnds(claimed, config.policy) : null;
 
   // 1. Inspect; refusing here changes nothing.
+  const firstLookAt = context.df.currentUtcDateTime;
   const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({
     reason: request.reason,
     writePool: v.pools.write,
@@ -147,7 +149,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
         const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
-          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : 'unreachable'}`),
+          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : leaveOut.includes(n.name) ? 'not asked' : 'unreachable'}`),
         );
         const oldNow = nodeNamed(after, old);
         oldLast = oldNow;
@@ -178,7 +180,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // An old primary left alone, and no stray writer: nothing was done since the first look, which
     // it did not answer. The look before the decision leaves it out (asking again would wait out its
     // connect timeout once more), and its agent is not asked again if it was silent (step 4). The
-    // looks after step 4 ask it, before anything is promoted.
+    // look after its lease asks it again, unless the first look already came after that lease.
     const silentJustNow = leftAlone && !start.strayWriters.length;
     let chosen = yield* decide(silentJustNow ? { leaveOut: [old] } : {});
     if (!chosen.ok) return yield* runbook.rollBack(undo, 'refused', chosen.refusal.reason);
@@ -194,6 +196,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
       };
       const poweredOff = `; ${old}'s VM was powered off by the fence: start it to bring it back`;
+      // The look after the lease asks the standbys whether they stream from the old primary (S6)
+      // and the old primary whether it came back. Silent at a first look begun once its lease had
+      // lapsed, nothing done since, it was asked that already: not again (a connect timeout).
+      const askedAfterLease = silentJustNow && oldLeaseLapsed !== null && oldLeaseLapsed <= firstLookAt;
+      const lookAfterLease = { oldMayServe: true, ...(askedAfterLease ? { leaveOut: [old] } : {}) };
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
         return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
@@ -205,7 +212,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         if (context.df.currentUtcDateTime < lapsed) {
           yield* runbook.step(`wait out ${old}'s write lease`, waitUntil(context, lapsed), (until) => ({ until, leaseHorizon: claimed.leaseHorizon }));
         }
-        return yield* chooseAgain({ oldMayServe: true });
+        return yield* chooseAgain(lookAfterLease);
       };
       // Probe mode, the old primary out of reach and the policy powering it off: the power-off (tens
       // of seconds on Azure) and the lease race; either one makes sure, so the promotion follows
@@ -215,7 +222,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         const { first, powerOff } = yield* runbook.step(`power off ${old} or wait out its write lease, whichever ends first`, firstOfPowerOffAndLease(context, { cluster, node: old, identity: oldIdentity }, lapsed), (r) => ({ ...r.first, leaseHorizon: claimed.leaseHorizon }));
         if (first.fencedBy === 'power-off') return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);
         if (!powerOff.isFaulted) powerOffUnderWay = powerOff;
-        const afterLease = yield* chooseAgain({ oldMayServe: true });
+        const afterLease = yield* chooseAgain(lookAfterLease);
         if (afterLease.ok) return afterLease;
         // Refused: the power-off may have ended during that look (then what streamed was a receiver
         // not yet timed out: look again without the VM), failed, or still be under way — it may yet

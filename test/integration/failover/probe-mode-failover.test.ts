@@ -154,7 +154,7 @@ describe('probe mode: failover after kill -9 of the primary', () => {
     // nor after it.
     const looks = report.steps.filter((s) => s.name === 're-inspect');
     expect(looks).toHaveLength(2);
-    expect(looks.map((l) => l.detail)).toEqual([expect.arrayContaining([`${old}: unreachable`]), expect.arrayContaining([`${old}: unreachable`])]);
+    expect(looks.map((l) => l.detail)).toEqual([expect.arrayContaining([`${old}: not asked`]), expect.arrayContaining([`${old}: not asked`])]);
     // No Run Command was sent to the vanished VM (none would have been taken up).
     expect(stack.azure.record.executions.slice(runCommandsBefore).filter((e) => e.vm === old)).toEqual([]);
     const powerChanges = stack.azure.record.powerChanges.slice(powerChangesBefore);

@@ -40,7 +40,8 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
 
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
 
-  it('promotes once the lease lapsed, before the power-off ends; the power-off completes afterwards; one writer; rejoined after power-on', async () => {
+  /** The primary, healthy and probed up for writes, under a write load through the write frontend, its probes watched for two writers. */
+  const primaryServingWrites = async () => {
     const old = (await stack.lab.status()).nodes.find((n) => n.role === 'primary')!.name;
     await checkUntil(stack, (s) => s.lastCheck?.verdict === 'healthy' && s.primary?.name === old, 5);
     await waitFor(`the write rule to probe ${old} up`, () => probedUpForWrites(stack, old), { timeoutMs: 30_000 });
@@ -49,6 +50,11 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
     await load.prepare();
     load.start();
     await load.waitForCommits(30);
+    return { old, watcher, load };
+  };
+
+  it('promotes once the lease lapsed, before the power-off ends; the power-off completes afterwards; one writer; rejoined after power-on', async () => {
+    const { old, watcher, load } = await primaryServingWrites();
     const powerChangesBefore = stack.azure.record.powerChanges.length;
 
     await stack.lab.vanish(old);
@@ -100,6 +106,40 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
     }, { timeoutMs: 120_000, intervalMs: 500 });
     expect(rejoined).toMatchObject({ primary: promoted });
     await stack.lab.waitUntilHealthy();
+    const watched = await watcher.stop();
+    expect(watched.rounds).toBeGreaterThan(0);
+    expect(watched.doubled).toEqual([]);
+  }, 300_000);
+
+  it('a vanished primary whose lease lapsed before the failover began is not asked again after the lease: its first look already came after it', async () => {
+    const { old, watcher, load } = await primaryServingWrites();
+
+    await stack.lab.vanish(old);
+    // Every lease the app wrote ends by then: each renewal is capped at its look's start + ttl.
+    const leasesLapsed = Date.now() + (LEASE_TTL_SECONDS + LEASE_WAIT_MARGIN_SECONDS) * 1000;
+    const standbys = stack.cluster.nodes.map((n) => n.name).filter((n) => n !== old);
+    await waitUntilNotStreaming(stack, standbys);
+    await waitFor(`every lease of ${old} to lapse`, () => Date.now() >= leasesLapsed, { timeoutMs: 60_000, intervalMs: 200 });
+    const states = await checkUntil(stack, (s) => s.lastCheck?.action?.kind === 'failover', FAILURE_THRESHOLD);
+    const report = await automaticFailoverReport(stack, states.at(-1)!);
+    expect(report).toMatchObject({ kind: 'failover', outcome: 'completed', oldPrimary: old });
+    const promoted = report.newPrimary!;
+    const step = (name: string) => report.steps.find((s) => s.name === name)!;
+    const { leaseHorizon } = step('claim cluster').detail as { leaseHorizon: string };
+    const lapsed = Date.parse(leaseHorizon) + LEASE_WAIT_MARGIN_SECONDS * 1000;
+    expect(Date.parse(step('inspect cluster').startedAt)).toBeGreaterThanOrEqual(lapsed);
+    expect(step(`power off ${old} or wait out its write lease, whichever ends first`).detail).toMatchObject({ fencedBy: 'lease', leaseLapsedAt: new Date(lapsed).toISOString() });
+    // Silent at that first look, it is asked neither before step 4 nor after the lease; the
+    // standbys are, and stream from nobody (S6).
+    const looks = report.steps.filter((s) => s.name === 're-inspect');
+    expect(looks).toHaveLength(2);
+    for (const look of looks) expect(look.detail).toEqual(expect.arrayContaining([`${old}: not asked`, ...standbys.map((n) => expect.stringMatching(new RegExp(`^${n}: (standby|primary) `)))]));
+
+    await waitFor(`the write rule to probe ${promoted} up`, () => probedUpForWrites(stack, promoted), { timeoutMs: 30_000 });
+    await load.waitForCommits(30);
+    const writes = await load.stop();
+    const lost = await expectOnlyTheOldPrimarysLastCommitsLost(stack, writes.acknowledged, hostOf(promoted));
+    process.stdout.write(`probe-mode VM vanished, lease lapsed before detection: ${lost.length} acknowledged commit(s) lost of ${writes.acknowledged.length}\n`);
     const watched = await watcher.stop();
     expect(watched.rounds).toBeGreaterThan(0);
     expect(watched.doubled).toEqual([]);
