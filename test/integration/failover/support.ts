@@ -29,7 +29,7 @@ export { waitForOperation };
  */
 export async function startFailoverStack(
   block: string,
-  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe'; agentSteps?: boolean; latency?: LatencyOption } = {},
+  options: { policy?: Record<string, unknown>; synchronousStandbyNames?: string; loadBalancing?: 'pools' | 'probe'; agentSteps?: boolean; latency?: LatencyOption; scheduleTimers?: boolean } = {},
 ): Promise<LocalStack> {
   const lab = { ...testLabOptions(block), ...(options.synchronousStandbyNames ? { synchronousStandbyNames: options.synchronousStandbyNames } : {}) };
   return startLocalStack({
@@ -40,6 +40,7 @@ export async function startFailoverStack(
     ...(options.loadBalancing ? { loadBalancing: options.loadBalancing } : {}),
     ...(options.agentSteps === undefined ? {} : { agentSteps: options.agentSteps }),
     ...(options.latency ? { latency: options.latency } : {}),
+    ...(options.scheduleTimers ? { scheduleTimers: true } : {}),
     // Tests choose the fence explicitly (kill-primary powers off); the rest stop PostgreSQL over Run Command.
     policy: { catchupTimeoutSeconds: 30, fenceByPowerOff: false, ...options.policy },
     log: () => undefined,
