@@ -196,9 +196,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
         return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
       };
       const poweredOff = `; ${old}'s VM was powered off by the fence: start it to bring it back`;
-      // The look after the lease asks the standbys whether they stream from the old primary (S6)
-      // and the old primary whether it came back. Silent at a first look begun once its lease had
-      // lapsed, nothing done since, it was asked that already: not again (a connect timeout).
+      // The look after the lease asks the standbys whether they stream from the old primary (S2,
+      // S6: its agent keeps serving only while they all do) and the old primary whether it came
+      // back (an automatic failover is then called off, keeping what it wrote). Silent at a first
+      // look begun once its lease had lapsed, nothing done since, it is not asked again (a connect
+      // timeout): it could only have come back in the moment since, fenced by its agent.
       const askedAfterLease = silentJustNow && oldLeaseLapsed !== null && oldLeaseLapsed <= firstLookAt;
       const lookAfterLease = { oldMayServe: true, ...(askedAfterLease ? { leaveOut: [old] } : {}) };
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {

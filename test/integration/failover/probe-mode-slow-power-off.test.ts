@@ -130,7 +130,7 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
     expect(Date.parse(step('inspect cluster').startedAt)).toBeGreaterThanOrEqual(lapsed);
     expect(step(`power off ${old} or wait out its write lease, whichever ends first`).detail).toMatchObject({ fencedBy: 'lease', leaseLapsedAt: new Date(lapsed).toISOString() });
     // Silent at that first look, it is asked neither before step 4 nor after the lease; the
-    // standbys are, and stream from nobody (S6).
+    // standbys are (S6).
     const looks = report.steps.filter((s) => s.name === 're-inspect');
     expect(looks).toHaveLength(2);
     for (const look of looks) expect(look.detail).toEqual(expect.arrayContaining([`${old}: not asked`, ...standbys.map((n) => expect.stringMatching(new RegExp(`^${n}: (standby|primary) `)))]));

@@ -31,6 +31,19 @@ describe("the health check's power-state reads", () => {
     expect(await beginPowerStateLook('reads-bounded', 30, read).of(['pg1', 'pg2', 'pg3'])).toEqual({ pg1: 'unknown', pg2: 'stopped', pg3: 'unknown' });
   });
 
+  it("counts the bound from the look's start: a node whose probe took all of it reads 'unknown' at once", async () => {
+    jest.useFakeTimers();
+    try {
+      const look = beginPowerStateLook('reads-from-start', 3000, reader({}).read);
+      jest.advanceTimersByTime(3000); // the probes waited out a silent node's timeout
+      const states = look.of(['pg3']);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(await states).toEqual({ pg3: 'unknown' });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('stops reading a node as a look begins once a look found it answering', async () => {
     await beginPowerStateLook('reads-back', 50, reader({ pg2: 'running' }).read).of(['pg2']);
     const answered = reader({ pg2: 'running' });
