@@ -28,7 +28,8 @@
 #                          agent bundle's), or computed from src/vm-scripts/ of a checkout. Needs
 #                          polkitd: a polkit rule lets the agent (user postgres) start and stop
 #                          --pg-service only.
-#   --steps-tls-cert FILE  PEM certificate for ADDR from the cluster's CA (postgres.sslRootCertSecret)
+#   --steps-tls-cert FILE  PEM certificate for ADDR from the cluster's CA (postgres.sslRootCertSecret),
+#                          or a self-signed one pinned in Key Vault (nodeAgent.certificateSecretPrefix)
 #   --steps-tls-key FILE   its private key (the agent runs as postgres and must be able to read both)
 #   --steps-key-file FILE  this node's step key (Key Vault secret <nodeAgent.stepKeySecretPrefix>-<node>,
 #                          base64 of 32 random bytes), copied to /etc/pg-failover/step-key (root, 0600):

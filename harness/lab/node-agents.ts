@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidInputError } from '../../src/domain/errors';
 import { isRoot } from '../util/exec';
@@ -25,6 +25,11 @@ export interface NodeAgentOptions {
   maxLagBytes?: number;
   /** The probe port on every node's address (default 8432). */
   port?: number;
+  /**
+   * The certificate the agents serve their steps with: the node's server certificate from the lab's
+   * CA (default), or the node's self-signed one, which the app pins (nodeAgent.certificateSecretPrefix).
+   */
+  stepsTls?: 'ca' | 'self-signed';
   /** More PGFO_ settings, for every node (they win over the ones above). */
   settings?: Record<string, string>;
 }
@@ -48,11 +53,41 @@ interface AgentFiles {
   stepKey: string;
   /** The digests of the scripts the app sends (as an installed agent's vm-scripts.sha256). */
   scriptDigests: string;
+  /** The node's self-signed steps certificate and its key (stepsTls 'self-signed'). */
+  selfSignedCert: string;
+  selfSignedKey: string;
 }
 
 /** Beside the node's data directory, so that `Lab.down` (which removes the state directory) takes them with it. */
 export function nodeAgentFiles(node: LabNodeLayout): AgentFiles {
-  return { config: join(node.dir, 'node-agent.env'), pid: join(node.dir, 'node-agent.pid'), log: join(node.dir, 'node-agent.log'), stepKey: join(node.dir, 'step-key'), scriptDigests: join(node.dir, 'vm-scripts.sha256') };
+  return {
+    config: join(node.dir, 'node-agent.env'),
+    pid: join(node.dir, 'node-agent.pid'),
+    log: join(node.dir, 'node-agent.log'),
+    stepKey: join(node.dir, 'step-key'),
+    scriptDigests: join(node.dir, 'vm-scripts.sha256'),
+    selfSignedCert: join(node.dir, 'steps-self-signed.crt'),
+    selfSignedKey: join(node.dir, 'steps-self-signed.key'),
+  };
+}
+
+/**
+ * The node's self-signed certificate for its steps (PEM), made once per lab node with its key, as
+ * an operator would with openssl: its agent serves it when the certificates are pinned, and the
+ * app reads the same PEM from the emulator's Key Vault (labSecrets).
+ */
+export function labSelfSignedStepsCertificate(node: LabNodeLayout): string {
+  const { selfSignedCert, selfSignedKey } = nodeAgentFiles(node);
+  if (!existsSync(selfSignedCert)) {
+    const made = `${selfSignedCert}.new`;
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650', '-subj', `/CN=${node.name}`, '-addext', `subjectAltName=IP:${node.host}`, '-keyout', selfSignedKey, '-out', made], { stdio: 'ignore' });
+    const owner = labOsOwner();
+    chownSync(selfSignedKey, owner.uid, owner.gid);
+    chmodSync(selfSignedKey, 0o600);
+    writeOwnedFile(selfSignedCert, readFileSync(made, 'utf8'), owner, 0o644);
+    rmSync(made);
+  }
+  return readFileSync(selfSignedCert, 'utf8');
 }
 
 /**
@@ -110,8 +145,8 @@ export class NodeAgents {
       PGFO_CHECK_SECONDS: String(this.options.checkSeconds ?? 0.2),
       PGFO_PEER_TIMEOUT_SECONDS: String(this.options.peerTimeoutSeconds ?? 1),
       PGFO_STEPS_LISTEN: `${node.host}:${NODE_STEPS_PORT}`,
-      PGFO_STEPS_TLS_CERT: node.certFile,
-      PGFO_STEPS_TLS_KEY: node.keyFile,
+      PGFO_STEPS_TLS_CERT: this.options.stepsTls === 'self-signed' ? nodeAgentFiles(node).selfSignedCert : node.certFile,
+      PGFO_STEPS_TLS_KEY: this.options.stepsTls === 'self-signed' ? nodeAgentFiles(node).selfSignedKey : node.keyFile,
       PGFO_STEPS_KEY_FILE: nodeAgentFiles(node).stepKey,
       PGFO_STEPS_SCRIPT_DIGESTS: nodeAgentFiles(node).scriptDigests,
       ...(this.options.maxLagBytes === undefined ? {} : { PGFO_MAX_LAG_BYTES: String(this.options.maxLagBytes) }),
@@ -126,6 +161,7 @@ export class NodeAgents {
     if (runningPid(files.pid)) return;
     const owner = labOsOwner();
     labStepKey(node);
+    if (this.options.stepsTls === 'self-signed') labSelfSignedStepsCertificate(node);
     writeOwnedFile(files.scriptDigests, vmScriptDigests(), owner);
     const content = Object.entries(this.settings(name)).map(([key, value]) => `${key}=${value}\n`).join('');
     writeOwnedFile(files.config, content, owner);

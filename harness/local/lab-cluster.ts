@@ -1,11 +1,11 @@
-import { labStepKey, NODE_AGENT_PORT, NODE_STEPS_PORT } from '../lab/node-agents';
+import { labSelfSignedStepsCertificate, labStepKey, NODE_AGENT_PORT, NODE_STEPS_PORT } from '../lab/node-agents';
 import { parseConfig } from '../../src/config/load';
 import { FailoverConfig } from '../../src/config/schema';
 import { Lab } from '../lab/lab';
 import { labOsOwner } from '../lab/os-owner';
 
 export const LAB_CLUSTER = 'lab';
-export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password', ca: 'pg-tls-ca', stepKeyPrefix: 'pg-step-key' } as const;
+export const LAB_SECRETS = { admin: 'pg-admin-password', replication: 'pg-replication-password', ca: 'pg-tls-ca', stepKeyPrefix: 'pg-step-key', stepCertificatePrefix: 'pg-step-cert' } as const;
 const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/pg-lab/providers';
 
 /**
@@ -14,8 +14,10 @@ const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/re
  */
 /** `probe`: the lab's load balancer follows the node agents' probes (membership "probe"); `pools`: the app moves NICs between pools. */
 export type LabLoadBalancing = 'pools' | 'probe';
+/** How the app trusts the agents' steps endpoints: certificates from the lab's CA, or each node's self-signed one pinned in Key Vault. */
+export type LabAgentTrust = 'ca' | 'pinned';
 
-export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools', agentSteps = true): FailoverConfig {
+export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools', agentSteps = true, agentTrust: LabAgentTrust = 'ca'): FailoverConfig {
   return parseConfig(
     {
       clusters: [
@@ -48,7 +50,9 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
           },
           policy: { pollIntervalMs: 200, ...policy },
           // The agents run in probe mode: their node steps go first, Run Command when they do not answer.
-          ...(balancing === 'probe' && agentSteps ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix } } : {}),
+          ...(balancing === 'probe' && agentSteps
+            ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix, ...(agentTrust === 'pinned' ? { certificateSecretPrefix: LAB_SECRETS.stepCertificatePrefix } : {}) } }
+            : {}),
         },
       ],
     },
@@ -63,5 +67,6 @@ export function labSecrets(lab: Lab): Record<string, string> {
     [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password,
     [LAB_SECRETS.ca]: lab.caCertificate(),
     ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepKeyPrefix}-${node.name}`, labStepKey(node)])),
+    ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepCertificatePrefix}-${node.name}`, labSelfSignedStepsCertificate(node)])),
   };
 }

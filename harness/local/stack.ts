@@ -8,7 +8,7 @@ import { AZURE_SETTING_NAMES } from '../../src/adapters/azure';
 import { AzureEmulator, GuestExecutor, LatencyOption } from './azure-emulator';
 import { applyLocalSettings, LocalRuntime, readHostJson } from './runtime';
 import { projectRoot } from '../util/project-root';
-import { labClusterConfig, type LabLoadBalancing } from './lab-cluster';
+import { labClusterConfig, type LabAgentTrust, type LabLoadBalancing } from './lab-cluster';
 import { poweredOffVms, startLabAzure } from './lab-azure';
 import { NodeAgents } from '../lab/node-agents';
 import { resetServices } from '../../src/app/services';
@@ -63,6 +63,8 @@ export interface LocalStackOptions {
    * probes and keep the lease, every node step runs through Run Command.
    */
   agentSteps?: boolean;
+  /** Probe mode with agent steps: how the app trusts the agents (default 'ca'; 'pinned': each agent serves its node's self-signed certificate, pinned in Key Vault). */
+  agentTrust?: LabAgentTrust;
 }
 
 export interface LocalStack {
@@ -141,8 +143,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const lab = await Lab.up({ ...probes, ...options.lab }, { leaveStopped: poweredOff });
   // The agents run on the VMs: none on a VM that is off.
   const running = lab.layout.nodes.map((n) => n.name).filter((name) => !poweredOff.includes(name));
-  const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2 }, running) : undefined;
-  const config = labClusterConfig(lab, options.policy, balancing, options.agentSteps ?? true);
+  const agentTrust = options.agentTrust ?? 'ca';
+  const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2, stepsTls: agentTrust === 'pinned' ? 'self-signed' : 'ca' }, running) : undefined;
+  const config = labClusterConfig(lab, options.policy, balancing, options.agentSteps ?? true, agentTrust);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));

@@ -99,6 +99,13 @@ export const NodeAgentSchema = z.strictObject({
   stepsPort: port.default(8433),
   /** Node N's step key is the Key Vault secret `<stepKeySecretPrefix>-<N>` (base64 of at least 32 random bytes). */
   stepKeySecretPrefix: z.string().regex(/^[0-9A-Za-z-]{1,60}$/, 'must be the start of Key Vault secret names (1-60 letters, digits or -)'),
+  /**
+   * Node N's agent is trusted by its own certificate, pinned: the Key Vault secret
+   * `<certificateSecretPrefix>-<N>` holds the PEM of the self-signed certificate it serves its steps
+   * with, and the app accepts exactly that one. Without it the agents' certificates must be signed
+   * by postgres.sslRootCertSecret's CA.
+   */
+  certificateSecretPrefix: z.string().regex(/^[0-9A-Za-z-]{1,60}$/, 'must be the start of Key Vault secret names (1-60 letters, digits or -)').optional(),
 });
 
 export const HealthPolicySchema = z.strictObject({
@@ -134,9 +141,12 @@ export const PolicySchema = z.strictObject({
    * Probe mode: how long a write lease lasts without renewal (each health check renews it). A
    * failover of a primary that cannot be asked promotes no earlier than its last renewal + ttl +
    * margin, which sets when a vanished primary is failed over (README, "Benchmarks"). A lapse
-   * with a standby down fences the primary: keep it above two check intervals plus a check's
-   * longest run (probeTimeoutMs × 4/3, src/app/power-state-reads.ts), so that one lost renewal
-   * costs nothing — with the defaults 2 × 5 s + 4 s = 14 s.
+   * with a standby down fences the primary. Each check renews it (to the check's start + ttl)
+   * after its probes (up to probeTimeoutMs) and a short lease session; the power-state reads never
+   * lengthen a check (src/app/power-state-reads.ts). With checks every 5 s, 15 s outlasts one lost
+   * renewal as long as the checks end within their slots (2 × 5 s + 3 s probes + the session);
+   * a renewal that fails only after running into the next slot (a primary stalled for seconds)
+   * loses that slot too: raise it where primaries may stall so long.
    */
   leaseTtlSeconds: positiveInt('leaseTtlSeconds').default(15),
   /**
@@ -199,11 +209,12 @@ export const ClusterSchema = z
         message: `required when sslMode is ${cluster.postgres.sslMode}${cluster.postgres.sslMode === 'verify-full' ? ' (the default)' : ''}: the Key Vault secret holding the CA certificate (PEM) that signed the nodes' server certificates; or set sslMode to "require" (TLS without checking the server) or "disable" (plaintext)`,
       });
     }
-    if (cluster.nodeAgent && !cluster.postgres.sslRootCertSecret) {
+    if (cluster.nodeAgent && !cluster.nodeAgent.certificateSecretPrefix && !cluster.postgres.sslRootCertSecret) {
       ctx.addIssue({
         code: 'custom',
         path: ['nodeAgent'],
-        message: "needs postgres.sslRootCertSecret: each agent serves its steps with its node's server certificate, checked against that CA; set it, or remove nodeAgent (every step then goes through Run Command)",
+        message:
+          "needs a way to trust the agents: postgres.sslRootCertSecret (each agent serves its steps with a certificate from that CA) or nodeAgent.certificateSecretPrefix (each agent's self-signed certificate pinned in Key Vault); set one, or remove nodeAgent (every step then goes through Run Command)",
       });
     }
   });

@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import type { NodeConfig } from '../../config/schema';
 import { NodeAgentSilentError, VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
 import type { OperationLog } from '../../ports/log';
@@ -13,7 +14,7 @@ import type {
   VmRef,
 } from '../../ports/vm-commands';
 import { judgeScriptRun } from '../script-outcome';
-import { NodeAgentSilent, NodeAgentUnavailable, type NodeStepsTarget, NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from './node-steps';
+import { type AgentTrust, NodeAgentSilent, NodeAgentUnavailable, type NodeStepsTarget, NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from './node-steps';
 
 export interface AgentFirstOptions {
   cluster: string;
@@ -21,8 +22,8 @@ export interface AgentFirstOptions {
   port: number;
   /** The node's step key, from Key Vault (base64 of at least 32 bytes). */
   keyOf(node: string): Promise<SecretValue>;
-  /** The PEM CA that signed the nodes' certificates. */
-  ca(): Promise<string>;
+  /** How the node's agent is trusted: the CA that signed its certificate, or the certificate pinned for it. */
+  trustOf(node: string): Promise<AgentTrust>;
   log: OperationLog;
 }
 
@@ -106,15 +107,16 @@ export class AgentFirstVmCommands implements VmCommands {
     return outcome;
   }
 
-  /** Where the node's agent is and its key; undefined (Run Command then) when the key or CA cannot be read. */
+  /** Where the node's agent is and its key; undefined (Run Command then) when the key or what the agent is trusted by cannot be read. */
   private async target(vm: VmRef, script: string): Promise<NodeStepsTarget | undefined> {
     const node = this.options.nodes.find((n) => n.name === vm.name);
     if (!node) return undefined;
     try {
-      const [key, ca] = await Promise.all([this.options.keyOf(vm.name), this.options.ca()]);
-      return { node: vm.name, host: node.host, port: this.options.port, key: Buffer.from(key.reveal(), 'base64'), ca };
+      const [key, trust] = await Promise.all([this.options.keyOf(vm.name), this.options.trustOf(vm.name)]);
+      if ('pinned' in trust) new X509Certificate(trust.pinned); // a secret that is no certificate: said here, not as a TLS failure
+      return { node: vm.name, host: node.host, port: this.options.port, key: Buffer.from(key.reveal(), 'base64'), trust };
     } catch (error) {
-      this.unavailable(vm, script, `no step key or CA: ${(error as Error).message}`);
+      this.unavailable(vm, script, `no step key, or nothing to trust its agent by: ${(error as Error).message}`);
       return undefined;
     }
   }

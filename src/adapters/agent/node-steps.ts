@@ -1,6 +1,14 @@
-import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID, X509Certificate } from 'node:crypto';
 import { request } from 'node:https';
+import type { PeerCertificate } from 'node:tls';
 import type { ScriptStreams } from '../script-outcome';
+
+/**
+ * How the app knows it talks to the node's own agent: a certificate for the node's address from the
+ * cluster's CA (`ca`, PEM), or exactly the self-signed certificate pinned for that node (`pinned`,
+ * PEM, from Key Vault: nodeAgent.certificateSecretPrefix).
+ */
+export type AgentTrust = { ca: string } | { pinned: string };
 
 /** Where one node's agent serves its steps, and how to trust it and sign for it. */
 export interface NodeStepsTarget {
@@ -9,8 +17,7 @@ export interface NodeStepsTarget {
   port: number;
   /** The node's step key (raw bytes, from Key Vault). */
   key: Buffer;
-  /** PEM CA that signed the node's certificate (the cluster's PostgreSQL CA). */
-  ca: string;
+  trust: AgentTrust;
 }
 
 export interface NodeStepRequest {
@@ -106,7 +113,7 @@ function post(target: NodeStepsTarget, body: Buffer, answerWithinMs: number, wha
         port: target.port,
         path: '/steps',
         method: 'POST',
-        ca: target.ca,
+        ...tlsTrust(target),
         servername: isIp(target.host) ? undefined : target.host,
         agent: false,
         headers: { 'Content-Type': 'application/json', 'Content-Length': body.length, 'X-Pgfo-Date': date, Authorization: `PGFO-HMAC-SHA256 ${signature}` },
@@ -142,6 +149,20 @@ function post(target: NodeStepsTarget, body: Buffer, answerWithinMs: number, wha
     });
     req.end(body);
   });
+}
+
+/**
+ * The TLS options that make the connection fail before anything is sent unless the agent presents
+ * a certificate the app trusts. A pinned self-signed certificate is its own trust anchor, and the
+ * peer's must be that very certificate (its fingerprint), whatever names it carries.
+ */
+function tlsTrust(target: NodeStepsTarget): { ca: string; checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined } {
+  if ('ca' in target.trust) return { ca: target.trust.ca };
+  const pinned = new X509Certificate(target.trust.pinned).fingerprint256;
+  return {
+    ca: target.trust.pinned,
+    checkServerIdentity: (_host, cert) => (cert.fingerprint256 === pinned ? undefined : new Error(`the agent of ${target.node} presented a certificate (${cert.fingerprint256}) other than the one pinned for it (${pinned})`)),
+  };
 }
 
 function asUnavailable(node: string, error: Error): NodeAgentUnavailable {

@@ -39,13 +39,14 @@ export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, 
 }
 
 function agentFirst(runCommand: VmCommands, cluster: ClusterConfig, nodeAgent: NodeAgentConfig, secrets: SecretStore, options: AzureAdapterOptions): VmCommands {
-  const caSecret = cluster.postgres.sslRootCertSecret as string; // the schema requires it with nodeAgent
+  const { certificateSecretPrefix } = nodeAgent;
+  const caSecret = cluster.postgres.sslRootCertSecret as string; // the schema requires it with nodeAgent unless the certificates are pinned
   return new AgentFirstVmCommands(runCommand, {
     cluster: cluster.name,
     nodes: cluster.nodes,
     port: nodeAgent.stepsPort,
     keyOf: (node) => secrets.get(`${nodeAgent.stepKeySecretPrefix}-${node}`),
-    ca: async () => (await secrets.get(caSecret)).reveal(),
+    trustOf: async (node) => (certificateSecretPrefix ? { pinned: (await secrets.get(`${certificateSecretPrefix}-${node}`)).reveal() } : { ca: (await secrets.get(caSecret)).reveal() }),
     log: options.log ?? silentLog,
   });
 }

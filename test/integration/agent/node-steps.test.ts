@@ -1,9 +1,9 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { request } from 'node:https';
 import { Lab } from '../../../harness/lab/lab';
-import { labStepKey, NODE_STEPS_PORT, NodeAgents, stopNodeAgents } from '../../../harness/lab/node-agents';
+import { labSelfSignedStepsCertificate, labStepKey, NODE_STEPS_PORT, NodeAgents, stopNodeAgents } from '../../../harness/lab/node-agents';
 import { labClusterConfig } from '../../../harness/local/lab-cluster';
-import { NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from '../../../src/adapters/agent/node-steps';
+import { type AgentTrust, NodeAgentUnavailable, NodeStepUnknown, pollNodeStep, runNodeStep, startNodeStep } from '../../../src/adapters/agent/node-steps';
 import { waitFor } from '../../../harness/util/wait';
 import { ClusterConfig } from '../../../src/config/schema';
 import { inspectVm, stopCleanly } from '../../../src/vm-scripts/catalogue';
@@ -42,7 +42,7 @@ describe('node agent: node steps over HTTPS', () => {
 
   const node = (name: string) => cluster.nodes.find((n) => n.name === name)!;
   const keyOf = (name: string) => Buffer.from(labStepKey(lab.layout.nodes.find((n) => n.name === name)!), 'base64');
-  const target = (name: string, key = keyOf(name)) => ({ node: name, host: node(name).host, port: NODE_STEPS_PORT, key, ca: lab.caCertificate() });
+  const target = (name: string, key = keyOf(name), trust: AgentTrust = { ca: lab.caCertificate() }) => ({ node: name, host: node(name).host, port: NODE_STEPS_PORT, key, trust });
   const steps = (name: string) => agents.events(name).filter((e) => e.event === 'step');
 
   /** A raw POST /steps: every part of it can be wrong on purpose. */
@@ -158,5 +158,25 @@ describe('node agent: node steps over HTTPS', () => {
     await expect(pollNodeStep(target('pg2'), `never-started-${randomUUID()}`)).rejects.toThrow(NodeStepUnknown);
     const unknown = JSON.stringify({ id: 'never-started-1', poll: true });
     expect(await post('pg2', unknown, signed('pg2', unknown))).toMatchObject({ status: 404, body: { error: 'unknown-id', detail: expect.stringContaining('never started, or forgotten') } });
+  });
+
+  it('an agent serving a self-signed certificate runs steps for an app that pins exactly that certificate; any other trust fails before the request is sent', async () => {
+    await agents.stop('pg3');
+    await new NodeAgents(lab, { checkSeconds: 0.2, stepsTls: 'self-signed' }).start('pg3');
+    const selfSigned = (name: string) => labSelfSignedStepsCertificate(lab.layout.nodes.find((n) => n.name === name)!);
+    const call = inspectVm(cluster, node('pg3'));
+    const step = { script: call.script, parameters: call.parameters, secrets: { PGFO_NEVER_SENT: 'secret' }, timeoutSeconds: 60 };
+    const streams = await runNodeStep(target('pg3', keyOf('pg3'), { pinned: selfSigned('pg3') }), step);
+    expect(streams.stdout).toMatch(/PGFO_RESULT \{"ok":true,"script":"inspect","node":"pg3"/);
+    const ran = steps('pg3').length;
+    const refusedBefore = agents.events('pg3').filter((e) => e.event === 'step-refused').length;
+    // Another node's certificate pinned (as if pg3's were an impostor's), or the CA expected: the
+    // app's TLS refuses the certificate pg3 presents, and the request is never written.
+    const impostor = runNodeStep(target('pg3', keyOf('pg3'), { pinned: selfSigned('pg2') }), step);
+    await expect(impostor).rejects.toBeInstanceOf(NodeAgentUnavailable);
+    await expect(impostor).rejects.toThrow(/^the agent of pg3 could not be reached over TLS: self-signed certificate/);
+    await expect(runNodeStep(target('pg3'), step)).rejects.toThrow(NodeAgentUnavailable);
+    expect(steps('pg3')).toHaveLength(ran);
+    expect(agents.events('pg3').filter((e) => e.event === 'step-refused')).toHaveLength(refusedBefore);
   });
 });

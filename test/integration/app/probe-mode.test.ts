@@ -9,13 +9,19 @@ import { check } from '../failover/support';
 /**
  * Probe mode (docs/design.md §9): every node sits in both pools, each node's agent answers the
  * load balancer's probes, and the writer is the node the write lease names. The health check
- * grants and renews the lease; a switchover moves it over SQL — no ARM call touches a pool.
+ * grants and renews the lease; a switchover moves it over SQL — no ARM call touches a pool. Here
+ * the app trusts each agent by its self-signed certificate, pinned in Key Vault
+ * (nodeAgent.certificateSecretPrefix; the failover tests trust them through the cluster's CA).
  */
 describe('probe mode: the write lease picks the writer, no pool edit', () => {
   let stack: LocalStack;
 
   beforeAll(async () => {
-    stack = await startTestStack('67.1', { loadBalancing: 'probe' });
+    stack = await startTestStack('67.1', { loadBalancing: 'probe', agentTrust: 'pinned' });
+  });
+
+  it("trusts each agent by its own certificate, pinned in Key Vault, not by the cluster's CA", () => {
+    expect(stack.cluster.nodeAgent).toMatchObject({ certificateSecretPrefix: 'pg-step-cert' });
   });
 
   afterAll(async () => {
@@ -104,7 +110,7 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     const nodes = (await stack.lab.waitUntilHealthy()).nodes;
     const old = nodes.find((n) => n.role === 'primary')!.name;
     const [target, bystander] = nodes.filter((n) => n.name !== old).map((n) => n.name);
-    const agents = new NodeAgents(stack.lab, { checkSeconds: 0.2 });
+    const agents = new NodeAgents(stack.lab, { checkSeconds: 0.2, stepsTls: 'self-signed' });
     await agents.stop(bystander);
     const runCommandsBefore = stack.azure.record.executions.length;
     try {

@@ -33,7 +33,7 @@ describe('cluster configuration', () => {
     ]);
   });
 
-  it('node agent steps: the port defaults to 8433, the key prefix is required, and the agents need the CA to be trusted', () => {
+  it('node agent steps: the port defaults to 8433, the key prefix is required, and the agents are trusted by the CA or by pinned certificates', () => {
     const doc = validConfigDocument();
     cluster(doc).nodeAgent = { stepKeySecretPrefix: 'pg-step-key' };
     expect(findCluster(parseConfig(doc, 'test'), 'orders')!.nodeAgent).toEqual({ stepsPort: 8433, stepKeySecretPrefix: 'pg-step-key' });
@@ -45,7 +45,15 @@ describe('cluster configuration', () => {
         cluster(d).postgres.sslMode = 'require';
         delete cluster(d).postgres.sslRootCertSecret;
       }),
-    ).toEqual([{ path: 'clusters[0].nodeAgent', message: expect.stringMatching(/^needs postgres.sslRootCertSecret/) }]);
+    ).toEqual([{ path: 'clusters[0].nodeAgent', message: expect.stringMatching(/^needs a way to trust the agents: postgres.sslRootCertSecret .* or nodeAgent.certificateSecretPrefix/) }]);
+    const pinned = validConfigDocument();
+    cluster(pinned).nodeAgent = { stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg-step-cert' };
+    cluster(pinned).postgres.sslMode = 'require';
+    delete cluster(pinned).postgres.sslRootCertSecret;
+    expect(findCluster(parseConfig(pinned, 'test'), 'orders')!.nodeAgent).toEqual({ stepsPort: 8433, stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg-step-cert' });
+    expect(problemsOf((d) => (cluster(d).nodeAgent = { stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg step cert' }))).toEqual([
+      { path: 'clusters[0].nodeAgent.certificateSecretPrefix', message: expect.stringMatching(/Key Vault secret names/) },
+    ]);
   });
 
   it('accepts a valid document and fills in the defaults', () => {
