@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidInputError } from '../../src/domain/errors';
 import { isRoot } from '../util/exec';
@@ -79,13 +79,16 @@ export function nodeAgentFiles(node: LabNodeLayout): AgentFiles {
 export function labSelfSignedStepsCertificate(node: LabNodeLayout): string {
   const { selfSignedCert, selfSignedKey } = nodeAgentFiles(node);
   if (!existsSync(selfSignedCert)) {
-    const made = `${selfSignedCert}.new`;
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650', '-subj', `/CN=${node.name}`, '-addext', `subjectAltName=IP:${node.host}`, '-keyout', selfSignedKey, '-out', made], { stdio: 'ignore' });
+    // Made aside, then renamed key first: the certificate's presence says both are there and match.
+    const [key, cert] = [`${selfSignedKey}.${process.pid}`, `${selfSignedCert}.${process.pid}`];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '3650', '-subj', `/CN=${node.name}`, '-addext', `subjectAltName=IP:${node.host}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
     const owner = labOsOwner();
-    chownSync(selfSignedKey, owner.uid, owner.gid);
-    chmodSync(selfSignedKey, 0o600);
-    writeOwnedFile(selfSignedCert, readFileSync(made, 'utf8'), owner, 0o644);
-    rmSync(made);
+    for (const [file, mode] of [[key, 0o600], [cert, 0o644]] as const) {
+      chownSync(file, owner.uid, owner.gid);
+      chmodSync(file, mode);
+    }
+    renameSync(key, selfSignedKey);
+    renameSync(cert, selfSignedCert);
   }
   return readFileSync(selfSignedCert, 'utf8');
 }

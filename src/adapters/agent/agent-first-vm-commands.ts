@@ -113,7 +113,7 @@ export class AgentFirstVmCommands implements VmCommands {
     if (!node) return undefined;
     try {
       const [key, trust] = await Promise.all([this.options.keyOf(vm.name), this.options.trustOf(vm.name)]);
-      if ('pinned' in trust) new X509Certificate(trust.pinned); // a secret that is no certificate: said here, not as a TLS failure
+      if ('pinned' in trust) checkPinnable(trust.pinned);
       return { node: vm.name, host: node.host, port: this.options.port, key: Buffer.from(key.reveal(), 'base64'), trust };
     } catch (error) {
       this.unavailable(vm, script, `no step key, or nothing to trust its agent by: ${(error as Error).message}`);
@@ -141,4 +141,19 @@ export class AgentFirstVmCommands implements VmCommands {
   private context(vm: VmRef, script: string) {
     return { cluster: this.options.cluster, node: vm.name, step: script };
   }
+}
+
+/**
+ * A pinned certificate the TLS handshake could never accept, said plainly here rather than as a
+ * TLS error on every step: it must be one PEM certificate, self-signed and not expired.
+ */
+function checkPinnable(pem: string): void {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(pem);
+  } catch {
+    throw new Error('the pinned certificate secret does not hold a PEM certificate (store the .crt file as a secret: az keyvault secret set --file steps.crt)');
+  }
+  if (!certificate.verify(certificate.publicKey)) throw new Error(`the pinned certificate (${certificate.subject}) is not self-signed: pin the agent's own self-signed certificate, or trust a CA (postgres.sslRootCertSecret)`);
+  if (Date.parse(certificate.validTo) <= Date.now()) throw new Error(`the pinned certificate (${certificate.subject}) expired on ${certificate.validTo}: make a new one on the node and pin it`);
 }

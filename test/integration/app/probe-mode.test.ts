@@ -20,9 +20,6 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     stack = await startTestStack('67.1', { loadBalancing: 'probe', agentTrust: 'pinned' });
   });
 
-  it("trusts each agent by its own certificate, pinned in Key Vault, not by the cluster's CA", () => {
-    expect(stack.cluster.nodeAgent).toMatchObject({ certificateSecretPrefix: 'pg-step-cert' });
-  });
 
   afterAll(async () => {
     await stack?.stop();
@@ -81,7 +78,9 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     expect(writes.acknowledged.slice(firstOnNew).filter((c) => c.server !== hostOf(target))).toEqual([]);
     // The writer moved by the lease alone: no NIC or pool was written through ARM.
     expect(poolWrites().slice(poolWritesBefore)).toEqual([]);
-    // Every node step ran on the node's agent, the old primary's rejoin too (started there, polled there).
+    // Every node step ran on the node's agent, the old primary's rejoin too (started there, polled
+    // there), each agent trusted by its own certificate pinned in Key Vault.
+    expect(stack.cluster.nodeAgent).toMatchObject({ certificateSecretPrefix: 'pg-step-cert' });
     expect(runCommandsSince(runCommandsBefore)).toEqual([]);
     // S4: every node streams from the new primary; the probes put it alone behind the write frontend.
     const status = await stack.lab.waitUntilHealthy();

@@ -71,6 +71,11 @@ describe('probe mode: a vanished primary whose power-off outlasts its lease', ()
     const lapsed = Date.parse(leaseHorizon) + LEASE_WAIT_MARGIN_SECONDS * 1000;
     expect(fence).toMatchObject({ result: 'ok', detail: { fencedBy: 'lease', leaseLapsedAt: new Date(lapsed).toISOString(), powerOff: 'still under way' } });
     const promotedAt = Date.parse(step('promote candidate').startedAt);
+    // The look after the lease asks the silent old primary again unless the first look already
+    // came after the lapse (the case below forces that).
+    const afterLeaseLook = report.steps.filter((s) => s.name === 're-inspect').at(-1)!;
+    const firstLookAfterLapse = Date.parse(step('inspect cluster').startedAt) >= lapsed;
+    expect(afterLeaseLook.detail).toEqual(expect.arrayContaining([`${old}: ${firstLookAfterLapse ? 'not asked' : 'unreachable'}`]));
     expect(promotedAt).toBeGreaterThanOrEqual(lapsed);
     // The power-off was asked for before the promotion and had not ended by then.
     const powerChanges = stack.azure.record.powerChanges.slice(powerChangesBefore);
