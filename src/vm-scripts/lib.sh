@@ -371,20 +371,23 @@ write_replication_passfile() {
 }
 
 # The admin password goes into a temporary password file, removed when the script ends. A run
-# killed with SIGKILL (no EXIT trap) leaves its file: its name carries the run's PID, so the next
-# run removes it once that process is gone.
+# killed with SIGKILL (no EXIT trap) leaves its file: its name carries the run's user id and PID,
+# so the next run as that user removes it once that process is gone. Only a run as the same user:
+# to another user's live process `kill -0` answers "not permitted", which must not read as gone
+# where runs as root (Run Command) and as the OS user (a node agent outside its unit, whose
+# PrivateTmp keeps its /tmp apart: the lab) share /tmp; the file belongs to the OS user either way.
 write_admin_passfile() {
   local stale pid
-  for stale in "${TMPDIR:-/tmp}"/pgfo-admin.*.*; do
+  for stale in "${TMPDIR:-/tmp}/pgfo-admin.$EUID."*.*; do
     [[ -f $stale ]] || continue
-    pid=${stale##*/pgfo-admin.}
+    pid=${stale##*/pgfo-admin."$EUID".}
     pid=${pid%%.*}
     if [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
       rm -f "$stale"
       note "removed $stale, left by a run that was killed"
     fi
   done
-  pgfo_admin_passfile=$(mktemp "${TMPDIR:-/tmp}/pgfo-admin.$$.XXXXXX")
+  pgfo_admin_passfile=$(mktemp "${TMPDIR:-/tmp}/pgfo-admin.$EUID.$$.XXXXXX")
   passfile_line "$PGFO_ADMIN_USER" "$pgfo_admin_password" >"$pgfo_admin_passfile"
   # Given away only once written: its new owner could swap it for a symlink root would write through.
   if ((EUID == 0)); then chown "$PGFO_OS_USER" "$pgfo_admin_passfile"; fi

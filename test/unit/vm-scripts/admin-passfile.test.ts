@@ -16,6 +16,7 @@ function deadPid(): number {
 }
 
 describe("the admin password's temporary file (rejoin)", () => {
+  const uid = process.geteuid!();
   let dir: string;
   const env = () => ({ PATH: process.env.PATH ?? '/usr/bin:/bin', TMPDIR: dir, PGFO_ADMIN_USER: 'pgfo_admin', PGFO_ADMIN_PASSWORD: 's3cret', PGFO_OS_USER: 'postgres' });
   const script = (after: string) => `source ${join(vmScriptsDir(), 'lib.sh')}\npgfo_begin passfile-test\nwrite_admin_passfile\necho "$pgfo_admin_passfile" >"$TMPDIR/made"\n${after}`;
@@ -31,7 +32,7 @@ describe("the admin password's temporary file (rejoin)", () => {
     const run = spawnSync('bash', ['-c', script('report_ok')], { env: env(), encoding: 'utf8' });
     expect(run.stdout).toContain('PGFO_RESULT {"ok":true');
     const made = readFileSync(join(dir, 'made'), 'utf8').trim();
-    expect(made).toMatch(/\/pgfo-admin\.\d+\.\w+$/);
+    expect(made).toMatch(new RegExp(`/pgfo-admin\\.${uid}\\.\\d+\\.\\w+$`));
     expect(existsSync(made)).toBe(false);
   });
 
@@ -43,13 +44,25 @@ describe("the admin password's temporary file (rejoin)", () => {
     killed.kill('SIGKILL');
     await new Promise((resolve) => killed.once('exit', resolve));
     expect(existsSync(left)).toBe(true); // no EXIT trap runs on SIGKILL
-    const live = join(dir, `pgfo-admin.${process.pid}.keep`);
+    const live = join(dir, `pgfo-admin.${uid}.${process.pid}.keep`);
     writeFileSync(live, 'another run, still going\n');
-    writeFileSync(join(dir, `pgfo-admin.${deadPid()}.old`), 'older\n');
+    writeFileSync(join(dir, `pgfo-admin.${uid}.${deadPid()}.old`), 'older\n');
 
     const next = spawnSync('bash', ['-c', script('report_ok')], { env: env(), encoding: 'utf8' });
 
     expect(next.stderr).toContain(`removed ${left}, left by a run that was killed`);
-    expect(passfiles()).toEqual([`pgfo-admin.${process.pid}.keep`]);
+    expect(passfiles()).toEqual([`pgfo-admin.${uid}.${process.pid}.keep`]);
+  });
+
+  // Root's live run (Run Command) and the OS user's (the node agent's steps) share /tmp; to the OS
+  // user, kill -0 of root's process answers "not permitted", which is no sign it is gone.
+  (uid === 0 ? it : it.skip)("a run as another user leaves a live run's file alone: the OS user's run does not take root's for a killed one", () => {
+    const rootsLive = join(dir, `pgfo-admin.0.${process.pid}.live`);
+    writeFileSync(rootsLive, '*:*:*:pgfo_admin:s3cret\n');
+    spawnSync('chown', ['postgres', rootsLive]);
+    const asOsUser = spawnSync('runuser', ['-u', 'postgres', '--', 'bash', '-c', script('report_ok')], { env: env(), encoding: 'utf8' });
+    expect(asOsUser.stdout).toContain('PGFO_RESULT {"ok":true');
+    expect(asOsUser.stderr).not.toContain('left by a run that was killed');
+    expect(existsSync(rootsLive)).toBe(true);
   });
 });
