@@ -58,10 +58,10 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
  *     mode an old primary that could not be asked at all (its VM, agent and Run Command silent) is
  *     powered off and waited out at once, and the promotion follows whichever ends first — waited
  *     out: no promotion before every lease written before the claim has lapsed (the horizon the
- *     claim read, src/domain/write-lease.ts), then a last look (which leaves a silent old primary out
- *     when the first look already came after its lease); without the power-off policy the
- *     lease alone. One seen stopped is not waited out: started
- *     again, it serves no lease written before that start (the start rule, docs/design.md §9);
+ *     claim read, src/domain/write-lease.ts), then a last look (which leaves a silent old primary
+ *     out when the first look already came after its lease); without the power-off policy the
+ *     lease alone. One seen stopped is not waited out: started again, it serves no lease written
+ *     before that start (the start rule, docs/design.md §9);
  *  5. promote, repoint the write pool, make the other standbys follow; report how a power-off
  *     the promotion did not wait for stands;
  *  6. rejoin the old primary if it can be now (stopped cleanly, or its VM runs without a

@@ -11,17 +11,19 @@
  * silent: its probe took all that time) and is left to end on its own. The memory of the last
  * look is this process's: a new instance reads after its first look.
  */
-const UNKNOWN_POWER_STATE = 'unknown';
+import type { PowerState } from '../ports/fencing';
+
+const UNKNOWN: PowerState = 'unknown';
 
 const unreachableAtLastLook = new Map<string, readonly string[]>();
 
 export interface PowerStateLook {
   /** The power states of `unreachable`, each 'unknown' when its read failed or ended past the bound. */
-  of(unreachable: readonly string[]): Promise<Record<string, string>>;
+  of(unreachable: readonly string[]): Promise<Record<string, PowerState>>;
 }
 
 /** Starts the reads a look of `cluster` begun now will want; `read` asks ARM for one node's power state. */
-export function beginPowerStateLook(cluster: string, probeTimeoutMs: number, read: (node: string) => Promise<string>): PowerStateLook {
+export function beginPowerStateLook(cluster: string, probeTimeoutMs: number, read: (node: string) => Promise<PowerState>): PowerStateLook {
   const endsAt = Date.now() + probeTimeoutMs;
   const begun = new Map((unreachableAtLastLook.get(cluster) ?? []).map((node) => [node, settle(() => read(node))] as const));
   return {
@@ -33,16 +35,16 @@ export function beginPowerStateLook(cluster: string, probeTimeoutMs: number, rea
   };
 }
 
-function settle(read: () => Promise<string>): Promise<string> {
+function settle(read: () => Promise<PowerState>): Promise<PowerState> {
   return Promise.resolve()
     .then(read)
-    .catch(() => UNKNOWN_POWER_STATE);
+    .catch(() => UNKNOWN);
 }
 
-async function within(ms: number, read: Promise<string>): Promise<string> {
+async function within(ms: number, read: Promise<PowerState>): Promise<PowerState> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(UNKNOWN_POWER_STATE), Math.max(0, ms));
+  const late = new Promise<PowerState>((resolve) => {
+    timer = setTimeout(() => resolve(UNKNOWN), Math.max(0, ms));
   });
   try {
     return await Promise.race([read, late]);

@@ -1,13 +1,14 @@
 import { beginPowerStateLook } from '../../../src/app/power-state-reads';
+import type { PowerState } from '../../../src/ports/fencing';
 
 describe("the health check's power-state reads", () => {
   /** A reader that records which nodes it was asked about, answering from `states` (a missing node never answers). */
-  const reader = (states: Record<string, string | Error>) => {
+  const reader = (states: Record<string, PowerState | Error>) => {
     const asked: string[] = [];
-    const read = (node: string) => {
+    const read = (node: string): Promise<PowerState> => {
       asked.push(node);
       const state = states[node];
-      if (state === undefined) return new Promise<string>(() => undefined);
+      if (state === undefined) return new Promise<PowerState>(() => undefined);
       return state instanceof Error ? Promise.reject(state) : Promise.resolve(state);
     };
     return { asked, read };
