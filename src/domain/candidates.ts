@@ -1,5 +1,5 @@
 import { NodeConfig } from '../config/schema';
-import { compareLsn, Lsn } from './lsn';
+import { compareLsn, Lsn, maxLsn } from './lsn';
 import { ReachableNode } from './node-state';
 
 export interface RankedCandidate {
@@ -9,8 +9,15 @@ export interface RankedCandidate {
   priority: number;
 }
 
-/** A standby's furthest known WAL: received if it reports one, else replayed. */
-export const furthestLsn = (node: Pick<RankedCandidate, 'receivedLsn' | 'replayLsn'>): Lsn | null => node.receivedLsn ?? node.replayLsn;
+/**
+ * The WAL a standby holds: the later of what it received and what it replayed. Replay can be ahead:
+ * a standby that replayed WAL from its own pg_wal (after a restart or pg_rewind) reports as
+ * received the start of the segment its new WAL receiver asked for, until streaming catches up.
+ */
+export function furthestLsn(node: Pick<RankedCandidate, 'receivedLsn' | 'replayLsn'>): Lsn | null {
+  const known = [node.receivedLsn, node.replayLsn].filter((lsn): lsn is Lsn => lsn !== null);
+  return known.length ? maxLsn(known[0], ...known.slice(1)) : null;
+}
 
 function byPosition(a: Lsn | null, b: Lsn | null): number {
   if (a === b) return 0;

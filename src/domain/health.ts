@@ -1,6 +1,7 @@
 import type { LeaseDecision } from './write-lease';
 import type { ClusterConfig } from '../config/schema';
 import { ClusterView, nodeNamed, primariesOf, standbysOf, standbysStreamingFrom, streamsFrom } from './cluster-view';
+import { furthestLsn } from './candidates';
 import { bytesBetween, Lsn } from './lsn';
 import { addHold, describeHold, holdOn, MaintenanceHold, reviewHolds } from './maintenance-hold';
 import { NodeInspection, ReachableNode } from './node-state';
@@ -430,7 +431,7 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
       if (placement.kind === 'repoint') propose({ kind: 'repoint', node: node.name, primary: primary.name, reason: placement.why });
       continue;
     }
-    const position = node.receivedLsn ?? node.replayLsn;
+    const position = furthestLsn(node);
     let lagging = false;
     if (primary.currentLsn && position) {
       const lag = bytesBetween(position, primary.currentLsn);

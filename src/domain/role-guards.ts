@@ -1,3 +1,4 @@
+import { furthestLsn } from './candidates';
 import { compareLsn } from './lsn';
 import type { NodeInspection } from './node-state';
 
@@ -49,7 +50,7 @@ export function repointRefusal(node: string, primary: string, look: { standby: N
   const { standby } = look;
   if (!standby.reachable) return `${node} does not answer (${standby.error}): not re-pointed`;
   if (standby.role !== 'standby') return `${node} is not in recovery: a writable node is fenced, never re-pointed`;
-  const position = standby.receivedLsn ?? standby.replayLsn;
+  const position = furthestLsn(standby);
   if (target.reachable && standby.timeline === target.timeline && position && target.currentLsn && compareLsn(position, target.currentLsn) > 0) {
     return `${node} has WAL up to ${position} on timeline ${standby.timeline}, beyond ${primary}'s ${target.currentLsn} on the same timeline: a diverged history, not re-pointed (resolve by hand)`;
   }

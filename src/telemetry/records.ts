@@ -2,6 +2,7 @@ import type { HttpResponseInit } from '@azure/functions';
 import type { ClusterConfig } from '../config/schema';
 import { ClusterView, nodeNamed, standbysOf } from '../domain/cluster-view';
 import type { CheckRecord } from '../domain/health';
+import { furthestLsn } from '../domain/candidates';
 import { bytesBetween } from '../domain/lsn';
 import type { OperationReport } from '../domain/operation';
 import type { TelemetryRecord } from './names';
@@ -53,7 +54,7 @@ export function replicationLag(view: ClusterView): { node: string; bytes: number
   if (!primary?.reachable || primary.role !== 'primary' || !primary.currentLsn) return [];
   const head = primary.currentLsn;
   return standbysOf(view).flatMap((standby) => {
-    const received = standby.receivedLsn ?? standby.replayLsn;
+    const received = furthestLsn(standby);
     return received ? [{ node: standby.name, bytes: Math.max(0, bytesBetween(received, head)) }] : [];
   });
 }

@@ -104,7 +104,7 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
       return pg1.reachable && pg1.replayLsn !== null && isAtOrPast(pg1.replayLsn, target.currentLsn!);
     }, { timeoutMs: 60_000 });
     const settled = await check(stack);
-    expect(settled.lastCheck).toMatchObject({ verdict: 'healthy', action: null });
+    expect(settled.lastCheck).toMatchObject({ verdict: 'healthy', action: null, findings: [] });
     expect(settled.pendingRejoin).toEqual([]);
   });
 });

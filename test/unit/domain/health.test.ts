@@ -52,6 +52,12 @@ describe('health verdict: a healthy cluster', () => {
     ]);
     expect(run([observe(0, [primary('pg1', '0/1', ['pg2']), standby('pg2', 'pg1', '0/1'), down('pg3')])]).last.findings).toEqual(['pg3 is unreachable: connection refused']);
   });
+
+  it("measures a standby's lag from the later of received and replayed: a new WAL receiver reports its segment's start", () => {
+    // After pg_rewind pg2 replayed its own pg_wal to the primary's head; its WAL receiver, just started, reports 0/3000000.
+    const rewound = [primary('pg1', '0/3180000', ['pg2', 'pg3']), standby('pg2', 'pg1', '0/3000000', '0/3180000'), standby('pg3', 'pg1', '0/3180000')];
+    expect(run([observe(0, rewound)]).last).toMatchObject({ verdict: 'healthy', findings: [] });
+  });
 });
 
 describe('health verdict: an unreachable primary (S6)', () => {

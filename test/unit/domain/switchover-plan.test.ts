@@ -16,6 +16,10 @@ describe('ranking standbys for promotion', () => {
     expect(rankCandidates([standby('pg2', 'pg1', '0/500'), standby('pg3', 'pg1', '0/500')], cluster.nodes).map((c) => c.name)).toEqual(['pg3', 'pg2']);
   });
 
+  it('counts WAL replayed beyond what the WAL receiver reports (replayed from its own pg_wal) as held', () => {
+    expect(rankCandidates([standby('pg2', 'pg1', '0/200', '0/600'), standby('pg3', 'pg1', '0/500', '0/500')], cluster.nodes).map((c) => c.name)).toEqual(['pg2', 'pg3']);
+  });
+
   it('ranks a node held for planned maintenance after one with as much WAL, never before one with more', () => {
     const held = new Set(['pg3']);
     expect(rankCandidates([standby('pg2', 'pg1', '0/500', '0/400'), standby('pg3', 'pg1', '0/500', '0/500')], cluster.nodes, held).map((c) => c.name)).toEqual(['pg2', 'pg3']);
