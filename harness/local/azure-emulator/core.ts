@@ -4,6 +4,7 @@ import type { GuestExecutor } from './guest-executor';
 import type { RequestContext } from './http-kit';
 import type { LatencyProfile } from './latency';
 import type { RoleAssignment } from './authorization';
+import type { KeyVaultRole } from './world';
 import type { AsyncOperations } from './operations';
 import type { EntraIssuer } from './entra';
 import type { EmulatorRecord } from './record';
@@ -21,6 +22,8 @@ export interface EmulatorCore {
   pools: PoolChangeNotifier;
   /** The app identity's role on the cluster's resources (authorization.ts). */
   authorization: RoleAssignment;
+  /** The app identity's data role on the vault (world.ts keyVaultRole). */
+  keyVaultRole: KeyVaultRole;
   /** Random per-emulator key: identical managed Run Command requests are recognised by a keyed hash, never by stored secrets. */
   fingerprintKey: Buffer;
   /** Random per emulator: the Application Insights component's key, in the connection string the app is given. */

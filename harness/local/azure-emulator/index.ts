@@ -18,7 +18,7 @@ import { emptyRecord, type EmulatorRecord, type PoolsSnapshot } from './record';
 import { createRequestHandler } from './router';
 import { EmulatorState, key, type VmPowerState } from './state';
 import { Timers } from './timers';
-import { type EmulatorWorld, validateWorld } from './world';
+import { type EmulatorWorld, type KeyVaultRole, validateWorld } from './world';
 
 export interface AzureEmulatorOptions {
   world: EmulatorWorld;
@@ -46,6 +46,10 @@ export interface EmulatorControl {
   bumpEtagBeforeNextWrite(resourceId: string): void;
   setPowerState(vmName: string, state: 'running' | 'stopped' | 'deallocated'): void;
   setSecret(name: string, value: string): void;
+  /** The app identity's data role on the vault from now on (an operator's grant or removal; Azure applies it after minutes). */
+  setKeyVaultRole(role: KeyVaultRole): void;
+  /** The latest value of a secret, undefined when there is none. */
+  secret(name: string): string | undefined;
   /** Routed membership of every load balancer now. */
   pools(): PoolsSnapshot[];
   /** VM power state now. */
@@ -114,6 +118,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
     authorization: options.world.authorization,
+    keyVaultRole: options.world.keyVaultRole ?? 'Key Vault Secrets User',
     arm: new ArmAvailability(),
   };
   const arm = [...operationRoutes(core), ...computeRoutes(core), ...networkRoutes(core)];
@@ -156,6 +161,10 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
       setSecret(name, value) {
         state.addSecretVersion(name, value, undefined, undefined);
       },
+      setKeyVaultRole(role) {
+        core.keyVaultRole = role;
+      },
+      secret: (name) => state.secrets.get(key(name))?.at(-1)?.value,
       pools: () => [...state.loadBalancers.values()].map((lb) => poolsSnapshot(state, lb)),
       powerState: (vmName) => vmNamed(vmName).powerState,
       holdOperations: () => timers.hold(),
@@ -187,7 +196,7 @@ export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, t
 export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
 export type { VmPowerState } from './state';
 export { createEntraIssuer, vmPrincipalId, type EntraIssuer } from './entra';
-export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type WorldLoadBalancer, type WorldVm } from './world';
+export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type KeyVaultRole, type WorldLoadBalancer, type WorldVm } from './world';
 export type { RoleAssignment } from './authorization';
 export { ARM_UNAVAILABLE_RETRY_AFTER_SECONDS, type ArmUnavailableMode, type ArmUnavailableOptions } from './arm-availability';
 export {

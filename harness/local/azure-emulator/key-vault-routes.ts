@@ -4,7 +4,13 @@ import { key, type SecretVersion } from './state';
 
 const SECRET_NAME = /^[0-9A-Za-z-]{1,127}$/;
 
-/** Key Vault secrets (data plane): GET /secrets/{name}[/{version}], PUT /secrets/{name}. */
+/**
+ * Key Vault secrets (data plane): GET /secrets/{name}[/{version}], PUT /secrets/{name}. A vault
+ * with Azure RBAC holds a write to the caller's data role: Key Vault Secrets User grants
+ * getSecret only, Key Vault Secrets Officer setSecret too; otherwise 403 Forbidden (inner code
+ * ForbiddenByRbac) naming the action, as Key Vault answers
+ * (https://learn.microsoft.com/azure/key-vault/general/rbac-guide, built-in roles).
+ */
 export function keyVaultRoutes(core: EmulatorCore): Route[] {
   const body = (name: string, secret: SecretVersion) => ({
     value: secret.value,
@@ -32,6 +38,13 @@ export function keyVaultRoutes(core: EmulatorCore): Route[] {
       pattern: /^\/secrets\/([^/]+)\/?$/i,
       handler: async (ctx, match) => {
         if (!SECRET_NAME.test(match[1])) throw new AzureHttpError(400, 'BadParameter', `The secret name '${match[1]}' is invalid: use 1-127 letters, digits or '-'.`);
+        if (core.keyVaultRole !== 'Key Vault Secrets Officer') {
+          throw new AzureHttpError(
+            403,
+            'Forbidden',
+            `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/setSecret/action'\r\nResource: 'secrets/${match[1].toLowerCase()}'\r\nAssignment: (not found)\r\nDecisionReason: 'DeniedWithNoValidRBAC'`,
+          );
+        }
         const request = requireObject(await ctx.json(), 'the request body');
         const value = requireString(request.value, 'value');
         const tags = request.tags === undefined ? undefined : (requireObject(request.tags, 'tags') as Record<string, string>);

@@ -16,7 +16,14 @@ export interface EmulatorWorld {
   secrets?: Record<string, string>;
   /** The app identity's role and where it is assigned: every ARM request is held to it. */
   authorization: RoleAssignment;
+  /**
+   * The app identity's data role on the vault (default Key Vault Secrets User: it reads secrets
+   * and may not write them; Key Vault Secrets Officer: it may). Key Vault holds writes to it.
+   */
+  keyVaultRole?: KeyVaultRole;
 }
+
+export type KeyVaultRole = 'Key Vault Secrets User' | 'Key Vault Secrets Officer';
 
 export interface WorldVm {
   name: string;
@@ -61,7 +68,10 @@ export function validateWorld(world: EmulatorWorld): void {
  * address, the cluster's load balancer with its write and read pools, and the given secrets.
  * `roles` puts nodes into the pools at the start (default: none anywhere).
  */
-export function worldFromCluster(cluster: ClusterConfig, options: { secrets?: Record<string, string>; roles?: Record<string, PoolRole>; tenantId?: string } = {}): EmulatorWorld {
+export function worldFromCluster(
+  cluster: ClusterConfig,
+  options: { secrets?: Record<string, string>; roles?: Record<string, PoolRole>; tenantId?: string; keyVaultRole?: KeyVaultRole } = {},
+): EmulatorWorld {
   const lb = cluster.loadBalancer;
   const poolId = (pool: string) => `${lb.resourceId}/backendAddressPools/${pool}`;
   const roleOf = (node: string) => options.roles?.[node] ?? 'none';
@@ -72,6 +82,7 @@ export function worldFromCluster(cluster: ClusterConfig, options: { secrets?: Re
     tenantId: options.tenantId,
     secrets: options.secrets,
     authorization: failoverRoleAssignment(cluster, [subnetId]),
+    keyVaultRole: options.keyVaultRole,
     vms: cluster.nodes.map((node) => {
       const pool = poolOfRole(roleOf(node.name));
       return {

@@ -28,7 +28,8 @@ export interface AzurePorts {
 export function createAzurePorts(clients: AzureClients, cluster: ClusterConfig, options: AzureAdapterOptions = {}, pools?: LoadBalancerPools): AzurePorts {
   const withCluster = { pollIntervalMs: clients.settings.pollIntervalMs, ...options, cluster: cluster.name };
   let secretStore: KeyVaultSecretStore | undefined;
-  const secrets: SecretStore = { get: (name) => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster)).get(name) };
+  const store = () => (secretStore ??= new KeyVaultSecretStore(clients.secrets(), withCluster));
+  const secrets: SecretStore = { get: (name, options) => store().get(name, options), set: (name, value) => store().set(name, value) };
   const runCommand = new AzureVmCommands(clients, withCluster);
   return {
     vmCommands: cluster.nodeAgent ? agentFirst(runCommand, cluster, cluster.nodeAgent, secrets, options) : runCommand,

@@ -13,23 +13,24 @@ interface CacheEntry {
 /**
  * Key Vault secrets, cached for a short time: a switchover reads the same passwords several
  * times within seconds, and Key Vault throttles. Concurrent reads of one name share one request;
- * a failed read is not cached. Values are wrapped at once and never logged.
+ * a failed read is not cached. Values are wrapped at once and never logged. A value this store
+ * sets is cached as read.
  */
 export class KeyVaultSecretStore implements SecretStore {
   private readonly options: ResolvedAdapterOptions;
   private readonly cache = new Map<string, CacheEntry>();
 
   constructor(
-    private readonly client: Pick<SecretClient, 'getSecret'>,
+    private readonly client: Pick<SecretClient, 'getSecret' | 'setSecret'>,
     options: AzureAdapterOptions = {},
   ) {
     this.options = resolveAdapterOptions(options);
   }
 
-  get(name: string): Promise<SecretValue> {
+  get(name: string, { maxAgeMs }: { maxAgeMs?: number } = {}): Promise<SecretValue> {
     const now = this.options.clock.now();
     const cached = this.cache.get(name);
-    if (cached && now - cached.fetchedAt < this.options.secretTtlMs) return cached.value;
+    if (cached && now - cached.fetchedAt < Math.min(this.options.secretTtlMs, maxAgeMs ?? Infinity)) return cached.value;
     const value = this.fetch(name);
     const entry = { value, fetchedAt: now };
     this.cache.set(name, entry);
@@ -37,6 +38,19 @@ export class KeyVaultSecretStore implements SecretStore {
       if (this.cache.get(name) === entry) this.cache.delete(name);
     });
     return value;
+  }
+
+  async set(name: string, value: string): Promise<void> {
+    this.options.log.info('secret.store', { name });
+    try {
+      await this.client.setSecret(name, value);
+    } catch (error) {
+      const info = azureErrorInfo(error);
+      const context = { ...(this.options.cluster ? { cluster: this.options.cluster } : {}), secret: name };
+      const grant = info.statusCode === 403 ? ": grant the app's identity Key Vault Secrets Officer on the vault (main.bicep does when the sample's agents enroll)" : '';
+      throw new SecretStoreError(`Could not store secret "${name}" in Key Vault (${info.statusCode ?? 'no response'}: ${info.message})${grant}`, context);
+    }
+    this.cache.set(name, { value: Promise.resolve(new SecretValue(name, value)), fetchedAt: this.options.clock.now() });
   }
 
   private async fetch(name: string): Promise<SecretValue> {

@@ -1,6 +1,6 @@
 import { KeyVaultSecretStore } from '../../../src/adapters/azure/key-vault-secrets';
 import type { Clock } from '../../../src/adapters/azure/backoff';
-import { SecretNotFoundError } from '../../../src/ports/errors';
+import { SecretNotFoundError, SecretStoreError } from '../../../src/ports/errors';
 import { ADMIN_PASSWORD, type Harness, REPLICATION_PASSWORD, startHarness, testCluster } from './harness';
 
 describe('Key Vault secrets through the real SecretClient', () => {
@@ -44,5 +44,34 @@ describe('Key Vault secrets through the real SecretClient', () => {
     await expect(store.get('no-such-secret')).rejects.toThrow(SecretNotFoundError);
     h.emulator.control.setSecret('no-such-secret', 'now-it-exists');
     await expect(store.get('no-such-secret').then((v) => v.reveal())).resolves.toBe('now-it-exists');
+  });
+
+  test('a value older than maxAgeMs is read again', async () => {
+    const store = new KeyVaultSecretStore(h.clients.secrets(), { ...h.options, secretTtlMs: 60_000, clock });
+    h.emulator.control.setSecret('aged', 'first');
+    expect((await store.get('aged')).reveal()).toBe('first');
+    h.emulator.control.setSecret('aged', 'second');
+    expect((await store.get('aged')).reveal()).toBe('first');
+    expect((await store.get('aged', { maxAgeMs: 0 })).reveal()).toBe('second');
+  });
+
+  test('storing needs Key Vault Secrets Officer: with Secrets User, Key Vault refuses (403) and nothing is stored; granted, the value is stored and read', async () => {
+    const store = new KeyVaultSecretStore(h.clients.secrets(), { ...h.options, clock });
+    const refused = store.set('pg-step-key-pg9', 'a-value');
+    await expect(refused).rejects.toThrow(SecretStoreError);
+    await expect(refused).rejects.toThrow(/Could not store secret "pg-step-key-pg9" in Key Vault \(403: .*setSecret\/action.*\): grant the app's identity Key Vault Secrets Officer/s);
+    expect(h.emulator.control.secret('pg-step-key-pg9')).toBeUndefined();
+
+    h.emulator.control.setKeyVaultRole('Key Vault Secrets Officer');
+    try {
+      await store.set('pg-step-key-pg9', 'a-value');
+      expect(h.emulator.control.secret('pg-step-key-pg9')).toBe('a-value');
+      const reads = vaultRequests().length;
+      expect((await store.get('pg-step-key-pg9')).reveal()).toBe('a-value');
+      expect(vaultRequests()).toHaveLength(reads);
+      expect((await new KeyVaultSecretStore(h.clients.secrets(), { ...h.options, clock }).get('pg-step-key-pg9')).reveal()).toBe('a-value');
+    } finally {
+      h.emulator.control.setKeyVaultRole('Key Vault Secrets User');
+    }
   });
 });
