@@ -34,6 +34,9 @@
 #   --steps-key-file FILE  this node's step key (Key Vault secret <nodeAgent.stepKeySecretPrefix>-<node>,
 #                          base64 of 32 random bytes), copied to /etc/pg-failover/step-key (root, 0600):
 #                          systemd hands it to the agent only (LoadCredential=); delete FILE afterwards
+#   --enroll-steps         instead of --steps-key-file: make the step key here (once) and have
+#                          pg-failover-step-enrollment.service give it to the app with the
+#                          self-signed --steps-tls-cert (nodeAgent.certificateSecretPrefix)
 #   --pg-data-dirs LIST    what the steps may write, comma-separated (default /var/lib/postgresql,/etc/postgresql)
 # Result: one stdout line PGFO_AGENT {"agent":"install","outcome":"installed|unchanged",...}
 set -Eeuo pipefail
@@ -48,7 +51,7 @@ usage() { sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{
 
 app_url='' cluster='' node='' vm_name='' app_resource=''
 pg_service=postgresql@15-main.service shutdown_timeout=120 root='' start=1
-node_address='' peers='' probe_port=8432 steps_port='' steps_cert='' steps_key='' step_key_file=''
+node_address='' peers='' probe_port=8432 steps_port='' steps_cert='' steps_key='' step_key_file='' enroll=0
 pg_data_dirs=/var/lib/postgresql,/etc/postgresql
 while (($#)); do
   case $1 in
@@ -77,6 +80,7 @@ while (($#)); do
       ;;
     --key-file | --auth | --mi-client-id) die "$1 is gone: the agent authenticates with the VM's managed identity (--app-resource), no function key is installed" ;;
     --no-start) start=0 ;;
+    --enroll-steps) enroll=1 ;;
     -h | --help)
       usage
       exit 0
@@ -109,10 +113,21 @@ fi
 if [[ -n $steps_port ]]; then
   { is_port "$steps_port" && [[ $steps_port != "$probe_port" ]]; } || die "--steps-port must be a port, 1-65535, other than --probe-port"
   declare -A step_files=([--steps-tls-cert]=$steps_cert [--steps-tls-key]=$steps_key [--steps-key-file]=$step_key_file)
-  for option in --steps-tls-cert --steps-tls-key --steps-key-file; do
+  if ((enroll)); then
+    [[ -z $step_key_file ]] || die "--steps-key-file and --enroll-steps exclude each other: give the step key, or let this node make it and enroll it"
+    unset 'step_files[--steps-key-file]'
+  fi
+  for option in "${!step_files[@]}"; do
     file=${step_files[$option]}
-    [[ $file == /* && -f $file && -r $file ]] || die "$option must be a readable file, by its absolute path (the node steps need the certificate, its key and the step key)"
+    [[ $file == /* && -f $file && -r $file ]] || die "$option must be a readable file, by its absolute path (the node steps need the certificate, its key and the step key, given or --enroll-steps)"
   done
+  if ((enroll)); then
+    grep -q -- '-----BEGIN CERTIFICATE-----' "$steps_cert" || die "--steps-tls-cert must be a PEM certificate (the app pins it when the node enrolls)"
+    if ! subject=$(openssl x509 -noout -subject -nameopt RFC2253 -in "$steps_cert" 2>/dev/null) || ! issuer=$(openssl x509 -noout -issuer -nameopt RFC2253 -in "$steps_cert" 2>/dev/null); then
+      die "--steps-tls-cert must be a PEM certificate openssl can read"
+    fi
+    [[ ${subject#subject=} == "${issuer#issuer=}" ]] || die "--enroll-steps pins the --steps-tls-cert certificate, which must be self-signed (it is issued by ${issuer#issuer=}); with a certificate from the cluster's CA give --steps-key-file instead"
+  fi
   # The agent reads the certificate and its key itself, as postgres, in a sandbox that hides /home,
   # /root and /run/user and has its own /tmp: a file it could not read would stop the whole agent,
   # probes included. (With --root the files belong to another system image: not checked.)
@@ -124,8 +139,10 @@ if [[ -n $steps_port ]]; then
     esac
     runuser -u postgres -- test -r "$file" || die "$option must be readable by the postgres user, which the agent runs as (e.g. PostgreSQL's server.crt/server.key in its data directory, or a group it is in)"
   done
-  key_bytes=$(tr -d '\n\r' <"$step_key_file" | base64 -d 2>/dev/null | wc -c) || key_bytes=0
-  ((key_bytes >= 32)) || die "--steps-key-file must hold the node's step key: base64 of at least 32 random bytes (openssl rand -base64 32)"
+  if ((!enroll)); then
+    key_bytes=$(tr -d '\n\r' <"$step_key_file" | base64 -d 2>/dev/null | wc -c) || key_bytes=0
+    ((key_bytes >= 32)) || die "--steps-key-file must hold the node's step key: base64 of at least 32 random bytes (openssl rand -base64 32)"
+  fi
   [[ -f $here/vm-scripts.sha256 || -f $here/../src/vm-scripts/lib.sh ]] ||
     die "the node steps need the VM scripts' digests beside install.sh (vm-scripts.sha256, in the agent bundle) or a checkout (src/vm-scripts/)"
   IFS=, read -ra data_dirs <<<"$pg_data_dirs"
@@ -134,8 +151,8 @@ if [[ -n $steps_port ]]; then
   if [[ -z $root ]] && ! command -v pkcheck >/dev/null && [[ ! -x /usr/lib/polkit-1/polkitd ]]; then
     die "the node steps need polkitd (apt-get install polkitd): its rule lets the agent start and stop $pg_service"
   fi
-elif [[ -n $steps_cert || -n $steps_key || -n $step_key_file ]]; then
-  die "--steps-tls-cert, --steps-tls-key and --steps-key-file go with --steps-port"
+elif [[ -n $steps_cert || -n $steps_key || -n $step_key_file ]] || ((enroll)); then
+  die "--steps-tls-cert, --steps-tls-key, --steps-key-file and --enroll-steps go with --steps-port"
 fi
 if [[ -z $root && $EUID -ne 0 ]]; then die "run as root (or with --root DIR)"; fi
 
@@ -195,7 +212,13 @@ if [[ -n $node_address ]]; then
   for file in "$here"/node_agent/*.py; do put 0644 "$file" "$lib_dir/node_agent/${file##*/}"; done
   put 0644 "$here/systemd/$node_unit" "$unit_dir/$node_unit"
   if [[ -n $steps_port ]]; then
-    put 0600 "$step_key_file" "$conf_dir/step-key"
+    if ((!enroll)); then
+      put 0600 "$step_key_file" "$conf_dir/step-key"
+    elif [[ ! -s $conf_dir/step-key ]]; then
+      # Made here, once: only the app (through the enrollment) and the agent ever see it.
+      (umask 077 && head -c 32 /dev/urandom | base64 >"$work/step-key")
+      put 0600 "$work/step-key" "$conf_dir/step-key"
+    fi
     # The digests of the scripts this app version sends (a checkout's, by the agent's own reading).
     if [[ -f $here/vm-scripts.sha256 ]]; then
       cp -- "$here/vm-scripts.sha256" "$work/vm-scripts.sha256"
@@ -231,16 +254,36 @@ RULES
 fi
 node_changed=$((${#changed[@]} - events_changed))
 
+enroll_unit=pg-failover-step-enrollment.service
+enroll_dropin=$unit_dir/$enroll_unit.d/10-certificate.conf
+if ((enroll)); then
+  put 0755 "$here/step-enrollment.sh" "$lib_dir/step-enrollment.sh"
+  put 0644 "$here/systemd/$enroll_unit" "$unit_dir/$enroll_unit"
+  printf '# written by install.sh: the certificate the node agent serves its steps with\n[Service]\nLoadCredential=steps.crt:%s\n' "$steps_cert" >"$work/10-certificate.conf"
+  put 0644 "$work/10-certificate.conf" "$enroll_dropin"
+else
+  if [[ -z $root && -d /run/systemd/system && -e $unit_dir/$enroll_unit ]]; then systemctl disable --quiet "$enroll_unit" || true; fi
+  for file in "$enroll_dropin" "$unit_dir/$enroll_unit" "$lib_dir/step-enrollment.sh"; do
+    if [[ -e $file ]]; then rm -f -- "$file" && changed+=("${file#"$root"}"); fi
+  done
+fi
+enroll_changed=$((${#changed[@]} - events_changed - node_changed))
+
 if [[ -z $root && -d /run/systemd/system ]]; then
   if ((${#changed[@]})); then systemctl daemon-reload; fi
   systemctl enable --quiet pg-failover-scheduled-events.service pg-failover-shutdown-hook.service
   [[ -z $node_address ]] || systemctl enable --quiet "$node_unit"
+  ((!enroll)) || systemctl enable --quiet "$enroll_unit"
   if ((start)); then
     # start (not restart) the hook: it must be active for its ExecStop to run at shutdown.
     systemctl start pg-failover-shutdown-hook.service
     if ((events_changed)); then systemctl restart pg-failover-scheduled-events.service; else systemctl start pg-failover-scheduled-events.service; fi
     if [[ -n $node_address ]]; then
       if ((node_changed)); then systemctl restart "$node_unit"; else systemctl start "$node_unit"; fi
+    fi
+    # Not waited for: it asks the app until the app has the enrollment (a done one stays active).
+    if ((enroll)); then
+      if ((enroll_changed || node_changed)); then systemctl restart --no-block "$enroll_unit"; else systemctl start --no-block "$enroll_unit"; fi
     fi
   fi
 elif [[ -z $root ]]; then

@@ -73,6 +73,9 @@ die() {
   exit 2
 }
 
+# usage_of SCRIPT: its header comment (line 2 to `set -Eeuo`), as --help prints it.
+usage_of() { sed -n '2,/^set -Eeuo/p' "$1" | sed -e '$d' -e 's/^# \{0,1\}//'; }
+
 now() { printf '%(%s)T' -1; }
 
 # epoch_of RFC1123-TIME: seconds since the epoch (fails on an empty or unreadable time).

@@ -43,7 +43,7 @@ while (($#)); do
       shift
       ;;
     -h | --help)
-      sed -n '2,/^set -Eeuo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
+      usage_of "${BASH_SOURCE[0]}"
       exit 0
       ;;
     *) die "unknown argument $1 (use --once, --config FILE)" ;;

@@ -10,6 +10,7 @@ import './functions/switchover-http';
 import './functions/cluster-http';
 import './functions/scheduled-events-http';
 import './functions/shutdown-http';
+import './functions/step-enrollment-http';
 import './functions/event-grid-vm-power';
 import '../orchestrations/failover';
 import '../orchestrations/cluster-monitor';

@@ -6,7 +6,7 @@ import { isSilenced, unsilenceNode } from '../lab/network-silence';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
 import { AzureEmulator, createBashExecutor, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
-import { labSecrets } from './lab-cluster';
+import { type LabAgentTrust, labSecrets } from './lab-cluster';
 
 const log = (event: string, fields: Record<string, unknown>): void => {
   process.stderr.write(`${JSON.stringify({ component: 'lab-azure', event, ...fields })}\n`);
@@ -55,7 +55,7 @@ function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor, isRunning: (vm
 export async function startLabAzure(
   lab: Lab,
   cluster: ClusterConfig,
-  options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor; powerFile?: string; agents?: NodeAgents } = {},
+  options: { latency?: LatencyOption; announce?: (line: string) => void; executor?: GuestExecutor; powerFile?: string; agents?: NodeAgents; agentTrust?: LabAgentTrust } = {},
 ): Promise<AzureEmulator> {
   const poweredOff = options.powerFile ? poweredOffVms(options.powerFile) : {};
   const pools = await lab.ilb().pools();
@@ -76,7 +76,8 @@ export async function startLabAzure(
   const powerChanges = new Map<string, Promise<unknown>>();
   const poweredOffNow = new Set(Object.keys(poweredOff));
   const azure = await startAzureEmulator({
-    world: worldFromCluster(cluster, { secrets: labSecrets(lab), roles }),
+    // Enrolling agents: the app stores their keys and certificates, as Key Vault Secrets Officer (main.bicep grants it then).
+    world: worldFromCluster(cluster, { secrets: labSecrets(lab, options.agentTrust), roles, keyVaultRole: options.agentTrust === 'enrolled' ? 'Key Vault Secrets Officer' : 'Key Vault Secrets User' }),
     latency: options.latency ?? 'zero',
     host: lab.layout.ilb.control.host,
     // Probe mode: the probes route, and the app moves no pool member through ARM.

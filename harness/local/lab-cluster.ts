@@ -14,8 +14,12 @@ const LAB_SUBSCRIPTION = '/subscriptions/00000000-0000-0000-0000-000000000000/re
  */
 /** `probe`: the lab's load balancer follows the node agents' probes (membership "probe"); `pools`: the app moves NICs between pools. */
 export type LabLoadBalancing = 'pools' | 'probe';
-/** How the app trusts the agents' steps endpoints: certificates from the lab's CA, or each node's self-signed one pinned in Key Vault. */
-export type LabAgentTrust = 'ca' | 'pinned';
+/**
+ * How the app trusts the agents' steps endpoints: certificates from the lab's CA, or each node's
+ * self-signed one pinned in Key Vault, put there with the step keys before the app starts
+ * ('pinned') or by each agent's enrollment (agent/step-enrollment.sh) through the app ('enrolled').
+ */
+export type LabAgentTrust = 'ca' | 'pinned' | 'enrolled';
 
 export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {}, balancing: LabLoadBalancing = 'pools', agentSteps = true, agentTrust: LabAgentTrust = 'ca'): FailoverConfig {
   return parseConfig(
@@ -51,7 +55,7 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
           policy: { pollIntervalMs: 200, ...policy },
           // The agents run in probe mode: their node steps go first, Run Command when they do not answer.
           ...(balancing === 'probe' && agentSteps
-            ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix, ...(agentTrust === 'pinned' ? { certificateSecretPrefix: LAB_SECRETS.stepCertificatePrefix } : {}) } }
+            ? { nodeAgent: { stepsPort: NODE_STEPS_PORT, stepKeySecretPrefix: LAB_SECRETS.stepKeyPrefix, ...(agentTrust !== 'ca' ? { certificateSecretPrefix: LAB_SECRETS.stepCertificatePrefix } : {}) } }
             : {}),
         },
       ],
@@ -60,13 +64,17 @@ export function labClusterConfig(lab: Lab, policy: Record<string, unknown> = {},
   );
 }
 
-/** The Key Vault contents of the lab's cluster. */
-export function labSecrets(lab: Lab): Record<string, string> {
+/** The Key Vault contents of the lab's cluster: without the nodes' step keys and certificates when the agents enroll them. */
+export function labSecrets(lab: Lab, agentTrust: LabAgentTrust = 'ca'): Record<string, string> {
   return {
     [LAB_SECRETS.admin]: lab.manifest.credentials.admin.password,
     [LAB_SECRETS.replication]: lab.manifest.credentials.replication.password,
     [LAB_SECRETS.ca]: lab.caCertificate(),
-    ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepKeyPrefix}-${node.name}`, labStepKey(node)])),
-    ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepCertificatePrefix}-${node.name}`, labSelfSignedStepsCertificate(node)])),
+    ...(agentTrust === 'enrolled'
+      ? {}
+      : {
+          ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepKeyPrefix}-${node.name}`, labStepKey(node)])),
+          ...Object.fromEntries(lab.layout.nodes.map((node) => [`${LAB_SECRETS.stepCertificatePrefix}-${node.name}`, labSelfSignedStepsCertificate(node)])),
+        }),
   };
 }

@@ -59,11 +59,15 @@ export interface LocalStackOptions {
   loadBalancing?: LabLoadBalancing;
   /**
    * Probe mode: whether the app's node steps go to the agents first (`nodeAgent` in the
-   * configuration; default true). False is the Bicep sample's configuration: the agents answer the
-   * probes and keep the lease, every node step runs through Run Command.
+   * configuration; default true). False: the agents answer the probes and keep the lease, every
+   * node step runs through Run Command (the Bicep sample enrolls its agents: agentTrust 'enrolled').
    */
   agentSteps?: boolean;
-  /** Probe mode with agent steps: how the app trusts the agents (default 'ca'; 'pinned': each agent serves its node's self-signed certificate, pinned in Key Vault). */
+  /**
+   * Probe mode with agent steps: how the app trusts the agents (default 'ca'; 'pinned': each agent
+   * serves its node's self-signed certificate, pinned in Key Vault; 'enrolled': the same, once
+   * each agent has enrolled through the app, which it has not at the start).
+   */
   agentTrust?: LabAgentTrust;
 }
 
@@ -144,13 +148,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // The agents run on the VMs: none on a VM that is off.
   const running = lab.layout.nodes.map((n) => n.name).filter((name) => !poweredOff.includes(name));
   const agentTrust = options.agentTrust ?? 'ca';
-  const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2, stepsTls: agentTrust === 'pinned' ? 'self-signed' : 'ca' }, running) : undefined;
+  const agents = balancing === 'probe' ? await NodeAgents.start(lab, { checkSeconds: realistic ? 1 : 0.2, stepsTls: agentTrust === 'ca' ? 'ca' : 'self-signed' }, running) : undefined;
   const config = labClusterConfig(lab, options.policy, balancing, options.agentSteps ?? true, agentTrust);
   const [cluster] = config.clusters;
   const configFile = join(options.stateDir, 'clusters.json');
   writeFileSync(configFile, JSON.stringify(config, null, 2));
 
-  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor, powerFile, agents });
+  const azure = await startLabAzure(lab, cluster, { latency: options.latency, announce: options.announce, executor: options.executor, powerFile, agents, agentTrust });
   const runtimeDir = claimRuntimeState(join(options.stateDir, 'runtime'), lab, options.log);
   Object.assign(process.env, {
     [CONFIG_FILE_SETTING]: configFile,

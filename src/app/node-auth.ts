@@ -15,7 +15,7 @@ const RECHECK_AFTER_MS = 60_000;
 const vmNameOf = (node: NodeConfig) => node.vmResourceId.split('/').pop();
 
 /**
- * The node routes (scheduled events, shutdown) act for one node: only that node's VM may call them.
+ * The node routes (scheduled events, shutdown, step enrollment) act for one node: only that node's VM may call them.
  * The caller proves it with an access token of the VM's system-assigned managed identity, issued
  * for NODE_AUTH_AUDIENCE; the token's object id must be the `identity.principalId` ARM shows on the
  * node's VM. A token of another VM, of any other identity, or a function key is refused, so no VM

@@ -1,8 +1,8 @@
-import { X509Certificate } from 'node:crypto';
 import type { NodeConfig } from '../../config/schema';
 import { NodeAgentSilentError, VmCommandError, VmCommandRunNotFoundError } from '../../ports/errors';
 import type { OperationLog } from '../../ports/log';
 import type { SecretValue } from '../../domain/secret-value';
+import { pinnableProblem, type PinnableProblem } from '../../domain/pinned-certificate';
 import type {
   VmCommandOutcome,
   VmCommandProgress,
@@ -143,17 +143,14 @@ export class AgentFirstVmCommands implements VmCommands {
   }
 }
 
-/**
- * A pinned certificate the TLS handshake could never accept, said plainly here rather than as a
- * TLS error on every step: it must be one PEM certificate, self-signed and not expired.
- */
+const PINNED_ADVICE: Record<PinnableProblem['kind'], string> = {
+  'not-pem': 'store the .crt file as a secret: az keyvault secret set --file steps.crt',
+  'not-self-signed': "pin the agent's own self-signed certificate, or trust a CA (postgres.sslRootCertSecret)",
+  expired: 'make a new one on the node and pin it',
+};
+
+/** A pinned certificate the TLS handshake could never accept, said plainly here rather than as a TLS error on every step. */
 function checkPinnable(pem: string): void {
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(pem);
-  } catch {
-    throw new Error('the pinned certificate secret does not hold a PEM certificate (store the .crt file as a secret: az keyvault secret set --file steps.crt)');
-  }
-  if (!certificate.verify(certificate.publicKey)) throw new Error(`the pinned certificate (${certificate.subject}) is not self-signed: pin the agent's own self-signed certificate, or trust a CA (postgres.sslRootCertSecret)`);
-  if (Date.parse(certificate.validTo) <= Date.now()) throw new Error(`the pinned certificate (${certificate.subject}) expired on ${certificate.validTo}: make a new one on the node and pin it`);
+  const problem = pinnableProblem(pem, new Date());
+  if (problem) throw new Error(`the pinned certificate secret ${problem.text}: ${PINNED_ADVICE[problem.kind]}`);
 }

@@ -5,6 +5,8 @@ import { api, Credential, startTestStack, TEST_FUNCTION_KEY, vmIdentity } from '
 import { waitForOperation } from '../../support/operations';
 import { closedPortUrl, runScript, startScript, writeAgentConfig } from '../../unit/agent/support';
 import { waitFor } from '../../../harness/util/wait';
+import { labSelfSignedStepsCertificate } from '../../../harness/lab/node-agents';
+import { randomBytes } from 'node:crypto';
 import { check } from '../failover/support';
 
 /**
@@ -220,6 +222,14 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
       expect((await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/shutdown`, { requestId: 'x y' }, pg1)).status).toBe(400);
     });
 
+    it('answers 409 to a step enrollment in a cluster that pins no agent certificates, and stores nothing', async () => {
+      const stepKey = randomBytes(32).toString('base64');
+      const certificate = labSelfSignedStepsCertificate(stack.lab.layout.nodes[0]);
+      const answer = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, { certificate, stepKey }, vmIdentity(stack, 'pg1'));
+      expect(answer).toMatchObject({ status: 409, body: { title: 'This cluster does not enroll node agents', detail: expect.stringMatching(/needs nodeAgent with certificateSecretPrefix/) } });
+      expect(stack.azure.record.requests.filter((r) => r.method === 'PUT' && r.url.startsWith('/secrets/'))).toEqual([]);
+    });
+
     // docs/design.md §8: only the node's own VM may call its routes, by its managed identity.
     it('takes only the node VM\'s own identity token: no token, a function key, another VM\'s, a forged or an expired one change nothing', async () => {
       const primary = await primaryNow();
@@ -237,9 +247,11 @@ describe('Scheduled Events: agent → app → switchover → approval', () => {
         ['an expired token', { bearer: entra.signClaims({ aud: LOCAL_NODE_AUTH_AUDIENCE, oid: vmPrincipalId(self.vmResourceId), iat: 1_700_000_000, nbf: 1_700_000_000, exp: 1_700_003_600 }) }, 401, /expired/],
         ['not a JWT', { bearer: 'not.a.token' }, 401, /not a signed JWT/],
       ];
+      const enrollment = { certificate: 'not checked before the caller', stepKey: 'not checked either' };
+      const bodyOf = (route: string) => (route.endsWith('shutdown') ? { requestId: 'refused-1' } : route.endsWith('step-enrollment') ? enrollment : reboot);
       for (const [what, credential, status, detail] of refusals) {
-        for (const route of [path(primary), `clusters/${stack.cluster.name}/nodes/${primary}/shutdown`]) {
-          const answer = await api(stack, 'POST', route, route.endsWith('shutdown') ? { requestId: 'refused-1' } : reboot, credential);
+        for (const route of [path(primary), `clusters/${stack.cluster.name}/nodes/${primary}/shutdown`, `clusters/${stack.cluster.name}/nodes/${primary}/step-enrollment`]) {
+          const answer = await api(stack, 'POST', route, bodyOf(route), credential);
           expect({ what, status: answer.status, detail: answer.body.detail }).toEqual({ what, status, detail: expect.stringMatching(detail) });
           if (status === 401) expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer /);
         }

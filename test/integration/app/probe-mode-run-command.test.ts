@@ -8,13 +8,13 @@ import { automaticFailoverReport, check, checkUntil, expectOnlyTheOldPrimarysLas
 const FAILURE_THRESHOLD = 2;
 
 /**
- * Probe mode as the Bicep sample deploys it (bicep/modules/sample-network.bicep; no `nodeAgent` in
- * its configuration): the agents answer the load balancer's probes and keep the lease, and every
- * node step runs through Run Command. A switchover under a write load loses nothing and writes no
+ * Probe mode without `nodeAgent` in the configuration (a cluster whose agents run no steps; the
+ * Bicep sample's too, until its agents have enrolled): the agents answer the load balancer's
+ * probes and keep the lease, and every node step runs through Run Command. A switchover under a write load loses nothing and writes no
  * pool; a kill -9 of the primary is failed over, the old primary's VM powered off first (there is
  * no agent to ask whether PostgreSQL still runs), and the VM started again rejoins as a standby.
  */
-describe('probe mode without node steps on the agents (the sample\'s configuration)', () => {
+describe('probe mode without node steps on the agents', () => {
   let stack: LocalStack;
 
   beforeAll(async () => {

@@ -23,7 +23,19 @@ const stepFiles = () => {
   };
 };
 
-const SCRIPTS = ['lib.sh', 'scheduled-events-agent.sh', 'shutdown-hook.sh', 'install.sh'];
+/** A self-signed certificate and its key made with openssl, and one issued by a CA, in a fresh directory. */
+const certificates = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgfo-certs-'));
+  const path = (name: string) => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  execFileSync('openssl', ['req', '-x509', ...ec, '-days', '30', '-subj', '/CN=pg1', '-keyout', path('self.key'), '-out', path('self.crt')], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-x509', ...ec, '-days', '30', '-subj', '/CN=cluster-ca', '-keyout', path('ca.key'), '-out', path('ca.crt')], { stdio: 'ignore' });
+  execFileSync('openssl', ['req', '-new', ...ec, '-subj', '/CN=pg1', '-keyout', path('issued.key'), '-out', path('issued.csr')], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', path('issued.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-days', '30', '-out', path('issued.crt')], { stdio: 'ignore' });
+  return { selfSigned: { cert: path('self.crt'), key: path('self.key') }, issued: { cert: path('issued.crt'), key: path('issued.key') } };
+};
+
+const SCRIPTS = ['lib.sh', 'scheduled-events-agent.sh', 'shutdown-hook.sh', 'step-enrollment.sh', 'install.sh'];
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 
 describe('agent scripts', () => {
@@ -113,7 +125,8 @@ describe('install.sh', () => {
   const analyze = spawnSync('systemd-analyze', ['--version']).status === 0;
   (analyze ? it : it.skip)('installs units that systemd-analyze verify accepts', async () => {
     const root = mkdtempSync(join(tmpdir(), 'pgfo-root-'));
-    await runScript('install.sh', [...args(root), '--app-resource', RESOURCE, ...NODE_AGENT, ...stepFiles().options]);
+    const { selfSigned } = certificates();
+    await runScript('install.sh', [...args(root), '--app-resource', RESOURCE, ...NODE_AGENT, '--steps-port', '8433', '--steps-tls-cert', selfSigned.cert, '--steps-tls-key', selfSigned.key, '--enroll-steps']);
     // verify --root needs systemd's own units and the binaries the units name inside that root.
     mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
     cpSync('/usr/lib/systemd/system', join(root, 'usr/lib/systemd/system'), { recursive: true });
@@ -124,7 +137,7 @@ describe('install.sh', () => {
     const units = readdirSync(join(root, 'etc/systemd/system'))
       .filter((f) => f.endsWith('.service'))
       .map((f) => join(root, 'etc/systemd/system', f));
-    expect(units).toHaveLength(3);
+    expect(units).toHaveLength(4);
     const verify = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8' });
     expect(verify.stderr).toBe('');
     expect(verify.status).toBe(0);
@@ -228,7 +241,46 @@ describe('install.sh', () => {
       expect(agentConfig(root)).toMatchObject({ steps: null });
     });
 
+    it('with --enroll-steps: a step key made here once and kept, and the enrollment unit handed the certificate and the key as credentials', async () => {
+      const root = newRoot();
+      const { selfSigned } = certificates();
+      const enrolling = withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', selfSigned.cert, '--steps-tls-key', selfSigned.key, '--enroll-steps']);
+      const first = await runScript('install.sh', enrolling);
+      const second = await runScript('install.sh', enrolling);
+
+      expect({ code: first.code, stderr: first.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(second.results).toEqual([expect.objectContaining({ outcome: 'unchanged', changed: '' })]);
+      const keyFile = join(root, 'etc/pg-failover/step-key');
+      const key = readFileSync(keyFile, 'utf8');
+      expect(mode(keyFile)).toBe('600');
+      expect(Buffer.from(key.trim(), 'base64')).toHaveLength(32);
+      expect(first.stdout + first.stderr).not.toContain(key.trim());
+      expect(agentConfig(root)).toMatchObject({ steps: { listen_port: 8433, key_file: keyFile } });
+      expect(mode(join(root, LIB, 'step-enrollment.sh'))).toBe('755');
+      const unit = readFileSync(join(root, 'etc/systemd/system/pg-failover-step-enrollment.service'), 'utf8');
+      expect(unit).toBe(readFileSync(join(AGENT_DIR, 'systemd/pg-failover-step-enrollment.service'), 'utf8'));
+      expect(unit).toContain('LoadCredential=step-key:/etc/pg-failover/step-key\n');
+      expect(readFileSync(join(root, 'etc/systemd/system/pg-failover-step-enrollment.service.d/10-certificate.conf'), 'utf8')).toMatch(new RegExp(`\\[Service\\]\\nLoadCredential=steps\\.crt:${selfSigned.cert.replaceAll('.', '\\.')}\\n$`));
+
+      // Enrollment off (the key given instead): the given key replaces the made one, the unit goes.
+      const steps = stepFiles();
+      const given = await runScript('install.sh', withAgent(root, steps.options));
+      expect(given.code).toBe(0);
+      expect(readFileSync(keyFile, 'utf8')).toBe(steps.key);
+      for (const path of [`${LIB}/step-enrollment.sh`, 'etc/systemd/system/pg-failover-step-enrollment.service', 'etc/systemd/system/pg-failover-step-enrollment.service.d/10-certificate.conf']) expect(existsSync(join(root, path))).toBe(false);
+    });
+
     it.each([
+      ['--enroll-steps with --steps-key-file', (root: string) => withAgent(root, [...stepFiles().options, '--enroll-steps']), /--steps-key-file and --enroll-steps exclude each other/],
+      ['--enroll-steps without --steps-port', (root: string) => withAgent(root, ['--enroll-steps']), /--enroll-steps go with --steps-port/],
+      ['--enroll-steps with a certificate from a CA', (root: string) => {
+        const { issued } = certificates();
+        return withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', issued.cert, '--steps-tls-key', issued.key, '--enroll-steps']);
+      }, /must be self-signed \(it is issued by CN=cluster-ca\); with a certificate from the cluster's CA give --steps-key-file instead/],
+      ['--enroll-steps with a key for a certificate', (root: string) => {
+        const { selfSigned } = certificates();
+        return withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', selfSigned.key, '--steps-tls-key', selfSigned.key, '--enroll-steps']);
+      }, /--steps-tls-cert must be a PEM certificate/],
       ['--peers without --node-address', (root: string) => [...args(root), '--app-resource', RESOURCE, '--peers', 'pg2=10.0.0.5:8432'], /give --node-address too/],
       ['a peer that is this node', (root: string) => withAgent(root).map((a) => (a.startsWith('pg2=') ? 'pg1=10.0.0.5:8432' : a)), /--peers must list the OTHER nodes' agents as NAME=HOST:PORT/],
       ['a peer without a port', (root: string) => withAgent(root).map((a) => (a.startsWith('pg2=') ? 'pg2=10.0.0.5' : a)), /'pg2=10.0.0.5' is not one/],

@@ -26,7 +26,9 @@ export interface RunningAgent {
 }
 
 /** Starts one of the agent scripts with bash, as systemd would (no inherited secrets). */
-export function startScript(script: 'scheduled-events-agent.sh' | 'shutdown-hook.sh' | 'install.sh', args: string[], env: Record<string, string> = {}): RunningAgent {
+export type AgentScript = 'scheduled-events-agent.sh' | 'shutdown-hook.sh' | 'step-enrollment.sh' | 'install.sh';
+
+export function startScript(script: AgentScript, args: string[], env: Record<string, string> = {}): RunningAgent {
   const child = spawn('bash', [join(AGENT_DIR, script), ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,7 +44,7 @@ export function startScript(script: 'scheduled-events-agent.sh' | 'shutdown-hook
   return { pid: child.pid!, exited, kill: () => child.kill('SIGTERM') };
 }
 
-export function runScript(script: 'scheduled-events-agent.sh' | 'shutdown-hook.sh' | 'install.sh', args: string[], env: Record<string, string> = {}): Promise<AgentRun> {
+export function runScript(script: AgentScript, args: string[], env: Record<string, string> = {}): Promise<AgentRun> {
   return startScript(script, args, env).exited;
 }
 

@@ -90,6 +90,6 @@ describe('a pinned agent certificate', () => {
     for (const pinned of ['MIIB...not a certificate', pem('issued').cert]) await commands(pinned).run(node, { script: step.script });
     expect(viaRunCommand).toEqual(['run', 'run']);
     expect(requests).toBe(before);
-    expect(warnings.map((w) => w.why)).toEqual([expect.stringMatching(/does not hold a PEM certificate \(store the \.crt file as a secret/), expect.stringMatching(/\(CN=issued\) is not self-signed/)]);
+    expect(warnings.map((w) => w.why)).toEqual([expect.stringMatching(/holds no PEM certificate: store the \.crt file as a secret/), expect.stringMatching(/\(CN=issued\) is not self-signed/)]);
   });
 });
