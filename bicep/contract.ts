@@ -46,6 +46,7 @@ export const FORBIDDEN_APP_SETTINGS = [
 /** Built-in role definition ids (checked against Azure's built-in roles reference). */
 export const ROLE_DEFINITION_IDS = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
@@ -64,7 +65,8 @@ export const GRANTED_ROLES: Record<string, { scope: string; roles: string[] }> =
   loadBalancerRoles: { scope: 'Microsoft.Network/loadBalancers', roles: [FAILOVER_ROLE] },
   subnetRoles: { scope: 'Microsoft.Network/virtualNetworks/subnets', roles: [FAILOVER_ROLE] },
   virtualNetworkRoles: { scope: 'Microsoft.Network/virtualNetworks', roles: [FAILOVER_ROLE] },
-  keyVault: { scope: 'Microsoft.KeyVault/vaults', roles: [ROLE_DEFINITION_IDS.keyVaultSecretsUser] },
+  // Secrets Officer instead of User when node agents enroll through the app (the sample in probe mode).
+  keyVault: { scope: 'Microsoft.KeyVault/vaults', roles: [ROLE_DEFINITION_IDS.keyVaultSecretsUser, ROLE_DEFINITION_IDS.keyVaultSecretsOfficer].sort() },
   storage: {
     scope: 'Microsoft.Storage/storageAccounts',
     roles: [ROLE_DEFINITION_IDS.storageBlobDataOwner, ROLE_DEFINITION_IDS.storageQueueDataContributor, ROLE_DEFINITION_IDS.storageTableDataContributor].sort(),
@@ -140,6 +142,8 @@ export const SAMPLE_AGENT_INSTALL = {
   bundle: '/usr/local/src/pg-failover-agent.tar.gz',
   sourceDir: '/usr/local/src/pg-failover-agent',
   pgService: 'postgresql@15-main.service',
+  /** Probe mode: the image's certificate the node agent serves its steps with (and enrolls), and its key (group ssl-cert, which postgres is in). */
+  snakeoil: { certificate: '/etc/ssl/certs/ssl-cert-snakeoil.pem', key: '/etc/ssl/private/ssl-cert-snakeoil.key' },
   /** Azure's limit on a VM's custom data (decoded). */
   customDataMaxBytes: 65535,
 } as const;

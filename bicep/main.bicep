@@ -211,6 +211,17 @@ var sampleCluster = {
     sslMode: 'require'
   }
 }
+// Probe mode: the node steps go to the agents first, each trusted by its snakeoil certificate,
+// which it enrolls with its step key through the app (install.sh --enroll-steps).
+var sampleNodeAgent = sampleProbeMode
+  ? {
+      nodeAgent: {
+        stepsPort: sampleLayout.stepsPort
+        stepKeySecretPrefix: 'pg-step-key'
+        certificateSecretPrefix: 'pg-step-cert'
+      }
+    }
+  : {}
 var sampleDatabaseSubnetId = resourceId(
   'Microsoft.Network/virtualNetworks/subnets',
   sampleLayout.virtualNetworkName,
@@ -228,7 +239,7 @@ var samplePrivateEndpointSubnetId = resourceId(
 )
 
 var effectiveConfig = {
-  clusters: concat(clusterConfig.clusters, deploySampleCluster ? [sampleCluster] : [])
+  clusters: concat(clusterConfig.clusters, deploySampleCluster ? [union(sampleCluster, sampleNodeAgent)] : [])
 }
 // With any cluster the app must know whose tokens to accept: without a usable audience the
 // deployment stops at once, saying so (fail() in that branch).
@@ -380,6 +391,8 @@ module keyVault 'modules/key-vault.bicep' = {
     identityId: identity.id
     enablePurgeProtection: keyVaultPurgeProtection
     disablePublicNetworkAccess: privateNetwork
+    // The sample's agents enroll their step keys and certificates through the app.
+    allowSecretWrites: deploySampleCluster && sampleProbeMode
     tags: tags
   }
 }

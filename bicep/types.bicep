@@ -140,6 +140,8 @@ type SampleLayout = {
   readPool: string
   @description('Probe mode: the port of each node\'s agent (/primary, /replica, /peer), the configuration\'s loadBalancer.agentPort.')
   agentPort: int
+  @description('Probe mode: the HTTPS port of each node\'s agent for the app\'s node steps, the configuration\'s nodeAgent.stepsPort.')
+  stepsPort: int
   nodes: SampleNode[]
 }
 
@@ -163,6 +165,7 @@ func sampleClusterLayout(prefix string, databaseSubnetPrefix string) SampleLayou
   writePool: 'pg-write'
   readPool: 'pg-read'
   agentPort: 8432
+  stepsPort: 8433
   nodes: map(range(1, 3), n => {
     name: 'pg${n}'
     vmName: '${prefix}-pg${n}'

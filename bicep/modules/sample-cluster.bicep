@@ -105,6 +105,10 @@ var shippedFiles = {
   '{{FETCH_SECRET_SH}}': replace(loadTextContent('cloud-init/fetch-secret.sh'), '\n', blockIndent)
 }
 var probeMode = loadBalancing == 'probe'
+var snakeoil = {
+  certificate: '/etc/ssl/certs/ssl-cert-snakeoil.pem'
+  key: '/etc/ssl/private/ssl-cert-snakeoil.key'
+}
 var databaseSubnetPrefixLength = split(databaseSubnetPrefix, '/')[1]
 
 resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
@@ -190,8 +194,10 @@ resource vms 'Microsoft.Compute/virtualMachines@2025-04-01' = [
             '{{NODE_AUTH_AUDIENCE}}': nodeAuthAudience
             // Probe mode: more words for the runcmd lines (flow sequences), none in pools mode.
             '{{READ_ADDRESS_ARGUMENT}}': probeMode ? ', \'${node.readAddress}/${databaseSubnetPrefixLength}\'' : ''
+            // The node steps over HTTPS with the image's snakeoil certificate (postgres reads its key
+            // through the ssl-cert group), enrolled with the step key install.sh makes.
             '{{NODE_AGENT_ARGUMENTS}}': probeMode
-              ? ', --node-address, \'${node.address}\', --peers, \'${node.agentPeers}\', --probe-port, \'${layout.agentPort}\''
+              ? ', --node-address, \'${node.address}\', --peers, \'${node.agentPeers}\', --probe-port, \'${layout.agentPort}\', --steps-port, \'${layout.stepsPort}\', --steps-tls-cert, ${snakeoil.certificate}, --steps-tls-key, ${snakeoil.key}, --enroll-steps'
               : ''
           })),
           cloudInitTemplate,

@@ -135,6 +135,20 @@ resource nsg 'Microsoft.Network/networkSecurityGroups@2025-01-01' = {
                 destinationPortRange: string(layout.agentPort)
               }
             }
+            {
+              name: 'allow-agent-steps-from-app'
+              properties: {
+                description: 'The app runs its node steps (stop, promote, follow, rejoin...) on the node agents over HTTPS, Run Command being the fallback.'
+                priority: 140
+                direction: 'Inbound'
+                access: 'Allow'
+                protocol: 'Tcp'
+                sourceAddressPrefix: functionsSubnetPrefix
+                sourcePortRange: '*'
+                destinationAddressPrefix: databaseSubnetPrefix
+                destinationPortRange: string(layout.stepsPort)
+              }
+            }
           ]
         : [])
       {

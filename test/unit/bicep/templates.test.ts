@@ -3,7 +3,7 @@
  * temp dir, by the same function `npm run build:bicep` uses). Skipped with a printed reason only
  * when no Bicep CLI can be found or restored.
  */
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -87,6 +87,7 @@ const ADMIN_PASSWORD = 'admin-Password-0123456789';
 const REPLICATION_PASSWORD = 'replication-Password-0123456789';
 /** The sample's nodeAuthAudience in these tests. */
 const NODE_AUTH_AUDIENCE = 'api://pg-failover-nodes-test';
+const SNAKEOIL = SAMPLE_AGENT_INSTALL.snakeoil;
 
 /** The write_files entries of a filled-in cloud-init document, by path (read line by line: entries
  *  at 2 spaces, fields at 4; a `content: |` block's lines at 6, clipped to one final line break). */
@@ -1033,6 +1034,10 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       );
       expect(cluster.loadBalancer).toMatchObject({ writePool: 'pg-write', readPool: 'pg-read', membership: mode === 'pools' ? 'nic' : 'probe', agentPort: 8432 });
       expect(cluster.postgres).toMatchObject({ replicationUser: 'replicator', dataDirectory: '/var/lib/postgresql/15/main', serviceName: 'postgresql@15-main' });
+      // Probe mode: the node steps go to the agents, trusted by the certificates they enroll through the app, which therefore writes secrets.
+      expect(cluster.nodeAgent).toEqual(mode === 'probe' ? { stepsPort: 8433, stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg-step-cert' } : undefined);
+      const vaultParameters = props(moduleOf(main, 'keyVault')).parameters as JsonObject;
+      expect((evaluator.evaluate((vaultParameters.allowSecretWrites as JsonObject).value as Json))).toBe(mode === 'probe');
       const layout = evaluator.variable('sampleLayout') as JsonObject;
       expect([layout.writeFrontendAddress, layout.readFrontendAddress]).toEqual(['10.50.1.100', '10.50.1.101']);
       // The app is integrated with the sample's Functions subnet.
@@ -1208,12 +1213,13 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           );
         });
 
-        it('lets in 5432 from the network and the probes, the agents\' port from the probes, the nodes and the app\'s subnet only, and nothing else', () => {
+        it('lets in 5432 from the network and the probes, the agents\' port from the probes, the nodes and the app\'s subnet only, their steps port from the app\'s subnet only, and nothing else', () => {
           expect(network.nsgRules.filter((r) => r.access === 'Allow').map((r) => [r.sourceAddressPrefix ?? r.sourceAddressPrefixes, r.destinationPortRange, r.protocol])).toEqual([
             ['VirtualNetwork', '5432', 'Tcp'],
             ['AzureLoadBalancer', '5432', 'Tcp'],
             ['AzureLoadBalancer', '8432', 'Tcp'],
             [['10.50.1.0/24', '10.50.2.0/24'], '8432', 'Tcp'],
+            ['10.50.2.0/24', '8433', 'Tcp'],
           ]);
           expect(network.nsgRules.find((r) => r.access === 'Deny')).toMatchObject({ sourceAddressPrefix: '*', destinationPortRange: '*' });
         });
@@ -1349,7 +1355,9 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               NODE_AUTH_AUDIENCE,
               '--pg-service',
               SAMPLE_AGENT_INSTALL.pgService,
-              ...(probe ? ['--node-address', `10.50.1.${10 + i}`, '--peers', peers, '--probe-port', '8432'] : []),
+              ...(probe
+                ? ['--node-address', `10.50.1.${10 + i}`, '--peers', peers, '--probe-port', '8432', '--steps-port', '8433', '--steps-tls-cert', SNAKEOIL.certificate, '--steps-tls-key', SNAKEOIL.key, '--enroll-steps']
+                : []),
             ],
           ]);
         });
@@ -1362,7 +1370,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           return;
         }
         const document = JSON.parse(parse.stdout) as { write_files: Array<Record<string, string>>; runcmd: string[][]; packages: string[] };
-        expect(document.packages).toEqual(['postgresql-15']);
+        expect(document.packages).toEqual(['postgresql-15', 'polkitd']);
         expect(document.runcmd).toEqual(runcmd(cloudInits[0]));
         const lineByLine = writeFiles(cloudInits[0]);
         for (const entry of document.write_files) expect(entry).toEqual(lineByLine[entry.path]);
@@ -1377,7 +1385,11 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           unpack(landed(cloudInits[0])[untar[2]].content, join(fs, untar[4]));
           const [shell, program, ...args] = install;
           const target = join(dir, 'target');
-          const run = spawnSync(shell, [join(fs, program), ...args, '--root', target, '--no-start'], { encoding: 'utf8' });
+          // The image's snakeoil certificate and key, made here where the VM's would be.
+          const snakeoil = { certificate: join(dir, 'snakeoil.pem'), key: join(dir, 'snakeoil.key') };
+          execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=pgtry-pg1', '-keyout', snakeoil.key, '-out', snakeoil.certificate], { stdio: 'ignore' });
+          const onThisMachine = args.map((arg) => (arg === SNAKEOIL.certificate ? snakeoil.certificate : arg === SNAKEOIL.key ? snakeoil.key : arg));
+          const run = spawnSync(shell, [join(fs, program), ...onThisMachine, '--root', target, '--no-start'], { encoding: 'utf8' });
           expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
           expect(run.stdout).toMatch(/^PGFO_AGENT \{"agent":"install","outcome":"installed",/m);
           const env = join(target, 'etc', 'pg-failover', 'agent.env');
@@ -1394,8 +1406,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           for (const file of ['scheduled-events-agent.sh', 'shutdown-hook.sh', 'lib.sh']) {
             expect(readFileSync(join(target, 'usr', 'local', 'lib', 'pg-failover-agent', file), 'utf8')).toBe(readFileSync(join(REPO_ROOT, 'agent', file), 'utf8'));
           }
-          const units = ['pg-failover-scheduled-events.service', 'pg-failover-shutdown-hook.service', 'pg-failover-node-agent.service'];
-          expect(units.map((unit) => existsSync(join(target, 'etc', 'systemd', 'system', unit)))).toEqual([true, true, probe]);
+          const units = ['pg-failover-scheduled-events.service', 'pg-failover-shutdown-hook.service', 'pg-failover-node-agent.service', 'pg-failover-step-enrollment.service'];
+          expect(units.map((unit) => existsSync(join(target, 'etc', 'systemd', 'system', unit)))).toEqual([true, true, probe, probe]);
           const nodeAgentEnv = join(target, 'etc', 'pg-failover', 'node-agent.env');
           if (probe) {
             expect(readFileSync(nodeAgentEnv, 'utf8').split('\n').filter((line) => line && !line.startsWith('#'))).toEqual([
@@ -1403,7 +1415,15 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
               'PGFO_NODE_ADDRESS=10.50.1.10',
               'PGFO_PEERS=pg2=10.50.1.11:8432,pg3=10.50.1.12:8432',
               'PGFO_PROBE_LISTEN=0.0.0.0:8432',
+              'PGFO_STEPS_LISTEN=10.50.1.10:8433',
+              `PGFO_STEPS_TLS_CERT=${snakeoil.certificate}`,
+              `PGFO_STEPS_TLS_KEY=${snakeoil.key}`,
+              'PGFO_STEPS_KEY_FILE=/run/credentials/pg-failover-node-agent.service/step-key',
+              'PGFO_STEPS_SCRIPT_DIGESTS=/usr/local/lib/pg-failover-agent/vm-scripts.sha256',
             ]);
+            // The step key made on the node, which its enrollment gives the app: no key travels in the custom data.
+            expect(Buffer.from(readFileSync(join(target, 'etc', 'pg-failover', 'step-key'), 'utf8').trim(), 'base64')).toHaveLength(32);
+            expect(readFileSync(join(target, 'etc', 'systemd', 'system', 'pg-failover-step-enrollment.service.d', '10-certificate.conf'), 'utf8')).toContain(`LoadCredential=steps.crt:${snakeoil.certificate}\n`);
           } else {
             expect(existsSync(nodeAgentEnv)).toBe(false);
           }
