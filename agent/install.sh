@@ -127,6 +127,7 @@ if [[ -n $steps_port ]]; then
       die "--steps-tls-cert must be a PEM certificate openssl can read"
     fi
     [[ ${subject#subject=} == "${issuer#issuer=}" ]] || die "--enroll-steps pins the --steps-tls-cert certificate, which must be self-signed (it is issued by ${issuer#issuer=}); with a certificate from the cluster's CA give --steps-key-file instead"
+    openssl x509 -noout -checkend 0 -in "$steps_cert" >/dev/null || die "--steps-tls-cert has expired: make a new self-signed certificate (the app pins only one in date)"
   fi
   # The agent reads the certificate and its key itself, as postgres, in a sandbox that hides /home,
   # /root and /run/user and has its own /tmp: a file it could not read would stop the whole agent,
@@ -259,10 +260,11 @@ enroll_dropin=$unit_dir/$enroll_unit.d/10-certificate.conf
 if ((enroll)); then
   put 0755 "$here/step-enrollment.sh" "$lib_dir/step-enrollment.sh"
   put 0644 "$here/systemd/$enroll_unit" "$unit_dir/$enroll_unit"
-  printf '# written by install.sh: the certificate the node agent serves its steps with\n[Service]\nLoadCredential=steps.crt:%s\n' "$steps_cert" >"$work/10-certificate.conf"
+  # % starts a systemd specifier: doubled.
+  printf '# written by install.sh: the certificate the node agent serves its steps with\n[Service]\nLoadCredential=steps.crt:%s\n' "${steps_cert//%/%%}" >"$work/10-certificate.conf"
   put 0644 "$work/10-certificate.conf" "$enroll_dropin"
 else
-  if [[ -z $root && -d /run/systemd/system && -e $unit_dir/$enroll_unit ]]; then systemctl disable --quiet "$enroll_unit" || true; fi
+  if [[ -z $root && -d /run/systemd/system && -e $unit_dir/$enroll_unit ]]; then systemctl disable --now --quiet "$enroll_unit" || true; fi
   for file in "$enroll_dropin" "$unit_dir/$enroll_unit" "$lib_dir/step-enrollment.sh"; do
     if [[ -e $file ]]; then rm -f -- "$file" && changed+=("${file#"$root"}"); fi
   done

@@ -217,8 +217,9 @@ var sampleNodeAgent = sampleProbeMode
   ? {
       nodeAgent: {
         stepsPort: sampleLayout.stepsPort
-        stepKeySecretPrefix: 'pg-step-key'
-        certificateSecretPrefix: 'pg-step-cert'
+        // Named after the cluster: every cluster's nodes have secrets of their own in the one vault.
+        stepKeySecretPrefix: '${sampleClusterName}-step-key'
+        certificateSecretPrefix: '${sampleClusterName}-step-cert'
       }
     }
   : {}

@@ -231,7 +231,37 @@ export const ConfigSchema = z
       }
       seen.add(cluster.name);
     });
+    checkSecretNamesApart(config.clusters, ctx);
   });
+
+/**
+ * Every cluster shares the app's one vault: a node's step key and pinned certificate
+ * (`<prefix>-<node>`) must each have a secret of their own, apart from every other node's and from
+ * the passwords and CA, or one node's agent could enroll into another's (src/domain/step-enrollment.ts).
+ */
+function checkSecretNamesApart(clusters: readonly z.infer<typeof ClusterSchema>[], ctx: z.RefinementCtx): void {
+  const owners = new Map<string, string>();
+  clusters.forEach((cluster) => {
+    const { adminPasswordSecret, replicationPasswordSecret, sslRootCertSecret } = cluster.postgres;
+    for (const name of [adminPasswordSecret, replicationPasswordSecret, sslRootCertSecret]) if (name) owners.set(name.toLowerCase(), `a password or CA secret of cluster ${cluster.name}`);
+  });
+  clusters.forEach((cluster, index) => {
+    const agent = cluster.nodeAgent;
+    if (!agent) return;
+    const prefixes = [['stepKeySecretPrefix', agent.stepKeySecretPrefix, 'step key'], ['certificateSecretPrefix', agent.certificateSecretPrefix, 'pinned certificate']] as const;
+    for (const node of cluster.nodes) {
+      for (const [field, prefix, what] of prefixes) {
+        if (!prefix) continue;
+        const name = `${prefix}-${node.name}`;
+        const owner = `the ${what} of node ${node.name} of cluster ${cluster.name}`;
+        const taken = owners.get(name.toLowerCase());
+        if (taken) {
+          ctx.addIssue({ code: 'custom', path: ['clusters', index, 'nodeAgent', field], message: `the Key Vault secret "${name}" would be both ${taken} and ${owner}: give each cluster its own prefixes (e.g. "${cluster.name}-step-key" and "${cluster.name}-step-cert")` });
+        } else owners.set(name.toLowerCase(), owner);
+      }
+    }
+  });
+}
 
 export type NodeConfig = z.infer<typeof NodeSchema>;
 export type LoadBalancerConfig = z.infer<typeof LoadBalancerSchema>;

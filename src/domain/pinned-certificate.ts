@@ -11,6 +11,7 @@ export type PinnableProblem = { kind: 'not-pem' | 'not-self-signed' | 'expired';
 export function pinnableProblem(pem: string, now: Date): PinnableProblem | undefined {
   const certificate = parsedCertificate(pem);
   if (!certificate) return { kind: 'not-pem', text: 'holds no PEM certificate' };
+  if (pem.match(/-----BEGIN /g)!.length > 1) return { kind: 'not-pem', text: 'holds more than one PEM block (the certificate alone: never its key, no chain)' };
   if (!certificate.verify(certificate.publicKey)) return { kind: 'not-self-signed', text: `(${certificate.subject}) is not self-signed` };
   if (Date.parse(certificate.validTo) <= now.getTime()) return { kind: 'expired', text: `(${certificate.subject}) expired on ${certificate.validTo}` };
   return undefined;

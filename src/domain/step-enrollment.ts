@@ -39,9 +39,9 @@ export function planEnrollment(posted: StepEnrollment, stored: Partial<StepEnrol
   return { kind: 'store', missing: parts.filter((part) => !usable(part, stored[part])) };
 }
 
-/** The bytes of a base64 step key; undefined unless it decodes to at least 32 bytes. */
+/** The bytes of a base64 step key (line breaks allowed, as openssl rand -base64 wraps); undefined unless at least 32 bytes. */
 export function stepKeyBytes(text: string): Buffer | undefined {
-  const trimmed = text.trim();
+  const trimmed = text.replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || trimmed.length % 4 !== 0) return undefined;
   const bytes = Buffer.from(trimmed, 'base64');
   return bytes.length >= 32 ? bytes : undefined;

@@ -62,8 +62,7 @@ function secretNamesOf(cluster: ClusterConfig, node: NodeConfig): Record<Enrollm
 }
 
 async function enroll(secrets: SecretStore, names: Record<EnrollmentPart, string>, posted: StepEnrollment, node: string, context: InvocationContext): Promise<HttpResponseInit> {
-  const stored = Object.fromEntries(await Promise.all((['stepKey', 'certificate'] as const).map(async (part) => [part, await storedValue(secrets, names[part])] as const)));
-  const plan = planEnrollment(posted, stored, new Date());
+  const plan = planEnrollment(posted, await storedNow(secrets, names), new Date());
   if (plan.kind === 'conflict') {
     const which = plan.differs.map((part) => names[part]);
     context.warn(JSON.stringify({ event: 'step-enrollment.conflict', node, differs: which }));
@@ -75,11 +74,27 @@ async function enroll(secrets: SecretStore, names: Record<EnrollmentPart, string
     });
   }
   for (const part of plan.missing) await secrets.set(names[part], part === 'stepKey' ? posted.stepKey.trim() : posted.certificate);
+  // Key Vault writes unconditionally: a call racing this one may have stored its own values in between.
+  const raced = planEnrollment(posted, await storedNow(secrets, names), new Date());
+  if (raced.kind !== 'store' || raced.missing.length) {
+    context.warn(JSON.stringify({ event: 'step-enrollment.raced', node }));
+    return problemResponse({
+      status: 409,
+      title: 'Another enrollment of this node ran at the same time',
+      detail: `Key Vault does not hold what this call stored in ${names.stepKey} and ${names.certificate}: another call for this node stored its own values in between. Only one process on the VM should enroll; an operator checks the node and enrolls it anew`,
+    });
+  }
   context.log(JSON.stringify({ event: 'step-enrollment.done', node, stored: plan.missing.map((part) => names[part]) }));
   return json(plan.missing.length ? 201 : 200, { node, outcome: plan.missing.length ? 'enrolled' : 'unchanged', stored: plan.missing.map((part) => names[part]) });
 }
 
-/** The secret as Key Vault holds it now (not as cached: an operator may just have purged it), undefined when there is none. */
+/** The node's two secrets as Key Vault holds them now (not as cached: an operator may just have revoked them). */
+async function storedNow(secrets: SecretStore, names: Record<EnrollmentPart, string>): Promise<Partial<StepEnrollment>> {
+  const [stepKey, certificate] = await Promise.all([storedValue(secrets, names.stepKey), storedValue(secrets, names.certificate)]);
+  return { stepKey, certificate };
+}
+
+/** The secret as Key Vault holds it now, undefined when there is none. */
 async function storedValue(secrets: SecretStore, name: string): Promise<string | undefined> {
   try {
     return (await secrets.get(name, { maxAgeMs: 0 })).reveal();

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,8 +68,11 @@ describe('step enrollment: the agents give the app their certificates and keys, 
 
     const shortKey = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, { certificate: readFileSync(files('pg1').certificate, 'utf8'), stepKey: 'c2hvcnQ=' }, vmIdentity(stack, 'pg1'));
     expect(shortKey).toMatchObject({ status: 400, body: { errors: [{ field: 'stepKey', message: expect.stringMatching(/base64 of at least 32 random bytes/) }] } });
-    const unknownField = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, { certificate: 'x', stepKey: 'y', adminPassword: 'z' }, vmIdentity(stack, 'pg1'));
-    expect(unknownField.status).toBe(400);
+    const valid = { certificate: readFileSync(files('pg1').certificate, 'utf8'), stepKey: readFileSync(files('pg1').stepKey, 'utf8').trim() };
+    const unknownField = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, { ...valid, adminPassword: 'z' }, vmIdentity(stack, 'pg1'));
+    expect(unknownField).toMatchObject({ status: 400, body: { errors: [{ field: '(body)', message: expect.stringMatching(/unknown field\(s\) adminPassword/) }] } });
+    const withKey = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, { ...valid, certificate: `${valid.certificate}${readFileSync(nodeAgentFiles(layoutOf('pg1')).selfSignedKey, 'utf8')}` }, vmIdentity(stack, 'pg1'));
+    expect(withKey).toMatchObject({ status: 400, body: { errors: [{ field: 'certificate', message: expect.stringMatching(/more than one PEM block/) }] } });
     const anonymous = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg1/step-enrollment`, {}, null);
     expect(anonymous.status).toBe(401);
 
@@ -112,6 +116,30 @@ describe('step enrollment: the agents give the app their certificates and keys, 
     stack.azure.control.setSecret(`${LAB_SECRETS.stepCertificatePrefix}-pg1`, 'revoked');
     expect(await enroll('pg1')).toMatchObject({ code: 0, results: [{ outcome: 'enrolled' }] });
     expect(stored('pg1')).toEqual(before);
+  });
+
+  it('two enrollments of one node racing: never both stored as posted, and a 201 only for the values Key Vault holds', async () => {
+    const revoke = () => {
+      stack.azure.control.setSecret(`${LAB_SECRETS.stepKeyPrefix}-pg3`, 'revoked');
+      stack.azure.control.setSecret(`${LAB_SECRETS.stepCertificatePrefix}-pg3`, 'revoked');
+    };
+    const own = { certificate: readFileSync(files('pg3').certificate, 'utf8'), stepKey: readFileSync(files('pg3').stepKey, 'utf8').trim() };
+    const other = join(mkdtempSync(join(tmpdir(), 'pgfo-racer-')), 'steps.crt');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=pg3', '-keyout', `${other}.key`, '-out', other], { stdio: 'ignore' });
+    const racer = { certificate: readFileSync(other, 'utf8'), stepKey: randomBytes(32).toString('base64') };
+    const post = (body: typeof own) => api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg3/step-enrollment`, body, vmIdentity(stack, 'pg3'));
+    for (let round = 0; round < 5; round++) {
+      revoke();
+      const answers = await Promise.all([post(own), post(racer)]);
+      expect(answers.map((a) => a.status).sort()).not.toEqual([201, 201]);
+      for (const [index, answer] of answers.entries()) {
+        expect([201, 409]).toContain(answer.status);
+        if (answer.status === 201) expect(stored('pg3')).toEqual(index === 0 ? own : racer);
+      }
+    }
+    revoke();
+    expect(await enroll('pg3')).toMatchObject({ code: 0, results: [{ outcome: 'enrolled' }] });
+    expect(stored('pg3')).toEqual(own);
   });
 
   it('then switches over under a write load with every step on the agents: no Run Command, no lost commit', async () => {

@@ -32,7 +32,9 @@ const certificates = () => {
   execFileSync('openssl', ['req', '-x509', ...ec, '-days', '30', '-subj', '/CN=cluster-ca', '-keyout', path('ca.key'), '-out', path('ca.crt')], { stdio: 'ignore' });
   execFileSync('openssl', ['req', '-new', ...ec, '-subj', '/CN=pg1', '-keyout', path('issued.key'), '-out', path('issued.csr')], { stdio: 'ignore' });
   execFileSync('openssl', ['x509', '-req', '-in', path('issued.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-days', '30', '-out', path('issued.crt')], { stdio: 'ignore' });
-  return { selfSigned: { cert: path('self.crt'), key: path('self.key') }, issued: { cert: path('issued.crt'), key: path('issued.key') } };
+  execFileSync('openssl', ['req', '-new', ...ec, '-subj', '/CN=pg1', '-keyout', path('old.key'), '-out', path('old.csr')], { stdio: 'ignore' });
+  execFileSync('openssl', ['x509', '-req', '-in', path('old.csr'), '-signkey', path('old.key'), '-days', '-1', '-out', path('old.crt')], { stdio: 'ignore' });
+  return { selfSigned: { cert: path('self.crt'), key: path('self.key') }, issued: { cert: path('issued.crt'), key: path('issued.key') }, expired: { cert: path('old.crt'), key: path('old.key') } };
 };
 
 const SCRIPTS = ['lib.sh', 'scheduled-events-agent.sh', 'shutdown-hook.sh', 'step-enrollment.sh', 'install.sh'];
@@ -277,6 +279,10 @@ describe('install.sh', () => {
         const { issued } = certificates();
         return withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', issued.cert, '--steps-tls-key', issued.key, '--enroll-steps']);
       }, /must be self-signed \(it is issued by CN=cluster-ca\); with a certificate from the cluster's CA give --steps-key-file instead/],
+      ['--enroll-steps with an expired certificate', (root: string) => {
+        const { expired } = certificates();
+        return withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', expired.cert, '--steps-tls-key', expired.key, '--enroll-steps']);
+      }, /--steps-tls-cert has expired/],
       ['--enroll-steps with a key for a certificate', (root: string) => {
         const { selfSigned } = certificates();
         return withAgent(root, ['--steps-port', '8433', '--steps-tls-cert', selfSigned.key, '--steps-tls-key', selfSigned.key, '--enroll-steps']);

@@ -1035,7 +1035,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect(cluster.loadBalancer).toMatchObject({ writePool: 'pg-write', readPool: 'pg-read', membership: mode === 'pools' ? 'nic' : 'probe', agentPort: 8432 });
       expect(cluster.postgres).toMatchObject({ replicationUser: 'replicator', dataDirectory: '/var/lib/postgresql/15/main', serviceName: 'postgresql@15-main' });
       // Probe mode: the node steps go to the agents, trusted by the certificates they enroll through the app, which therefore writes secrets.
-      expect(cluster.nodeAgent).toEqual(mode === 'probe' ? { stepsPort: 8433, stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg-step-cert' } : undefined);
+      expect(cluster.nodeAgent).toEqual(mode === 'probe' ? { stepsPort: 8433, stepKeySecretPrefix: 'sample-step-key', certificateSecretPrefix: 'sample-step-cert' } : undefined);
       const vaultParameters = props(moduleOf(main, 'keyVault')).parameters as JsonObject;
       expect((evaluator.evaluate((vaultParameters.allowSecretWrites as JsonObject).value as Json))).toBe(mode === 'probe');
       const layout = evaluator.variable('sampleLayout') as JsonObject;
@@ -1629,6 +1629,15 @@ describe('the sample cluster\'s cloud-init setup script', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("makes the VM's own snakeoil key before PostgreSQL restarts with it (an image could carry one shared by every VM; the app pins each node's)", () => {
+    const lines = setupScript().split('\n').map((line) => line.trim());
+    const made = lines.indexOf('make-ssl-cert generate-default-snakeoil --force-overwrite');
+    expect(made).toBeGreaterThan(0);
+    const restarts = lines.flatMap((line, i) => (/^systemctl (restart|start) "\$unit"$/.test(line) ? [i] : []));
+    expect(restarts.length).toBeGreaterThan(0);
+    expect(restarts.every((i) => i > made)).toBe(true);
   });
 
   it('reads the replication password from Key Vault through /run (tmpfs) only, into .pgpass; never the admin password', () => {

@@ -56,6 +56,26 @@ describe('cluster configuration', () => {
     ]);
   });
 
+  it("gives every node's step key and pinned certificate a Key Vault secret of its own: not another cluster's, not the other kind's, not a password's", () => {
+    const twoClusters = (second: Record<string, unknown>) => (d: Doc) => {
+      cluster(d).nodeAgent = { stepKeySecretPrefix: 'pg-step-key', certificateSecretPrefix: 'pg-step-cert' };
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      (d.clusters as any[]).push({ ...structuredClone(cluster(d)), name: 'billing', nodeAgent: second });
+    };
+    expect(problemsOf(twoClusters({ stepKeySecretPrefix: 'billing-step-key', certificateSecretPrefix: 'pg-step-cert' }))).toEqual(
+      ['pg1', 'pg2', 'pg3'].map((node) => ({
+        path: 'clusters[1].nodeAgent.certificateSecretPrefix',
+        message: `the Key Vault secret "pg-step-cert-${node}" would be both the pinned certificate of node ${node} of cluster orders and the pinned certificate of node ${node} of cluster billing: give each cluster its own prefixes (e.g. "billing-step-key" and "billing-step-cert")`,
+      })),
+    );
+    expect(() => parseConfig((() => { const d = validConfigDocument(); twoClusters({ stepKeySecretPrefix: 'billing-step-key', certificateSecretPrefix: 'billing-step-cert' })(d); return d; })(), 'test')).not.toThrow();
+    expect(problemsOf((d) => (cluster(d).nodeAgent = { stepKeySecretPrefix: 'pg-step', certificateSecretPrefix: 'pg-step' })).map((p) => p.path)).toEqual(Array(3).fill('clusters[0].nodeAgent.certificateSecretPrefix'));
+    expect(problemsOf((d) => {
+      cluster(d).nodeAgent = { stepKeySecretPrefix: 'pg-step-key' };
+      cluster(d).postgres.adminPasswordSecret = 'pg-step-key-pg2';
+    })).toEqual([{ path: 'clusters[0].nodeAgent.stepKeySecretPrefix', message: expect.stringMatching(/^the Key Vault secret "pg-step-key-pg2" would be both a password or CA secret of cluster orders and the step key of node pg2/) }]);
+  });
+
   it('accepts a valid document and fills in the defaults', () => {
     const config = parseConfig(validConfigDocument(), 'test');
     const orders = findCluster(config, 'orders')!;

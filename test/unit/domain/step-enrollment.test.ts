@@ -41,6 +41,10 @@ describe('step enrollment: what the app stores', () => {
   it('takes a step key only as base64 of at least 32 bytes', () => {
     expect(stepKeyBytes(stepKey)).toHaveLength(32);
     expect(stepKeyBytes(` ${stepKey}\n`)).toHaveLength(32);
+    // As openssl rand -base64 48 wraps it (64 characters a line): a working key is usable, never "missing".
+    const wrapped = randomBytes(48).toString('base64');
+    expect(stepKeyBytes(`${wrapped.slice(0, 64)}\n${wrapped.slice(64)}\n`)).toHaveLength(48);
+    expect(planEnrollment(posted, { stepKey: `${wrapped.slice(0, 64)}\n${wrapped.slice(64)}\n`, certificate }, now)).toEqual({ kind: 'conflict', differs: ['stepKey'] });
     expect(stepKeyBytes(randomBytes(31).toString('base64'))).toBeUndefined();
     expect(stepKeyBytes(`${stepKey.slice(0, -1)}*`)).toBeUndefined();
     expect(stepKeyBytes('')).toBeUndefined();
@@ -49,6 +53,9 @@ describe('step enrollment: what the app stores', () => {
   it('pins only one PEM certificate, self-signed and in date', () => {
     expect(pinnableProblem(certificate, now)).toBeUndefined();
     expect(pinnableProblem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', now)).toMatchObject({ kind: 'not-pem' });
+    // A certificate with its key (or a chain) after it: never stored, the key would go to Key Vault.
+    expect(pinnableProblem(`${certificate}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n`, now)).toMatchObject({ kind: 'not-pem', text: expect.stringMatching(/more than one PEM block/) });
+    expect(pinnableProblem(`${certificate}${selfSigned('pg2')}`, now)).toMatchObject({ kind: 'not-pem' });
     expect(pinnableProblem(selfSigned('pg1', 1), new Date(now.getTime() + 2 * 86_400_000))).toMatchObject({ kind: 'expired', text: expect.stringMatching(/^\(CN=pg1\) expired on /) });
     expect(sameCertificate(certificate, certificate.replaceAll('\n', '\r\n'))).toBe(true);
     expect(sameCertificate(certificate, selfSigned('pg1'))).toBe(false);
