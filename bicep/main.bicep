@@ -248,6 +248,10 @@ var checkedNodeAuthAudience = empty(effectiveConfig.clusters) || (!empty(nodeAut
   ? nodeAuthAudience
   : fail('nodeAuthAudience is required with a cluster (deploySampleCluster or clusterConfig), without spaces or quotes: the application ID URI or application id of the Entra app registration the VM agents request tokens for (az ad app create --display-name pg-failover-nodes; az ad sp create --id <appId>).')
 
+// Clusters whose node agents are trusted by pinned certificates: their agents enroll through the
+// app (install.sh --enroll-steps), which then writes their secrets.
+var enrollingAgents = !empty(filter(effectiveConfig.clusters, cluster => !empty(cluster.?nodeAgent.?certificateSecretPrefix ?? '')))
+
 // ---- Role scopes, derived from the configuration (union(x, []) removes duplicates) ----
 var allNodes = flatten(map(effectiveConfig.clusters, cluster => cluster.nodes))
 var vmIds = union(map(allNodes, node => node.vmResourceId), [])
@@ -392,8 +396,8 @@ module keyVault 'modules/key-vault.bicep' = {
     identityId: identity.id
     enablePurgeProtection: keyVaultPurgeProtection
     disablePublicNetworkAccess: privateNetwork
-    // The sample's agents enroll their step keys and certificates through the app.
-    allowSecretWrites: deploySampleCluster && sampleProbeMode
+    // Agents with pinned certificates enroll their step keys and certificates through the app (the sample's in probe mode).
+    allowSecretWrites: enrollingAgents
     tags: tags
   }
 }

@@ -5,6 +5,16 @@ metadata description = 'Types shared by the azure-pg-failover templates.'
 
 @export()
 @sealed()
+@description('Where a node\'s files differ from the cluster\'s postgres settings.')
+type NodeOverrides = {
+  dataDirectory: string?
+  socketDirectory: string?
+  passFile: string?
+  logFile: string?
+}
+
+@export()
+@sealed()
 @description('One PostgreSQL server (an Azure VM).')
 type NodeConfig = {
   @description('Node name: 1-63 lower-case letters, digits or "-".')
@@ -21,7 +31,7 @@ type NodeConfig = {
   @description('NIC-based pools only: /subscriptions/.../providers/Microsoft.Network/networkInterfaces/<name>')
   nicResourceId: string?
   ipConfigurationName: string?
-  dataDirectory: string?
+  overrides: NodeOverrides?
 }
 
 @export()
@@ -33,9 +43,12 @@ type LoadBalancerConfig = {
   writePool: string
   @description('Backend pool behind the read frontend.')
   readPool: string
-  membership: 'nic' | 'ip'
+  @description('nic/ip: the app moves nodes between the pools through ARM; probe: every node in both pools, the node agents\' HTTP probes pick the writer.')
+  membership: 'nic' | 'ip' | 'probe'
   @description('IP-based pools only: the virtual network of the backend addresses.')
   virtualNetworkId: string?
+  @description('Probe mode: the port of each node\'s agent (/primary, /replica).')
+  agentPort: int?
 }
 
 @export()
@@ -51,11 +64,27 @@ type PostgresConfig = {
   applicationRoles: string[]?
   dataDirectory: string?
   binDirectory: string?
+  control: ('systemd' | 'pg_ctl')?
   serviceName: string?
+  osUser: string?
+  socketDirectory: string?
+  passFile: string?
+  logFile: string?
   @description('TLS to each node; default verify-full, which needs sslRootCertSecret.')
   sslMode: ('disable' | 'require' | 'verify-ca' | 'verify-full')?
   @description('Name of the Key Vault secret holding the CA certificate (PEM) that signed the nodes\' server certificates.')
   sslRootCertSecret: string?
+}
+
+@export()
+@sealed()
+@description('The node steps on each node\'s agent (README "Node steps on the agents").')
+type NodeAgentConfig = {
+  stepsPort: int?
+  @description('Node N\'s step key is the Key Vault secret <prefix>-N.')
+  stepKeySecretPrefix: string
+  @description('Node N\'s agent is trusted by the self-signed certificate in the Key Vault secret <prefix>-N (else by sslRootCertSecret\'s CA).')
+  certificateSecretPrefix: string?
 }
 
 @export()
@@ -72,10 +101,13 @@ type PolicyConfig = {
   maxLagBytesForSwitchover: int?
   maxLagBytesForFailover: int?
   catchupTimeoutSeconds: int?
+  pollIntervalMs: int?
   switchoverTimeoutSeconds: int?
   promoteMethod: ('runCommand' | 'sql')?
   autoFailover: bool?
   fenceByPowerOff: bool?
+  leaseTtlSeconds: int?
+  leaseWaitMarginSeconds: int?
   health: HealthPolicyConfig?
 }
 
@@ -90,6 +122,7 @@ type ClusterConfig = {
   loadBalancer: LoadBalancerConfig
   postgres: PostgresConfig
   policy: PolicyConfig?
+  nodeAgent: NodeAgentConfig?
 }
 
 @export()

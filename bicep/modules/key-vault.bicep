@@ -27,7 +27,7 @@ param enablePurgeProtection bool = true
 @description('Private network (main.bicep privateNetwork): public network access off, reached through a private endpoint only.')
 param disablePublicNetworkAccess bool = false
 
-@description('Node agents enroll their step keys and certificates through the app (the sample in probe mode): the app may write secrets.')
+@description('Node agents enroll their step keys and certificates through the app (a cluster whose nodeAgent pins certificates, as the sample in probe mode): the app may write secrets.')
 param allowSecretWrites bool = false
 
 param tags Tags = {}

@@ -21,6 +21,8 @@ import {
 } from '../../../bicep/contract';
 import failoverOperatorRole from '../../../bicep/roles/failover-operator.json';
 import { CONFIG_SETTING, parseConfig } from '../../../src/config/load';
+import { ConfigSchema } from '../../../src/config/schema';
+import { z } from 'zod';
 import { RESOURCE_ACTION_SUCCESS, VM_POWER_ACTIONS } from '../../../src/domain/scheduled-events-power-actions';
 import { AGENT_BUNDLE, AGENT_BUNDLE_DIR, agentBundleFiles, SCRIPT_DIGESTS_FILE } from '../../../scripts/agent-bundle';
 import { vmScriptDigests } from '../../../src/vm-scripts/catalogue';
@@ -635,6 +637,46 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
     });
   });
 
+  describe('the configuration types (types.bicep)', () => {
+    type Definition = { type?: string; properties?: Record<string, Definition>; nullable?: boolean; allowedValues?: string[]; $ref?: string; items?: Definition };
+    const definitions = () => main.definitions as Record<string, Definition>;
+    const resolve = (definition: Definition): Definition => (definition.$ref ? definitions()[definition.$ref.replace('#/definitions/', '')] : definition);
+    const inner = (field: z.ZodType): z.ZodType => {
+      let schema = field;
+      while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+      return schema;
+    };
+    /** What differs between a Bicep object type and the zod object it stands for, field by field (nested objects too). */
+    const differences = (path: string, definition: Definition, schema: z.ZodType): string[] => {
+      const object = inner(schema);
+      if (!(object instanceof z.ZodObject)) return [`${path}: the schema has no object here`];
+      const type = resolve(definition);
+      const shape = object.shape as Record<string, z.ZodType>;
+      const names = [...new Set([...Object.keys(shape), ...Object.keys(type.properties ?? {})])].sort();
+      return names.flatMap((name) => {
+        const field = shape[name];
+        const property = type.properties?.[name];
+        if (!field) return [`${path}.${name}: in types.bicep, not in the app's schema (the app would refuse it)`];
+        if (!property) return [`${path}.${name}: in the app's schema, not in types.bicep`];
+        const optional = field.safeParse(undefined).success;
+        const problems = optional === !!(property.nullable || resolve(property).nullable) ? [] : [`${path}.${name}: ${optional ? 'optional' : 'required'} in the schema`];
+        const value = inner(field);
+        if (value instanceof z.ZodEnum) {
+          const allowed = [...(property.allowedValues ?? resolve(property).allowedValues ?? [])].sort();
+          if (JSON.stringify(allowed) !== JSON.stringify([...value.options].sort())) problems.push(`${path}.${name}: allows ${allowed.join(', ')}, the schema ${value.options.join(', ')}`);
+        }
+        if (value instanceof z.ZodObject) problems.push(...differences(`${path}.${name}`, property, value));
+        if (value instanceof z.ZodArray && inner(value.element as z.ZodType) instanceof z.ZodObject) problems.push(...differences(`${path}.${name}[]`, resolve(property).items!, value.element as z.ZodType));
+        return problems;
+      });
+    };
+
+    it("types clusterConfig exactly as the app's schema reads it: every field, which are required, the values an enum allows", () => {
+      const clusterConfig = (main.parameters as Record<string, Definition>).clusterConfig;
+      expect(differences('clusterConfig', clusterConfig, ConfigSchema)).toEqual([]);
+    });
+  });
+
   describe('secrets', () => {
     it('writes Key Vault secrets only for the sample cluster (its two passwords, from its secure parameters); the vault uses RBAC, no access policies', () => {
       const secrets = ofType(main, 'Microsoft.KeyVault/vaults/secrets');
@@ -1045,6 +1087,18 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       expect((evaluator.evaluate(subnet as Json) as JsonObject).value).toBe(`${rg}/providers/Microsoft.Network/virtualNetworks/pgtry-pg-vnet/subnets/pg-functions`);
       // Probe mode is the sample's default.
       expect(((main.parameters as JsonObject).sampleLoadBalancing as JsonObject).defaultValue).toBe('probe');
+    });
+
+    it("lets the app write secrets only when a cluster's agents enroll (nodeAgent pins certificates)", () => {
+      const base = exampleParameters('main.parameters.example.json');
+      const allowSecretWrites = (parameters: Record<string, Json>) =>
+        new TemplateEvaluator(main, parameters).evaluate(((props(moduleOf(main, 'keyVault')).parameters as JsonObject).allowSecretWrites as JsonObject).value as Json);
+      expect(allowSecretWrites(base)).toBe(false);
+      const config = structuredClone(base.clusterConfig) as { clusters: Record<string, unknown>[] };
+      config.clusters[0].nodeAgent = { stepKeySecretPrefix: 'orders-step-key' };
+      expect(allowSecretWrites({ ...base, clusterConfig: config as unknown as Json })).toBe(false);
+      config.clusters[0].nodeAgent = { stepKeySecretPrefix: 'orders-step-key', certificateSecretPrefix: 'orders-step-cert' };
+      expect(allowSecretWrites({ ...base, clusterConfig: config as unknown as Json })).toBe(true);
     });
 
     /** The sample deployment as ARM would run it: secure parameters given, module outputs answered (no key of the app is ever read). */
