@@ -29,7 +29,7 @@ type Pinned = { identity?: string | null };
 /** Every activity an orchestration may call: its input and what it returns. */
 export interface Activities {
   /** `leaveOut`: nodes the operation made sure cannot answer (their VM powered off): not asked (src/app/inspection.ts). */
-  inspectCluster: [{ cluster: string; leaveOut?: string[] }, ClusterView];
+  inspectCluster: [{ cluster: string; leaveOut?: string[]; briefly?: string[] }, ClusterView];
   drainPrimary: [{ cluster: string; node: string } & Pinned, { pausedRoles: string[]; endedSessions: number }];
   resumeApplicationLogins: [{ cluster: string; node: string; roles: string[] } & Pinned, { resumedRoles: string[] }];
   /** `follow`: the node it streams from if anything starts it again (S8: always as a standby); null when none is known yet. */

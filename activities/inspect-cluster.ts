@@ -1,4 +1,4 @@
 import { registerActivity } from './catalogue';
 import { inspectCluster } from '../src/app/inspection';
 
-registerActivity('inspectCluster', ({ cluster, leaveOut }) => inspectCluster(cluster, leaveOut));
+registerActivity('inspectCluster', ({ cluster, leaveOut, briefly }) => inspectCluster(cluster, leaveOut, briefly));

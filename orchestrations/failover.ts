@@ -146,10 +146,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // stream from it again mean it is alive, and its agent's failsafe keeps it writable while they
     // do: called off (S2, S6) — though the app cannot reach it.
     let oldLast: NodeInspection | undefined;
-    const decide = function* ({ leaveOut = [], oldMayServe = !!request.requireDeadPrimary }: { leaveOut?: string[]; oldMayServe?: boolean } = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
+    type Look = { leaveOut?: string[]; briefly?: string[]; oldMayServe?: boolean };
+    const decide = function* ({ leaveOut = [], briefly = [], oldMayServe = !!request.requireDeadPrimary }: Look = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
-        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}) }), (v) =>
-          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : leaveOut.includes(n.name) ? 'not asked' : 'unreachable'}`),
+        const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}), ...(briefly.length ? { briefly } : {}) }), (v) =>
+          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : leaveOut.includes(n.name) ? 'not asked' : briefly.includes(n.name) ? 'silent when asked briefly' : 'unreachable'}`),
         );
         const oldNow = nodeNamed(after, old);
         oldLast = oldNow;
@@ -191,7 +192,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     // and refuse when it may still run. Then choose again on positions that can no longer move.
     if (!shutdownCheckpointLsn && !(oldLast?.reachable && oldLast.role === 'standby')) {
       // A VM ARM powered off cannot answer: the looks after it leave it out (no connect timeout).
-      const chooseAgain = function* (look: { leaveOut?: string[]; oldMayServe?: boolean } = {}, afterwards = ''): Generator<Task, Outcome<FailoverChoice>, unknown> {
+      const chooseAgain = function* (look: Look = {}, afterwards = ''): Generator<Task, Outcome<FailoverChoice>, unknown> {
         const again = yield* decide(look);
         return again.ok ? again : refusal(again.refusal.code, `${again.refusal.reason}${afterwards}`);
       };
@@ -200,9 +201,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
       // S6: its agent keeps serving only while they all do) and the old primary whether it came
       // back (an automatic failover is then called off, keeping what it wrote). Silent at a first
       // look begun once its lease had lapsed, nothing done since, it is not asked again (a connect
-      // timeout): it could only have come back in the moment since, fenced by its agent.
+      // timeout): it could only have come back in the moment since, fenced by its agent. Silent at
+      // the first look, it is asked briefly (src/domain/brief-ask.ts): back, it answers in
+      // milliseconds; still gone, it holds the look for a second instead of the probe timeout.
       const askedAfterLease = silentJustNow && oldLeaseLapsed !== null && oldLeaseLapsed <= firstLookAt;
-      const lookAfterLease = { oldMayServe: true, ...(askedAfterLease ? { leaveOut: [old] } : {}) };
+      const lookAfterLease: Look = { oldMayServe: true, ...(askedAfterLease ? { leaveOut: [old] } : silentJustNow ? { briefly: [old] } : {}) };
       const powerOff = function* (): Generator<Task, Outcome<FailoverChoice>, unknown> {
         yield* runbook.step(`power off ${old}`, callActivity(context, 'fenceVm', { cluster, node: old, identity: oldIdentity }), (r) => r);
         return yield* chooseAgain({ leaveOut: [old], oldMayServe: false }, poweredOff);

@@ -32,6 +32,9 @@ export interface SetRoleResult {
  */
 export interface LoadBalancerPools {
   setRole(node: PoolMember, role: PoolRole): Promise<SetRoleResult>;
-  /** `leaveOut`: nodes known unable to answer (their VM off); only a pool answered per node (probe mode) skips them. */
-  readPools(leaveOut?: readonly string[]): Promise<PoolMembership>;
+  /**
+   * `leaveOut`: nodes known unable to answer (their VM off); `briefly`: nodes asked within
+   * BRIEF_ASK_MS only (src/domain/brief-ask.ts). Only a pool answered per node (probe mode) uses them.
+   */
+  readPools(leaveOut?: readonly string[], briefly?: readonly string[]): Promise<PoolMembership>;
 }

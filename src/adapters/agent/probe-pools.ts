@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { BRIEF_ASK_MS } from '../../domain/brief-ask';
 import type { NodeConfig } from '../../config/schema';
 import type { LoadBalancerPools, PoolMember, PoolMembership, PoolRole, SetRoleResult } from '../../ports/load-balancer';
 import { type PgEndpoint, withClient } from '../postgres/connect';
@@ -33,10 +34,11 @@ const AGENT_POLL_MS = 100;
 export class ProbePools implements LoadBalancerPools {
   constructor(private readonly options: ProbePoolsOptions) {}
 
-  async readPools(leaveOut: readonly string[] = []): Promise<PoolMembership> {
+  async readPools(leaveOut: readonly string[] = [], briefly: readonly string[] = []): Promise<PoolMembership> {
     const answers = await Promise.all(
       this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
-        const [primary, replica] = await Promise.all([this.answer(node, '/primary'), this.answer(node, '/replica')]);
+        const timeoutMs = briefly.includes(node.name) ? Math.min(BRIEF_ASK_MS, this.options.probeTimeoutMs) : this.options.probeTimeoutMs;
+        const [primary, replica] = await Promise.all([this.answer(node, '/primary', timeoutMs), this.answer(node, '/replica', timeoutMs)]);
         return { name: node.name, primary, replica };
       }),
     );
@@ -110,11 +112,11 @@ export class ProbePools implements LoadBalancerPools {
     return (await this.answer(node, path)) === 'up';
   }
 
-  /** The probe's answer; `silent` when nothing answered or refused within the probe timeout. */
-  private answer(node: NodeConfig, path: '/primary' | '/replica'): Promise<'up' | 'down' | 'silent'> {
+  /** The probe's answer; `silent` when nothing answered or refused within `timeoutMs` (the probe timeout). */
+  private answer(node: NodeConfig, path: '/primary' | '/replica', timeoutMs = this.options.probeTimeoutMs): Promise<'up' | 'down' | 'silent'> {
     return new Promise((resolve) => {
       let timedOut = false;
-      const req = request({ host: node.host, port: this.options.agentPort, path, method: 'GET', agent: false, timeout: this.options.probeTimeoutMs }, (res) => {
+      const req = request({ host: node.host, port: this.options.agentPort, path, method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
         res.resume();
         resolve(res.statusCode === 200 ? 'up' : 'down');
       });
