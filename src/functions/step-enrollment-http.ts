@@ -66,10 +66,12 @@ async function enroll(secrets: SecretStore, names: Record<EnrollmentPart, string
   if (plan.kind === 'conflict') {
     const which = plan.differs.map((part) => names[part]);
     context.warn(JSON.stringify({ event: 'step-enrollment.conflict', node, differs: which }));
+    // A VM that kept its key re-enrolls a new certificate alone (the stored key binds the call); a rebuilt one needs both revoked.
+    const revoke = plan.differs.includes('stepKey') ? `a new version of both (az keyvault secret set --name ${names.stepKey} --value revoked, the same for ${names.certificate}; a rebuilt VM)` : `a new version of ${names.certificate} alone (az keyvault secret set --name ${names.certificate} --value revoked: the node's stored key still binds the enrollment)`;
     return problemResponse({
       status: 409,
       title: 'Another certificate or step key is enrolled for this node',
-      detail: `Key Vault holds another usable value in ${which.join(' and ')}: an enrollment is never replaced by a call. To enroll this node anew (a rebuilt VM, a new certificate), an operator stores a value that is no certificate or key as a new version of both (az keyvault secret set --name ${names.stepKey} --value revoked, the same for ${names.certificate}), then restarts pg-failover-step-enrollment on the VM`,
+      detail: `Key Vault holds another usable value in ${which.join(' and ')}: an enrollment is never replaced by a call. To enroll this node anew, an operator stores a value that is no ${plan.differs.includes('stepKey') ? 'key or certificate' : 'certificate'} as ${revoke}, then restarts pg-failover-step-enrollment on the VM`,
       differs: which,
     });
   }

@@ -101,12 +101,14 @@ describe('step enrollment: the agents give the app their certificates and keys, 
       expect(stored(node)).toEqual({ certificate: readFileSync(files(node).certificate, 'utf8'), stepKey: readFileSync(files(node).stepKey, 'utf8').trim() });
     }
     expect(await enroll('pg1')).toMatchObject({ code: 0, results: [{ outcome: 'unchanged' }] });
+    const otherKey = await api(stack, 'POST', `clusters/${stack.cluster.name}/nodes/pg2/step-enrollment`, { certificate: readFileSync(files('pg2').certificate, 'utf8'), stepKey: randomBytes(32).toString('base64') }, vmIdentity(stack, 'pg2'));
+    expect(otherKey).toMatchObject({ status: 409, body: { differs: ['pg-step-key-pg2'], detail: expect.stringMatching(/a new version of both \(az keyvault secret set --name pg-step-key-pg2 --value revoked, the same for pg-step-cert-pg2; a rebuilt VM\)/) } });
 
     const before = stored('pg1');
     const other = join(mkdtempSync(join(tmpdir(), 'pgfo-other-cert-')), 'steps.crt');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '30', '-subj', '/CN=pg1', '-keyout', `${other}.key`, '-out', other], { stdio: 'ignore' });
     const replaced = await enroll('pg1', { certificate: other });
-    expect(replaced).toMatchObject({ code: 3, results: [{ outcome: 'refused', detail: expect.stringMatching(/^HTTP 409: Key Vault holds another usable value in pg-step-cert-pg1: .*az keyvault secret set --name pg-step-key-pg1 --value revoked/) }] });
+    expect(replaced).toMatchObject({ code: 3, results: [{ outcome: 'refused', detail: expect.stringMatching(/^HTTP 409: Key Vault holds another usable value in pg-step-cert-pg1: .*a new version of pg-step-cert-pg1 alone \(az keyvault secret set --name pg-step-cert-pg1 --value revoked/) }] });
     expect(stored('pg1')).toEqual(before);
     // The operator's way to enroll it anew: a new version of both secrets that is no certificate or key.
     stack.azure.control.setSecret(`${LAB_SECRETS.stepKeyPrefix}-pg1`, 'revoked');
