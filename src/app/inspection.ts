@@ -2,7 +2,7 @@ import { inspectNode } from '../adapters/postgres/inspect';
 import { ClusterView } from '../domain/cluster-view';
 import type { NodeInspection } from '../domain/node-state';
 import { clusterServices } from './services';
-import { BRIEF_ASK_MS } from '../domain/brief-ask';
+import { briefAskMs } from '../domain/brief-ask';
 
 /**
  * One look at every node (in parallel, short timeouts) and at the load balancer's pools.
@@ -17,7 +17,7 @@ export async function inspectCluster(cluster: string, leaveOut: readonly string[
 
 /**
  * One look at every node over SQL alone (but those left out): no ARM call, so it is cheap enough
- * for the write path. Nodes asked `briefly` get BRIEF_ASK_MS, and say so when silent.
+ * for the write path. Nodes asked `briefly` get briefAskMs, and say so when silent.
  */
 export async function inspectNodes(cluster: string, leaveOut: readonly string[] = [], briefly: readonly string[] = []): Promise<NodeInspection[]> {
   const services = clusterServices(cluster);
@@ -28,7 +28,7 @@ export async function inspectNodes(cluster: string, leaveOut: readonly string[] 
         return { name: node.name, host: node.host, port: node.port, reachable: false as const, role: 'unknown' as const, error: 'not asked: the operation left it out (powered off, or silent at its look just before)' };
       }
       const brief = briefly.includes(node.name);
-      const ms = brief ? Math.min(BRIEF_ASK_MS, timeout) : timeout;
+      const ms = brief ? briefAskMs(timeout) : timeout;
       const seen = await inspectNode(node.name, await services.adminEndpoint(node.name), { connectTimeoutMs: ms, statementTimeoutMs: ms });
       return brief && !seen.reachable ? { ...seen, error: `asked briefly (${ms} ms: silent at the look before): ${seen.error}` } : seen;
     }),

@@ -5,3 +5,6 @@
  * still silent would otherwise hold the look for the whole probe timeout.
  */
 export const BRIEF_ASK_MS = 1000;
+
+/** The bound of a brief ask under a look whose own bound is `probeTimeoutMs` (never longer than that). */
+export const briefAskMs = (probeTimeoutMs: number): number => Math.min(BRIEF_ASK_MS, probeTimeoutMs);

@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { BRIEF_ASK_MS } from '../../domain/brief-ask';
+import { briefAskMs } from '../../domain/brief-ask';
 import type { NodeConfig } from '../../config/schema';
 import type { LoadBalancerPools, PoolMember, PoolMembership, PoolRole, SetRoleResult } from '../../ports/load-balancer';
 import { type PgEndpoint, withClient } from '../postgres/connect';
@@ -37,7 +37,7 @@ export class ProbePools implements LoadBalancerPools {
   async readPools(leaveOut: readonly string[] = [], briefly: readonly string[] = []): Promise<PoolMembership> {
     const answers = await Promise.all(
       this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
-        const timeoutMs = briefly.includes(node.name) ? Math.min(BRIEF_ASK_MS, this.options.probeTimeoutMs) : this.options.probeTimeoutMs;
+        const timeoutMs = briefly.includes(node.name) ? briefAskMs(this.options.probeTimeoutMs) : this.options.probeTimeoutMs;
         const [primary, replica] = await Promise.all([this.answer(node, '/primary', timeoutMs), this.answer(node, '/replica', timeoutMs)]);
         return { name: node.name, primary, replica };
       }),
