@@ -56,7 +56,7 @@ export interface Activities {
   pollVmScript: [{ cluster: string; node: string; script: LongVmScriptName; run: VmCommandRun }, VmScriptPoll<LongVmScripts[LongVmScriptName][1]>];
   fenceVm: [{ cluster: string; node: string } & Pinned, { powerState: string }];
   inspectVm: [{ cluster: string; node: string }, import('../src/domain/failover').VmInspection];
-  startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string }, { started: boolean; operationId: string; kind: string }];
+  startAutomaticFailover: [{ cluster: string; reason: string; requestedBy: string; unreachablePrimary?: string }, { started: boolean; operationId: string; kind: string }];
   startRejoin: [{ cluster: string; node: string; primary: string; reason: string }, { started: boolean; instanceId: string }];
   /**
    * `agentSilent`: its agent did not answer the probes of a look the caller just took, nothing done

@@ -8,10 +8,10 @@ import type { FailoverRequest } from '../src/domain/failover';
  * owns the cluster (docs/invariants.md S5); if one already runs, that one is reported
  * instead.
  */
-registerClientActivity('startAutomaticFailover', async ({ cluster, reason, requestedBy }, client) => {
+registerClientActivity('startAutomaticFailover', async ({ cluster, reason, requestedBy, unreachablePrimary }, client) => {
   const config = clusterConfig(cluster);
   const operationId = newOperationId(cluster, 'failover');
-  const request: FailoverRequest = { reason, requireDeadPrimary: true };
+  const request: FailoverRequest = { reason, requireDeadPrimary: true, ...(unreachablePrimary ? { unreachablePrimary } : {}) };
   const started = await startOperation(client, { operationId, kind: 'failover', cluster: config, request, requestedBy });
   return started.started ? { started: true, operationId, kind: 'failover' } : { started: false, ...started.running };
 });

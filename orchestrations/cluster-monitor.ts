@@ -94,7 +94,7 @@ function* act(context: OrchestrationContext, config: ClusterConfig, state: Healt
   try {
     switch (action.kind) {
       case 'failover': {
-        const started = yield* callActivity(context, 'startAutomaticFailover', { cluster, reason: action.reason, requestedBy: 'health-check' });
+        const started = yield* callActivity(context, 'startAutomaticFailover', { cluster, reason: action.reason, requestedBy: 'health-check', ...(action.unreachablePrimary ? { unreachablePrimary: action.unreachablePrimary } : {}) });
         const detail = started.started ? `started failover ${started.operationId}` : `not started: ${started.kind} ${started.operationId} is running`;
         return recordAction(state, action, { at: done(), ok: started.started, detail, operation: { operationId: started.operationId, started: started.started } });
       }

@@ -38,7 +38,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 /**
  * Unplanned failover (docs/design.md §5), run only while it owns the cluster, like a switchover
  * (S5) — by the health check, the HTTP API, or any other trigger:
- *  1. inspect, with the health check's last known primary position; identify the old primary;
+ *  1. inspect, with the health check's last known primary position (a primary the deciding check
+ *     could not reach is asked briefly: src/domain/brief-ask.ts); identify the old primary;
  *  2. fence it: out of both pools (no new session reaches it: S2; in probe mode one that did not
  *     answer is left to step 4, which makes sure it takes no write); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
@@ -81,10 +82,11 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
   // 1. Inspect; refusing here changes nothing.
   const firstLookAt = context.df.currentUtcDateTime;
-  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster), ([v, h]) => ({
+  const unreachableAtCheck = request.unreachablePrimary ? [request.unreachablePrimary] : [];
+  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster, unreachableAtCheck), ([v, h]) => ({
     reason: request.reason,
     writePool: v.pools.write,
-    nodes: v.nodes.map((n) => `${n.name}: ${n.reachable ? n.role : 'unreachable'}`),
+    nodes: v.nodes.map((n) => `${n.name}: ${n.reachable ? n.role : unreachableAtCheck.includes(n.name) ? 'silent when asked briefly' : 'unreachable'}`),
     lastKnownPrimary: h.state?.primary ?? null,
   }));
   const known = health.state?.primary ?? null;

@@ -4,8 +4,10 @@ import type { ClusterView } from '../src/domain/cluster-view';
 
 /**
  * The cluster as it is, and the health check's record of it (the last known primary, the nodes
- * held for planned maintenance), read side by side: one step, no control-plane call.
+ * held for planned maintenance), read side by side: one step, no control-plane call. `briefly`:
+ * nodes the caller knows were silent just before (src/domain/brief-ask.ts).
  */
-export function* inspectWithHealth(context: OrchestrationContext, cluster: string): Generator<Task, [ClusterView, OutputOf<'readHealthState'>], unknown> {
-  return (yield context.df.Task.all([activityTask(context, 'inspectCluster', { cluster }), activityTask(context, 'readHealthState', { cluster })])) as [ClusterView, OutputOf<'readHealthState'>];
+export function* inspectWithHealth(context: OrchestrationContext, cluster: string, briefly: string[] = []): Generator<Task, [ClusterView, OutputOf<'readHealthState'>], unknown> {
+  const look = activityTask(context, 'inspectCluster', { cluster, ...(briefly.length ? { briefly } : {}) });
+  return (yield context.df.Task.all([look, activityTask(context, 'readHealthState', { cluster })])) as [ClusterView, OutputOf<'readHealthState'>];
 }

@@ -30,7 +30,7 @@ export async function inspectNodes(cluster: string, leaveOut: readonly string[] 
       const brief = briefly.includes(node.name);
       const ms = brief ? briefAskMs(timeout) : timeout;
       const seen = await inspectNode(node.name, await services.adminEndpoint(node.name), { connectTimeoutMs: ms, statementTimeoutMs: ms });
-      return brief && !seen.reachable ? { ...seen, error: `asked briefly (${ms} ms: silent at the look before): ${seen.error}` } : seen;
+      return brief && !seen.reachable ? { ...seen, error: `asked briefly (${ms} ms: silent when last asked): ${seen.error}` } : seen;
     }),
   );
 }

@@ -25,6 +25,12 @@ export interface FailoverRequest {
    * answers again or a standby streams from it again (S6).
    */
   requireDeadPrimary?: boolean;
+  /**
+   * The primary the deciding health check could not reach: the failover's first look asks it
+   * only briefly (src/domain/brief-ask.ts). Back, it answers in milliseconds and the failover is
+   * called off; still gone, the look does not wait out the probe timeout a third time.
+   */
+  unreachablePrimary?: string;
 }
 
 export type FailoverRefusalCode =

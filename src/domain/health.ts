@@ -58,7 +58,8 @@ export type HealthVerdictKind =
   | 'no-primary';
 
 export type HealthAction =
-  | { kind: 'failover'; reason: string }
+  /** `unreachablePrimary`: the primary this deciding check could not reach; the failover's first look asks it only briefly (src/domain/brief-ask.ts). */
+  | { kind: 'failover'; reason: string; unreachablePrimary?: string }
   /** Out of both pools and stopped (or powered off): a writable node that is not the write pool's primary. */
   | { kind: 'fence'; node: string; reason: string }
   | { kind: 'rejoin'; node: string; primary: string; reason: string }
@@ -546,7 +547,7 @@ function failingPrimary(
       verdict: 'primary-dead',
       summary: deadSummary,
       findings: [`promotable: ${candidates.map((c) => c.name).join(', ')}`],
-      action: { kind: 'failover', reason: `health check: ${deadSummary}` },
+      action: { kind: 'failover', reason: `health check: ${deadSummary}`, ...(expected.reachable ? {} : { unreachablePrimary: expectedName }) },
     },
     state: next,
   };

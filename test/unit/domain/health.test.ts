@@ -77,7 +77,8 @@ describe('health verdict: an unreachable primary (S6)', () => {
   it('fails over once threshold AND grace are met and no reachable standby streams', () => {
     const { checks, state } = run([observe(0, deadPrimaryNodes()), observe(15, deadPrimaryNodes()), observe(30, deadPrimaryNodes())]);
     expect(checks.map((c) => c.verdict)).toEqual(['primary-failing', 'primary-failing', 'primary-dead']);
-    expect(checks[2].action).toEqual({ kind: 'failover', reason: expect.stringMatching(/pg1 is unreachable \(connection refused\) for 3 check\(s\) over 30 s/) });
+    // The failover's first look asks the primary no check could reach only briefly (src/domain/brief-ask.ts).
+    expect(checks[2].action).toEqual({ kind: 'failover', reason: expect.stringMatching(/pg1 is unreachable \(connection refused\) for 3 check\(s\) over 30 s/), unreachablePrimary: 'pg1' });
     expect(checks[2].findings).toEqual(['promotable: pg2, pg3']);
     expect(state.primary).toBeNull(); // never seen healthy in this run
   });
@@ -170,7 +171,7 @@ describe('health verdict: what suppresses an automatic failover', () => {
     const { last } = run(outage(), inMaintenance);
     expect(last.verdict).toBe('primary-dead');
     expect(last.action).toBeNull();
-    expect(last.suppressed).toEqual({ action: { kind: 'failover', reason: expect.any(String) }, because: 'maintenance mode is on (set by http: patching): the health check reports but never acts' });
+    expect(last.suppressed).toEqual({ action: { kind: 'failover', reason: expect.any(String), unreachablePrimary: 'pg1' }, because: 'maintenance mode is on (set by http: patching): the health check reports but never acts' });
   });
 
   it('maintenance also holds back fencing and rejoining', () => {
