@@ -113,6 +113,16 @@ export function killPhase(run: number, runs: number): number {
 }
 
 /**
+ * Where in the load balancer's probe interval run `run` of `runs` puts the probes (probe mode):
+ * sampled evenly like the kill's phase, in the opposite order, so the two do not move in step. On
+ * Azure the probes keep a phase of their own; kept at the one the lab started with, every run of a
+ * row would wait the same part of an interval for the probe that admits the new primary.
+ */
+export function probePhase(run: number, runs: number): number {
+  return 1 - killPhase(run, runs);
+}
+
+/**
  * The wall-clock moment (ms since the epoch) at or after `nowMs + minLeadMs` that lies `phase` of
  * an interval past a scheduled check. Checks run at whole multiples of `everySeconds` seconds
  * (an `*\/n` NCRONTAB seconds field with n dividing 60 fires at epoch multiples of n seconds).

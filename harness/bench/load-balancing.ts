@@ -22,6 +22,17 @@ export function describeLoadBalancing(mode: LabLoadBalancing, stack: LocalStack 
   );
 }
 
+/**
+ * Probe mode: moves the lab load balancer's probes to `phase` of their interval (past each
+ * wall-clock multiple of it) and returns the interval; undefined in pool mode.
+ */
+export async function setProbePhase(stack: LocalStack, phase: number): Promise<number | undefined> {
+  const interval = stack.lab.layout.ilb.probes?.write.intervalMs;
+  if (interval === undefined) return undefined;
+  await stack.lab.ilb().setProbePhase(phase);
+  return interval;
+}
+
 /** The nodes the load balancer has probed up, per rule (probe mode); undefined in pool mode. */
 async function probedUp(stack: LocalStack): Promise<{ write: string[]; read: string[] } | undefined> {
   const { states } = await stack.lab.ilb().probes();

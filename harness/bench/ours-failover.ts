@@ -4,12 +4,13 @@ import { inspectNode } from '../../src/adapters/postgres/inspect';
 import { streamsFrom } from '../../src/domain/cluster-view';
 import { HealthState, rejoinInstanceId } from '../../src/domain/health';
 import { NodeInspection } from '../../src/domain/node-state';
-import { OperationReport } from '../../src/domain/operation';
+import { OperationReport, REPOINT_STEP } from '../../src/domain/operation';
 import { LocalStack } from '../local/stack';
 import { waitFor } from '../util/wait';
 import type { RejoinReport } from '../../orchestrations/cluster-monitor-rejoin';
 import { FailoverApiClient } from '../../cli/api-client';
-import { expectedOurDetection, killMoment, killPhase, shortOurDetection } from './detection';
+import { expectedOurDetection, killMoment, killPhase, probePhase, shortOurDetection } from './detection';
+import { setProbePhase } from './load-balancing';
 import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
 import { ARM_LABEL, OurStackEnvironment } from './ours';
 import type { FailoverFault } from './options';
@@ -88,8 +89,11 @@ export class OurFailoverScenario implements Scenario {
     const previousOperation = baseline.lastOperation?.operationId ?? null;
     const detectionBoundMs = expectedOurDetection(detection).toMs + 120_000;
 
-    // Kill at an even spread of points in the check cycle across runs (mid-cycle for one run).
+    // Kill at an even spread of points in the check cycle across runs (mid-cycle for one run), and
+    // (probe mode) move the load balancer's probes across their interval the same way.
     const phase = killPhase(run, this.runs);
+    const probesAt = probePhase(run, this.runs);
+    const probes = await setProbePhase(stack, probesAt);
     const beforeStart = async () => {
       const now = Date.now();
       await sleep(killMoment(now, detection.everySeconds, phase, 100) - now);
@@ -146,6 +150,9 @@ export class OurFailoverScenario implements Scenario {
     const rejoin = rejoinSince(stack, cluster, from, restartIso);
 
     const opStart = report.steps[0] ? Date.parse(report.steps[0].startedAt) : null;
+    const repoint = report.steps.find((s) => s.name === REPOINT_STEP);
+    const repointEnded = repoint?.durationMs === undefined ? null : Date.parse(repoint.startedAt) + repoint.durationMs;
+    const firstWriteAt = measured.firstCommitOnFinalMs === null ? null : killedAt + measured.firstCommitOnFinalMs;
     const failingSince = decided.failingSince ? Date.parse(decided.failingSince) : null;
     const steps: StepTiming[] = [
       { name: `detection: ${this.fault === 'kill' ? 'kill -9 <old>' : '<old>\'s VM vanishes'} → first failed check`, durationMs: failingSince === null ? null : failingSince - killedAt, result: 'ok' },
@@ -155,6 +162,11 @@ export class OurFailoverScenario implements Scenario {
         result: 'ok',
       },
       ...report.steps.map((s) => ({ name: stepRole(s.name, roles), durationMs: s.durationMs ?? null, result: s.result })),
+      {
+        name: `load balancer repointed → first write on <new>${probes ? " (the write rule's next probe admits it)" : ''}`,
+        durationMs: repointEnded === null || firstWriteAt === null ? null : Math.max(0, firstWriteAt - repointEnded),
+        result: 'ok',
+      },
       ...(rejoinedByFailover
         ? []
         : [
@@ -181,6 +193,7 @@ export class OurFailoverScenario implements Scenario {
         decidingCheck: decided.lastCheck,
         killedAt: new Date(killedAt).toISOString(),
         killPhaseOfCheckCycle: phase,
+        ...(probes ? { probePhaseOfInterval: probesAt, probeIntervalMs: probes } : {}),
         operationEndedAfterKillMs: Math.round(operationEndedMs),
         problems: report.problems,
         choice: report.steps.find((s) => s.name === 'choose candidate')?.detail ?? null,
@@ -191,7 +204,7 @@ export class OurFailoverScenario implements Scenario {
       },
     };
     say(
-      `    run ${run}: ${this.fault === 'kill' ? 'kill -9' : 'vanish'} ${from} at ${Math.round(phase * 100)}% of the check cycle → ${to} after ${decided.consecutiveFailures} failed checks, write outage ${result.writeOutageMs} ms, first write on ${to} ${result.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, ` +
+      `    run ${run}: ${this.fault === 'kill' ? 'kill -9' : 'vanish'} ${from} at ${Math.round(phase * 100)}% of the check cycle${probes ? ` (probes at ${Math.round(probesAt * 100)}% of theirs)` : ''} → ${to} after ${decided.consecutiveFailures} failed checks, write outage ${result.writeOutageMs} ms, first write on ${to} ${result.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, ` +
         `lost ${result.lostCommits ?? '?'}, failover ended ${Math.round(operationEndedMs)} ms after the kill; rejoin ${Math.round(rejoinMs)} ms${rejoin?.method ? ` (${rejoin.method})` : ''}`,
     );
     return result;

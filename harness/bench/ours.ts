@@ -18,8 +18,8 @@ import { appConfig } from '../../src/app/services';
 import { parseSchedule } from '../local/runtime';
 import { Environment, RunResult, Scenario } from './scenario';
 import { LoadSettings, measureUnderLoad, writeFigures, stepRole } from './measure';
-import { DetectionVariant, describeOurDetection, everySecondsSchedule, HEALTH_CHECK_SCHEDULE_SETTING } from './detection';
-import { describeLoadBalancing, grantFirstLease } from './load-balancing';
+import { DetectionVariant, describeOurDetection, everySecondsSchedule, HEALTH_CHECK_SCHEDULE_SETTING, killMoment, probePhase } from './detection';
+import { describeLoadBalancing, grantFirstLease, setProbePhase } from './load-balancing';
 import type { LabLoadBalancing } from '../local/lab-cluster';
 
 export type LatencyName = 'zero' | 'realistic';
@@ -268,6 +268,15 @@ export class OurSwitchoverScenario implements Scenario {
     const to = nodes[(nodes.indexOf(from) + 1) % nodes.length];
     const api = this.environment.api();
     const timeoutMs = OPERATION_TIMEOUT_MS[this.environment.latency];
+    // Probe mode: the switchover starts on a wall-clock multiple of the probe interval, with the
+    // probes moved to an even spread of phases across runs (harness/bench/detection.ts probePhase).
+    const phase = probePhase(run, this.runs);
+    const probeInterval = await setProbePhase(stack, phase);
+    const beforeStart = async () => {
+      if (probeInterval === undefined) return;
+      const now = Date.now();
+      await sleep(killMoment(now, probeInterval / 1000, 0, 100) - now);
+    };
 
     const measured = await measureUnderLoad(stack.lab.appEndpoint('write'), this.load, async () => {
       const started = performance.now();
@@ -276,7 +285,7 @@ export class OurSwitchoverScenario implements Scenario {
       const operationId = String(body.operationId);
       const report = await waitForOperation(api, stack.cluster.name, operationId, timeoutMs);
       return { report, durationMs: performance.now() - started };
-    });
+    }, { beforeStart });
     const { report, durationMs } = measured.result;
     // The next run needs every standby streaming again; the operation's own last step checked it, this is the bench's own check.
     await stack.lab.waitUntilHealthy(60_000).catch(() => undefined);
@@ -295,6 +304,7 @@ export class OurSwitchoverScenario implements Scenario {
         operationId: report.operationId,
         rejoinMethod: report.rejoinMethod ?? null,
         problems: report.problems,
+        ...(probeInterval ? { probePhaseOfInterval: phase, probeIntervalMs: probeInterval } : {}),
         ...(measured.lostCheckError ? { lostCheckError: measured.lostCheckError } : {}),
       },
     };

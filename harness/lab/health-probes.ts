@@ -92,6 +92,8 @@ export class HealthProber {
   private readonly states = new Map<string, ProbeState>();
   private readonly inFlight = new Set<string>();
   private timer?: NodeJS.Timeout;
+  /** Where in the interval (ms past a wall-clock multiple of it) the probes fire; unset: from start(). */
+  private phaseMs?: number;
 
   constructor(
     settings: HealthProbeSettings,
@@ -110,15 +112,45 @@ export class HealthProber {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.probeAll(), this.settings.intervalMs);
-    this.timer.unref();
+    this.phaseMs ??= Date.now() % this.settings.intervalMs;
     this.probeAll();
+    this.scheduleNext();
+  }
+
+  /**
+   * Moves the probes to `phase` (0 ≤ phase < 1) of the interval past each wall-clock multiple of
+   * it, keeping every backend's state. Azure's probes keep a phase of their own, unrelated to the
+   * app's timers; the bench samples it instead of keeping the one the lab happened to start with.
+   */
+  setPhase(phase: number): void {
+    if (!(phase >= 0 && phase < 1)) throw new Error(`probe phase must be at least 0 and less than 1, not ${phase}`);
+    this.phaseMs = Math.round(phase * this.settings.intervalMs);
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.scheduleNext();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
     this.states.clear();
+  }
+
+  /**
+   * The next probe at the next moment of the phase at least `minGapMs` away: a chain of timeouts on
+   * the wall clock does not drift as an interval timer does (a timer that fires a little early by
+   * the wall clock must not probe its slot twice).
+   */
+  private scheduleNext(minGapMs = 0): void {
+    const interval = this.settings.intervalMs;
+    const now = Date.now();
+    let next = now - (now % interval) + (this.phaseMs ?? 0);
+    while (next <= now + minGapMs) next += interval;
+    this.timer = setTimeout(() => {
+      this.probeAll();
+      this.scheduleNext(interval / 2);
+    }, next - now);
+    this.timer.unref();
   }
 
   isUp(name: string): boolean {

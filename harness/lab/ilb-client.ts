@@ -32,6 +32,11 @@ export class IlbControlClient {
     return settings ? this.call('PUT', '/probes', settings) : this.call('DELETE', '/probes');
   }
 
+  /** Moves the probes to `phase` (0 ≤ phase < 1) of their interval past each wall-clock multiple of it. */
+  setProbePhase(phase: number): Promise<{ phase: number }> {
+    return this.call('PUT', '/probes/phase', { phase });
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await fetch(`${this.baseUrl}${path}`, {
       method,

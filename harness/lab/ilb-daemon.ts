@@ -52,6 +52,15 @@ async function main(specFile: string): Promise<void> {
   const control = createServer((request, response) => {
     void (async () => {
       if (request.url === '/health') return reply(response, 200, { ok: true });
+      if (request.url === '/probes/phase') {
+        // PUT {"phase": 0.25}: the lab's own control (Azure has no such setting), for the bench.
+        if (request.method !== 'PUT') return reply(response, 405, { error: 'PUT /probes/phase' });
+        const { phase } = (await readBody(request)) as { phase?: unknown };
+        if (typeof phase !== 'number') return reply(response, 400, { error: 'body must be {"phase": a number from 0 to under 1}' });
+        balancer.setProbePhase(phase);
+        log('probe-phase-changed', { phase });
+        return reply(response, 200, { phase });
+      }
       if (request.url === '/probes') {
         if (request.method === 'GET') return reply(response, 200, probesView());
         if (request.method !== 'PUT' && request.method !== 'DELETE') return reply(response, 405, { error: 'GET, PUT or DELETE /probes' });
@@ -63,7 +72,7 @@ async function main(specFile: string): Promise<void> {
         log('probes-changed', { probes: balancer.probes() ?? null });
         return reply(response, 200, probesView());
       }
-      if (request.url !== '/pools') return reply(response, 404, { error: 'use /pools, /probes or /health' });
+      if (request.url !== '/pools') return reply(response, 404, { error: 'use /pools, /probes, /probes/phase or /health' });
       if (request.method === 'GET') return reply(response, 200, balancer.pools());
       if (request.method !== 'PUT') return reply(response, 405, { error: 'GET or PUT /pools' });
       const body = await readBody(request);

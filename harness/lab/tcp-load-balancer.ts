@@ -106,6 +106,12 @@ export class TcpLoadBalancer {
     if (this.started) this.startProbing();
   }
 
+  /** Moves both rules' probes to `phase` of their interval (HealthProber.setPhase); refused in pool mode. */
+  setProbePhase(phase: number): void {
+    if (!this.probers) throw new Error('pool mode: no probes to move');
+    for (const rule of ['write', 'read'] as const) this.probers[rule].setPhase(phase);
+  }
+
   probeStates(): ProbeStates | undefined {
     return this.probers && { write: this.probers.write.snapshot(), read: this.probers.read.snapshot() };
   }

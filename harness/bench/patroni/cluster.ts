@@ -131,11 +131,36 @@ export class PatroniCluster {
       await client.query(`CREATE ROLE ${client.escapeIdentifier(user)} WITH LOGIN PASSWORD ${client.escapeLiteral(password)}`);
       await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)} OWNER ${client.escapeIdentifier(user)}`);
     });
+    await this.writableThroughFront('a writable primary through HAProxy');
+  }
+
+  private async writableThroughFront(what: string): Promise<void> {
     await waitFor(
-      'a writable primary through HAProxy',
+      what,
       () => withClient(this.appEndpoint(), async (client) => (await client.query<{ writable: boolean }>('SELECT NOT pg_is_in_recovery() AS writable')).rows[0].writable),
       { timeoutMs: 30_000, intervalMs: 200 },
     );
+  }
+
+  /**
+   * Restarts HAProxy at the wall-clock moment `atMs` (its checks then keep the phase that start
+   * gives them) and waits until a write goes through it. Only between runs: a restart ends the
+   * sessions it carries.
+   */
+  async restartFrontAt(atMs: number): Promise<void> {
+    await this.stopHaproxy();
+    await sleep(Math.max(0, atMs - Date.now()));
+    await this.startHaproxy();
+    await this.writableThroughFront('a writable primary through HAProxy after its restart');
+  }
+
+  private async stopHaproxy(): Promise<void> {
+    if (!this.haproxy) return;
+    signalGroup(this.haproxy.pid, 'SIGTERM');
+    const until = Date.now() + 5000;
+    while (alive(this.haproxy.pid) && Date.now() < until) await sleep(50);
+    signalGroup(this.haproxy.pid, 'SIGKILL');
+    this.haproxy = undefined;
   }
 
   private async startHaproxy(): Promise<void> {
@@ -268,12 +293,7 @@ export class PatroniCluster {
       if (pid) process.kill(pid, 'SIGKILL');
       unsilenceNode(node.host);
     }
-    if (this.haproxy) {
-      signalGroup(this.haproxy.pid, 'SIGTERM');
-      const until = Date.now() + 5000;
-      while (alive(this.haproxy.pid) && Date.now() < until) await sleep(50);
-      signalGroup(this.haproxy.pid, 'SIGKILL');
-    }
+    await this.stopHaproxy();
     // A killed postmaster's children notice and exit on their own; give them a moment before removing their files.
     const until = Date.now() + 10_000;
     while (this.layout.nodes.some((n) => this.postmasterPid(n.name)) && Date.now() < until) await sleep(100);

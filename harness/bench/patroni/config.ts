@@ -173,8 +173,11 @@ export function patronictlConfig(layout: PatroniLayout): string {
  */
 export type PatroniFront = 'haproxy' | 'azure-ilb';
 
+/** The Azure-like front's check interval: Azure's minimum probe interval. */
+export const AZURE_PROBE_INTERVAL_MS = 5000;
+
 export function haproxySettings(front: PatroniFront): typeof HAPROXY_SETTINGS | (Omit<typeof HAPROXY_SETTINGS, 'defaultServer'> & { defaultServer: string }) {
-  return front === 'haproxy' ? HAPROXY_SETTINGS : { ...HAPROXY_SETTINGS, defaultServer: 'default-server inter 5s fall 1 rise 1' };
+  return front === 'haproxy' ? HAPROXY_SETTINGS : { ...HAPROXY_SETTINGS, defaultServer: `default-server inter ${AZURE_PROBE_INTERVAL_MS / 1000}s fall 1 rise 1` };
 }
 
 export function haproxyConfig(layout: PatroniLayout, front: PatroniFront = 'haproxy'): string {

@@ -4,8 +4,8 @@ import { waitFor } from '../../util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
 import { Environment, EnvironmentUnavailable, RunResult, Scenario, StepTiming } from '../scenario';
 import { LoadSettings, measureUnderLoad, writeFigures } from '../measure';
-import { describePeerSettings, haproxySettings, PatroniDcs, patroniDcs, PatroniFront, SHARED_PG_PARAMETERS } from './config';
-import { DETECTION, DetectionVariant, describePatroniTiming, shortPatroniTiming } from '../detection';
+import { AZURE_PROBE_INTERVAL_MS, describePeerSettings, haproxySettings, PatroniDcs, patroniDcs, PatroniFront, SHARED_PG_PARAMETERS } from './config';
+import { DETECTION, DetectionVariant, describePatroniTiming, killMoment, probePhase, shortPatroniTiming } from '../detection';
 import { PatroniCluster } from './cluster';
 import { ensurePeerTools } from './install';
 import type { FailoverFault } from '../options';
@@ -55,6 +55,19 @@ export class PatroniEnvironment implements Environment {
     const cluster = this.cluster;
     this.cluster = undefined;
     await cluster?.down();
+  }
+
+  /**
+   * The Azure-like front, before run `run` of `runs`: HAProxy restarted at probePhase of its check
+   * interval past a wall-clock multiple of it, as our probe-mode rows move the lab's probes
+   * (harness/bench/detection.ts), so its checks do not keep one phase against Patroni's loop for
+   * every run. Returns the phase for the run's details; HAProxy as Patroni documents it is left alone.
+   */
+  async phaseFront(run: number, runs: number): Promise<{ probePhaseOfInterval?: number; probeIntervalMs?: number }> {
+    if (this.front !== 'azure-ilb') return {};
+    const phase = probePhase(run, runs);
+    await this.current.restartFrontAt(killMoment(Date.now(), AZURE_PROBE_INTERVAL_MS / 1000, phase, 100));
+    return { probePhaseOfInterval: phase, probeIntervalMs: AZURE_PROBE_INTERVAL_MS };
   }
 
   describe(): string[] {
@@ -118,6 +131,7 @@ export class PatroniSwitchoverScenario implements Scenario {
     const nodes = cluster.layout.nodes.map((n) => n.name);
     const from = await cluster.waitConverged(undefined, CONVERGE_TIMEOUT_MS, 'the Patroni cluster to be converged before the switchover');
     const to = nodes[(nodes.indexOf(from) + 1) % nodes.length];
+    const front = await this.environment.phaseFront(run, this.runs);
 
     const measured = await measureUnderLoad(cluster.appEndpoint(), this.load, async () => {
       const started = performance.now();
@@ -132,7 +146,7 @@ export class PatroniSwitchoverScenario implements Scenario {
       { name: 'patronictl switchover (returns once <new> holds the leader key)', durationMs: Math.round(commandMs), result: 'ok' },
       { name: '<old> rejoins as a replica, all streaming from <new>', durationMs: Math.round(totalMs - commandMs), result: 'ok' },
     ];
-    const r = result(run, from, to, measured, steps, totalMs, { patronictl: `patronictl -c ${cluster.layout.ctlConfigFile} switchover --leader ${from} --candidate ${to} --force` });
+    const r = result(run, from, to, measured, steps, totalMs, { patronictl: `patronictl -c ${cluster.layout.ctlConfigFile} switchover --leader ${from} --candidate ${to} --force`, ...front });
     say(`    run ${run}: ${from} → ${to} completed, write outage ${r.writeOutageMs} ms, lost ${r.lostCommits ?? '?'}, total ${r.totalDurationMs} ms`);
     return r;
   }
@@ -168,6 +182,7 @@ export class PatroniFailoverScenario implements Scenario {
     const cluster = this.environment.current;
     const from = await cluster.waitConverged(undefined, CONVERGE_TIMEOUT_MS, 'the Patroni cluster to be converged before the failover');
     const logOffset = cluster.logOffset(from);
+    const front = await this.environment.phaseFront(run, this.runs);
 
     const measured = await measureUnderLoad(cluster.appEndpoint(), { ...this.load, recoveryTimeoutMs: Math.max(this.load.recoveryTimeoutMs, 180_000) }, async () => {
       const started = performance.now();
@@ -196,7 +211,7 @@ export class PatroniFailoverScenario implements Scenario {
       { name: `<old> restarted, rejoins${rewound ? ' (pg_rewind)' : ''}, all streaming from <new>`, durationMs: Math.round(rejoinMs), result: 'ok' },
     ];
     // Total: the two steps; the bench's own pause between them (finishing the write load, counting lost commits) is left out.
-    const r = result(run, from, to, measured, steps, electedMs + rejoinMs, { rejoinUsedPgRewind: rewound, restartedAfterMs: Math.round(restartAt - started) }, rejoinMs);
+    const r = result(run, from, to, measured, steps, electedMs + rejoinMs, { rejoinUsedPgRewind: rewound, restartedAfterMs: Math.round(restartAt - started), ...front }, rejoinMs);
     say(`    run ${run}: ${this.fault === 'kill' ? 'kill -9' : 'vanish'} ${from} → ${to} elected, write outage ${r.writeOutageMs} ms, first write on ${to} ${r.firstCommitOnNewPrimaryMs ?? '?'} ms after the kill, lost ${r.lostCommits ?? '?'}, rejoin ${Math.round(rejoinMs)} ms${rewound ? ' (pg_rewind)' : ''}`);
     return r;
   }

@@ -7,6 +7,7 @@ import {
   graceOnCheckBoundary,
   killMoment,
   killPhase,
+  probePhase,
   patroniTimingProblem,
 } from '../../../harness/bench/detection';
 import { firstCommitAfter } from '../../../harness/bench/measure';
@@ -167,6 +168,13 @@ describe('where in the check cycle the kill lands', () => {
     expect(killPhase(1, 1)).toBe(0.5);
     expect([1, 2, 3, 4].map((r) => killPhase(r, 4))).toEqual([0.125, 0.375, 0.625, 0.875]);
     expect(() => killPhase(0, 1)).toThrow();
+  });
+
+  it("spreads the load balancer's probe phase over the runs too, in the opposite order to the kill's", () => {
+    expect(probePhase(1, 1)).toBe(0.5);
+    [5 / 6, 0.5, 1 / 6].forEach((phase, i) => expect(probePhase(i + 1, 3)).toBeCloseTo(phase, 12));
+    expect([1, 2, 3].map((r) => killPhase(r, 3))).toEqual([1 / 6, 0.5, 5 / 6]);
+    expect(() => probePhase(0, 1)).toThrow();
   });
 
   it('picks the next moment that phase past a scheduled check, at least the lead time away', () => {

@@ -21,6 +21,8 @@ const REPLICA = '/replica';
 
 type Answer = 'pass' | 'fail' | 'hang';
 interface SeenProbe {
+  /** Wall-clock ms when it arrived. */
+  at: number;
   upWhenAsked: boolean | undefined;
   closedUnanswered: boolean;
 }
@@ -36,7 +38,7 @@ class FakeAgent {
     this.server = createHttpServer((request, response) => {
       const path = request.url ?? '';
       const answer = this.answers[path] ?? 'fail';
-      const probe: SeenProbe = { upWhenAsked: upNow(path, node), closedUnanswered: false };
+      const probe: SeenProbe = { at: Date.now(), upWhenAsked: upNow(path, node), closedUnanswered: false };
       this.seen[path]?.push(probe);
       if (answer === 'hang') {
         response.on('close', () => (probe.closedUnanswered = !response.writableEnded));
@@ -247,6 +249,32 @@ describe('lab TCP load balancer in probe mode', () => {
     expect(upWhenAsked('b', REPLICA).slice(0, 2)).toEqual([true, false]);
     expect(states()?.read.b).toMatchObject({ up: false, lastError: 'no answer within 100 ms' });
     expect(await greetings(frontends.read, 3)).toEqual(['a', 'a', 'a']);
+  });
+
+  it('moves its probes to a phase of the interval on the wall clock, keeping every backend up', async () => {
+    const interval = 1000;
+    const lb = await start({ writePool: ['a'], readPool: ['b'] }, { intervalMs: interval, probeThreshold: 1 });
+    await waitFor('a probed up for writes', () => isUp('write', 'a'), WAIT);
+    // Timers fire late, never early: a probe of phase p arrives in the half interval after it. The
+    // first probe seen after the move may have been sent before it.
+    const phasesOfNext = async (count: number) => {
+      agents.a.answer(PRIMARY, 'pass');
+      await waitFor(`${count + 1} more probes of a`, () => agents.a.asked(PRIMARY).length > count, WAIT);
+      return agents.a.asked(PRIMARY).slice(1).map((p) => (p.at % interval) / interval);
+    };
+    for (const phase of [0.05, 0.55]) {
+      lb.setProbePhase(phase);
+      expect(isUp('write', 'a')).toBe(true);
+      expect(await greetings(frontends.write, 1)).toEqual(['a']);
+      for (const seen of await phasesOfNext(3)) {
+        const pastPhase = (seen - phase + 1) % 1;
+        expect(pastPhase < 0.45 || pastPhase > 0.99).toBe(true);
+      }
+    }
+    expect(() => lb.setProbePhase(1)).toThrow(/probe phase must be at least 0 and less than 1, not 1/);
+    expect(() => lb.setProbePhase(Number.NaN)).toThrow(/probe phase/);
+    lb.setProbes(undefined);
+    expect(() => lb.setProbePhase(0.5)).toThrow(/pool mode: no probes to move/);
   });
 
   it('goes back to pool mode, and refuses bad probe settings without changing anything', async () => {
