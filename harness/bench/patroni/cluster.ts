@@ -151,6 +151,9 @@ export class PatroniCluster {
     await this.stopHaproxy();
     await sleep(Math.max(0, atMs - Date.now()));
     await this.startHaproxy();
+    // HAProxy takes a server as up until its first check says otherwise (Azure's probe takes a
+    // backend as down until one passes): no run starts before every server was checked.
+    await waitFor('HAProxy to have checked every server once since its restart', async () => (await haproxyServers(this.layout.haproxy.statsSocket)).every((s) => s.checkStatus !== 'INI'), { timeoutMs: 30_000, intervalMs: 100 });
     await this.writableThroughFront('a writable primary through HAProxy after its restart');
   }
 
@@ -299,6 +302,24 @@ export class PatroniCluster {
     while (this.layout.nodes.some((n) => this.postmasterPid(n.name)) && Date.now() < until) await sleep(100);
     rmSync(this.layout.rootDir, { recursive: true, force: true });
   }
+}
+
+/** Each server's state as HAProxy's runtime API shows it (`show stat`): its status and last check ('INI': none yet). */
+function haproxyServers(socketPath: string): Promise<Array<{ name: string; status: string; checkStatus: string }>> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(socketPath, () => socket.write('show stat\n'));
+    let text = '';
+    socket.setTimeout(2000, () => socket.destroy(new Error(`no answer on ${socketPath}`)));
+    socket.on('data', (chunk) => (text += chunk.toString()));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const [header = '', ...rows] = text.trim().split('\n');
+      const columns = header.replace(/^# /, '').split(',');
+      const field = (row: string[], name: string) => row[columns.indexOf(name)] ?? '';
+      const servers = rows.map((line) => line.split(',')).filter((row) => !['FRONTEND', 'BACKEND'].includes(field(row, 'svname')));
+      resolve(servers.map((row) => ({ name: field(row, 'svname'), status: field(row, 'status'), checkStatus: field(row, 'check_status') })));
+    });
+  });
 }
 
 function listening(host: string, port: number): Promise<boolean> {

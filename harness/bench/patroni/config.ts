@@ -11,7 +11,8 @@ export interface PatroniLayout {
   addressBlock: string;
   rootDir: string;
   binDir: string;
-  haproxy: { host: string; port: number; configFile: string; logFile: string };
+  /** `statsSocket`: HAProxy's runtime API, where the bench reads whether every server was checked yet. */
+  haproxy: { host: string; port: number; configFile: string; logFile: string; statsSocket: string };
   ctlConfigFile: string;
   nodes: PatroniNodeLayout[];
 }
@@ -89,7 +90,7 @@ export function patroniLayout(rootDir: string, addressBlock: string, binDir: str
     addressBlock,
     rootDir,
     binDir,
-    haproxy: { host: address(1), port: 5432, configFile: join(rootDir, 'haproxy.cfg'), logFile: join(rootDir, 'haproxy.log') },
+    haproxy: { host: address(1), port: 5432, configFile: join(rootDir, 'haproxy.cfg'), logFile: join(rootDir, 'haproxy.log'), statsSocket: join(rootDir, 'haproxy.sock') },
     ctlConfigFile: join(rootDir, 'patronictl.yml'),
     nodes: names.map((name, index) => {
       const dir = join(rootDir, name);
@@ -185,6 +186,7 @@ export function haproxyConfig(layout: PatroniLayout, front: PatroniFront = 'hapr
   return [
     'global',
     '    maxconn 200',
+    `    stats socket ${layout.haproxy.statsSocket} mode 600 level user`,
     '',
     'defaults',
     '    mode tcp',
