@@ -139,7 +139,7 @@ export const VM_POWER_EVENT_SUBSCRIPTION = {
  * authenticates with the VM's managed identity (install.sh --app-resource): no key reaches the VMs.
  */
 export const SAMPLE_AGENT_INSTALL = {
-  bundle: '/usr/local/src/pg-failover-agent.tar.gz',
+  bundle: '/usr/local/src/pg-failover-agent.tar.xz',
   sourceDir: '/usr/local/src/pg-failover-agent',
   pgService: 'postgresql@15-main.service',
   /** Probe mode: the image's certificate the node agent serves its steps with (and enrolls), and its key (group ssl-cert, which postgres is in). */

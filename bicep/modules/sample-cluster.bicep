@@ -101,7 +101,7 @@ var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 // expression carries it (an expression is limited to 24,576 characters).
 var blockIndent = '\n      '
 var shippedFiles = {
-  '{{AGENT_BUNDLE}}': loadFileAsBase64('cloud-init/agent-bundle.tar.gz')
+  '{{AGENT_BUNDLE}}': loadFileAsBase64('cloud-init/agent-bundle.tar.xz')
   '{{FETCH_SECRET_SH}}': replace(loadTextContent('cloud-init/fetch-secret.sh'), '\n', blockIndent)
 }
 var probeMode = loadBalancing == 'probe'

@@ -1319,8 +1319,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
       /** The bundle unpacked as the first runcmd line does, into a fresh directory: its path → content. */
       const unpack = (bundle: Buffer, into: string): Record<string, string> => {
         mkdirSync(into, { recursive: true });
-        writeFileSync(join(into, 'bundle.tar.gz'), bundle);
-        const run = spawnSync('tar', ['-xzf', join(into, 'bundle.tar.gz'), '-C', into, '--no-same-owner'], { encoding: 'utf8' });
+        writeFileSync(join(into, 'bundle.tar.xz'), bundle);
+        const run = spawnSync('tar', ['-xJf', join(into, 'bundle.tar.xz'), '-C', into, '--no-same-owner'], { encoding: 'utf8' });
         expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
         const root = join(into, AGENT_BUNDLE_DIR);
         return Object.fromEntries(
@@ -1382,7 +1382,7 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           expect(own).not.toMatch(/function-key|key-file|FUNCTION_KEY|x-functions-key|\/etc\/pg-sample/);
           const peers = [1, 2, 3].filter((n) => n !== i + 1).map((n) => `pg${n}=10.50.1.${9 + n}:8432`).join(',');
           expect(runcmd(text)).toEqual([
-            ['tar', '-xzf', SAMPLE_AGENT_INSTALL.bundle, '-C', dirname(SAMPLE_AGENT_INSTALL.sourceDir), '--no-same-owner'],
+            ['tar', '-xJf', SAMPLE_AGENT_INSTALL.bundle, '-C', dirname(SAMPLE_AGENT_INSTALL.sourceDir), '--no-same-owner'],
             [
               '/usr/local/sbin/pg-sample-setup',
               i === 0 ? 'primary' : 'standby',
@@ -1424,7 +1424,8 @@ describeBicep('the deployment templates (compiled ARM JSON)', () => {
           return;
         }
         const document = JSON.parse(parse.stdout) as { write_files: Array<Record<string, string>>; runcmd: string[][]; packages: string[] };
-        expect(document.packages).toEqual(['postgresql-15', 'polkitd']);
+        // xz-utils unpacks the agent bundle (a stock image may lack it); polkitd lets the node agent control PostgreSQL.
+        expect(document.packages).toEqual(['postgresql-15', 'polkitd', 'xz-utils']);
         expect(document.runcmd).toEqual(runcmd(cloudInits[0]));
         const lineByLine = writeFiles(cloudInits[0]);
         for (const entry of document.write_files) expect(entry).toEqual(lineByLine[entry.path]);
