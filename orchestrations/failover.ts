@@ -38,8 +38,8 @@ const value = function* <T>(result: T): Generator<Task, T, unknown> {
 /**
  * Unplanned failover (docs/design.md §5), run only while it owns the cluster, like a switchover
  * (S5) — by the health check, the HTTP API, or any other trigger:
- *  1. inspect, with the health check's last known primary position (a primary the deciding check
- *     could not reach is asked briefly: src/domain/brief-ask.ts); identify the old primary;
+ *  1. inspect, with the health check's last known primary position (in probe mode a primary the
+ *     deciding check could not reach is asked briefly: src/domain/brief-ask.ts); identify the old primary;
  *  2. fence it: out of both pools (no new session reaches it: S2; in probe mode one that did not
  *     answer is left to step 4, which makes sure it takes no write); if it still answers as a
  *     primary, stop it cleanly (its sessions end, its last WAL reaches the standbys) and give the
@@ -82,11 +82,14 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
 
   // 1. Inspect; refusing here changes nothing.
   const firstLookAt = context.df.currentUtcDateTime;
-  const unreachableAtCheck = request.unreachablePrimary ? [request.unreachablePrimary] : [];
-  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster, unreachableAtCheck), ([v, h]) => ({
+  // Probe mode: a primary the deciding check could not reach is asked briefly (its SQL and its
+  // agent). Silent, it is left to the lease (nothing to undo); in pool mode it would be fenced
+  // through ARM at once, and a slow one called back after the full look before the decision.
+  const askedBriefly = config.loadBalancer.membership === 'probe' && request.unreachablePrimary ? [request.unreachablePrimary] : [];
+  const [view, health] = yield* runbook.step('inspect cluster', inspectWithHealth(context, cluster, askedBriefly), ([v, h]) => ({
     reason: request.reason,
     writePool: v.pools.write,
-    nodes: v.nodes.map((n) => `${n.name}: ${n.reachable ? n.role : unreachableAtCheck.includes(n.name) ? 'silent when asked briefly' : 'unreachable'}`),
+    nodes: v.nodes.map((n) => `${n.name}: ${n.reachable ? n.role : `unreachable (${n.error})`}`),
     lastKnownPrimary: h.state?.primary ?? null,
   }));
   const known = health.state?.primary ?? null;
@@ -152,7 +155,7 @@ function* failoverSteps(context: OrchestrationContext, runbook: Runbook, { clust
     const decide = function* ({ leaveOut = [], briefly = [], oldMayServe = !!request.requireDeadPrimary }: Look = {}): Generator<Task, Outcome<FailoverChoice>, unknown> {
       for (;;) {
         const after = yield* runbook.step('re-inspect', callActivity(context, 'inspectCluster', { cluster, ...(leaveOut.length ? { leaveOut } : {}), ...(briefly.length ? { briefly } : {}) }), (v) =>
-          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : leaveOut.includes(n.name) ? 'not asked' : briefly.includes(n.name) ? 'silent when asked briefly' : 'unreachable'}`),
+          v.nodes.map((n) => `${n.name}: ${n.reachable ? `${n.role} ${n.role === 'primary' ? n.currentLsn : `received ${n.receivedLsn}`}` : leaveOut.includes(n.name) ? 'not asked' : `unreachable (${n.error})`}`),
         );
         const oldNow = nodeNamed(after, old);
         oldLast = oldNow;

@@ -26,7 +26,7 @@ export interface FailoverRequest {
    */
   requireDeadPrimary?: boolean;
   /**
-   * The primary the deciding health check could not reach: the failover's first look asks it
+   * The primary the deciding health check could not reach: in probe mode the failover's first look asks it
    * only briefly (src/domain/brief-ask.ts). Back, it answers in milliseconds and the failover is
    * called off; still gone, the look does not wait out the probe timeout a third time.
    */

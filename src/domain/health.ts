@@ -58,7 +58,7 @@ export type HealthVerdictKind =
   | 'no-primary';
 
 export type HealthAction =
-  /** `unreachablePrimary`: the primary this deciding check could not reach; the failover's first look asks it only briefly (src/domain/brief-ask.ts). */
+  /** `unreachablePrimary`: the primary this deciding check could not reach; in probe mode the failover's first look asks it only briefly (src/domain/brief-ask.ts). */
   | { kind: 'failover'; reason: string; unreachablePrimary?: string }
   /** Out of both pools and stopped (or powered off): a writable node that is not the write pool's primary. */
   | { kind: 'fence'; node: string; reason: string }

@@ -60,6 +60,10 @@ describe('failover after kill -9 of the primary (asynchronous replication, fence
       'rejoin pg1',
       'verify topology',
     ]);
+    // Pool mode asks the primary the deciding check could not reach for the whole probe timeout: a
+    // slow one answers, and the failover is refused before anything (an ARM fence) is done.
+    expect(states.at(-1)!.lastCheck?.action).toMatchObject({ unreachablePrimary: 'pg1' });
+    expect(report.steps.find((s) => s.name === 'inspect cluster')!.detail).toMatchObject({ nodes: expect.arrayContaining([expect.stringMatching(/^pg1: unreachable \((?!asked briefly)/)]) });
     expect(report.problems).toEqual([
       'pg1 stays fenced out of the pools: its VM is stopped; the health check rejoins it when it returns',
       'pg1 is unreachable',
