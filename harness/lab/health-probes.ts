@@ -127,7 +127,8 @@ export class HealthProber {
     this.phaseMs = Math.round(phase * this.settings.intervalMs);
     if (!this.timer) return;
     clearTimeout(this.timer);
-    this.scheduleNext();
+    // At least half an interval after the move, so no backend is probed twice in quick succession.
+    this.scheduleNext(this.settings.intervalMs / 2);
   }
 
   stop(): void {

@@ -153,7 +153,7 @@ export class PatroniCluster {
     await this.startHaproxy();
     // HAProxy takes a server as up until its first check says otherwise (Azure's probe takes a
     // backend as down until one passes): no run starts before every server was checked.
-    await waitFor('HAProxy to have checked every server once since its restart', async () => (await haproxyServers(this.layout.haproxy.statsSocket)).every((s) => s.checkStatus !== 'INI'), { timeoutMs: 30_000, intervalMs: 100 });
+    await waitFor('HAProxy to have checked every server once since its restart', async () => (await haproxyServers(this.layout.haproxy.statsSocket)).every((s) => s.checkStatus.replace(/^\* /, '') !== 'INI'), { timeoutMs: 30_000, intervalMs: 100 });
     await this.writableThroughFront('a writable primary through HAProxy after its restart');
   }
 
@@ -304,7 +304,7 @@ export class PatroniCluster {
   }
 }
 
-/** Each server's state as HAProxy's runtime API shows it (`show stat`): its status and last check ('INI': none yet). */
+/** Each server's state as HAProxy's runtime API shows it (`show stat`): its status and last check ('INI': none yet; '* ' in front while a check runs). */
 function haproxyServers(socketPath: string): Promise<Array<{ name: string; status: string; checkStatus: string }>> {
   return new Promise((resolve, reject) => {
     const socket = netConnect(socketPath, () => socket.write('show stat\n'));

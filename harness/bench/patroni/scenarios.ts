@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findPgBinDir } from '../../lab/pg-binaries';
 import { waitFor } from '../../util/wait';
 import { withClient } from '../../../src/adapters/postgres/connect';
@@ -60,14 +61,23 @@ export class PatroniEnvironment implements Environment {
   /**
    * The Azure-like front, before run `run` of `runs`: HAProxy restarted at probePhase of its check
    * interval past a wall-clock multiple of it, as our probe-mode rows move the lab's probes
-   * (harness/bench/detection.ts), so its checks do not keep one phase against Patroni's loop for
-   * every run. Returns the phase for the run's details; HAProxy as Patroni documents it is left alone.
+   * (harness/bench/detection.ts), so its checks do not keep one phase against Patroni's loop (or
+   * the switchover's start) for every run. HAProxy staggers its servers' first checks across the
+   * interval, so each server's phase is this one plus its own offset. Returns the phase for the
+   * run's details; HAProxy as Patroni documents it is left alone.
    */
   async phaseFront(run: number, runs: number): Promise<{ probePhaseOfInterval?: number; probeIntervalMs?: number }> {
     if (this.front !== 'azure-ilb') return {};
     const phase = probePhase(run, runs);
     await this.current.restartFrontAt(killMoment(Date.now(), AZURE_PROBE_INTERVAL_MS / 1000, phase, 100));
     return { probePhaseOfInterval: phase, probeIntervalMs: AZURE_PROBE_INTERVAL_MS };
+  }
+
+  /** The Azure-like front: waits for the next wall-clock multiple of its check interval, where our probe-mode switchovers start too. */
+  async atFrontInterval(): Promise<void> {
+    if (this.front !== 'azure-ilb') return;
+    const now = Date.now();
+    await sleep(killMoment(now, AZURE_PROBE_INTERVAL_MS / 1000, 0, 100) - now);
   }
 
   describe(): string[] {
@@ -137,7 +147,7 @@ export class PatroniSwitchoverScenario implements Scenario {
       const started = performance.now();
       const output = await cluster.switchover(from, to);
       return { started, commandMs: performance.now() - started, output };
-    });
+    }, { beforeStart: () => this.environment.atFrontInterval() });
     // The old leader rejoining as a replica is part of the operation (as our rejoin step is); the write load has stopped by now.
     const { started, commandMs } = measured.result;
     await cluster.waitConverged(to, CONVERGE_TIMEOUT_MS, `${from} to stream from ${to} after the switchover`);
