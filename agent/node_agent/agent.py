@@ -16,8 +16,8 @@ from .config import Config, ConfigError, default_config_file, load_config
 from .decide import AgentState, Decision, Observation, Settings, decide, peer_check_due
 from .observe import Postgres, PsqlError
 from .peers import ask_peers
-from .server import Answers, ProbeServer, unknown_peer_view
-from .steps import StepRunner, StepsServer
+from .server import STEPS_NONE, Answers, ProbeServer, unknown_peer_view
+from .steps import StepRunner, StepsServer, steps_version
 
 PROGRAM = 'pg-failover-node-agent'
 
@@ -115,7 +115,7 @@ def main(argv: Optional[list] = None) -> int:
         log('config-warning', detail=warning)
     agent = Agent(config, log)
     try:
-        server = ProbeServer(config.listen_host, config.listen_port, config.node, lambda: agent.answers)
+        server = ProbeServer(config.listen_host, config.listen_port, config.node, lambda: agent.answers, steps_version(config.steps.script_digests) if config.steps else STEPS_NONE)
     except OSError as error:
         log('listen-failed', address=f'{config.listen_host}:{config.listen_port}', error=error.strerror or str(error))
         return 1

@@ -19,6 +19,10 @@ from typing import Callable, Dict, Optional
 from urllib.parse import urlsplit
 
 
+STEPS_HEADER = 'X-Pgfo-Steps'
+STEPS_NONE = 'none'  # the agent serves no node steps
+
+
 @dataclass(frozen=True)
 class Answers:
     primary_until: float = 0.0  # time.monotonic() deadlines; 0: 503
@@ -35,10 +39,11 @@ def unknown_peer_view(node: str) -> Dict[str, object]:
 class ProbeServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, node: str, answers: Callable[[], Answers]):
+    def __init__(self, host: str, port: int, node: str, answers: Callable[[], Answers], steps_version: str):
         self.address_family = socket.AF_INET6 if ':' in host else socket.AF_INET
         self.node = node
         self.answers = answers
+        self.steps_version = steps_version
         self.closing = False  # set on SIGTERM/SIGINT, before the loop and the listener wind down
         super().__init__((host, port), ProbeHandler)
 
@@ -77,10 +82,14 @@ class ProbeHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         answers = self.server.answers()
         now = time.monotonic()
+        # The probes' one header tells the app which step scripts this agent runs (steps.py steps_version):
+        # an agent left on another release makes every node step go through Run Command, and the
+        # health check says so.
+        steps = {STEPS_HEADER: self.server.steps_version}
         if path == '/primary':
-            self._send(200 if now < answers.primary_until else 503)
+            self._send(200 if now < answers.primary_until else 503, headers=steps)
         elif path == '/replica':
-            self._send(200 if now < answers.replica_until else 503)
+            self._send(200 if now < answers.replica_until else 503, headers=steps)
         elif path == '/peer':
             view = answers.peer if now < answers.peer_until else unknown_peer_view(self.server.node)
             self._send(200, json.dumps(view).encode(), with_body)

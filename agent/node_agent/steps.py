@@ -109,6 +109,12 @@ def read_digests(path: str) -> Dict[str, str]:
     return digests
 
 
+def steps_version(digests: Dict[str, str]) -> str:
+    """What the probes tell the app of the steps this agent runs (the X-Pgfo-Steps header): the SHA-256
+    of its digest file's lines in catalogue order, as src/vm-scripts/catalogue.ts vmStepsVersion computes it."""
+    return hashlib.sha256(''.join(f'{digests[name]}  {name}\n' for name in SCRIPTS).encode()).hexdigest()
+
+
 def script_text(scripts_dir: str, name: str) -> str:
     """lib.sh, then the script without its shebang: what the app's catalogue sends (src/vm-scripts/catalogue.ts)."""
     with open(os.path.join(scripts_dir, 'lib.sh'), encoding='utf-8') as handle:

@@ -1,5 +1,6 @@
 import { inspectNode } from '../adapters/postgres/inspect';
-import { ClusterView } from '../domain/cluster-view';
+import type { AgentStepsMismatch, ClusterView } from '../domain/cluster-view';
+import { vmStepsVersion } from '../vm-scripts/catalogue';
 import type { NodeInspection } from '../domain/node-state';
 import { clusterServices } from './services';
 import { briefAskMs } from '../domain/brief-ask';
@@ -12,7 +13,22 @@ import { briefAskMs } from '../domain/brief-ask';
 export async function inspectCluster(cluster: string, leaveOut: readonly string[] = [], briefly: readonly string[] = []): Promise<ClusterView> {
   const services = clusterServices(cluster);
   const [nodes, pools] = await Promise.all([inspectNodes(cluster, leaveOut, briefly), services.loadBalancer.readPools(leaveOut, briefly)]);
-  return { cluster, nodes, pools: { write: pools.write, read: pools.read }, ...(pools.silent?.length ? { silentAgents: pools.silent } : {}) };
+  const otherSteps = services.config.nodeAgent ? agentsWithOtherSteps(pools.agentSteps ?? {}) : [];
+  return {
+    cluster,
+    nodes,
+    pools: { write: pools.write, read: pools.read },
+    ...(pools.silent?.length ? { silentAgents: pools.silent } : {}),
+    ...(otherSteps.length ? { agentsWithOtherSteps: otherSteps } : {}),
+  };
+}
+
+function agentsWithOtherSteps(agentSteps: Record<string, string | null>): AgentStepsMismatch[] {
+  const appSends = vmStepsVersion();
+  return Object.entries(agentSteps)
+    .filter(([, agentRuns]) => agentRuns !== appSends)
+    .map(([node, agentRuns]) => ({ node, agentRuns, appSends }))
+    .sort((a, b) => a.node.localeCompare(b.node));
 }
 
 /**

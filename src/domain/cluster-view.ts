@@ -15,6 +15,29 @@ export interface ClusterView {
   pools: PoolView;
   /** Probe mode: nodes whose agent did not answer the load balancer's probes at all (src/ports/load-balancer.ts `silent`). */
   silentAgents?: string[];
+  /** Probe mode with node steps: agents that would refuse this app's steps, which then go through Run Command. */
+  agentsWithOtherSteps?: AgentStepsMismatch[];
+}
+
+/** An agent whose step scripts are not the ones this app sends (agent/README.md, "Node steps"). */
+export interface AgentStepsMismatch {
+  node: string;
+  /** What its probes say it runs: a steps version, "none" (it serves no steps), or null (it did not say). */
+  agentRuns: string | null;
+  /** The version of the steps this app sends (vmStepsVersion). */
+  appSends: string;
+}
+
+/** A health-check finding: what the agent runs, what that costs, and the fix. */
+export function describeOtherSteps(mismatch: AgentStepsMismatch): string {
+  const { node, agentRuns, appSends } = mismatch;
+  const [runs, refused] =
+    agentRuns === 'none'
+      ? ['serves no node steps', 'every node step']
+      : agentRuns === null
+        ? ['does not say which step scripts it runs (an agent from before 2026-12-07)', 'every node step']
+        : [`runs other step scripts (version ${agentRuns.slice(0, 12)}) than this app sends (${appSends.slice(0, 12)})`, 'each node step whose script differs'];
+  return `${node}'s agent ${runs}: ${refused} on ${node} goes through Run Command (about 20 s each on Azure, on a failover's write path); install the agent from this app's release on ${node} with its node steps (agent/README.md, "Node steps")`;
 }
 
 export const primariesOf = (view: ClusterView): ReachableNode[] =>

@@ -1,6 +1,6 @@
 import type { LeaseDecision } from './write-lease';
 import type { ClusterConfig } from '../config/schema';
-import { ClusterView, nodeNamed, primariesOf, standbysOf, standbysStreamingFrom, streamsFrom } from './cluster-view';
+import { ClusterView, describeOtherSteps, nodeNamed, primariesOf, standbysOf, standbysStreamingFrom, streamsFrom } from './cluster-view';
 import { furthestLsn } from './candidates';
 import { bytesBetween, Lsn } from './lsn';
 import { addHold, describeHold, holdOn, MaintenanceHold, reviewHolds } from './maintenance-hold';
@@ -450,6 +450,7 @@ function healthyPrimary(policy: HealthPolicyInput, state: HealthState, observati
     }
   }
   if (view.pools.read.includes(primary.name)) findings.push(`${primary.name} (the primary) is also in the read pool`);
+  findings.push(...(view.agentsWithOtherSteps ?? []).map(describeOtherSteps));
 
   const next: HealthState = {
     ...state,

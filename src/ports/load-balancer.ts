@@ -19,6 +19,11 @@ export interface PoolMembership {
    * Absent where ARM is read.
    */
   silent?: string[];
+  /**
+   * Probe mode: which step scripts each answering agent runs (its probes' X-Pgfo-Steps header: a
+   * version, or "none" when it serves no steps; null when it did not say). Absent where ARM is read.
+   */
+  agentSteps?: Record<string, string | null>;
 }
 
 export interface SetRoleResult {

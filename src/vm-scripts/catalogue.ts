@@ -97,6 +97,15 @@ export function vmScriptDigests(): string {
   return VM_SCRIPT_NAMES.map((name) => `${createHash('sha256').update(vmScriptText(name)).digest('hex')}  ${name}\n`).join('');
 }
 
+/**
+ * Which step scripts an agent runs, as its probes say (X-Pgfo-Steps, agent/node_agent/steps.py
+ * steps_version): the SHA-256 of vmScriptDigests(). An agent saying another one refuses this app's
+ * steps, and they go through Run Command.
+ */
+export function vmStepsVersion(): string {
+  return createHash('sha256').update(vmScriptDigests()).digest('hex');
+}
+
 export function vmScript(name: VmScriptName): ShellScript {
   return { name, text: vmScriptText(name) };
 }

@@ -23,6 +23,13 @@ const AGENT_CATCH_UP_MS = 5000;
  */
 const AGENT_DRAIN_MS = 30_000;
 const AGENT_POLL_MS = 100;
+/** The agents' probes say which step scripts they run (agent/node_agent/server.py). */
+const STEPS_HEADER = 'x-pgfo-steps';
+
+interface ProbeAnswer {
+  state: 'up' | 'down' | 'silent';
+  steps?: string | null;
+}
 
 /**
  * Probe mode (docs/design.md §9): every node stays in both backend pools, and the load balancer
@@ -39,7 +46,7 @@ export class ProbePools implements LoadBalancerPools {
       this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
         const timeoutMs = briefly.includes(node.name) ? briefAskMs(this.options.probeTimeoutMs) : this.options.probeTimeoutMs;
         const [primary, replica] = await Promise.all([this.answer(node, '/primary', timeoutMs), this.answer(node, '/replica', timeoutMs)]);
-        return { name: node.name, primary, replica };
+        return { name: node.name, primary: primary.state, replica: replica.state, steps: primary.steps !== undefined ? primary.steps : replica.steps };
       }),
     );
     return {
@@ -47,6 +54,7 @@ export class ProbePools implements LoadBalancerPools {
       read: answers.filter((a) => a.replica === 'up').map((a) => a.name).sort(),
       unknown: [],
       silent: answers.filter((a) => a.primary === 'silent' && a.replica === 'silent').map((a) => a.name).sort(),
+      agentSteps: Object.fromEntries(answers.filter((a) => a.steps !== undefined).map((a) => [a.name, a.steps as string | null])),
     };
   }
 
@@ -109,22 +117,27 @@ export class ProbePools implements LoadBalancerPools {
 
   /** One probe as the load balancer sends it: a fresh connection, 200 = up, anything else = down. */
   private async probe(node: NodeConfig, path: '/primary' | '/replica'): Promise<boolean> {
-    return (await this.answer(node, path)) === 'up';
+    return (await this.answer(node, path)).state === 'up';
   }
 
-  /** The probe's answer; `silent` when nothing answered or refused within `timeoutMs` (the probe timeout). */
-  private answer(node: NodeConfig, path: '/primary' | '/replica', timeoutMs = this.options.probeTimeoutMs): Promise<'up' | 'down' | 'silent'> {
+  /**
+   * The probe's answer; `silent` when nothing answered or refused within `timeoutMs` (the probe
+   * timeout). `steps`: the agent's X-Pgfo-Steps header; null when it answered without one,
+   * absent when nothing answered over HTTP.
+   */
+  private answer(node: NodeConfig, path: '/primary' | '/replica', timeoutMs = this.options.probeTimeoutMs): Promise<ProbeAnswer> {
     return new Promise((resolve) => {
       let timedOut = false;
       const req = request({ host: node.host, port: this.options.agentPort, path, method: 'GET', agent: false, timeout: timeoutMs }, (res) => {
         res.resume();
-        resolve(res.statusCode === 200 ? 'up' : 'down');
+        const steps = res.headers[STEPS_HEADER];
+        resolve({ state: res.statusCode === 200 ? 'up' : 'down', steps: typeof steps === 'string' ? steps : null });
       });
       req.on('timeout', () => {
         timedOut = true;
         req.destroy();
       });
-      req.on('error', () => resolve(timedOut ? 'silent' : 'down'));
+      req.on('error', () => resolve({ state: timedOut ? 'silent' : 'down' }));
       req.end();
     });
   }

@@ -5,6 +5,7 @@ import { NodeAgents, stopNodeAgents } from '../../../harness/lab/node-agents';
 import { waitFor } from '../../../harness/util/wait';
 import { connect, PgEndpoint } from '../../../src/adapters/postgres/connect';
 import { testLabOptions } from '../../support/lab';
+import { vmStepsVersion } from '../../../src/vm-scripts/catalogue';
 
 const BLOCK = '66.1';
 const WAIT = { timeoutMs: 30_000 };
@@ -96,12 +97,14 @@ describe('node agent: probes, lease, failsafe and fence on a real cluster', () =
     expect(await agents.peerView('pg1')).toEqual({ node: 'pg1', inRecovery: false, streaming: false, upstreamHost: null, timeline: 1 });
   });
 
-  it('answers the probes with empty bodies; HEAD like GET; other paths 404, other methods 405', async () => {
+  it('answers the probes with empty bodies and the version of its step scripts; HEAD like GET; other paths 404, other methods 405', async () => {
     const url = `http://${agents.address('pg1')}`;
     const get = await fetch(`${url}/primary`);
     expect([get.status, await get.text()]).toEqual([200, '']);
     const replica = await fetch(`${url}/replica`);
     expect([replica.status, await replica.text()]).toEqual([503, '']);
+    // The one header: the version of the step scripts it runs, as the app computes its own.
+    expect([get.headers.get('x-pgfo-steps'), replica.headers.get('x-pgfo-steps')]).toEqual([vmStepsVersion(), vmStepsVersion()]);
     expect(await agents.status('pg1', '/primary', 'HEAD')).toBe(200);
     expect(await agents.status('pg2', '/replica', 'HEAD')).toBe(200);
     expect(await agents.status('pg1', '/')).toBe(404);

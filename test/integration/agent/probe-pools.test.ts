@@ -14,10 +14,11 @@ describe('probe pools: what the agents answer', () => {
   const servers: (Server | TcpServer)[] = [];
   const held: Socket[] = [];
 
-  const agent = (host: string, answers: Record<string, number>) =>
+  const agent = (host: string, answers: Record<string, number>, steps?: string) =>
     new Promise<void>((resolve) => {
       const server = createHttpServer((req, res) => {
         res.statusCode = answers[req.url ?? ''] ?? 404;
+        if (steps) res.setHeader('X-Pgfo-Steps', steps);
         res.end();
       });
       servers.push(server);
@@ -25,7 +26,7 @@ describe('probe pools: what the agents answer', () => {
     });
 
   beforeAll(async () => {
-    await agent(hosts.writer, { '/primary': 200, '/replica': 503 });
+    await agent(hosts.writer, { '/primary': 200, '/replica': 503 }, 'a1b2c3');
     await agent(hosts.standby, { '/primary': 503, '/replica': 200 });
     // Accepts connections and never answers: an agent that hangs.
     const hung = createTcpServer((socket) => held.push(socket));
@@ -46,10 +47,14 @@ describe('probe pools: what the agents answer', () => {
   });
 
   it('reads the writer and the readers from the probes, and names only the agent that let them time out as silent', async () => {
-    await expect(pools.readPools()).resolves.toEqual({ write: ['writer'], read: ['standby'], unknown: [], silent: ['hung'] });
+    await expect(pools.readPools()).resolves.toMatchObject({ write: ['writer'], read: ['standby'], unknown: [], silent: ['hung'] });
+  });
+
+  it("reads which step scripts each agent that answered runs (null: it answered without saying); none for an agent that did not answer", async () => {
+    expect((await pools.readPools()).agentSteps).toEqual({ writer: 'a1b2c3', standby: null });
   });
 
   it('does not ask a node left out', async () => {
-    await expect(pools.readPools(['hung'])).resolves.toEqual({ write: ['writer'], read: ['standby'], unknown: [], silent: [] });
+    await expect(pools.readPools(['hung', 'writer'])).resolves.toEqual({ write: [], read: ['standby'], unknown: [], silent: [], agentSteps: { standby: null } });
   });
 });

@@ -1,7 +1,12 @@
 import { LocalStack } from '../../../harness/local/stack';
 import { findLostCommits, WriteLoad } from '../../../harness/load/write-load';
 import { waitFor } from '../../../harness/util/wait';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { NODE_AGENT_PORT, NodeAgents } from '../../../harness/lab/node-agents';
+import { labOsOwner, writeOwnedFile } from '../../../harness/lab/os-owner';
+import { vmScriptDigests, vmStepsVersion } from '../../../src/vm-scripts/catalogue';
 import { api, startTestStack, vmIdentity } from '../../support/stack';
 import { switchoverAndWait, waitForOperation } from '../../support/operations';
 import { check } from '../failover/support';
@@ -25,6 +30,7 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     await stack?.stop();
   });
 
+  const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
   const hostOf = (name: string) => stack.cluster.nodes.find((n) => n.name === name)!.host;
   /** Nodes the lab's load balancer has probed up, per rule. */
   const probedUp = async () => {
@@ -121,6 +127,38 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
     }
     const status = await stack.lab.waitUntilHealthy();
     expect(status.nodes.filter((n) => n.role === 'primary').map((n) => n.name)).toEqual([target]);
+  });
+
+  it("names an agent left on another release's step scripts in the health check; that node's steps go through Run Command and the switchover completes", async () => {
+    const nodes = (await stack.lab.waitUntilHealthy()).nodes;
+    const old = nodes.find((n) => n.role === 'primary')!.name;
+    const [target, bystander] = nodes.filter((n) => n.name !== old).map((n) => n.name);
+    // The digests an agent of another release holds: its follow script differs.
+    const node = stack.lab.layout.nodes.find((n) => n.name === bystander)!;
+    const otherRelease = join(node.dir, 'vm-scripts.other-release.sha256');
+    writeOwnedFile(otherRelease, vmScriptDigests().replace(/^[0-9a-f]{64}(?= {2}follow$)/m, '0'.repeat(64)), labOsOwner(), 0o644);
+    const settings = { checkSeconds: 0.2, stepsTls: 'self-signed' } as const;
+    const agents = new NodeAgents(stack.lab, { ...settings, settings: { PGFO_STEPS_SCRIPT_DIGESTS: otherRelease } });
+    await agents.stop(bystander);
+    await agents.start(bystander);
+    try {
+      await waitFor(`${bystander}'s agent to serve reads again`, async () => (await agents.status(bystander, '/replica')) === 200 || undefined, { timeoutMs: 30_000 });
+      expect((await check(stack)).lastCheck).toMatchObject({
+        verdict: 'degraded',
+        action: null,
+        findings: [`${bystander}'s agent runs other step scripts (version ${sha256(readFileSync(otherRelease)).slice(0, 12)}) than this app sends (${vmStepsVersion().slice(0, 12)}): each node step whose script differs on ${bystander} goes through Run Command (about 20 s each on Azure, on a failover's write path); install the agent from this app's release on ${bystander} with its node steps (agent/README.md, "Node steps")`],
+      });
+      const runCommandsBefore = stack.azure.record.executions.length;
+      const report = await switchoverAndWait(stack, { target });
+      expect(report).toMatchObject({ outcome: 'completed', oldPrimary: old, newPrimary: target, problems: [] });
+      expect(runCommandsSince(runCommandsBefore)).toEqual([{ vm: bystander, script: 'follow' }]);
+    } finally {
+      await agents.stop(bystander);
+      await new NodeAgents(stack.lab, settings).start(bystander);
+    }
+    await stack.lab.waitUntilHealthy();
+    await waitFor(`${bystander}'s agent to serve reads again`, async () => (await agents.status(bystander, '/replica')) === 200 || undefined, { timeoutMs: 30_000 });
+    expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy', findings: [] });
   });
 
   it('drains a standby approved for maintenance: its agent leaves the read rule, stays out through the reboot, and the health check puts it back once the server restarted', async () => {

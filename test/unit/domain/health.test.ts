@@ -58,6 +58,24 @@ describe('health verdict: a healthy cluster', () => {
     const rewound = [primary('pg1', '0/3180000', ['pg2', 'pg3']), standby('pg2', 'pg1', '0/3000000', '0/3180000'), standby('pg3', 'pg1', '0/3180000')];
     expect(run([observe(0, rewound)]).last).toMatchObject({ verdict: 'healthy', findings: [] });
   });
+
+  it("names each agent that would refuse the app's node steps (another release's scripts, none, or not saying), with the cost and the fix, and does nothing", () => {
+    const appSends = 'ab'.repeat(32);
+    const agentsWithOtherSteps = [
+      { node: 'pg1', agentRuns: 'cd'.repeat(32), appSends },
+      { node: 'pg2', agentRuns: 'none', appSends },
+      { node: 'pg3', agentRuns: null, appSends },
+    ];
+    const observation = observe(0, healthyNodes());
+    const { last } = run([{ ...observation, view: { ...observation.view, agentsWithOtherSteps } }]);
+    const cost = (steps: string, node: string) => `: ${steps} on ${node} goes through Run Command (about 20 s each on Azure, on a failover's write path); install the agent from this app's release on ${node} with its node steps (agent/README.md, "Node steps")`;
+    expect(last).toMatchObject({ verdict: 'degraded', action: null, suppressed: null });
+    expect(last.findings).toEqual([
+      `pg1's agent runs other step scripts (version cdcdcdcdcdcd) than this app sends (abababababab)${cost('each node step whose script differs', 'pg1')}`,
+      `pg2's agent serves no node steps${cost('every node step', 'pg2')}`,
+      `pg3's agent does not say which step scripts it runs (an agent from before 2026-12-07)${cost('every node step', 'pg3')}`,
+    ]);
+  });
 });
 
 describe('health verdict: an unreachable primary (S6)', () => {
