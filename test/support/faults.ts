@@ -51,7 +51,8 @@ export class FaultyGuest {
       return { stdout: '', stderr: `injected failure of ${fault.script} on ${vm.name}\n`, exitCode: 1 };
     }
     const delayMs = this.slow.filter((s) => s.vm === vm.name && isScript(scriptText, s.script)).reduce((sum, s) => sum + s.delayMs, 0);
-    if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (delayMs) await delayUnlessPoweredOff(delayMs, run.poweredOff);
+    // A VM that went off during the delay runs nothing: the bash executor reports the run killed.
     const result = await this.bash(vm, scriptText, env, run);
     for (const watcher of this.watchers.filter((w) => w.vm === vm.name && isScript(scriptText, w.script))) {
       this.watchers.splice(this.watchers.indexOf(watcher), 1);
@@ -59,4 +60,16 @@ export class FaultyGuest {
     }
     return result;
   };
+}
+
+function delayUnlessPoweredOff(delayMs: number, poweredOff: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, delayMs);
+    poweredOff?.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      poweredOff?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

@@ -15,6 +15,8 @@ export interface GuestRunOptions {
   args: string[];
   /** Managed Run Command's timeoutInSeconds; the script is killed when it passes. */
   timeoutMs?: number;
+  /** Aborted when the VM goes off: the script and everything it started are killed at once. */
+  poweredOff?: AbortSignal;
 }
 
 export interface GuestResult {
@@ -49,28 +51,33 @@ export function createBashExecutor(options: { shell?: string; baseEnv?: Record<s
     try {
       await writeFile(file, scriptText, { mode: 0o700 });
       await chmod(file, 0o700);
-      return await spawnScript(shell, file, run.args, { ...baseEnv, ...env }, dir, run.timeoutMs);
+      return await spawnScript(shell, file, run.args, { ...baseEnv, ...env }, dir, run.timeoutMs, run.poweredOff);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   };
 }
 
-function spawnScript(shell: string, file: string, args: string[], env: Record<string, string>, cwd: string, timeoutMs: number | undefined): Promise<GuestResult> {
+function spawnScript(shell: string, file: string, args: string[], env: Record<string, string>, cwd: string, timeoutMs: number | undefined, poweredOff: AbortSignal | undefined): Promise<GuestResult> {
   return new Promise((resolve, reject) => {
-    // detached: the script gets its own process group, so a timeout kills everything it started.
+    // detached: the script gets its own process group, so a timeout or a power-off kills everything it started.
     const child = spawn(shell, [file, ...args], { env, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const stdout = new TailBuffer();
     const stderr = new TailBuffer();
     let timedOut = false;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
+    const killAll = () => {
       try {
         process.kill(-(child.pid as number), 'SIGKILL');
       } catch {
         // already gone
       }
+    };
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      killAll();
     }, timeoutMs);
+    if (poweredOff?.aborted) killAll();
+    else poweredOff?.addEventListener('abort', killAll, { once: true });
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) => {
@@ -79,6 +86,11 @@ function spawnScript(shell: string, file: string, args: string[], env: Record<st
     });
     child.on('close', (code) => {
       if (timer) clearTimeout(timer);
+      poweredOff?.removeEventListener('abort', killAll);
+      if (poweredOff?.aborted && !timedOut) {
+        resolve({ stdout: stdout.text(), stderr: `${stderr.text()}the VM went off during the run: the script was killed with it\n`, exitCode: null });
+        return;
+      }
       resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: timedOut ? null : code, ...(timedOut ? { timedOut } : {}) });
     });
   });

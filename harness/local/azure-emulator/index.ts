@@ -116,7 +116,11 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     instrumentationKey: randomUUID(),
     entra: options.entra ?? createEntraIssuer(state.tenantId),
     endpoint: () => endpoint,
-    powerChanged: (vm, powerState) => options.onPowerStateChanged?.(vm, powerState),
+    powerChanged: (vm, powerState) => {
+      // A VM that went off runs nothing more: the script Run Command ran there dies with it.
+      if (powerState === 'stopped' || powerState === 'deallocated') state.findVmByName(vm)?.runningScript?.abort();
+      options.onPowerStateChanged?.(vm, powerState);
+    },
     authorization: options.world.authorization,
     keyVaultRole: options.world.keyVaultRole ?? 'Key Vault Secrets User',
     arm: new ArmAvailability(),

@@ -81,11 +81,15 @@ function recordExecution(core: EmulatorCore, execution: ScriptExecutionRecord): 
 
 async function execute(core: EmulatorCore, vm: VmState, execution: ScriptExecutionRecord, env: Record<string, string>, args: string[], timeoutMs: number | undefined) {
   let result;
+  const poweredOff = new AbortController();
+  vm.runningScript = poweredOff;
   try {
-    result = await core.executor({ name: vm.name, resourceId: vm.id, privateIp: vm.privateIp }, execution.scriptText, env, { args, timeoutMs });
+    result = await core.executor({ name: vm.name, resourceId: vm.id, privateIp: vm.privateIp }, execution.scriptText, env, { args, timeoutMs, poweredOff: poweredOff.signal });
   } catch (error) {
     // The agent could not start the script at all; report it the way a shell would.
     result = { stdout: '', stderr: `failed to run the script: ${(error as Error).message}\n`, exitCode: 127 };
+  } finally {
+    vm.runningScript = undefined;
   }
   execution.state = 'finished';
   execution.exitCode = result.exitCode;

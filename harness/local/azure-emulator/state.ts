@@ -39,6 +39,8 @@ export interface VmState {
   powerState: VmPowerState;
   /** True while any Run Command (either API) runs on the VM: the platform runs one at a time. */
   runCommandBusy: boolean;
+  /** Ends the script that Run Command runs now: the VM went off under it (docs/azure-platform.md §10). */
+  runningScript: AbortController | undefined;
   powerOperationInProgress: boolean;
   runCommands: Map<string, ManagedRunCommandState>;
 }
@@ -135,6 +137,7 @@ export class EmulatorState {
         nicId: vm.nic?.resourceId,
         powerState: vm.powerState ?? 'running',
         runCommandBusy: false,
+        runningScript: undefined,
         powerOperationInProgress: false,
         runCommands: new Map(),
       });

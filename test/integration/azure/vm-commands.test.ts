@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { AzureVmCommands } from '../../../src/adapters/azure/vm-commands';
 import { InvalidInputError } from '../../../src/domain/errors';
 import { SecretValue } from '../../../src/domain/secret-value';
 import { SecretExposureRefusedError, VmCommandError, VmCommandUnansweredError, VmScriptFailedError } from '../../../src/ports/errors';
 import { createBashExecutor, type GuestExecutor } from '../../../harness/local/azure-emulator';
-import { ADMIN_PASSWORD, gate, type Harness, startHarness, testCluster, waitFor } from './harness';
+import { ADMIN_PASSWORD, gate, type Harness, startHarness, SUBSCRIPTION, testCluster, waitFor } from './harness';
 
 const ok = (json = '{"ok":true}') => `printf 'PGFO_RESULT %s\\n' '${json}'`;
 
@@ -25,6 +26,7 @@ describe('VM commands through the real compute SDK against the local Azure', () 
   });
   afterAll(() => h.emulator.stop());
   const pg1 = () => h.cluster.nodes[0];
+  const pg2 = () => h.cluster.nodes[1];
 
   test('action Run Command: parameters arrive as environment variables and positional arguments; the result is parsed', async () => {
     const outcome = await vm.run(pg1(), {
@@ -165,4 +167,28 @@ describe('VM commands through the real compute SDK against the local Azure', () 
       h.emulator.control.setPowerState('pg3', 'running');
     }
   });
+
+  test('a VM powered off during a run ends the script and all it started: a failure that says so, nothing of it runs on', async () => {
+    const marker = `pgfo-outlives-${process.pid}`;
+    const running = vm.run(pg2(), { via: 'managed', timeoutSeconds: 600, script: { name: 'outlives', text: `echo started >&2\nbash -c 'sleep 600; true' ${marker} &\nwait\n${ok()}` } }).catch((e: unknown) => e);
+    try {
+      await waitFor('the script to start its child', () => processesNamed(marker).length > 0);
+      await h.clients.compute(SUBSCRIPTION).virtualMachines.beginPowerOffAndWait('pg-rg', 'pg2');
+      const error = await running;
+      expect(error).toBeInstanceOf(VmScriptFailedError);
+      expect((error as VmScriptFailedError).stderrTail).toMatch(/started\n.*the VM went off during the run/s);
+      await waitFor('nothing the script started to run on', () => processesNamed(marker).length === 0);
+    } finally {
+      h.emulator.control.setPowerState('pg2', 'running');
+    }
+  });
 });
+
+/** Pids of the processes whose command line holds `text`. */
+function processesNamed(text: string): string[] {
+  try {
+    return execFileSync('pgrep', ['-f', text], { encoding: 'utf8' }).trim().split('\n');
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
