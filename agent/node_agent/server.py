@@ -76,16 +76,16 @@ class ProbeHandler(BaseHTTPRequestHandler):
         pass  # never a log line per probe
 
     def _answer(self, with_body: bool) -> None:
-        if self.server.closing:
-            self._send(503)
-            return
-        path = urlsplit(self.path).path
-        answers = self.server.answers()
-        now = time.monotonic()
         # The probes' one header tells the app which step scripts this agent runs (steps.py steps_version):
         # an agent left on another release makes every node step go through Run Command, and the
-        # health check says so.
+        # health check says so. Sent while stopping too: a stopping agent is not one of another release.
         steps = {STEPS_HEADER: self.server.steps_version}
+        path = urlsplit(self.path).path
+        if self.server.closing:
+            self._send(503, headers=steps if path in ('/primary', '/replica') else None)
+            return
+        answers = self.server.answers()
+        now = time.monotonic()
         if path == '/primary':
             self._send(200 if now < answers.primary_until else 503, headers=steps)
         elif path == '/replica':

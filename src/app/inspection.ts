@@ -13,7 +13,7 @@ import { briefAskMs } from '../domain/brief-ask';
 export async function inspectCluster(cluster: string, leaveOut: readonly string[] = [], briefly: readonly string[] = []): Promise<ClusterView> {
   const services = clusterServices(cluster);
   const [nodes, pools] = await Promise.all([inspectNodes(cluster, leaveOut, briefly), services.loadBalancer.readPools(leaveOut, briefly)]);
-  const otherSteps = services.config.nodeAgent ? agentsWithOtherSteps(pools.agentSteps ?? {}) : [];
+  const otherSteps = services.config.nodeAgent && pools.agentSteps && Object.keys(pools.agentSteps).length ? agentsWithOtherSteps(pools.agentSteps) : [];
   return {
     cluster,
     nodes,

@@ -52,7 +52,7 @@ export class FaultyGuest {
     }
     const delayMs = this.slow.filter((s) => s.vm === vm.name && isScript(scriptText, s.script)).reduce((sum, s) => sum + s.delayMs, 0);
     if (delayMs) await delayUnlessPoweredOff(delayMs, run.poweredOff);
-    // A VM that went off during the delay runs nothing: the bash executor reports the run killed.
+    // A VM that went off during the delay runs nothing (the bash executor starts no script then).
     const result = await this.bash(vm, scriptText, env, run);
     for (const watcher of this.watchers.filter((w) => w.vm === vm.name && isScript(scriptText, w.script))) {
       this.watchers.splice(this.watchers.indexOf(watcher), 1);
@@ -64,6 +64,10 @@ export class FaultyGuest {
 
 function delayUnlessPoweredOff(delayMs: number, poweredOff: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
+    if (poweredOff?.aborted) {
+      resolve();
+      return;
+    }
     const timer = setTimeout(done, delayMs);
     poweredOff?.addEventListener('abort', done, { once: true });
     function done() {

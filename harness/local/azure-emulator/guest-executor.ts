@@ -46,6 +46,7 @@ export function createBashExecutor(options: { shell?: string; baseEnv?: Record<s
   const shell = options.shell ?? '/bin/bash';
   const baseEnv = options.baseEnv ?? { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: process.env.HOME ?? '/root', LANG: 'C.UTF-8' };
   return async (vm, scriptText, env, run) => {
+    if (run.poweredOff?.aborted) return wentOff('', '');
     const dir = await mkdtemp(join(tmpdir(), `pgfo-runcommand-${vm.name}-`));
     const file = join(dir, 'script.sh');
     try {
@@ -88,12 +89,17 @@ function spawnScript(shell: string, file: string, args: string[], env: Record<st
       if (timer) clearTimeout(timer);
       poweredOff?.removeEventListener('abort', killAll);
       if (poweredOff?.aborted && !timedOut) {
-        resolve({ stdout: stdout.text(), stderr: `${stderr.text()}the VM went off during the run: the script was killed with it\n`, exitCode: null });
+        resolve(wentOff(stdout.text(), stderr.text()));
         return;
       }
       resolve({ stdout: stdout.text(), stderr: stderr.text(), exitCode: timedOut ? null : code, ...(timedOut ? { timedOut } : {}) });
     });
   });
+}
+
+/** A run its VM's power-off ended (or that never started because the VM was off by then). */
+function wentOff(stdout: string, stderr: string): GuestResult {
+  return { stdout, stderr: `${stderr}the VM went off during the run: the script was killed with it\n`, exitCode: null };
 }
 
 class TailBuffer {

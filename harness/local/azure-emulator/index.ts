@@ -16,7 +16,7 @@ import { operationRoutes } from './operation-routes';
 import { AsyncOperations } from './operations';
 import { emptyRecord, type EmulatorRecord, type PoolsSnapshot } from './record';
 import { createRequestHandler } from './router';
-import { EmulatorState, key, type VmPowerState } from './state';
+import { EmulatorState, isOff, key, type VmPowerState } from './state';
 import { Timers } from './timers';
 import { type EmulatorWorld, type KeyVaultRole, validateWorld } from './world';
 
@@ -117,9 +117,10 @@ export async function startAzureEmulator(options: AzureEmulatorOptions): Promise
     entra: options.entra ?? createEntraIssuer(state.tenantId),
     endpoint: () => endpoint,
     powerChanged: (vm, powerState) => {
-      // A VM that went off runs nothing more: the script Run Command ran there dies with it.
-      if (powerState === 'stopped' || powerState === 'deallocated') state.findVmByName(vm)?.runningScript?.abort();
+      // The lab silences the node first (docs/azure-platform.md §20); then the script Run Command
+      // ran there dies with the VM: a VM that went off runs nothing more.
       options.onPowerStateChanged?.(vm, powerState);
+      if (isOff(powerState)) state.findVmByName(vm)?.runningScript?.abort();
     },
     authorization: options.world.authorization,
     keyVaultRole: options.world.keyVaultRole ?? 'Key Vault Secrets User',

@@ -3,7 +3,7 @@ import type { EmulatorCore, Route } from './core';
 import { AzureHttpError, notFound, optionalArray, requireObject, requireString, type RequestContext } from './http-kit';
 import { actionRunCommandMessage, tailBytes } from './output-tail';
 import type { ScriptExecutionRecord } from './record';
-import { key, type ManagedRunCommandState, type VmState } from './state';
+import { isOff, key, type ManagedRunCommandState, type VmState } from './state';
 import { type OperationScope, vmLookup, vmRoute as route } from './vm-paths';
 
 const BUSY_MESSAGE = 'Run command extension execution is in progress. Please wait for completion before invoking a run command.';
@@ -82,6 +82,8 @@ function recordExecution(core: EmulatorCore, execution: ScriptExecutionRecord): 
 async function execute(core: EmulatorCore, vm: VmState, execution: ScriptExecutionRecord, env: Record<string, string>, args: string[], timeoutMs: number | undefined) {
   let result;
   const poweredOff = new AbortController();
+  // Gone off between the claim and the start: the script never runs.
+  if (isOff(vm.powerState)) poweredOff.abort();
   vm.runningScript = poweredOff;
   try {
     result = await core.executor({ name: vm.name, resourceId: vm.id, privateIp: vm.privateIp }, execution.scriptText, env, { args, timeoutMs, poweredOff: poweredOff.signal });

@@ -3,6 +3,9 @@ import type { EmulatorWorld } from './world';
 
 export type VmPowerState = 'starting' | 'running' | 'stopping' | 'stopped' | 'deallocating' | 'deallocated';
 
+/** Stopped or deallocated: nothing runs on the VM. */
+export const isOff = (state: VmPowerState): boolean => state === 'stopped' || state === 'deallocated';
+
 export interface ManagedRunCommandState {
   name: string;
   id: string;

@@ -31,6 +31,10 @@ interface ProbeAnswer {
   steps?: string | null;
 }
 
+/** What a node's two probe answers say of its steps: a header either carried, else null if either answered over HTTP. */
+const saidSteps = (...answers: ProbeAnswer[]): string | null | undefined =>
+  answers.find((a) => typeof a.steps === 'string')?.steps ?? (answers.some((a) => a.steps === null) ? null : undefined);
+
 /**
  * Probe mode (docs/design.md §9): every node stays in both backend pools, and the load balancer
  * sends new connections to the nodes whose agent answers its probe (`/primary`, `/replica`).
@@ -46,7 +50,7 @@ export class ProbePools implements LoadBalancerPools {
       this.options.nodes.filter((node) => !leaveOut.includes(node.name)).map(async (node) => {
         const timeoutMs = briefly.includes(node.name) ? briefAskMs(this.options.probeTimeoutMs) : this.options.probeTimeoutMs;
         const [primary, replica] = await Promise.all([this.answer(node, '/primary', timeoutMs), this.answer(node, '/replica', timeoutMs)]);
-        return { name: node.name, primary: primary.state, replica: replica.state, steps: primary.steps !== undefined ? primary.steps : replica.steps };
+        return { name: node.name, primary: primary.state, replica: replica.state, steps: saidSteps(primary, replica) };
       }),
     );
     return {

@@ -10,15 +10,15 @@ import type { NodeConfig } from '../../../src/config/schema';
  */
 describe('probe pools: what the agents answer', () => {
   const PORT = 18_432;
-  const hosts = { writer: '127.77.1.1', standby: '127.77.1.2', refusing: '127.77.1.3', hung: '127.77.1.4' };
+  const hosts = { writer: '127.77.1.1', standby: '127.77.1.2', refusing: '127.77.1.3', hung: '127.77.1.4', stopping: '127.77.1.5' };
   const servers: (Server | TcpServer)[] = [];
   const held: Socket[] = [];
 
-  const agent = (host: string, answers: Record<string, number>, steps?: string) =>
+  const agent = (host: string, answers: Record<string, number>, steps?: string, stepsOn = ['/primary', '/replica']) =>
     new Promise<void>((resolve) => {
       const server = createHttpServer((req, res) => {
         res.statusCode = answers[req.url ?? ''] ?? 404;
-        if (steps) res.setHeader('X-Pgfo-Steps', steps);
+        if (steps && stepsOn.includes(req.url ?? '')) res.setHeader('X-Pgfo-Steps', steps);
         res.end();
       });
       servers.push(server);
@@ -28,6 +28,8 @@ describe('probe pools: what the agents answer', () => {
   beforeAll(async () => {
     await agent(hosts.writer, { '/primary': 200, '/replica': 503 }, 'a1b2c3');
     await agent(hosts.standby, { '/primary': 503, '/replica': 200 });
+    // One answer with the header, one without (an agent of an older release would send neither).
+    await agent(hosts.stopping, { '/primary': 503, '/replica': 503 }, 'd4e5f6', ['/replica']);
     // Accepts connections and never answers: an agent that hangs.
     const hung = createTcpServer((socket) => held.push(socket));
     servers.push(hung);
@@ -50,11 +52,11 @@ describe('probe pools: what the agents answer', () => {
     await expect(pools.readPools()).resolves.toMatchObject({ write: ['writer'], read: ['standby'], unknown: [], silent: ['hung'] });
   });
 
-  it("reads which step scripts each agent that answered runs (null: it answered without saying); none for an agent that did not answer", async () => {
-    expect((await pools.readPools()).agentSteps).toEqual({ writer: 'a1b2c3', standby: null });
+  it("reads which step scripts each agent that answered runs, from either probe (null: neither said); none for an agent that did not answer", async () => {
+    expect((await pools.readPools()).agentSteps).toEqual({ writer: 'a1b2c3', standby: null, stopping: 'd4e5f6' });
   });
 
   it('does not ask a node left out', async () => {
-    await expect(pools.readPools(['hung', 'writer'])).resolves.toEqual({ write: [], read: ['standby'], unknown: [], silent: [], agentSteps: { standby: null } });
+    await expect(pools.readPools(['hung', 'writer', 'stopping'])).resolves.toEqual({ write: [], read: ['standby'], unknown: [], silent: [], agentSteps: { standby: null } });
   });
 });

@@ -157,7 +157,8 @@ describe('probe mode: the write lease picks the writer, no pool edit', () => {
       await new NodeAgents(stack.lab, settings).start(bystander);
     }
     await stack.lab.waitUntilHealthy();
-    await waitFor(`${bystander}'s agent to serve reads again`, async () => (await agents.status(bystander, '/replica')) === 200 || undefined, { timeoutMs: 30_000 });
+    // Both standbys (the old primary, rejoined, and the bystander, restarted) serve reads again.
+    await waitFor('every standby to be probed up for reads', async () => (await probedUp()).read.join() === [old, bystander].sort().join() || undefined, { timeoutMs: 30_000 });
     expect((await check(stack)).lastCheck).toMatchObject({ verdict: 'healthy', findings: [] });
   });
 

@@ -1,10 +1,15 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { AzureVmCommands } from '../../../src/adapters/azure/vm-commands';
 import { InvalidInputError } from '../../../src/domain/errors';
 import { SecretValue } from '../../../src/domain/secret-value';
 import { SecretExposureRefusedError, VmCommandError, VmCommandUnansweredError, VmScriptFailedError } from '../../../src/ports/errors';
 import { createBashExecutor, type GuestExecutor } from '../../../harness/local/azure-emulator';
+import { waitFor as waitUntil } from '../../../harness/util/wait';
 import { ADMIN_PASSWORD, gate, type Harness, startHarness, SUBSCRIPTION, testCluster, waitFor } from './harness';
 
 const ok = (json = '{"ok":true}') => `printf 'PGFO_RESULT %s\\n' '${json}'`;
@@ -172,22 +177,42 @@ describe('VM commands through the real compute SDK against the local Azure', () 
     const marker = `pgfo-outlives-${process.pid}`;
     const running = vm.run(pg2(), { via: 'managed', timeoutSeconds: 600, script: { name: 'outlives', text: `echo started >&2\nbash -c 'sleep 600; true' ${marker} &\nwait\n${ok()}` } }).catch((e: unknown) => e);
     try {
-      await waitFor('the script to start its child', () => processesNamed(marker).length > 0);
+      await waitUntil('the script to start its child', async () => (await processesNamed(marker)).length > 0, { timeoutMs: 60_000 });
       await h.clients.compute(SUBSCRIPTION).virtualMachines.beginPowerOffAndWait('pg-rg', 'pg2');
       const error = await running;
       expect(error).toBeInstanceOf(VmScriptFailedError);
       expect((error as VmScriptFailedError).stderrTail).toMatch(/started\n.*the VM went off during the run/s);
-      await waitFor('nothing the script started to run on', () => processesNamed(marker).length === 0);
+      await waitUntil('nothing the script started to run on', async () => (await processesNamed(marker)).length === 0, { timeoutMs: 60_000 });
     } finally {
+      h.emulator.control.setPowerState('pg2', 'running');
+    }
+  });
+
+  test('a run whose VM went off before the script started never starts it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgfo-never-'));
+    const ran = join(dir, 'ran');
+    held = gate();
+    const running = vm.run(pg2(), { via: 'managed', script: { name: 'too-late', text: `# hold\ntouch ${ran}\n${ok()}` } }).catch((e: unknown) => e);
+    try {
+      await waitFor('the run to be taken up', () => h.emulator.record.executions.some((e) => e.runCommandName !== undefined && e.scriptText.includes(ran) && e.state === 'running'));
+      h.emulator.control.setPowerState('pg2', 'stopped');
+      held.open();
+      const error = await running;
+      expect(error).toBeInstanceOf(VmScriptFailedError);
+      expect((error as VmScriptFailedError).stderrTail).toContain('the VM went off during the run');
+      expect(existsSync(ran)).toBe(false);
+    } finally {
+      held = undefined;
+      rmSync(dir, { recursive: true, force: true });
       h.emulator.control.setPowerState('pg2', 'running');
     }
   });
 });
 
 /** Pids of the processes whose command line holds `text`. */
-function processesNamed(text: string): string[] {
+async function processesNamed(text: string): Promise<string[]> {
   try {
-    return execFileSync('pgrep', ['-f', text], { encoding: 'utf8' }).trim().split('\n');
+    return (await promisify(execFile)('pgrep', ['-f', text], { encoding: 'utf8' })).stdout.trim().split('\n');
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
