@@ -92,12 +92,16 @@ param keyVaultPurgeProtection bool = true
 @maxValue(730)
 param logRetentionDays int = 30
 
-@description('Action group (resource id) the alert rules notify: a failover happened, an operation failed or aborted, the health check has not run, lag above the failover bound, scheduled-event forwarding failing. Empty: the alerts fire without notifying anyone.')
+@description('Action group (resource id) the alert rules notify: a failover happened, an operation failed or aborted, the health check has not run, a cluster not healthy for a while, lag above the failover bound, scheduled-event forwarding failing. Empty: the alerts fire without notifying anyone.')
 param alertActionGroupId string = ''
 
 @description('Minutes without an observed health check of a cluster before the "health check has not run" alert fires.')
 @allowed([5, 10, 15, 30, 45])
 param healthCheckSilenceMinutes int = 10
+
+@description('Minutes in which every health check of a cluster found it other than healthy before the "cluster not healthy" alert fires.')
+@allowed([15, 30, 60, 120])
+param unhealthyMinutes int = 30
 
 @description('Subscribe the app\'s Event Grid function vmPowerEvents to power-off, deallocate and restart actions on the cluster VMs (one Event Grid system topic per resource group of those VMs). Event Grid only accepts the subscription once the function exists: leave false until the code is published, then deploy again with true.')
 param deployEventSubscription bool = false
@@ -354,6 +358,7 @@ module monitoringAlerts 'modules/monitoring-alerts.bicep' = {
     appInsightsId: monitoring.outputs.appInsightsId
     actionGroupId: alertActionGroupId
     healthCheckSilenceMinutes: healthCheckSilenceMinutes
+    unhealthyMinutes: unhealthyMinutes
     clusterNames: map(effectiveConfig.clusters, cluster => cluster.name)
     tags: tags
   }

@@ -21,6 +21,10 @@ param actionGroupId string = ''
 @allowed([5, 10, 15, 30, 45])
 param healthCheckSilenceMinutes int = 10
 
+@description('The "cluster not healthy" alert fires when every health check of a cluster for this many minutes found it other than healthy.')
+@allowed([15, 30, 60, 120])
+param unhealthyMinutes int = 30
+
 @description('Names of the configured clusters (the health-check alert watches each).')
 param clusterNames string[]
 
@@ -55,6 +59,16 @@ var alerts = [
     query: 'let expectedClusters = dynamic(${string(clusterNames)});\nlet silence = ${healthCheckSilenceMinutes}m;\n${loadTextContent('../queries/alert-health-check-silent.kql')}'
     dimensions: ['cluster']
     windowSize: 'PT${healthCheckSilenceMinutes}M'
+    autoMitigate: true
+  }
+  {
+    key: 'cluster-not-healthy'
+    displayName: 'pg-failover: a cluster has not been healthy'
+    description: 'Every health check of the cluster for ${unhealthyMinutes} minutes found it other than healthy (degraded, a failing primary that is not failed over, ...): its next failover may be refused or slow. The findings are in GET /api/clusters/{cluster} (health.findings) and in `pg-failover status <cluster>`.'
+    severity: 2
+    query: 'let unhealthyFor = ${unhealthyMinutes}m;\n${loadTextContent('../queries/alert-cluster-not-healthy.kql')}'
+    dimensions: ['cluster']
+    windowSize: 'PT${unhealthyMinutes}M'
     autoMitigate: true
   }
   {

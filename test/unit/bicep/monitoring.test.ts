@@ -94,9 +94,9 @@ describeBicep('monitoring: the workbook and alert rules (compiled ARM JSON)', ()
     expect(build.result.ok).toBe(true);
   });
 
-  it('has the five alert rules the operations team is paged by, each on one query of its alert', () => {
+  it('has the six alert rules the operations team is paged by, each on one query of its alert', () => {
     const { alerts, query } = alertRules({});
-    expect(alerts.map((a) => a.key)).toEqual(['failover', 'operation-failed', 'health-check-silent', 'lag-above-failover-bound', 'scheduled-events-failing']);
+    expect(alerts.map((a) => a.key)).toEqual(['failover', 'operation-failed', 'health-check-silent', 'cluster-not-healthy', 'lag-above-failover-bound', 'scheduled-events-failing']);
     expect(query).toBe("[variables('alerts')[copyIndex()].query]");
   });
 
@@ -137,6 +137,16 @@ describeBicep('monitoring: the workbook and alert rules (compiled ARM JSON)', ()
     const parameters = (moduleOf(main, 'monitoringAlerts').properties as JsonObject).parameters as Record<string, JsonObject>;
     const config = { clusters: [{ name: 'orders' }, { name: 'billing' }] };
     expect(new TemplateEvaluator(main, { clusterConfig: config } as Record<string, Json>).evaluate(parameters.clusterNames.value)).toEqual(['orders', 'billing']);
+  });
+
+  it('"cluster not healthy": over the window the parameter sets, from the health checks\' verdicts', () => {
+    const { alerts } = alertRules({ unhealthyMinutes: 60 });
+    const unhealthy = alerts.find((a) => a.key === 'cluster-not-healthy')!;
+    expect(unhealthy.windowSize).toBe('PT60M');
+    expect(unhealthy.query).toBe(`let unhealthyFor = 60m;\n${readFileSync(join(BICEP_SOURCE_DIR, 'queries', 'alert-cluster-not-healthy.kql'), 'utf8')}`);
+    expect(alertRules({}).alerts.find((a) => a.key === 'cluster-not-healthy')!.windowSize).toBe('PT30M');
+    const parameters = (moduleOf(main, 'monitoringAlerts').properties as JsonObject).parameters as Record<string, JsonObject>;
+    expect(parameters.unhealthyMinutes.value).toBe("[parameters('unhealthyMinutes')]");
   });
 
   it('notifies the action group given, and nobody without one', () => {
