@@ -5,7 +5,7 @@ import type { NodeAgents } from '../lab/node-agents';
 import { isSilenced, unsilenceNode } from '../lab/network-silence';
 import { PoolRole } from '../../src/ports/load-balancer';
 import { ClusterConfig } from '../../src/config/schema';
-import { AzureEmulator, createBashExecutor, GuestExecutor, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
+import { AzureEmulator, createBashExecutor, GuestExecutor, isOff, LatencyOption, PoolsSnapshot, startAzureEmulator, VmPowerState, worldFromCluster } from './azure-emulator';
 import { type LabAgentTrust, labSecrets } from './lab-cluster';
 
 const log = (event: string, fields: Record<string, unknown>): void => {
@@ -40,12 +40,12 @@ const UNANSWERED_RUN_COMMAND_MS = 90 * 60_000;
  * down", microsoft/azure-skills vm-agent-not-responding) — or, here, once the VM was powered off
  * or booted (its silence lifted), as a failed run. docs/azure-platform.md §20.
  */
-function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor, isRunning: (vm: string) => boolean): GuestExecutor {
+function answeredOnlyWhenHeard(lab: Lab, executor: GuestExecutor): GuestExecutor {
   return async (vm, scriptText, env, run) => {
     const host = lab.layout.nodes.find((node) => node.name === vm.name)?.host;
     if (!host || !isSilenced(host)) return executor(vm, scriptText, env, run);
     const deadline = Date.now() + (run.timeoutMs ?? UNANSWERED_RUN_COMMAND_MS);
-    while (Date.now() < deadline && isSilenced(host) && isRunning(vm.name)) await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
+    while (Date.now() < deadline && isSilenced(host) && !run.poweredOff?.aborted) await sleep(Math.min(500, Math.max(0, deadline - Date.now())));
     const why = Date.now() >= deadline ? 'timed out' : 'was lost when the VM powered off or booted';
     log('run-command-unanswered', { vm: vm.name, why });
     return { stdout: '', stderr: `the VM's guest agent never took the run up: it ${why}\n`, exitCode: null, timedOut: Date.now() >= deadline };
@@ -74,7 +74,6 @@ export async function startLabAzure(
     );
   };
   const powerChanges = new Map<string, Promise<unknown>>();
-  const poweredOffNow = new Set(Object.keys(poweredOff));
   const azure = await startAzureEmulator({
     // Enrolling agents: the app stores their keys and certificates, as Key Vault Secrets Officer (main.bicep grants it then).
     world: worldFromCluster(cluster, { secrets: labSecrets(lab, options.agentTrust), roles, keyVaultRole: options.agentTrust === 'enrolled' ? 'Key Vault Secrets Officer' : 'Key Vault Secrets User' }),
@@ -83,11 +82,9 @@ export async function startLabAzure(
     // Probe mode: the probes route, and the app moves no pool member through ARM.
     ...(cluster.loadBalancer.membership === 'probe' ? {} : { onPoolsChanged: route }),
     onPowerStateChanged: (vm, state) => {
-      if (state === 'stopped' || state === 'deallocated') poweredOffNow.add(vm);
-      else if (state === 'running') poweredOffNow.delete(vm);
       if (options.powerFile) {
         const others = Object.fromEntries(Object.entries(poweredOffVms(options.powerFile)).filter(([name]) => name !== vm));
-        writeFileSync(options.powerFile, JSON.stringify(state === 'stopped' || state === 'deallocated' ? { ...others, [vm]: state } : others));
+        writeFileSync(options.powerFile, JSON.stringify(isOff(state) ? { ...others, [vm]: state } : others));
       }
       // As on a VM, booting starts PostgreSQL on its own; it may find the server already started
       // (e.g. by a rejoin that raced the boot), which is not an error of the power change. The
@@ -108,14 +105,14 @@ export async function startLabAzure(
       const change =
         state === 'running'
           ? previous.then(boot)
-          : state === 'stopped' || state === 'deallocated'
+          : isOff(state)
             ? Promise.all([off(), previous.then(off)])
             : previous;
       powerChanges.set(vm, change.catch(() => undefined));
       change.catch((error: Error) => log('power-change-failed', { vm, state, error: error.message }));
     },
     ...(options.announce ? { announce: options.announce } : {}),
-    executor: answeredOnlyWhenHeard(lab, options.executor ?? createBashExecutor(), (vm) => !poweredOffNow.has(vm)),
+    executor: answeredOnlyWhenHeard(lab, options.executor ?? createBashExecutor()),
   });
   for (const [vm, state] of Object.entries(poweredOff)) azure.control.setPowerState(vm, state);
   return azure;

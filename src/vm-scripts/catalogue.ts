@@ -103,8 +103,11 @@ export function vmScriptDigests(): string {
  * steps, and they go through Run Command.
  */
 export function vmStepsVersion(): string {
-  return createHash('sha256').update(vmScriptDigests()).digest('hex');
+  stepsVersion ??= createHash('sha256').update(vmScriptDigests()).digest('hex');
+  return stepsVersion;
 }
+/** The scripts ship with the app and never change while it runs: computed once, not on every look. */
+let stepsVersion: string | undefined;
 
 export function vmScript(name: VmScriptName): ShellScript {
   return { name, text: vmScriptText(name) };

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createBashExecutor, GuestExecutor } from '../../harness/local/azure-emulator';
 import { VmScriptName } from '../../src/vm-scripts/catalogue';
 
@@ -51,7 +52,7 @@ export class FaultyGuest {
       return { stdout: '', stderr: `injected failure of ${fault.script} on ${vm.name}\n`, exitCode: 1 };
     }
     const delayMs = this.slow.filter((s) => s.vm === vm.name && isScript(scriptText, s.script)).reduce((sum, s) => sum + s.delayMs, 0);
-    if (delayMs) await delayUnlessPoweredOff(delayMs, run.poweredOff);
+    if (delayMs) await sleep(delayMs, undefined, { signal: run.poweredOff }).catch(() => undefined);
     // A VM that went off during the delay runs nothing (the bash executor starts no script then).
     const result = await this.bash(vm, scriptText, env, run);
     for (const watcher of this.watchers.filter((w) => w.vm === vm.name && isScript(scriptText, w.script))) {
@@ -60,20 +61,4 @@ export class FaultyGuest {
     }
     return result;
   };
-}
-
-function delayUnlessPoweredOff(delayMs: number, poweredOff: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (poweredOff?.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, delayMs);
-    poweredOff?.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      poweredOff?.removeEventListener('abort', done);
-      resolve();
-    }
-  });
 }

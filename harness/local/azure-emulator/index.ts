@@ -199,7 +199,7 @@ function listen(server: Server, host: string, port: number): Promise<void> {
 export { createBashExecutor, type GuestExecutor, type GuestResult, type GuestRunOptions, type GuestVm } from './guest-executor';
 export { describeLatency, REALISTIC_LATENCY, ZERO_LATENCY, type LatencyOption, type LatencyProfile } from './latency';
 export type { EmulatorRecord, PoolMemberInfo, PoolsSnapshot, ScriptExecutionRecord } from './record';
-export type { VmPowerState } from './state';
+export { isOff, type VmPowerState } from './state';
 export { createEntraIssuer, vmPrincipalId, type EntraIssuer } from './entra';
 export { failoverRoleAssignment, worldFromCluster, type EmulatorWorld, type KeyVaultRole, type WorldLoadBalancer, type WorldVm } from './world';
 export type { RoleAssignment } from './authorization';
